@@ -1,0 +1,70 @@
+"""MVSS: the unbiased magnitude-based sampling of Wangni et al. (NeurIPS 2018, arXiv 1710.09854),
+the stochastic baseline of seed 000 §5.1 ("MVSS-0.01").
+
+Probabilities follow the paper's greedy algorithm (baselines.md A5):
+    p_j = min(kappa d |x_j| / ||x||_1, 1)
+    repeat up to ``iterations`` times: I = {j: p_j < 1}; c = (kappa d - d + |I|) / sum_{j in I} p_j;
+                                       p = min(c p, 1); stop if c <= 1
+    C(x)_j = Z_j x_j / p_j with Z_j ~ Bernoulli(p_j) independent (0 where p_j = 0),
+so E[C(x)] = x and E[nnz] ~ kappa d. ``ratio`` is kappa. Coin flips are private to the worker
+(seeded by run seed, step, bucket and worker). Payload: fp32 values + int32 indices of the kept
+coordinates, the count varying per step.
+"""
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from compress_train.compressors.base import CompressContext, Compressor, Payload, generator_for, sparse_decode
+
+
+def mvss_probabilities(x: Tensor, kappa: float, iterations: int = 2) -> Tensor:
+    d = x.numel()
+    a = x.abs().to(torch.float64)
+    l1 = a.sum()
+    if l1 == 0:
+        return torch.zeros_like(a)
+    p = torch.clamp(kappa * d * a / l1, max=1.0)
+    for _ in range(iterations):
+        active = p < 1
+        mass = p[active].sum()
+        if mass <= 0:
+            break
+        c = (kappa * d - d + active.sum()) / mass
+        p = torch.clamp(c * p, max=1.0)
+        if c <= 1:
+            break
+    return p
+
+
+class MVSS(Compressor):
+    name = "mvss"
+    unbiased = True
+
+    def __init__(self, ratio: float = 0.01, iterations: int = 2):
+        self.ratio, self.iterations = ratio, iterations
+
+    def check(self) -> list[str]:
+        errors = []
+        if not isinstance(self.ratio, (int, float)) or not 0 < self.ratio <= 1:
+            errors.append(f"`compressor.ratio` must be in (0, 1], but is {self.ratio!r}.")
+        if not isinstance(self.iterations, int) or self.iterations < 0:
+            errors.append(f"`compressor.iterations` must be an integer >= 0, but is {self.iterations!r}.")
+        return errors
+
+    def params(self) -> dict:
+        return {"ratio": self.ratio, "iterations": self.iterations}
+
+    def compress(self, x: Tensor, ctx: CompressContext) -> Payload:
+        p = mvss_probabilities(x, self.ratio, self.iterations)
+        gen = generator_for(ctx.key(shared=False))
+        coins = torch.rand(x.numel(), generator=gen, dtype=torch.float64).to(x.device)
+        idx = (coins < p).nonzero().view(-1)
+        values = (x[idx].to(torch.float64) / p[idx]).to(torch.float32)
+        return Payload({"values": values, "indices": idx.to(torch.int32)}, numel=x.numel(), elements=idx.numel())
+
+    def decompress(self, payload: Payload) -> Tensor:
+        return sparse_decode(payload)
+
+
+IMPLEMENTATION = MVSS

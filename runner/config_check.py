@@ -1,0 +1,97 @@
+"""Validate a composed config before anything trains; report every problem at once.
+
+Messages follow one template (style.md): "`key` must be ..., but is VALUE." so a user sees the
+key, the value and what is allowed.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+
+from compress_train.algorithms import registry as algorithms
+from compress_train.compressors import registry as compressors
+from compress_train.compressors.scope import SCOPES
+from compress_train.datasets.partition import SCHEMES
+from compress_train.runner import models
+from compress_train.runner.data import DATASETS
+
+
+class ConfigError(ValueError):
+    def __init__(self, errors: list[str]):
+        self.errors = errors
+        super().__init__("invalid configuration:\n  " + "\n  ".join(errors))
+
+
+def _int(errors: list[str], key: str, value: Any, minimum: int, allow_none: bool = False) -> None:
+    if value is None and allow_none:
+        return
+    if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
+        what = f"an integer >= {minimum}" + (" or null" if allow_none else "")
+        errors.append(f"`{key}` must be {what}, but is {value!r}.")
+
+
+def _choice(errors: list[str], key: str, value: Any, allowed) -> bool:
+    if value not in allowed:
+        errors.append(f"`{key}` must be one of {list(allowed)}, but is {value!r}.")
+        return False
+    return True
+
+
+def component_params(section: DictConfig | dict, drop: tuple[str, ...] = ("name",)) -> dict[str, Any]:
+    data = OmegaConf.to_container(section, resolve=True) if isinstance(section, DictConfig) else dict(section)
+    return {k: v for k, v in data.items() if k not in drop}
+
+
+def check_config(cfg: DictConfig) -> None:
+    """Raise ConfigError listing every invalid value in ``cfg``."""
+    errors: list[str] = []
+    _int(errors, "seed", cfg.seed, 0)
+    _int(errors, "workers", cfg.workers, 1)
+    _choice(errors, "device", cfg.device, ("auto", "cpu", "cuda"))
+    if cfg.device == "cuda":
+        import torch
+        if not torch.cuda.is_available():
+            errors.append("`device` is 'cuda', but no CUDA device is available here; use device=auto or cpu.")
+    t = cfg.train
+    _int(errors, "train.epochs", t.epochs, 1)
+    _int(errors, "train.max_steps", t.max_steps, 1, allow_none=True)
+    for key in ("batch_size", "log_every", "eval_every", "eval_batch_size"):
+        _int(errors, f"train.{key}", t[key], 1)
+
+    d = cfg.dataset
+    _choice(errors, "dataset.name", d.name, sorted(DATASETS))
+    if _choice(errors, "dataset.partition", d.partition, SCHEMES) and d.partition == "dirichlet":
+        if not isinstance(d.alpha, (int, float)) or d.alpha <= 0:
+            errors.append(f"`dataset.alpha` must be a number > 0, but is {d.alpha!r}.")
+    if d.root is not None and not isinstance(d.root, str):
+        errors.append(f"`dataset.root` must be a directory path or null, but is {d.root!r}.")
+
+    if _choice(errors, "model.name", cfg.model.name, models.available()):
+        errors += models.check(cfg.model.name, component_params(cfg.model))
+
+    algo_cls = None
+    if _choice(errors, "algo.name", cfg.algo.name, algorithms.available()):
+        algo_cls = algorithms.get(cfg.algo.name)
+        errors += algo_cls.check(component_params(cfg.algo))
+    if algo_cls is None or algo_cls.uses_compressor:
+        errors += check_compressor(cfg.compressor)
+
+    if _choice(errors, "launcher.name", cfg.launcher.name, ("sim", "torchrun")) and cfg.launcher.name == "torchrun":
+        _choice(errors, "launcher.backend", cfg.launcher.backend, ("auto", "gloo", "nccl"))
+        _int(errors, "launcher.threads_per_worker", cfg.launcher.get("threads_per_worker"), 1, allow_none=True)
+    _choice(errors, "logger.name", cfg.logger.name, ("jsonl", "wandb"))
+    if errors:
+        raise ConfigError(errors)
+
+
+def check_compressor(section: DictConfig) -> list[str]:
+    errors: list[str] = []
+    if not _choice(errors, "compressor.name", section.name, compressors.available()):
+        return errors
+    _choice(errors, "compressor.scope", section.get("scope"), SCOPES)
+    try:
+        errors += compressors.build(section.name, component_params(section, ("name", "scope"))).check()
+    except ValueError as err:
+        errors.append(str(err))
+    return errors

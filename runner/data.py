@@ -1,0 +1,46 @@
+"""Datasets by name and each worker's endless stream of mini-batches from its own shard."""
+from __future__ import annotations
+
+from typing import Callable, Iterator
+
+import numpy as np
+from omegaconf import DictConfig
+
+from compress_train.datasets.mnist import ImageDataset, load_mnist
+from compress_train.datasets.partition import ShardSampler, partition_indices
+
+
+def _mnist(cfg: DictConfig, log: Callable[[str], None]) -> ImageDataset:
+    return load_mnist(cfg.root, download=cfg.download, log=log)
+
+
+DATASETS: dict[str, Callable[[DictConfig, Callable[[str], None]], ImageDataset]] = {"mnist": _mnist}
+
+
+def load_dataset(cfg: DictConfig, log: Callable[[str], None]) -> ImageDataset:
+    return DATASETS[cfg.name](cfg, log)
+
+
+class WorkerStream:
+    """Worker ``w``'s batches, epoch after epoch of its own shard (seeded by run seed, w, epoch)."""
+
+    def __init__(self, shard: np.ndarray, batch_size: int, seed: int, worker: int):
+        self.sampler = ShardSampler(shard, batch_size, seed, worker)
+        self.epoch = 0
+        self._it: Iterator[np.ndarray] = self.sampler.batches(0)
+
+    def next(self) -> np.ndarray:
+        try:
+            return next(self._it)
+        except StopIteration:
+            self.epoch += 1
+            self._it = self.sampler.batches(self.epoch)
+            return next(self._it)
+
+
+def worker_streams(labels, workers: list[int], n: int, cfg: DictConfig, batch_size: int,
+                   seed: int) -> tuple[dict[int, WorkerStream], int]:
+    """Streams for the local ``workers`` and the steps per epoch (mean shard size / batch)."""
+    shards = partition_indices(labels, n, cfg.partition, seed, alpha=cfg.alpha)
+    steps = max(1, int(np.mean([len(s) for s in shards])) // batch_size)
+    return {w: WorkerStream(shards[w], batch_size, seed, w) for w in workers}, steps

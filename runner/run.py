@@ -1,0 +1,132 @@
+"""Run one training job in this process: identity of the run, sinks, progress bar, trainer."""
+from __future__ import annotations
+
+import hashlib
+import logging
+import platform
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import torch
+from omegaconf import DictConfig, OmegaConf
+
+from compress_train.algorithms import registry as algorithms
+from compress_train.algorithms.communicator import Communicator
+from compress_train.runner.config_check import component_params
+from compress_train.runner.metrics import JsonlSink, Sink
+from compress_train.runner.trainer import Trainer, pick_device
+
+log = logging.getLogger("compress_train")
+
+
+def _git_commit() -> str | None:
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(__file__).resolve().parent,
+                             capture_output=True, text=True, timeout=5)
+        return out.stdout.strip() or None
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def run_identity(cfg: DictConfig) -> dict[str, Any]:
+    """The summary fields that say what this run is (design.md §6)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        pkg_version = version("compress-train")
+    except PackageNotFoundError:
+        pkg_version = None
+    uses = algorithms.get(cfg.algo.name).uses_compressor
+    resolved = OmegaConf.to_yaml(cfg, resolve=True)
+    return {
+        "status": "starting",
+        "algo": cfg.algo.name,
+        "algo_params": component_params(cfg.algo),
+        "compressor": cfg.compressor.name if uses else "none",
+        "compressor_params": component_params(cfg.compressor) if uses else {},
+        "ef": None,
+        "workers": cfg.workers,
+        "launcher": cfg.launcher.name,
+        "seed": cfg.seed,
+        "model": cfg.model.name,
+        "dataset": {"name": cfg.dataset.name},
+        "final": {},
+        "num_params": None,
+        "config_digest": hashlib.sha256(resolved.encode()).hexdigest()[:16],
+        "git_commit": _git_commit(),
+        "versions": {"compress_train": pkg_version, "torch": torch.__version__,
+                     "python": platform.python_version()},
+    }
+
+
+class Progress:
+    """tqdm bar with loss, accuracy and bits per worker (writer process only)."""
+
+    def __init__(self, total: int, enabled: bool):
+        self.bar = None
+        if enabled:
+            from tqdm import tqdm
+            self.bar = tqdm(total=total, desc="train", unit="it", dynamic_ncols=True, file=sys.stderr)
+        self.acc = None
+
+    def __call__(self, step: int, row: dict[str, Any] | None) -> None:
+        if self.bar is None:
+            return
+        self.bar.update(step - self.bar.n)
+        if row is not None:
+            self.acc = row.get("test_acc", self.acc)
+            post = {"loss": f"{row['train_loss']:.4f}", "bits/worker": f"{row['bits_up']:.3g}"}
+            if self.acc is not None:
+                post["acc"] = f"{self.acc:.4f}"
+            self.bar.set_postfix(post, refresh=False)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+def make_sinks(cfg: DictConfig, run_dir: Path, writer: bool) -> list[Sink]:
+    if not writer:
+        return []
+    sinks: list[Sink] = [JsonlSink(run_dir)]
+    if cfg.logger.name == "wandb":
+        from compress_train.runner.wandb_sink import WandbSink
+        sinks.append(WandbSink(cfg, run_dir))
+    return sinks
+
+
+def run_training(cfg: DictConfig, comm: Communicator, run_dir: Path,
+                 device: torch.device | None = None) -> dict[str, Any]:
+    """Train with ``comm``'s workers; write outputs into ``run_dir``; return the summary."""
+    device = device or pick_device(cfg.device)
+    summary = run_identity(cfg)
+    sinks = make_sinks(cfg, run_dir, comm.is_writer)
+    info = log.info if comm.is_writer else (lambda msg: None)
+    try:
+        trainer = Trainer(cfg, comm, sinks, summary, info, device)
+        if comm.is_writer:
+            info(f"{cfg.algo.name} | compressor {summary['compressor']} | ef {trainer.algo.ef} | "
+                 f"{cfg.workers} worker(s), {cfg.launcher.name} | {summary['dataset']['description']} | "
+                 f"{trainer.flat.numel:,} parameters | {trainer.total_steps} steps | {run_dir}")
+        progress = Progress(trainer.total_steps, comm.is_writer and cfg.logger.progress)
+        try:
+            trainer.train(progress)
+        finally:
+            progress.close()
+        if comm.is_writer:
+            f = summary["final"]
+            info(f"{summary['status']}: step {summary['steps']}, train loss {f.get('train_loss', float('nan')):.4f}, "
+                 f"test acc {f.get('test_acc', float('nan')):.4f}, bits up per worker {summary['totals']['bits_up']:.4g}")
+    except BaseException as err:
+        if summary.get("status") in ("starting", "running"):
+            summary["status"] = "failed"
+            summary["error"] = f"{type(err).__name__}: {err}"
+            for sink in sinks:
+                sink.summary(summary)
+        raise
+    finally:
+        for sink in sinks:
+            sink.close()
+    return summary

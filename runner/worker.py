@@ -1,0 +1,72 @@
+"""The per-rank entry point under torchrun: ``python -m compress_train.runner``.
+
+Either ``--config RUN_DIR/config.yaml`` (what ``compress-train launcher=torchrun`` passes), or
+Hydra overrides (``torchrun --nproc-per-node 2 -m compress_train.runner algo=ef_sgd ...``): then
+the config is composed here, ``workers`` is set to the world size, and rank 0 picks the run
+directory (``outputs/torchrun/<time>``) and shares it.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+import time
+from pathlib import Path
+
+import torch
+import torch.distributed as dist
+from omegaconf import OmegaConf
+
+from compress_train.runner.config_check import ConfigError, check_config
+from compress_train.runner.dist import DistCommunicator, init_process_group, shutdown
+from compress_train.runner.run import run_training
+
+
+def compose(overrides: list[str]):
+    from hydra import compose as hydra_compose, initialize_config_module
+
+    with initialize_config_module(config_module="compress_train.conf", version_base="1.3"):
+        return hydra_compose(config_name="config", overrides=overrides)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m compress_train.runner")
+    parser.add_argument("--config", type=Path, help="a frozen config.yaml written by compress-train")
+    parser.add_argument("overrides", nargs="*", help="Hydra overrides, when no --config is given")
+    args = parser.parse_args(argv)
+    if args.config is not None:
+        if not args.config.is_file():
+            print(f"error: config file {args.config} does not exist", file=sys.stderr)
+            return 2
+        cfg = OmegaConf.load(args.config)
+        run_dir = args.config.resolve().parent
+    else:
+        cfg = compose(args.overrides)
+        cfg.workers = int(os.environ.get("WORLD_SIZE", 1))
+        cfg.launcher.name = "torchrun"
+        run_dir = None
+    try:
+        check_config(cfg)
+    except ConfigError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    device = init_process_group(cfg.launcher.get("backend", "auto"))
+    if cfg.launcher.get("threads_per_worker"):
+        torch.set_num_threads(cfg.launcher.threads_per_worker)
+    try:
+        if run_dir is None:
+            shared = [str(Path("outputs/torchrun") / time.strftime("%Y-%m-%d/%H-%M-%S"))]
+            dist.broadcast_object_list(shared, src=0)
+            run_dir = Path(shared[0])
+            if dist.get_rank() == 0:
+                run_dir.mkdir(parents=True, exist_ok=True)
+                (run_dir / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
+        comm = DistCommunicator(device)
+        if comm.is_writer:
+            logging.basicConfig(level=logging.INFO, format="[%(asctime)s][rank 0] %(message)s",
+                                handlers=[logging.StreamHandler(), logging.FileHandler(run_dir / "train.log")])
+        run_training(cfg, comm, run_dir, device)
+    finally:
+        shutdown()
+    return 0

