@@ -40,9 +40,11 @@ def hydra_main(cfg: DictConfig) -> None:
         raise UserError(str(err)) from None
     run_dir = Path(HydraConfig.get().runtime.output_dir)
     try:
-        launch(cfg, run_dir)
+        summary = launch(cfg, run_dir)
     except DataFileError as err:
         raise UserError(str(err)) from None
+    if summary is not None and summary.get("status") == "interrupted":
+        raise SystemExit(130)  # Ctrl-C: outputs are written; stop a sweep too
 
 
 def main() -> None:

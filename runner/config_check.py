@@ -49,6 +49,7 @@ def check_config(cfg: DictConfig) -> None:
     _int(errors, "seed", cfg.seed, 0)
     _int(errors, "workers", cfg.workers, 1)
     _choice(errors, "device", cfg.device, ("auto", "cpu", "cuda"))
+    _int(errors, "threads", cfg.threads, 1, allow_none=True)
     if cfg.device == "cuda":
         import torch
         if not torch.cuda.is_available():
@@ -79,7 +80,6 @@ def check_config(cfg: DictConfig) -> None:
 
     if _choice(errors, "launcher.name", cfg.launcher.name, ("sim", "torchrun")) and cfg.launcher.name == "torchrun":
         _choice(errors, "launcher.backend", cfg.launcher.backend, ("auto", "gloo", "nccl"))
-        _int(errors, "launcher.threads_per_worker", cfg.launcher.get("threads_per_worker"), 1, allow_none=True)
     _choice(errors, "logger.name", cfg.logger.name, ("jsonl", "wandb"))
     if errors:
         raise ConfigError(errors)

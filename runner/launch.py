@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import torch
 from omegaconf import DictConfig, OmegaConf
 
 from compress_train.algorithms.communicator import SimCommunicator
@@ -33,6 +34,8 @@ def freeze(cfg: DictConfig, run_dir: Path) -> Path:
 def launch(cfg: DictConfig, run_dir: Path) -> dict[str, Any] | None:
     freeze(cfg, run_dir)
     if cfg.launcher.name == "sim":
+        if cfg.threads:
+            torch.set_num_threads(cfg.threads)
         return run_training(cfg, SimCommunicator(cfg.workers), run_dir)
     return launch_torchrun(cfg, run_dir)
 
@@ -40,7 +43,7 @@ def launch(cfg: DictConfig, run_dir: Path) -> dict[str, Any] | None:
 def launch_torchrun(cfg: DictConfig, run_dir: Path) -> dict[str, Any] | None:
     """``python -m torch.distributed.run --standalone --nproc-per-node n -m compress_train.runner
     --config RUN_DIR/config.yaml``, with the run directory as the workers' working directory."""
-    threads = cfg.launcher.get("threads_per_worker") or max(1, (os.cpu_count() or 1) // cfg.workers)
+    threads = cfg.threads or max(1, (os.cpu_count() or 1) // cfg.workers)
     env = {**os.environ, "OMP_NUM_THREADS": str(threads), "PYTHONUNBUFFERED": "1"}
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone",
            "--nproc-per-node", str(cfg.workers), "-m", "compress_train.runner",

@@ -10,11 +10,11 @@ from typing import Any, Protocol
 
 
 def _clean(value: Any) -> Any:
-    """JSON-safe: NaN/inf become strings (JSON has no literal for them), tensors become floats."""
+    """JSON-safe: NaN/inf become null (JSON has no literal for them), tensors become floats."""
     if hasattr(value, "item"):
         value = value.item()
     if isinstance(value, float) and not math.isfinite(value):
-        return str(value)
+        return None
     if isinstance(value, dict):
         return {k: _clean(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):

@@ -42,9 +42,8 @@ def main(argv: list[str] | None = None) -> int:
         cfg = OmegaConf.load(args.config)
         run_dir = args.config.resolve().parent
     else:
-        cfg = compose(args.overrides)
-        cfg.workers = int(os.environ.get("WORLD_SIZE", 1))
-        cfg.launcher.name = "torchrun"
+        world = os.environ.get("WORLD_SIZE", "1")
+        cfg = compose(["launcher=torchrun", *args.overrides, f"workers={world}"])
         run_dir = None
     try:
         check_config(cfg)
@@ -52,8 +51,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {err}", file=sys.stderr)
         return 2
     device = init_process_group(cfg.launcher.get("backend", "auto"))
-    if cfg.launcher.get("threads_per_worker"):
-        torch.set_num_threads(cfg.launcher.threads_per_worker)
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
     try:
         if run_dir is None:
             shared = [str(Path("outputs/torchrun") / time.strftime("%Y-%m-%d/%H-%M-%S"))]

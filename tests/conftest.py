@@ -1,0 +1,15 @@
+"""Shared fixtures: composing the packaged Hydra config without running the CLI."""
+from __future__ import annotations
+
+import pytest
+from hydra import compose, initialize_config_module
+
+
+def compose_config(*overrides: str):
+    with initialize_config_module(config_module="compress_train.conf", version_base="1.3"):
+        return compose(config_name="config", overrides=list(overrides))
+
+
+@pytest.fixture
+def make_config():
+    return compose_config

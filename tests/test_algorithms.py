@@ -1,0 +1,147 @@
+"""One step of each algorithm against a hand computation on a tiny problem (d = 4, n = 2),
+plus the reductions every reader expects (identity compression == the uncompressed rule)."""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+
+from compress_train.algorithms import registry
+from compress_train.algorithms.amsgrad import AMSGrad
+from compress_train.algorithms.comp_ams import CompAMS
+from compress_train.algorithms.communicator import SimCommunicator
+from compress_train.algorithms.ef_sgd import EFSGD
+from compress_train.algorithms.sgd import SGD
+from compress_train.compressors.identity import Identity
+from compress_train.compressors.scope import ScopedCompressor
+from compress_train.compressors.threshold import Threshold
+from compress_train.compressors.topk import TopK
+
+CONF = Path(__file__).resolve().parents[1] / "conf" / "algo"
+T = torch.tensor
+
+
+def grads(*rows):
+    return {w: T(r, dtype=torch.float32) for w, r in enumerate(rows)}
+
+
+def test_comp_ams_two_steps_by_hand():
+    """Seed 000 Alg. 2 with Top-2 of 4, classic EF, n = 2."""
+    theta = T([1.0, 2.0, 3.0, 4.0])
+    lr, b1, b2, eps = 0.1, 0.9, 0.999, 1e-8
+    algo = CompAMS(theta, SimCommunicator(2), ScopedCompressor(TopK(ratio=0.5), [4], "model"),
+                   lr=lr, beta1=b1, beta2=b2, eps=eps, ef="classic")
+    # Step 1. Worker 0 keeps |-1|, |2| (indices 1, 3); worker 1 keeps |1|, |-3| (indices 0, 2).
+    report = algo.step(grads([0.5, -1.0, 0.1, 2.0], [1.0, 0.2, -3.0, 0.1]), 0)
+    g_bar = T([0.5, -0.5, -1.5, 1.0])             # ([0,-1,0,2] + [1,0,-3,0]) / 2
+    m = 0.1 * g_bar
+    v = 0.001 * g_bar ** 2
+    expected = T([1.0, 2.0, 3.0, 4.0]) - lr * m / torch.sqrt(v + eps)
+    assert torch.allclose(theta, expected, atol=1e-6)
+    assert torch.allclose(algo.memories[0].error, T([0.5, 0.0, 0.1, 0.0]))
+    assert torch.allclose(algo.memories[1].error, T([0.0, 0.2, 0.0, 0.1]))
+    assert report.bits_up == 2 * 64 and report.elements_up == 2
+    assert report.bits_down == 32 * 4  # theta_t to each worker (line 5)
+    # Step 2. Zero gradients: each worker sends its top-2 residual, the memory empties.
+    before = theta.clone()
+    algo.step(grads([0.0] * 4, [0.0] * 4), 1)
+    g_bar2 = T([0.25, 0.1, 0.05, 0.05])           # ([0.5,0,0.1,0] + [0,0.2,0,0.1]) / 2
+    m2 = b1 * m + (1 - b1) * g_bar2
+    v2 = b2 * v + (1 - b2) * g_bar2 ** 2
+    vhat2 = torch.maximum(v, v2)
+    assert torch.allclose(theta, before - lr * m2 / torch.sqrt(vhat2 + eps), atol=1e-6)
+    assert algo.memories[0].error.abs().max() == 0 and algo.memories[1].error.abs().max() == 0
+
+
+def test_comp_ams_without_ef_drops_the_residual():
+    theta = torch.zeros(4)
+    algo = CompAMS(theta, SimCommunicator(1), ScopedCompressor(TopK(k=1), [4], "model"), lr=0.1, ef=False)
+    algo.step(grads([0.5, -1.0, 0.1, 2.0]), 0)
+    assert algo.ef == "none" and algo.memories[0].error.abs().max() == 0
+    # Only coordinate 3 moved: m = 0.1 * 2, v = 0.001 * 4.
+    assert torch.allclose(theta, T([0.0, 0.0, 0.0, -0.1 * 0.2 / math.sqrt(0.004 + 1e-8)]))
+
+
+def test_ef_sgd_two_steps_by_hand():
+    """Seed 002 Alg. 1 with hard threshold lambda = 1, gamma = 0.5, n = 2."""
+    x = T([1.0, 1.0, 1.0, 1.0])
+    algo = EFSGD(x, SimCommunicator(2), ScopedCompressor(Threshold(lam=1.0), [4], "model"), lr=0.5, ef="scaled")
+    report = algo.step(grads([3.0, 0.5, -2.0, 0.1], [0.2, -4.0, 1.0, 0.0]), 0)
+    # p_i = gamma g_i; p_i / gamma = g_i; keep |.| >= 1; Delta_i = gamma C(g_i).
+    delta0, delta1 = T([1.5, 0.0, -1.0, 0.0]), T([0.0, -2.0, 0.5, 0.0])
+    assert torch.allclose(x, T([1.0] * 4) - (delta0 + delta1) / 2)
+    assert torch.allclose(algo.memories[0].error, T([0.0, 0.25, 0.0, 0.05]))
+    assert torch.allclose(algo.memories[1].error, T([0.1, 0.0, 0.0, 0.0]))
+    assert report.bits_up == 2 * 64 and report.bits_down == 2 * 64
+    # Step 2: p_0 = e_0 + 0.5 * 0.1 = [0.05, 0.3, 0.05, 0.1]; p_0 / gamma < 1 everywhere: nothing sent.
+    before = x.clone()
+    report = algo.step(grads([0.1] * 4, [0.0, 0.0, 0.0, 4.0]), 1)
+    assert torch.allclose(algo.memories[0].error, T([0.05, 0.3, 0.05, 0.1]))
+    # Worker 1: p_1 = [0.1, 0, 0, 2]; p_1 / gamma = [0.2, 0, 0, 4]: sends coordinate 3 only.
+    assert torch.allclose(x, before - T([0.0, 0.0, 0.0, 2.0]) / 2)
+    assert report.elements_up == 0.5 and report.bits_up == 32.0
+
+
+def test_amsgrad_step_by_hand():
+    """Seed 000 Alg. 1: v_0 = eps, no eps in the denominator."""
+    theta = T([1.0, -1.0])
+    algo = AMSGrad(theta, SimCommunicator(2), None, lr=0.01, eps=1e-8)
+    algo.step(grads([1.0, 0.0], [3.0, -2.0]), 0)
+    g = T([2.0, -1.0])
+    m, v = 0.1 * g, 0.999 * 1e-8 + 0.001 * g ** 2
+    assert torch.allclose(theta, T([1.0, -1.0]) - 0.01 * m / torch.sqrt(torch.maximum(v, T([1e-8, 1e-8]))))
+
+
+@pytest.mark.parametrize("nesterov", [False, True])
+def test_sgd_matches_torch_optim(nesterov):
+    torch.manual_seed(0)
+    w = torch.randn(6)
+    ref = w.clone().requires_grad_(True)
+    opt = torch.optim.SGD([ref], lr=0.1, momentum=0.9, nesterov=nesterov, weight_decay=0.01)
+    algo = SGD(w, SimCommunicator(2), None, lr=0.1, momentum=0.9, nesterov=nesterov, weight_decay=0.01)
+    for step in range(4):
+        g0, g1 = torch.randn(6), torch.randn(6)
+        ref.grad = (g0 + g1) / 2
+        opt.step()
+        algo.step({0: g0, 1: g1}, step)
+    assert torch.allclose(w, ref.detach(), atol=1e-6)
+
+
+def test_ef_sgd_with_identity_is_sgd():
+    torch.manual_seed(1)
+    a, b = torch.randn(5), None
+    b = a.clone()
+    sgd = SGD(a, SimCommunicator(2), None, lr=0.05, momentum=0.9, weight_decay=1e-3)
+    ef = EFSGD(b, SimCommunicator(2), ScopedCompressor(Identity(), [5], "model"), lr=0.05, momentum=0.9,
+               weight_decay=1e-3, ef="classic")
+    for step in range(3):
+        g = {0: torch.randn(5), 1: torch.randn(5)}
+        sgd.step(g, step)
+        ef.step(g, step)
+    assert torch.allclose(a, b, atol=1e-7)
+
+
+def algo_yamls():
+    return sorted(CONF.glob("*.yaml"))
+
+
+def test_every_algorithm_has_a_yaml_and_back():
+    assert sorted(p.stem for p in algo_yamls()) == registry.available()
+
+
+@pytest.mark.parametrize("path", algo_yamls(), ids=lambda p: p.stem)
+def test_every_algorithm_steps_and_reports_bits(path):
+    cfg = yaml.safe_load(path.read_text())
+    cls = registry.get(cfg.pop("name"))
+    assert cls.check(cfg) == []
+    theta = torch.zeros(10)
+    scoped = ScopedCompressor(TopK(ratio=0.2), [4, 6], "layer") if cls.uses_compressor else None
+    algo = cls(theta, SimCommunicator(3), scoped, **cfg)
+    report = algo.step({w: torch.randn(10) for w in range(3)}, 0)
+    assert theta.abs().sum() > 0
+    assert report.bits_up == (64 * (1 + 1) if cls.uses_compressor else 32 * 10)
+    bad = dict(cfg, lr=-1)
+    assert any("`algo.lr`" in e for e in cls.check(bad))

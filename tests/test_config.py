@@ -1,0 +1,60 @@
+"""Every value validated before training: one message per problem, naming key, value, allowed."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from compress_train.runner.config_check import ConfigError, check_config
+
+CONF = Path(__file__).resolve().parents[1] / "conf"
+
+
+def errors_for(make_config, *overrides):
+    with pytest.raises(ConfigError) as info:
+        check_config(make_config(*overrides))
+    return info.value.errors
+
+
+def test_defaults_are_valid(make_config):
+    cfg = make_config()
+    check_config(cfg)
+    assert (cfg.dataset.name, cfg.model.name, cfg.algo.name, cfg.compressor.name) == ("mnist", "mnist_cnn", "comp_ams", "topk")
+    assert (cfg.compressor.ratio, cfg.algo.ef, cfg.workers, cfg.launcher.name) == (0.01, "classic", 1, "sim")
+
+
+@pytest.mark.parametrize("override, message", [
+    ("compressor.ratio=1.5", "`compressor.ratio` must be in (0, 1], but is 1.5."),
+    ("compressor.ratio=0", "`compressor.ratio` must be in (0, 1], but is 0."),
+    ("compressor.scope=row", "`compressor.scope` must be one of ['model', 'layer'], but is 'row'."),
+    ("dataset.partition=random", "`dataset.partition` must be one of ['iid', 'label_sorted', 'dirichlet'], but is 'random'."),
+    ("workers=0", "`workers` must be an integer >= 1, but is 0."),
+    ("train.batch_size=-5", "`train.batch_size` must be an integer >= 1, but is -5."),
+    ("train.max_steps=0", "`train.max_steps` must be an integer >= 1 or null, but is 0."),
+    ("algo.ef=maybe", "`algo.ef` must be one of ['none', 'classic', 'scaled'] or true/false for algo=comp_ams, but is 'maybe'."),
+    ("algo.lr=-0.1", "`algo.lr` must be a number > 0, but is -0.1."),
+    ("algo.beta2=1.0", "`algo.beta2` must be in [0, 1), but is 1.0."),
+    ("device=tpu", "`device` must be one of ['auto', 'cpu', 'cuda'], but is 'tpu'."),
+    ("compressor=threshold compressor.lam=-1", "`compressor.lam` must be a number >= 0, but is -1."),
+    ("compressor.ratio=null", "exactly one of `compressor.ratio` and `compressor.k` must be set"),
+    ("launcher=torchrun launcher.backend=mpi", "`launcher.backend` must be one of ['auto', 'gloo', 'nccl'], but is 'mpi'."),
+    ("dataset.partition=dirichlet dataset.alpha=0", "`dataset.alpha` must be a number > 0, but is 0."),
+])
+def test_bad_value_names_key_value_and_allowed(make_config, override, message):
+    errors = errors_for(make_config, *override.split())
+    assert any(message in e for e in errors), errors
+
+
+def test_all_problems_are_reported_at_once(make_config):
+    errors = errors_for(make_config, "workers=0", "compressor.ratio=2", "algo.lr=0")
+    assert len(errors) == 3
+
+
+def test_uncompressed_algorithms_ignore_the_compressor(make_config):
+    check_config(make_config("algo=sgd", "compressor.ratio=5"))
+
+
+@pytest.mark.parametrize("group", ["algo", "compressor", "dataset", "model", "launcher", "logger"])
+def test_every_option_composes_and_validates(make_config, group):
+    for path in sorted((CONF / group).glob("*.yaml")):
+        check_config(make_config(f"{group}={path.stem}"))

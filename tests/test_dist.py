@@ -1,0 +1,64 @@
+"""Same numbers everywhere: the simulator and torchrun with 2 gloo processes agree.
+
+Losses to float tolerance (the error-norm reduction may use a different thread count), bit
+and byte counts exactly, for a fixed-size payload (COMP-AMS + layer-wise Block-Sign), a
+variable-size one (EF-SGD + hard threshold, allgather with padding) and the dense allreduce.
+"""
+from __future__ import annotations
+
+import os
+import subprocess
+
+import pytest
+from cli_helpers import BIN, QUICK, metrics, run_cli, summary
+
+pytestmark = [pytest.mark.slow, pytest.mark.dist]
+EXACT = ("step", "samples", "bits_up", "bits_down", "elements_up", "wire_bytes", "bits_up_step",
+         "bits_down_step", "elements_up_step", "wire_bytes_step", "density", "avg_density")
+CLOSE = ("train_loss", "test_loss", "test_acc", "error_norm", "total_error")
+# The same thread count in both modes: CPU kernels reduce in a thread-dependent order.
+STEPS = ("train.max_steps=4", "train.log_every=2", "train.eval_every=4", "threads=1")
+
+
+def assert_same_run(a: list[dict], b: list[dict]) -> None:
+    assert len(a) == len(b) > 0
+    for ra, rb in zip(a, b):
+        for key in EXACT:
+            assert ra.get(key) == rb.get(key), key
+        for key in CLOSE:
+            if ra.get(key) is not None:
+                assert rb[key] == pytest.approx(ra[key], rel=1e-5, abs=1e-6), key
+
+
+@pytest.mark.parametrize("setup", [
+    ("algo=comp_ams", "compressor=blocksign"),
+    ("algo=ef_sgd", "compressor=threshold", "compressor.lam=0.01", "algo.momentum=0.9"),
+    ("algo=sgd",),
+], ids=["comp_ams-blocksign", "ef_sgd-threshold", "sgd-allreduce"])
+def test_sim_equals_torchrun(tmp_path, setup):
+    runs = {}
+    for launcher in ("sim", "torchrun"):
+        runs[launcher] = tmp_path / launcher
+        proc = run_cli(f"hydra.run.dir={runs[launcher]}", f"launcher={launcher}", "workers=2", *setup, *STEPS,
+                       cwd=tmp_path)
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert summary(runs["torchrun"])["launcher"] == "torchrun"
+    assert_same_run(metrics(runs["sim"]), metrics(runs["torchrun"]))
+    assert summary(runs["sim"])["totals"]["bits_up"] == summary(runs["torchrun"])["totals"]["bits_up"]
+
+
+def test_plain_torchrun_module_entry(tmp_path):
+    """``torchrun --nproc-per-node 2 -m compress_train.runner overrides...`` works too."""
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.run([str(BIN / "torchrun"), "--standalone", "--nproc-per-node", "2", "-m", "compress_train.runner",
+                           *QUICK, "compressor=threshold", "compressor.lam=0.01", "algo=ef_sgd", *STEPS],
+                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    (run_dir,) = [p.parent for p in (tmp_path / "outputs" / "torchrun").rglob("summary.json")]
+    s = summary(run_dir)
+    assert s["status"] == "completed" and s["workers"] == 2 and s["launcher"] == "torchrun"
+    sim = tmp_path / "sim"
+    proc = run_cli(f"hydra.run.dir={sim}", "workers=2", "compressor=threshold", "compressor.lam=0.01", "algo=ef_sgd",
+                   *STEPS, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert_same_run(metrics(sim), metrics(run_dir))
