@@ -80,7 +80,8 @@ def check_config(cfg: DictConfig) -> None:
 
     if _choice(errors, "launcher.name", cfg.launcher.name, ("sim", "torchrun")) and cfg.launcher.name == "torchrun":
         _choice(errors, "launcher.backend", cfg.launcher.backend, ("auto", "gloo", "nccl"))
-    _choice(errors, "logger.name", cfg.logger.name, ("jsonl", "wandb"))
+    if _choice(errors, "logger.name", cfg.logger.name, ("jsonl", "wandb")) and cfg.logger.name == "wandb":
+        _choice(errors, "logger.mode", cfg.logger.mode, ("auto", "online", "offline", "disabled"))
     if errors:
         raise ConfigError(errors)
 

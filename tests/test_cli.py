@@ -119,3 +119,14 @@ def test_multirun_sweeps_and_goes_on_past_a_diverged_job(tmp_path):
     jobs = sorted(p for p in sweep.iterdir() if p.is_dir() and (p / "summary.json").exists())
     assert [summary(j)["status"] for j in jobs] == ["diverged", "completed"]
     assert [summary(j)["algo_params"]["lr"] for j in jobs] == [1000, 0.05]
+
+
+def test_wandb_sink_offline(tmp_path, monkeypatch):
+    run = tmp_path / "run"
+    monkeypatch.delenv("WANDB_API_KEY", raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path))  # no ~/.netrc login: auto -> offline
+    proc = run_cli(f"hydra.run.dir={run}", "logger=wandb", "train.max_steps=2", "train.log_every=1", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert summary(run)["status"] == "completed" and len(metrics(run)) == 2
+    offline = list((run / "wandb").glob("offline-run-*/run-*.wandb"))
+    assert len(offline) == 1 and offline[0].stat().st_size > 0
