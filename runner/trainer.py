@@ -22,6 +22,7 @@ from omegaconf import DictConfig
 from compress_train.algorithms import registry as algorithms
 from compress_train.algorithms.communicator import Communicator
 from compress_train.compressors import registry as compressors
+from compress_train.compressors.base import generator_for
 from compress_train.compressors.scope import ScopedCompressor
 from compress_train.runner import models
 from compress_train.runner.config_check import component_params
@@ -83,8 +84,7 @@ class Trainer:
         self.streams, self.steps_per_epoch = worker_streams(
             data.y_train.numpy(), comm.local_workers, cfg.workers, cfg.dataset, cfg.train.batch_size, cfg.seed)
         torch.manual_seed(cfg.seed)  # identical initial model in every process
-        num_classes = int(data.y_train.max()) + 1
-        model = models.build(cfg.model.name, component_params(cfg.model), num_classes).to(device)
+        model = models.build(cfg.model.name, component_params(cfg.model), data.num_classes).to(device)
         self.flat = FlatModel(model)
         self.model = model
         summary["num_params"] = self.flat.numel
@@ -112,8 +112,11 @@ class Trainer:
                     b.copy_(s)
             idx = torch.from_numpy(self.streams[w].next()).to(self.device)
             torch.manual_seed(dropout_seed(self.cfg.seed, step, w))
+            x = self.x_train[idx]
+            if self.data.augment is not None:
+                x = self.data.augment(x, generator_for((self.cfg.seed, step, w), "cpu"))
             self.flat.zero_grad()
-            loss = F.cross_entropy(self.model(self.x_train[idx]), self.y_train[idx])
+            loss = F.cross_entropy(self.model(x), self.y_train[idx])
             loss.backward()
             grads[w] = self.flat.gradient().clone()
             losses.append(loss.item())

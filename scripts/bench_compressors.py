@@ -139,9 +139,12 @@ def main() -> None:
     p.add_argument("--step-workers", type=int, default=1, help="simulated workers in the step benchmark")
     p.add_argument("--device", choices=["cpu", "cuda"], default="cpu", help="device of the compressor part")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's)")
     p.add_argument("--json", type=Path, default=None, help="also write all measurements to this file")
     args = p.parse_args()
 
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
     device = torch.device(args.device)
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
     header = {"torch": torch.__version__, "threads": torch.get_num_threads(), "device": args.device,
