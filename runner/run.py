@@ -42,6 +42,9 @@ def run_identity(cfg: DictConfig) -> dict[str, Any]:
     resolved = OmegaConf.to_yaml(cfg, resolve=True)
     return {
         "status": "starting",
+        "method": cfg.get("label"),
+        "experiment": cfg.get("experiment_name"),
+        "scale": cfg.get("scale") if cfg.get("experiment_name") else None,
         "algo": cfg.algo.name,
         "algo_params": component_params(cfg.algo),
         "compressor": cfg.compressor.name if uses else "none",

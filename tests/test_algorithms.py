@@ -145,3 +145,26 @@ def test_every_algorithm_steps_and_reports_bits(path):
     assert report.bits_up == (64 * (1 + 1) if cls.uses_compressor else 32 * 10)
     bad = dict(cfg, lr=-1)
     assert any("`algo.lr`" in e for e in cls.check(bad))
+
+
+def test_qadam_step_by_hand():
+    """Baselines A1: local Adam moments, 1-bit (Block-Sign) step with error feedback, n = 2."""
+    from compress_train.algorithms.qadam import QAdam
+    from compress_train.compressors.blocksign import BlockSign
+
+    x = T([1.0, 1.0, 1.0])
+    algo = QAdam(x, SimCommunicator(2), ScopedCompressor(BlockSign(), [3], "layer"), lr=0.1, eps=1e-8)
+    report = algo.step(grads([1.0, -3.0, 0.0], [2.0, 2.0, 2.0]), 0)
+    # Without bias correction the first step is eta * 0.1 g / (sqrt(0.001) |g| + eps) = +-a.
+    a = 0.1 * 0.1 / (math.sqrt(0.001) + 1e-8)
+    a3 = 0.1 * 0.3 / (math.sqrt(0.009) + 1e-8)
+    # Worker 0: u = [a, -a3, 0] -> scale (a + a3) / 3, signs [+, -, +(zero)].
+    s0 = (a + a3) / 3
+    q0 = T([s0, -s0, s0])
+    assert torch.allclose(algo.memories[0].error, T([a, -a3, 0.0]) - q0, atol=1e-6)
+    # Worker 1: u = [b, b, b] with b = 0.1 * 0.2 / (sqrt(0.004) + eps): sent exactly.
+    b = 0.1 * 0.2 / (math.sqrt(0.004) + 1e-8)
+    assert algo.memories[1].error.abs().max() < 1e-6
+    assert torch.allclose(x, T([1.0] * 3) - (q0 + T([b, b, b])) / 2, atol=1e-6)
+    assert torch.allclose(algo.m[0], T([0.1, -0.3, 0.0])) and torch.allclose(algo.v[1], T([0.004] * 3))
+    assert report.bits_up == 32 + 8 and report.bits_down == 32 * 3
