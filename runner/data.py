@@ -15,7 +15,30 @@ def _mnist(cfg: DictConfig, log: Callable[[str], None]) -> ArrayDataset:
     return load_mnist(cfg.root, download=cfg.download, log=log)
 
 
-DATASETS: dict[str, Callable[[DictConfig, Callable[[str], None]], ArrayDataset]] = {"mnist": _mnist}
+def _cifar10(cfg: DictConfig, log: Callable[[str], None]) -> ArrayDataset:
+    from compress_train.datasets.cifar import load_cifar
+
+    return load_cifar("cifar10", cfg.root, download=cfg.download, synthetic=cfg.get("synthetic", False),
+                      augment=cfg.get("augment", True), log=log)
+
+
+def _cifar100(cfg: DictConfig, log: Callable[[str], None]) -> ArrayDataset:
+    from compress_train.datasets.cifar import load_cifar
+
+    return load_cifar("cifar100", cfg.root, download=cfg.download, synthetic=cfg.get("synthetic", False),
+                      augment=cfg.get("augment", True), log=log)
+
+
+def _imdb(cfg: DictConfig, log: Callable[[str], None]) -> ArrayDataset:
+    from compress_train.datasets.imdb import load_imdb
+
+    return load_imdb(cfg.root, num_words=cfg.get("num_words", 1000), maxlen=cfg.get("maxlen", 200),
+                     synthetic=cfg.get("synthetic", False), fallback=cfg.get("fallback"), log=log)
+
+
+DATASETS: dict[str, Callable[[DictConfig, Callable[[str], None]], ArrayDataset]] = {
+    "mnist": _mnist, "cifar10": _cifar10, "cifar100": _cifar100, "imdb": _imdb,
+}
 
 
 def load_dataset(cfg: DictConfig, log: Callable[[str], None]) -> ArrayDataset:
