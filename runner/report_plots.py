@@ -1,0 +1,182 @@
+"""Figures for ``compress-report`` in the style of seed 000 (COMP-AMS): Fig. 1 (training loss and
+test accuracy against epochs, no-EF curves dashed), Fig. 2 (training loss against iterations,
+log y) and Fig. 3 (test accuracy against bits sent per worker, log x). Every curve is the mean
+over a method's seeds aligned on the step, with a min–max band."""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.ticker as mticker  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+from matplotlib.lines import Line2D  # noqa: E402
+
+from compress_train.runner.report_data import aggregate  # noqa: E402
+
+BAND_NOTE = "mean over seeds, band: min–max"
+BITS_LABEL = "bits sent per worker (uplink: values + indices, signs + scales; cumulative)"
+MARKERS = ["o", "s", "^", "D", "v", "P", "X", "*", "<", ">"]
+PERCENT = {"test_acc", "hit_rate@10"}
+METRIC_LABELS = {"test_acc": "test accuracy (%)", "test_loss": "test loss (cross-entropy)",
+                 "perplexity": "test perplexity", "hit_rate@10": "hit rate @10 (%)",
+                 "suboptimality": "suboptimality f(x) − f*", "dist_to_opt": "distance to optimum ‖x − x*‖"}
+TRAIN_LOSS_LABEL = "training loss (mean over each logging window)"
+RC = {"font.size": 11, "axes.titlesize": 13, "axes.labelsize": 12, "legend.fontsize": 10,
+      "legend.title_fontsize": 10, "xtick.labelsize": 10, "ytick.labelsize": 10, "axes.grid": True,
+      "grid.alpha": 0.3, "lines.linewidth": 1.8, "savefig.dpi": 150}
+
+
+def metric_label(metric: str) -> str:
+    return METRIC_LABELS.get(metric, metric.replace("_", " "))
+
+
+def _base(label: str) -> str:
+    """The label with its error-feedback tag removed: TopK-EF-0.01 and TopK-0.01 share a colour."""
+    return re.sub(r"-?EF(\([^)]*\))?-?", "-", label).strip("-").replace("--", "-")
+
+
+def styles(runs: pd.DataFrame, order: list[str]) -> dict[str, dict]:
+    """Colour, line style and marker per method. Full gradient: black. An EF / no-EF pair of the
+    same compressor shares a colour; the no-EF curve is dashed (as in seed 000 Fig. 1)."""
+    info = runs.drop_duplicates("method").set_index("method")
+    no_ef = {m: (not info.loc[m, "full_gradient"]) and str(info.loc[m, "ef"]) in ("none", "None") for m in order}
+    full = [m for m in order if info.loc[m, "full_gradient"]]
+    buckets: dict[str, list[str]] = {}
+    for m in order:
+        buckets.setdefault(_base(m), []).append(m)
+    colour_of: dict[str, str] = {}
+    palette = list(plt.get_cmap("tab10").colors) if len(order) <= 10 else list(plt.get_cmap("tab20").colors)
+    palette = [c for i, c in enumerate(palette) if i != 7]  # tab10's grey is too close to black
+    nxt = 0
+    for m in order:
+        if m in colour_of:
+            continue
+        if len(full) == 1 and m in full:
+            colour_of[m] = "black"
+            continue
+        mates = buckets[_base(m)]
+        pair = len(mates) == 2 and sorted(no_ef[x] for x in mates) == [False, True]
+        for x in (mates if pair else [m]):
+            colour_of[x] = palette[nxt % len(palette)]
+        nxt += 1
+    return {m: {"color": colour_of[m], "linestyle": "--" if no_ef[m] else "-",
+                "marker": MARKERS[i % len(MARKERS)]} for i, m in enumerate(order)}
+
+
+def curve_plot(df: pd.DataFrame, runs: pd.DataFrame, order: list[str], x: str, y: str, *, xlabel: str,
+               ylabel: str, title: str, out: Path, stem: str, logx: bool = False, logy: bool = False,
+               hline: float | None = None, hline_label: str | None = None) -> list[Path]:
+    """One figure: per method, the mean over seeds of ``y`` against ``x`` with a min–max band.
+    ``logy`` is applied only when every value is positive. Returns the files written."""
+    style = styles(runs, order)
+    scale = 100.0 if y in PERCENT else 1.0
+    with plt.rc_context(RC):
+        fig, ax = plt.subplots(figsize=(9.5, 5.2), layout="constrained")
+        all_y, any_diverged = [], False
+        for m in order:
+            sub = df[df["method"] == m]
+            a = aggregate(sub, x, y)
+            if logx:
+                a = a[a["x"] > 0]
+            if a.empty:
+                continue
+            st = style[m]
+            mr = runs[runs["method"] == m]
+            div = int((mr["status"] == "diverged").sum())
+            label = m + (f"  [{div}/{len(mr)} diverged]" if div else "")
+            ax.plot(a["x"], a["mean"] * scale, color=st["color"], linestyle=st["linestyle"], marker=st["marker"],
+                    markersize=5, markevery=max(1, len(a) // 8), label=label)
+            if (a["n"] > 1).any():
+                ax.fill_between(a["x"], a["lo"] * scale, a["hi"] * scale, color=st["color"], alpha=0.15,
+                                linewidth=0)
+            all_y.append(a[["lo", "mean"]].to_numpy().ravel())
+            for run_dir in mr.loc[mr["status"] == "diverged", "run_dir"]:
+                r = sub[sub["run_dir"] == run_dir][[x, y]].replace([np.inf, -np.inf], np.nan).dropna()
+                if logx:
+                    r = r[r[x] > 0]
+                if len(r):
+                    any_diverged = True
+                    ax.plot(r[x].iloc[-1], r[y].iloc[-1] * scale, marker="x", markersize=11, mew=2.5,
+                            color=st["color"], linestyle="none")
+        if not all_y:
+            plt.close(fig)
+            return []
+        if logx:
+            ax.set_xscale("log")
+        if logy and np.nanmin(np.concatenate(all_y)) > 0:
+            ax.set_yscale("log")
+            _plain_log_labels(ax.yaxis, np.concatenate(all_y))
+        if hline is not None:
+            ax.axhline(hline * scale, color="grey", linestyle=":", linewidth=1.5, label=hline_label)
+        handles, labels = ax.get_legend_handles_labels()
+        if any_diverged:
+            handles.append(Line2D([], [], marker="x", color="dimgrey", linestyle="none", markersize=9, mew=2.5))
+            labels.append("run diverged here")
+        ax.legend(handles, labels, title=BAND_NOTE, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False,
+                  handlelength=3.2)
+        if x == "step":
+            ax.xaxis.set_major_locator(mticker.MaxNLocator(integer=True, steps=[1, 2, 5, 10]))
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel(ylabel)
+        ax.set_title(title)
+        ax.grid(True, which="major", alpha=0.3)
+        if logx or logy:
+            ax.grid(True, which="minor", alpha=0.1)
+        paths = [out / f"{stem}.png", out / f"{stem}.pdf"]
+        for p in paths:
+            fig.savefig(p)
+        plt.close(fig)
+    return paths
+
+
+def _plain_log_labels(axis, values: np.ndarray) -> None:
+    """Log axis ticks as plain numbers (0.3, 0.5, 1, 2) instead of 3 x 10^-1 when the range is short."""
+    v = values[np.isfinite(values) & (values > 0)]
+    if len(v) and np.log10(v.max() / v.min()) < 2.5:
+        plain = mticker.FuncFormatter(lambda x, _: f"{x:g}")
+        axis.set_major_formatter(plain)
+        axis.set_minor_locator(mticker.LogLocator(subs=(2.0, 3.0, 5.0)))
+        axis.set_minor_formatter(plain)
+
+
+def has_values(df: pd.DataFrame, *cols: str) -> bool:
+    return all(c in df and df[c].notna().any() for c in cols)
+
+
+def make_figures(df: pd.DataFrame, runs: pd.DataFrame, order: list[str], out: Path, metric: str,
+                 title: str | None, target_loss: float | None, workers_vary: bool) -> list[Path]:
+    """The four seed-000 figures; a figure whose metric is absent is skipped with a note."""
+    prefix = f"{title}: " if title else ""
+    written: list[Path] = []
+    mlabel = metric_label(metric)
+    specs = [
+        ("train_loss_vs_epochs", "epoch", "train_loss", "epochs", TRAIN_LOSS_LABEL,
+         "Training loss vs epochs", dict(logy=True)),
+        (f"{_stem(metric)}_vs_epochs", "epoch", metric, "epochs", mlabel, f"{mlabel.split(' (')[0].capitalize()} vs epochs", {}),
+        ("train_loss_vs_iterations", "step", "train_loss", "iterations (optimizer steps)", TRAIN_LOSS_LABEL,
+         "Training loss vs iterations",
+         dict(logy=True, hline=target_loss if workers_vary else None,
+              hline_label=f"target loss {target_loss:g}" if workers_vary and target_loss is not None else None)),
+        (f"{_stem(metric)}_vs_bits", "bits_up", metric, BITS_LABEL, mlabel,
+         f"{mlabel.split(' (')[0].capitalize()} vs communication", dict(logx=True)),
+    ]
+    for stem, x, y, xlabel, ylabel, ttl, kw in specs:
+        if not has_values(df, x, y):
+            missing = [c for c in (x, y) if not has_values(df, c)]
+            print(f"note: skipped {stem}: no '{', '.join(missing)}' values in the runs")
+            continue
+        files = curve_plot(df, runs, order, x, y, xlabel=xlabel, ylabel=ylabel, title=prefix + ttl, out=out,
+                           stem=stem, **kw)
+        if not files:
+            print(f"note: skipped {stem}: no plottable points")
+        written += files
+    return written
+
+
+def _stem(metric: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_]+", "_", metric)

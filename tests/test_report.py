@@ -1,0 +1,234 @@
+"""compress-report: loading run directories, method labels, seed aggregation, tables and figures.
+
+Fast tests build tiny run directories by hand (summary.json + metrics.jsonl as the trainer writes
+them); the slow test runs a real 2-job multirun and reports on it."""
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from compress_train.runner.report import iterations_table, main
+from compress_train.runner.report_data import aggregate, derived_label, load_runs, method_order
+
+BIN = Path(sys.executable).parent
+D = 1000  # parameters of the fake model: full gradient = 32,000 bits per step
+DATASET = {"name": "fake-mnist", "description": "hand-written test rows", "source": "tests"}
+
+
+def make_run(root: Path, name: str, *, losses: dict[int, float | None], accs: dict[int, float] | None = None,
+             bits_step: float = 640.0, status: str = "completed", steps_per_epoch: int = 4, **identity) -> Path:
+    """A run dir like the trainer's: cumulative bits, test metrics on evaluation rows only, null for NaN."""
+    run = root / name
+    run.mkdir(parents=True)
+    rows = []
+    for step, loss in losses.items():
+        row = {"step": step, "epoch": step / steps_per_epoch, "samples": step * 200, "lr": 1e-3,
+               "train_loss": loss, "bits_up": bits_step * step, "bits_down": 32.0 * D * step,
+               "elements_up": bits_step / 64 * step, "bits_up_step": bits_step, "density": bits_step / 64 / D}
+        if accs and step in accs:
+            row.update(test_loss=1.0 - accs[step], test_acc=accs[step])
+        rows.append(row)
+    (run / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    summary = {"status": status, "method": None, "experiment": None, "algo": "comp_ams",
+               "algo_params": {"lr": 1e-3, "ef": identity.get("ef", "classic")}, "compressor": "topk",
+               "compressor_params": {"ratio": 0.01, "k": None, "scope": "model"}, "ef": "classic", "workers": 1,
+               "launcher": "sim", "seed": 0, "model": "mnist_cnn", "dataset": DATASET, "num_params": D,
+               "final": rows[-1], "steps": max(losses), "totals": {"bits_up": bits_step * max(losses)}}
+    summary.update(identity)
+    (run / "summary.json").write_text(json.dumps(summary, indent=2))
+    return run
+
+
+def build_fig1(root: Path) -> Path:
+    """Single worker: TopK-EF-0.01 (seeds 0, 1), TopK-0.01, full-gradient AMSGrad, a diverged BkSign-EF."""
+    make_run(root, "0_topk_ef_s0", losses={2: 1.0, 4: 0.4}, accs={4: 0.80}, seed=0)
+    make_run(root, "1_topk_ef_s1", losses={2: 1.2, 4: 0.6}, accs={4: 0.90}, seed=1)
+    make_run(root, "2_topk_s0", losses={2: 1.1, 4: 0.7}, accs={4: 0.70}, ef="none")
+    make_run(root, "3_amsgrad", losses={2: 0.9, 4: 0.3}, accs={4: 0.95}, bits_step=32.0 * D, algo="amsgrad",
+             compressor="none", compressor_params={}, ef="none")
+    make_run(root, "4_bksign_ef", losses={2: 1.5, 3: None}, accs={2: 0.5}, bits_step=1100.0, status="diverged",
+             compressor="blocksign", compressor_params={"scope": "layer"})
+    (root / "multirun.yaml").write_text("hydra: {}\n")
+    return root
+
+
+@pytest.fixture
+def fig1(tmp_path: Path) -> Path:
+    return build_fig1(tmp_path / "sweep")
+
+
+@pytest.fixture
+def speedup(tmp_path: Path) -> Path:
+    """Seed 000 Fig. 2 in miniature: TopK-EF-0.01 with n = 1 (2 seeds), 2 (2 seeds), 4 (never reaches 0.5)."""
+    root = tmp_path / "fig2"
+
+    def curve(cross: int) -> dict[int, float]:  # 1.0 until just before `cross`, then 0.45
+        return {s: (0.45 if s >= cross else 1.0) for s in range(10, 101, 10)}
+
+    for n, seed, cross in [(1, 0, 60), (1, 1, 80), (2, 0, 30), (2, 1, 40), (4, 0, 1000)]:
+        make_run(root, f"n{n}_s{seed}", losses=curve(cross), accs={100: 0.9}, workers=n, seed=seed,
+                 method="TopK-EF-0.01", experiment="comp_ams/fig2",
+                 algo_params={"lr": 1e-4 * math.sqrt(n), "ef": "classic"})
+    return root
+
+
+def test_dataframe_has_run_columns_and_every_metrics_row(fig1):
+    df, runs = load_runs([fig1])
+    assert len(runs) == 5 and len(df) == 10
+    for col in ["run_dir", "method", "algo", "compressor", "ef", "workers", "seed", "dataset", "status", "step",
+                "epoch", "train_loss", "test_acc", "bits_up"]:
+        assert col in df.columns
+    assert set(df["dataset"]) == {"fake-mnist"}
+    assert set(df["method"]) == {"TopK-EF-0.01", "TopK-0.01", "AMSGrad", "BkSign-EF"}
+    topk_ef = runs[runs["method"] == "TopK-EF-0.01"]
+    assert sorted(topk_ef["seed"]) == [0, 1]  # two seeds grouped into one method
+    assert df.loc[df["status"] == "diverged", "train_loss"].isna().sum() == 1  # null loss kept as NaN
+    assert df["test_acc"].notna().sum() == 5  # evaluation rows only
+    assert method_order(runs)[0] == "AMSGrad"  # full gradient first
+
+
+def test_derived_labels_follow_the_paper_legend():
+    base = {"algo": "comp_ams", "compressor": "topk", "compressor_params": {"ratio": 0.001}, "ef": "classic"}
+    assert derived_label(base) == "TopK-EF-0.001"
+    assert derived_label({**base, "ef": "none"}) == "TopK-0.001"
+    assert derived_label({**base, "compressor": "blocksign", "compressor_params": {"scope": "layer"}}) == "BkSign-EF"
+    assert derived_label({**base, "compressor": "mvss", "compressor_params": {"ratio": 0.01}, "ef": "none"}) \
+        == "MVSS-0.01"
+    assert derived_label({**base, "compressor": "identity", "compressor_params": {}}) == "AMSGrad"
+    assert derived_label({"algo": "amsgrad", "compressor": "none", "ef": "none"}) == "AMSGrad"
+    assert derived_label({**base, "algo": "qadam", "compressor": "blocksign"}) == "QAdam"
+    assert derived_label({"algo": "sgd", "compressor": "none", "ef": "none"}) == "SGD"
+    assert derived_label({"algo": "ef_sgd", "compressor": "threshold", "compressor_params": {"lam": 0.01},
+                          "ef": "scaled"}) == "EF(scaled)-SGD-threshold-λ=0.01"
+
+
+def test_preset_label_wins_and_workers_are_appended(speedup, fig1, tmp_path):
+    df, runs = load_runs([speedup])
+    assert set(runs["method"]) == {"TopK-EF-0.01, n=1", "TopK-EF-0.01, n=2", "TopK-EF-0.01, n=4"}
+    # Same label, same workers, different learning rate: told apart by the setting that differs.
+    make_run(tmp_path / "lr", "a", losses={2: 1.0}, algo_params={"lr": 1e-3, "ef": "classic"})
+    make_run(tmp_path / "lr", "b", losses={2: 1.0}, algo_params={"lr": 1e-2, "ef": "classic"})
+    _, runs = load_runs([tmp_path / "lr"])
+    assert set(runs["method"]) == {"TopK-EF-0.01 (lr=0.001)", "TopK-EF-0.01 (lr=0.01)"}
+
+
+def test_mean_over_seeds_aligned_on_step(fig1):
+    df, _ = load_runs([fig1])
+    a = aggregate(df[df["method"] == "TopK-EF-0.01"], "epoch", "train_loss").set_index("step")
+    assert a.loc[2, "mean"] == pytest.approx(1.1) and a.loc[4, "mean"] == pytest.approx(0.5)
+    assert (a.loc[4, "lo"], a.loc[4, "hi"], a.loc[4, "n"]) == (pytest.approx(0.4), pytest.approx(0.6), 2)
+    assert a.loc[4, "x"] == 1.0
+    acc = aggregate(df[df["method"] == "TopK-EF-0.01"], "bits_up", "test_acc")
+    assert list(acc["step"]) == [4] and acc["mean"].iloc[0] == pytest.approx(0.85)
+
+
+@pytest.fixture(scope="module")
+def fig1_report(tmp_path_factory):
+    """The report on the fig1 runs, made once for the tests that read its files: (out, stdout)."""
+    tmp = tmp_path_factory.mktemp("fig1")
+    out, stdout = tmp / "report", io.StringIO()
+    with contextlib.redirect_stdout(stdout):
+        assert main([str(build_fig1(tmp / "sweep")), "--out", str(out), "--title", "Fake Fig 1"]) == 0
+    return out, stdout.getvalue()
+
+
+def _md_rows(path: Path) -> dict[str, dict[str, str]]:
+    lines = [ln for ln in path.read_text().splitlines() if ln.startswith("|")]
+    head = [c.strip() for c in lines[0].strip("|").split("|")]
+    rows = [dict(zip(head, (c.strip() for c in ln.strip("|").split("|")))) for ln in lines[2:]]
+    return {r["method"]: r for r in rows}
+
+
+def test_summary_md_numbers(fig1_report):
+    out, _ = fig1_report
+    rows = _md_rows(out / "summary.md")
+    assert list(rows) == ["AMSGrad", "TopK-EF-0.01", "TopK-0.01", "BkSign-EF"]
+    ef = rows["TopK-EF-0.01"]
+    assert ef["runs (seeds)"] == "2 (0, 1)" and ef["status"] == "2 completed" and ef["steps"] == "4"
+    assert ef["final train loss"] == "0.5000 ± 0.1414"
+    assert ef["final test accuracy (%)"] == "85.00 ± 7.07"
+    assert ef["bits up / worker (total)"] == "2.56e+03"
+    assert ef["bits vs full gradient"] == "50× fewer"  # 32,000 / 640 bits per step
+    assert rows["AMSGrad"]["bits vs full gradient"] == "1× (reference)"
+    div = rows["BkSign-EF"]
+    assert div["status"] == "1 diverged" and div["final train loss"] == "diverged"
+    assert div["best test accuracy (%)"] == "50.00"
+    assert div["bits vs full gradient"] == "29.1× fewer"  # per iteration: 32,000 / 1,100
+    assert "Fake Fig 1" in (out / "summary.md").read_text()
+
+
+def test_figures_csv_and_file_list(fig1_report):
+    out, printed = fig1_report
+    for stem in ["train_loss_vs_epochs", "test_acc_vs_epochs", "train_loss_vs_iterations", "test_acc_vs_bits"]:
+        for ext in ("png", "pdf"):
+            f = out / f"{stem}.{ext}"
+            assert f.exists() and f.stat().st_size > 1000, f
+            assert str(f) in printed
+    assert (out / "runs.csv").read_text().startswith("run_dir,experiment,method,algo,compressor,ef,workers,seed")
+    assert not (out / "iterations_to_target.md").exists()  # all runs have one worker
+
+
+def test_iterations_to_target(speedup, tmp_path, capsys):
+    df, runs = load_runs([speedup])
+    table = iterations_table(df, runs, method_order(runs), 0.5).set_index("n (workers)")
+    col = "iterations to train loss ≤ 0.5"
+    assert table.loc[1, col] == "70 ± 14" and table.loc[2, col] == "35 ± 7"
+    assert table.loc[4, col] == "not reached" and table.loc[4, "seeds reached"] == "0/1"
+    assert table.loc[2, "speedup (ideal)"] == "2.00× (2×)"
+    out = tmp_path / "r2"
+    assert main([str(speedup), "--out", str(out), "--target-loss", "0.5", "--metric", "perplexity"]) == 0
+    text = (out / "iterations_to_target.md").read_text()
+    printed = capsys.readouterr().out
+    assert "70 ± 14" in text and "not reached" in text and "70 ± 14" in printed
+    assert "note: skipped perplexity_vs_epochs" in printed  # absent metric: plot skipped with a note
+    assert not (out / "perplexity_vs_bits.png").exists() and (out / "train_loss_vs_iterations.png").exists()
+
+
+def test_bad_paths_exit_2(tmp_path, capsys):
+    missing = tmp_path / "no_such_dir"
+    assert main([str(missing), "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert str(missing) in err and err.count("\n") == 1
+    (tmp_path / "empty").mkdir()
+    assert main([str(tmp_path / "empty"), "--out", str(tmp_path / "o")]) == 2
+    assert str(tmp_path / "empty") in capsys.readouterr().err
+    proc = subprocess.run([str(BIN / "compress-report"), str(missing), "--out", str(tmp_path / "o")],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2 and str(missing) in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_corrupt_summary_is_skipped_with_a_warning(fig1, capsys):
+    bad = fig1 / "9_broken"
+    bad.mkdir()
+    (bad / "summary.json").write_text('{"status": "compl')
+    df, runs = load_runs([fig1])
+    assert len(runs) == 5 and str(bad) not in set(df["run_dir"])
+    assert str(bad / "summary.json") in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_report_on_a_real_multirun(tmp_path):
+    sweep = tmp_path / "sweep"
+    proc = subprocess.run([str(BIN / "compress-train"), "-m", f"hydra.sweep.dir={sweep}", "seed=0,1",
+                           "train.max_steps=4", "train.log_every=2", "train.eval_every=4", "dataset.download=false",
+                           "logger.progress=false"], cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = tmp_path / "report"
+    proc = subprocess.run([str(BIN / "compress-report"), str(sweep), "--out", str(out)], capture_output=True,
+                          text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    rows = _md_rows(out / "summary.md")
+    assert list(rows) == ["TopK-EF-0.01"] and rows["TopK-EF-0.01"]["runs (seeds)"] == "2 (0, 1)"
+    assert rows["TopK-EF-0.01"]["status"] == "2 completed" and rows["TopK-EF-0.01"]["steps"] == "4"
+    for stem in ["train_loss_vs_epochs", "test_acc_vs_epochs", "train_loss_vs_iterations", "test_acc_vs_bits"]:
+        assert (out / f"{stem}.png").stat().st_size > 1000 and (out / f"{stem}.pdf").stat().st_size > 1000
+    import pandas as pd
+    df = pd.read_csv(out / "runs.csv")
+    assert len(df) == 4 and set(df["seed"]) == {0, 1} and set(df["step"]) == {2, 4}
