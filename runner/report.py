@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import re
 import sys
 from pathlib import Path
 
@@ -163,6 +164,41 @@ def _header(title: str, runs: pd.DataFrame, paths: list[str]) -> list[str]:
     return lines + [""]
 
 
+def _without_lr(label: str) -> str:
+    """'TopK-EF-0.01 (lr=0.001)' -> 'TopK-EF-0.01' (the suffix the label clash resolution added)."""
+    m = re.match(r"^(.*) \((.*)\)$", label)
+    if not m:
+        return label
+    rest = [part for part in m.group(2).split(", ") if not part.startswith("lr=")]
+    return f"{m.group(1)} ({', '.join(rest)})" if rest else m.group(1)
+
+
+def keep_best_lr(df: pd.DataFrame, runs: pd.DataFrame, metric: str) -> tuple[pd.DataFrame, pd.DataFrame, str]:
+    """Per method family (identity without the lr), keep the lr whose runs have the best mean final
+    ``metric``; a group with a diverged run ranks last. Returns the filtered frames and a note."""
+    finals = df.dropna(subset=[metric]).groupby("run_dir")[metric].last() if metric in df else pd.Series(dtype=float)
+    runs = runs.assign(final=runs["run_dir"].map(finals))
+    sign = 1.0 if higher_is_better(metric) else -1.0
+    keep, notes = [], []
+    for _, fam in runs.groupby("family", sort=False):
+        scores = {}
+        for method, g in fam.groupby("method", sort=False):
+            bad = (g["status"] == "diverged").any() or g["final"].isna().all()
+            scores[method] = -np.inf if bad else sign * g["final"].mean()
+        best = max(scores, key=scores.get)
+        keep.append(best)
+        grid = sorted(fam["lr"].dropna().unique())
+        if len(grid) > 1:
+            chosen = fam.loc[fam["method"] == best, "lr"].iloc[0]
+            notes.append(f"{_without_lr(best)}: {chosen:g} (grid {', '.join(f'{v:g}' for v in grid)})")
+    relabel = {m: _without_lr(m) for m in keep}
+    runs = runs[runs["method"].isin(keep)].drop(columns="final").assign(method=lambda r: r["method"].map(relabel))
+    df = df[df["method"].isin(keep)].assign(method=lambda d: d["method"].map(relabel))
+    note = ("Learning rate per method: the best of the grid by mean final " + metric + " over seeds "
+            "(the paper's protocol): " + "; ".join(notes) + ".") if notes else "Learning rate: one per method (no grid)."
+    return df, runs, note
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="compress-report", description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -173,6 +209,8 @@ def build_parser() -> argparse.ArgumentParser:
                    "when runs differ in workers (default 0.5, seed 000 Fig. 2)")
     p.add_argument("--metric", default="test_acc", help="evaluation metric to plot and tabulate (default test_acc)")
     p.add_argument("--title", default=None, help="title prefix for figures and tables")
+    p.add_argument("--best-lr", action="store_true", help="methods run at several learning rates: keep, per "
+                   "method, the lr with the best mean final metric over seeds (the papers' 'best of a grid')")
     return p
 
 
@@ -185,6 +223,10 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     out: Path = args.out
     out.mkdir(parents=True, exist_ok=True)
+    lr_note = None
+    if args.best_lr:
+        df, runs, lr_note = keep_best_lr(df, runs, args.metric)
+        print(lr_note)
     order = method_order(runs)
     workers_vary = runs["workers"].nunique() > 1
     exps = runs["experiment"].dropna().unique()
@@ -200,7 +242,7 @@ def main(argv: list[str] | None = None) -> int:
         f"evaluation of each run, averaged over seeds. Bits: {BITS_LABEL}. *bits vs full gradient* compares "
         "bits per iteration with the full-gradient method (" + (", ".join(table.attrs["references"]) or
                                                              "none among these runs") +
-        "). Figures: " + BAND_NOTE + ".", "", to_markdown(table)]
+        "). Figures: " + BAND_NOTE + ".", "", *([lr_note, ""] if lr_note else []), to_markdown(table)]
     (out / "summary.md").write_text("\n".join(md))
     written.append(out / "summary.md")
 

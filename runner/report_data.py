@@ -201,10 +201,13 @@ def load_runs(paths: list[str | Path]) -> tuple[pd.DataFrame, pd.DataFrame]:
             continue
         key = group_key(s, _run_config(run_dir))
         gid = json.dumps(key, sort_keys=True, default=str)
+        family = json.dumps({**key, "algo_params": {k: v for k, v in key["algo_params"].items() if k != "lr"}},
+                            sort_keys=True, default=str)
         keys.setdefault(gid, key)
         firsts.setdefault(gid, s)
         totals, final = s.get("totals") or {}, s.get("final") or {}
-        run = {"run_dir": str(run_dir), "experiment": s.get("experiment"), "group": gid, "algo": s.get("algo"),
+        run = {"run_dir": str(run_dir), "experiment": s.get("experiment"), "group": gid, "family": family,
+               "lr": (s.get("algo_params") or {}).get("lr"), "algo": s.get("algo"),
                "compressor": s.get("compressor"), "ef": s.get("ef"), "workers": s.get("workers"),
                "seed": s.get("seed"), "dataset": (s.get("dataset") or {}).get("name"), "model": s.get("model"),
                "status": s.get("status", "unknown"), "full_gradient": is_full_gradient(s),

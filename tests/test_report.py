@@ -232,3 +232,24 @@ def test_report_on_a_real_multirun(tmp_path):
     import pandas as pd
     df = pd.read_csv(out / "runs.csv")
     assert len(df) == 4 and set(df["seed"]) == {0, 1} and set(df["step"]) == {2, 4}
+
+
+def test_best_lr_keeps_the_best_grid_point_per_method(tmp_path, capsys):
+    """The papers' protocol: per method, the lr with the best mean final accuracy over seeds."""
+    root = tmp_path / "grid"
+    for lr, accs in [(1e-3, (0.80, 0.84)), (3e-4, (0.90, 0.86))]:
+        for seed, acc in enumerate(accs):
+            make_run(root, f"topk_lr{lr}_s{seed}", losses={4: 0.5}, accs={4: acc}, seed=seed,
+                     algo_params={"lr": lr, "ef": "classic"})
+    make_run(root, "bk_lr1e-3", losses={4: 0.5}, accs={4: 0.7}, compressor="blocksign",
+             compressor_params={"scope": "layer"}, algo_params={"lr": 1e-3, "ef": "classic"})
+    make_run(root, "bk_lr3e-4", losses={2: 0.5, 3: None}, accs={2: 0.95}, status="diverged", compressor="blocksign",
+             compressor_params={"scope": "layer"}, algo_params={"lr": 3e-4, "ef": "classic"})
+    out = tmp_path / "report"
+    assert main([str(root), "--out", str(out), "--best-lr"]) == 0
+    note = capsys.readouterr().out
+    assert "TopK-EF-0.01: 0.0003 (grid 0.0003, 0.001)" in note
+    assert "BkSign-EF: 0.001" in note  # the diverged grid point ranks last
+    rows = _md_rows(out / "summary.md")
+    assert set(rows) == {"TopK-EF-0.01", "BkSign-EF"}
+    assert rows["TopK-EF-0.01"]["final test accuracy (%)"].startswith("88.00")
