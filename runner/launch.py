@@ -7,6 +7,7 @@ directory as ``config.yaml``; torchrun's workers read that frozen file (Hydra wo
 """
 from __future__ import annotations
 
+import json
 import logging
 import os
 import subprocess
@@ -22,6 +23,10 @@ from compress_train.runner.run import run_training
 
 log = logging.getLogger("compress_train")
 FROZEN = "config.yaml"
+
+
+class WorkersFailed(RuntimeError):
+    """torchrun's workers exited with an error (their own messages are above it in the log)."""
 
 
 def freeze(cfg: DictConfig, run_dir: Path) -> Path:
@@ -52,6 +57,6 @@ def launch_torchrun(cfg: DictConfig, run_dir: Path) -> dict[str, Any] | None:
     proc = subprocess.run(cmd, cwd=run_dir, env=env)
     summary_path = run_dir / "summary.json"
     if proc.returncode != 0:
-        raise RuntimeError(f"torchrun workers failed with exit code {proc.returncode}; see {run_dir}")
-    import json
+        raise WorkersFailed(f"torchrun workers failed with exit code {proc.returncode} (their errors are printed "
+                            f"above); outputs so far are in {run_dir}")
     return json.loads(summary_path.read_text()) if summary_path.exists() else None
