@@ -5,6 +5,7 @@ key, the value and what is allowed.
 """
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
@@ -67,6 +68,8 @@ def check_config(cfg: DictConfig) -> None:
             errors.append(f"`dataset.alpha` must be a number > 0, but is {d.alpha!r}.")
     if d.root is not None and not isinstance(d.root, str):
         errors.append(f"`dataset.root` must be a directory path or null, but is {d.root!r}.")
+    elif d.root is not None and not Path(d.root).expanduser().exists():
+        errors.append(f"`dataset.root` must be an existing directory (or data file), but '{d.root}' does not exist.")
 
     if _choice(errors, "model.name", cfg.model.name, models.available()):
         errors += models.check(cfg.model.name, component_params(cfg.model))
