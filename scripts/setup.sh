@@ -10,4 +10,4 @@ fi
 # torch and torchvision pinned to the builds this project is tested with (pip takes them from
 # the local wheel cache where one exists).
 .venv/bin/python -m pip install -q --disable-pip-version-check torch==2.14.1 torchvision==0.29.1
-.venv/bin/python -m pip install -q --disable-pip-version-check -e '.[test]'
+.venv/bin/python -m pip install -q --disable-pip-version-check -e '.[test,wandb]'
