@@ -30,6 +30,12 @@ class StepReport:
     error_norms: dict[int, float] = field(default_factory=dict)
     time_compress_s: float = 0.0
     time_comm_s: float = 0.0
+    extra: dict[str, float] = field(default_factory=dict)  # per-step counts the trainer also sums
+
+
+class ParameterError(ValueError):
+    """An ``algo.*`` value that only the built problem can refute (a theorem's condition on
+    L and mu): raised before the first step, reported like a config error (exit code 2)."""
 
 
 def tensor_bits(t: Tensor) -> int:
@@ -37,10 +43,21 @@ def tensor_bits(t: Tensor) -> int:
 
 
 class Algorithm(ABC):
-    """Base: subclasses set ``name``, ``uses_compressor``, ``default_ef`` and implement ``step``."""
+    """Base: subclasses set ``name``, ``uses_compressor``, ``default_ef`` and implement ``step``.
+
+    ``needs_problem``: the constructor takes ``problem`` (the convex task's constants: L, mu,
+    rho, grad0_norm, ...), for methods whose step sizes come from the theory (seed 003).
+    ``full_gradient``: on a convex task each worker uses its whole shard (GD-type methods);
+    otherwise mini-batches of ``train.batch_size``. ``required_compressor``: the one compressor
+    the method is defined with (IADE's bounded-error quantizer).
+    """
 
     name: ClassVar[str]
     uses_compressor: ClassVar[bool] = True
+    needs_problem: ClassVar[bool] = False
+    full_gradient: ClassVar[bool] = False
+    required_compressor: ClassVar[str | None] = None
+    required_compressor_params: ClassVar[dict[str, Any]] = {}
     default_ef: ClassVar[str] = "classic"
     allowed_ef: ClassVar[tuple[str, ...]] = ("none", "classic", "scaled")
 
@@ -49,7 +66,8 @@ class Algorithm(ABC):
         self.params, self.comm, self.compressor, self.seed, self.lr = params, comm, compressor, seed, lr
         self.ef = normalize_ef(self.default_ef if ef is None else ef, self.default_ef) if self.uses_compressor else "none"
         self.hyper = hyper
-        self.memories = {w: ErrorFeedback(self.ef, params.numel(), params.device) for w in comm.local_workers} \
+        self.memories = {w: ErrorFeedback(self.ef, params.numel(), params.device, params.dtype)
+                         for w in comm.local_workers} \
             if self.uses_compressor else {}
 
     @classmethod
@@ -67,6 +85,15 @@ class Algorithm(ABC):
 
     @abstractmethod
     def step(self, grads: dict[int, Tensor], step: int) -> StepReport: ...
+
+    def gradient_point(self) -> Tensor:
+        """Where the workers evaluate their next gradients: the iterate, unless the method
+        extrapolates (Nesterov's y_k)."""
+        return self.params
+
+    def theory(self) -> dict[str, Any]:
+        """The resolved constants and the rate the paper proves (summary ``theory``); {} if none."""
+        return {}
 
     # -- shared worker/server pieces -------------------------------------------------------
 

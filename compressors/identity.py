@@ -1,7 +1,7 @@
-"""No compression: the dense fp32 vector (32 bits per element)."""
+"""No compression: the dense vector in the run's precision (32 bits per element in fp32 runs,
+64 in the float64 runs of convex problems)."""
 from __future__ import annotations
 
-import torch
 from torch import Tensor
 
 from compress_train.compressors.base import CompressContext, Compressor, Payload
@@ -13,7 +13,7 @@ class Identity(Compressor):
     linear = True
 
     def compress(self, x: Tensor, ctx: CompressContext) -> Payload:
-        return Payload({"values": x.to(torch.float32).clone()}, numel=x.numel(), elements=x.numel())
+        return Payload({"values": x.clone()}, numel=x.numel(), elements=x.numel())
 
     def decompress(self, payload: Payload) -> Tensor:
         return payload.tensors["values"]

@@ -17,6 +17,7 @@ import hydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
+from compress_train.algorithms.base import ParameterError
 from compress_train.datasets.errors import DataFileError
 from compress_train.runner.config_check import ConfigError, check_config
 from compress_train.runner.launch import WorkersFailed, launch
@@ -41,7 +42,7 @@ def hydra_main(cfg: DictConfig) -> None:
     run_dir = Path(HydraConfig.get().runtime.output_dir)
     try:
         summary = launch(cfg, run_dir)
-    except (DataFileError, WorkersFailed) as err:
+    except (DataFileError, ParameterError, WorkersFailed) as err:
         raise UserError(str(err)) from None
     if summary is not None and summary.get("status") == "interrupted":
         raise SystemExit(130)  # Ctrl-C: outputs are written; stop a sweep too

@@ -14,6 +14,7 @@ from compress_train.algorithms import registry as algorithms
 from compress_train.compressors import registry as compressors
 from compress_train.compressors.scope import SCOPES
 from compress_train.datasets.partition import SCHEMES
+from compress_train.runner import convex_config as convex
 from compress_train.runner import models
 from compress_train.runner.data import DATASETS
 
@@ -56,13 +57,17 @@ def check_config(cfg: DictConfig) -> None:
         if not torch.cuda.is_available():
             errors.append("`device` is 'cuda', but no CUDA device is available here; use device=auto or cpu.")
     t = cfg.train
-    _int(errors, "train.epochs", t.epochs, 1)
+    _int(errors, "train.epochs", t.epochs, 1, allow_none=True)
     _int(errors, "train.max_steps", t.max_steps, 1, allow_none=True)
+    if t.epochs is None and t.max_steps is None:
+        errors.append("`train.epochs` and `train.max_steps` are both null: set at least one.")
+    errors += convex.check_tol(t.get("tol", "auto"))
+    _choice(errors, "precision", cfg.get("precision", "float32"), convex.PRECISIONS)
     for key in ("batch_size", "log_every", "eval_every", "eval_batch_size"):
         _int(errors, f"train.{key}", t[key], 1)
 
     d = cfg.dataset
-    _choice(errors, "dataset.name", d.name, sorted(DATASETS))
+    _choice(errors, "dataset.name", d.name, sorted(set(DATASETS) | set(convex.CONVEX_DATASETS)))
     if _choice(errors, "dataset.partition", d.partition, SCHEMES) and d.partition == "dirichlet":
         if not isinstance(d.alpha, (int, float)) or d.alpha <= 0:
             errors.append(f"`dataset.alpha` must be a number > 0, but is {d.alpha!r}.")
@@ -71,13 +76,30 @@ def check_config(cfg: DictConfig) -> None:
     elif d.root is not None and not Path(d.root).expanduser().exists():
         errors.append(f"`dataset.root` must be an existing directory (or data file), but '{d.root}' does not exist.")
 
-    if _choice(errors, "model.name", cfg.model.name, models.available()):
+    convex_model = convex.is_convex(cfg)
+    if convex_model:
+        errors += convex.check_model(cfg) + convex.check_dataset(cfg)
+    elif _choice(errors, "model.name", cfg.model.name, models.available() + sorted(convex.CONVEX_MODELS)):
         errors += models.check(cfg.model.name, component_params(cfg.model))
+        errors += convex.check_network_keys(cfg)
+        if d.name not in DATASETS:
+            errors.append(f"`model.name` must be one of {sorted(convex.CONVEX_DATASETS[d.name])} for "
+                          f"dataset={d.name}, but is {cfg.model.name!r}.")
 
     algo_cls = None
     if _choice(errors, "algo.name", cfg.algo.name, algorithms.available()):
         algo_cls = algorithms.get(cfg.algo.name)
         errors += algo_cls.check(component_params(cfg.algo))
+        if algo_cls.needs_problem and not convex_model:
+            errors.append(f"`model.name` must be a convex model {sorted(convex.CONVEX_MODELS)} for "
+                          f"algo={algo_cls.name} (its step sizes come from L and mu), but is {cfg.model.name!r}.")
+        required = algo_cls.required_compressor
+        if required and cfg.compressor.name != required:
+            errors.append(f"`compressor.name` must be {required!r} for algo={algo_cls.name}, "
+                          f"but is {cfg.compressor.name!r}.")
+        elif required:
+            errors += [f"`compressor.{k}` must be {v!r} for algo={algo_cls.name}, but is {cfg.compressor.get(k)!r}."
+                       for k, v in algo_cls.required_compressor_params.items() if cfg.compressor.get(k) != v]
     if algo_cls is None or algo_cls.uses_compressor:
         errors += check_compressor(cfg.compressor)
 

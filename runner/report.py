@@ -4,7 +4,11 @@
     compress-report SWEEP_DIR --out DIR --target-loss 0.5          # seed 000 Fig. 2 (workers vary)
     compress-report RUN_DIR... --out DIR --metric test_acc --title "MNIST, CI scale"
 
-Writes into DIR: the seed-000 figures as PNG and PDF (training loss and the metric against
+Convex runs (seed 003: their summaries carry ``problem`` and ``theory``) get their own figures
+and tables instead (``report_convex.py``): distance to x* against iterations and bits, fitted
+rates beside the theorems', iterations and bits to ``--target-dist``, the kappa scaling, bits per
+message beside Lemma 2.1, and IADE-SGD's mean square distance. Otherwise it writes into DIR: the
+seed-000 figures as PNG and PDF (training loss and the metric against
 epochs, training loss against iterations, the metric against bits sent per worker; each curve
 the mean over seeds with a min–max band), ``summary.md`` (one row per method), when runs differ
 in ``workers`` ``iterations_to_target.md``, and ``runs.csv`` (every metrics row with its run's
@@ -21,6 +25,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from compress_train.runner import report_convex
 from compress_train.runner.report_data import ReportError, higher_is_better, load_runs, method_order
 from compress_train.runner.report_plots import BAND_NOTE, BITS_LABEL, PERCENT, make_figures, metric_label
 
@@ -209,6 +214,8 @@ def build_parser() -> argparse.ArgumentParser:
                    "when runs differ in workers (default 0.5, seed 000 Fig. 2)")
     p.add_argument("--metric", default="test_acc", help="evaluation metric to plot and tabulate (default test_acc)")
     p.add_argument("--title", default=None, help="title prefix for figures and tables")
+    p.add_argument("--target-dist", type=float, default=1e-6, help="convex runs: relative distance "
+                   "||x-x*||/||x0-x*|| at which iterations and bits are counted (default 1e-6, seed 003 presets)")
     p.add_argument("--best-lr", action="store_true", help="methods run at several learning rates: keep, per "
                    "method, the lr with the best mean final metric over seeds (the papers' 'best of a grid')")
     return p
@@ -231,12 +238,19 @@ def main(argv: list[str] | None = None) -> int:
     workers_vary = runs["workers"].nunique() > 1
     exps = runs["experiment"].dropna().unique()
     title = args.title or (exps[0] if len(exps) == 1 else None)
-    if args.metric not in df or df[args.metric].isna().all():
-        print(f"note: no '{args.metric}' values in the runs; its figures and columns are left out")
-    written = make_figures(df, runs, order, out, args.metric, title, args.target_loss, workers_vary)
+    convex_lines: list[str] = []
+    if report_convex.is_convex(runs):
+        args.metric = "suboptimality"
+        written, convex_lines = report_convex.convex_report(df, runs, order, out, title, args.target_dist,
+                                                           to_markdown)
+        convex_lines += ["", "## Per method, as for every report", ""]
+    else:
+        if args.metric not in df or df[args.metric].isna().all():
+            print(f"note: no '{args.metric}' values in the runs; its figures and columns are left out")
+        written = make_figures(df, runs, order, out, args.metric, title, args.target_loss, workers_vary)
 
     table = summary_table(df, runs, order, args.metric)
-    md = _header(title or "compress-train report", runs, args.paths) + [
+    md = _header(title or "compress-train report", runs, args.paths) + convex_lines + [
         "Per method (runs that differ only in seed): final values are the last logged row of each run "
         "(mean ± sample std over seeds, diverged runs excluded and counted in *status*); best is the best "
         f"evaluation of each run, averaged over seeds. Bits: {BITS_LABEL}. *bits vs full gradient* compares "

@@ -190,6 +190,15 @@ def assign_labels(keys: dict[str, dict[str, Any]], summaries: dict[str, dict[str
 
 # -- the DataFrame --------------------------------------------------------------------------------
 
+def _convex_columns(s: dict[str, Any]) -> dict[str, Any]:
+    """A convex run's problem and proven rate (seed 003 reports); empty for network runs."""
+    problem, theory = s.get("problem"), s.get("theory") or {}
+    if not isinstance(problem, dict):
+        return {}
+    return {"problem_kind": problem.get("kind"), "kappa": problem.get("kappa"), "dim": problem.get("dim"),
+            "theory_rate": theory.get("rate"), "bound0": theory.get("bound0"), "tol": s.get("tol")}
+
+
 def load_runs(paths: list[str | Path]) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(metrics, runs): one row per metrics row with run-level columns, and one row per run."""
     run_rows, frames = [], []
@@ -213,7 +222,7 @@ def load_runs(paths: list[str | Path]) -> tuple[pd.DataFrame, pd.DataFrame]:
                "status": s.get("status", "unknown"), "full_gradient": is_full_gradient(s),
                "steps": s.get("steps"), "total_bits_up": totals.get("bits_up"),
                "final_train_loss": final.get("train_loss"), "dataset_description":
-               (s.get("dataset") or {}).get("description")}
+               (s.get("dataset") or {}).get("description"), **_convex_columns(s)}
         run_rows.append(run)
         rows = _read_metrics(run_dir / "metrics.jsonl")
         m = pd.DataFrame(rows) if rows else pd.DataFrame({"step": [np.nan]})
@@ -226,8 +235,9 @@ def load_runs(paths: list[str | Path]) -> tuple[pd.DataFrame, pd.DataFrame]:
         raise ReportError("no readable run in " + ", ".join(map(str, paths)))
     labels = assign_labels(keys, firsts)
     runs = pd.DataFrame(run_rows)
-    for c in ("steps", "total_bits_up", "final_train_loss"):
-        runs[c] = pd.to_numeric(runs[c], errors="coerce")
+    for c in ("steps", "total_bits_up", "final_train_loss", "kappa", "theory_rate", "bound0"):
+        if c in runs:
+            runs[c] = pd.to_numeric(runs[c], errors="coerce")
     runs.insert(2, "method", runs["group"].map(labels))
     df = pd.concat(frames, ignore_index=True)
     df["method"] = df["group"].map(labels)

@@ -90,6 +90,15 @@ class Progress:
             self.bar.close()
 
 
+def final_line(summary: dict[str, Any]) -> str:
+    """One log line with the run's outcome: accuracy for networks, distance to x* for convex tasks."""
+    f, nan = summary["final"], float("nan")
+    quality = (f"||x-x*||/||x0-x*|| {f.get('rel_dist', nan):.3g}, f-f* {f.get('suboptimality', nan):.3g}"
+               if "problem" in summary else f"test acc {f.get('test_acc', nan):.4f}")
+    return (f"{summary['status']}: step {summary['steps']}, train loss {f.get('train_loss', nan):.4f}, {quality}, "
+            f"bits up per worker {summary['totals']['bits_up']:.4g}")
+
+
 def make_sinks(cfg: DictConfig, run_dir: Path, writer: bool) -> list[Sink]:
     if not writer:
         return []
@@ -112,16 +121,14 @@ def run_training(cfg: DictConfig, comm: Communicator, run_dir: Path,
         if comm.is_writer:
             info(f"{cfg.algo.name} | compressor {summary['compressor']} | ef {trainer.algo.ef} | "
                  f"{cfg.workers} worker(s), {cfg.launcher.name} | {summary['dataset']['description']} | "
-                 f"{trainer.flat.numel:,} parameters | {trainer.total_steps} steps | {run_dir}")
+                 f"{trainer.task.numel:,} parameters | {trainer.total_steps} steps | {run_dir}")
         progress = Progress(trainer.total_steps, comm.is_writer and cfg.logger.progress)
         try:
             trainer.train(progress)
         finally:
             progress.close()
         if comm.is_writer:
-            f = summary["final"]
-            info(f"{summary['status']}: step {summary['steps']}, train loss {f.get('train_loss', float('nan')):.4f}, "
-                 f"test acc {f.get('test_acc', float('nan')):.4f}, bits up per worker {summary['totals']['bits_up']:.4g}")
+            info(final_line(summary))
     except BaseException as err:
         if summary.get("status") in ("starting", "running"):
             summary["status"] = "failed"

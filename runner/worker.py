@@ -18,6 +18,7 @@ import torch
 import torch.distributed as dist
 from omegaconf import OmegaConf
 
+from compress_train.algorithms.base import ParameterError
 from compress_train.datasets.errors import DataFileError
 from compress_train.runner.config_check import ConfigError, check_config
 from compress_train.runner.dist import DistCommunicator, init_process_group, shutdown
@@ -67,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
             logging.basicConfig(level=logging.INFO, format="[%(asctime)s][rank 0] %(message)s",
                                 handlers=[logging.StreamHandler(), logging.FileHandler(run_dir / "train.log")])
         run_training(cfg, comm, run_dir, device)
-    except DataFileError as err:
+    except (DataFileError, ParameterError) as err:
         print(f"error (rank {dist.get_rank()}): {err}", file=sys.stderr)
         return 2
     finally:

@@ -109,8 +109,8 @@ def bench_steps(args: argparse.Namespace) -> list[dict]:
         step_s = median_time(lambda: trainer.run_step(next(steps)), args.repeats, lambda: None,
                              warmup=WARMUP_STEPS)
         base = base or step_s
-        print(f"{label:<24} {trainer.flat.numel:>9,} {step_s * 1e3:>9.2f} {step_s / base:>7.2f}")
-        rows.append({"variant": label, "overrides": overrides, "params": trainer.flat.numel,
+        print(f"{label:<24} {trainer.task.numel:>9,} {step_s * 1e3:>9.2f} {step_s / base:>7.2f}")
+        rows.append({"variant": label, "overrides": overrides, "params": trainer.task.numel,
                      "step_s": step_s, "ratio": step_s / base})
     return rows
 

@@ -23,7 +23,7 @@ from compress_train.compressors.topk import TopK
 CONF = Path(__file__).resolve().parents[1] / "conf" / "compressor"
 YAMLS = sorted(CONF.glob("*.yaml"))
 LAYERS = [7, 300, 64, 1, 1000]
-DTYPE_BITS = {torch.float32: 32, torch.int32: 32, torch.uint8: 8}
+DTYPE_BITS = {torch.float32: 32, torch.float64: 64, torch.int32: 32, torch.uint8: 8}
 
 
 def load(path: Path) -> dict:
@@ -48,6 +48,10 @@ VARIANTS = [(n, {}) for n in NAMES] + [
     ("topk", {"ratio": None, "k": 5}),
     ("threshold", {"lam": 0.3}),
     ("mvss", {"ratio": 0.2}),
+    ("bounded", {"mode": "stochastic"}),
+    ("bounded", {"eps": 1e-4}),
+    ("qsgd", {"levels": 1}),
+    ("qsgd", {"levels": 7}),
 ]
 VARIANT_IDS = [n + "".join(f"-{k}={v}" for k, v in o.items()) for n, o in VARIANTS]
 
@@ -79,6 +83,18 @@ def k_of(d: int, ratio, k) -> int:
     return max(1, math.floor(Fraction(str(ratio)) * d))
 
 
+def bounded_width(part: torch.Tensor, decoded: torch.Tensor, eps: float, mode: str) -> int:
+    """Bits per code of seed 003's quantizer, from its grid step and the largest decoded |x_i|."""
+    d = part.numel()
+    if mode == "stochastic":
+        delta = 2 * math.sqrt(eps / d)
+    else:
+        u = torch.finfo(part.dtype).eps
+        delta = 2 * (eps * (1 - 1e-9) - u * float(part.double().norm())) / (math.sqrt(d) * (1 + u))
+    top = round(float(decoded.double().abs().max()) / delta)
+    return 1 + top.bit_length() if top else 0
+
+
 def closed_form_bits(name: str, params: dict, x: torch.Tensor, sizes: list[int],
                      decoded: torch.Tensor) -> int:
     parts = x.split(sizes)
@@ -95,6 +111,13 @@ def closed_form_bits(name: str, params: dict, x: torch.Tensor, sizes: list[int],
         return sum(32 + 8 * math.ceil(d / 8) for d in sizes)
     if name == "mvss":
         return 64 * int((decoded != 0).sum())
+    if name == "bounded":  # step (x's dtype) + uint8 width + d codes of w bits
+        eps, mode = params["eps"], params["mode"]
+        widths = [bounded_width(part, dec, eps, mode) for part, dec in zip(parts, decoded.split(sizes))]
+        return sum(DTYPE_BITS[x.dtype] + 8 + 8 * math.ceil(d * w / 8) for d, w in zip(sizes, widths))
+    if name == "qsgd":  # norm (x's dtype) + d sign bits + d levels of ceil(log2(s + 1)) bits
+        width = math.ceil(math.log2(params["levels"] + 1))
+        return sum(DTYPE_BITS[x.dtype] + 8 * math.ceil(d / 8) + 8 * math.ceil(d * width / 8) for d in sizes)
     raise AssertionError(f"no closed-form bit count for compressor {name!r}: add one to this test")
 
 
@@ -183,6 +206,7 @@ def cnn_sizes() -> list[int]:
     ("topk", {"ratio": 0.01, "k": None}, "model", lambda s: 64 * 11_998),
     ("blocksign", {}, "layer", lambda s: sum(32 + 8 * math.ceil(d / 8) for d in s)),
     ("scaled_sign", {}, "model", lambda s: 32 + 8 * math.ceil(1_199_882 / 8)),
+    ("qsgd", {"levels": 4}, "model", lambda s: 32 + 8 * math.ceil(1_199_882 / 8) + 8 * math.ceil(3 * 1_199_882 / 8)),
 ])
 def test_bits_on_the_mnist_cnn(cnn_sizes, name, params, scope, expected):
     sc = ScopedCompressor(registry.build(name, params), cnn_sizes, scope)

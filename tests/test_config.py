@@ -54,7 +54,46 @@ def test_uncompressed_algorithms_ignore_the_compressor(make_config):
     check_config(make_config("algo=sgd", "compressor.ratio=5"))
 
 
-@pytest.mark.parametrize("group", ["algo", "compressor", "dataset", "model", "launcher", "logger"])
+# Options that only validate beside a matching choice elsewhere (convex problems, seed 003).
+COMPANIONS = {
+    ("algo", "gd"): ["problem=quadratic", "compressor=identity"],
+    ("algo", "agd"): ["problem=quadratic", "compressor=identity"],
+    ("algo", "qgd"): ["problem=quadratic", "compressor=bounded"],
+    ("algo", "iade"): ["problem=quadratic", "compressor=bounded"],
+    ("algo", "aiade"): ["problem=quadratic", "compressor=bounded"],
+    ("algo", "iade_sgd"): ["problem=lsq_interp", "compressor=bounded", "compressor.mode=stochastic"],
+    ("dataset", "quadratic"): ["model=quadratic"],
+    ("dataset", "lsq_interp"): ["model=least_squares"],
+    ("dataset", "libsvm"): ["model=logreg", f"dataset.path={__file__}"],
+    ("model", "logreg"): ["dataset.classes=[4,9]"],
+    ("model", "least_squares"): ["dataset.classes=[4,9]"],
+    ("model", "quadratic"): ["dataset=quadratic"],
+}
+
+
+@pytest.mark.parametrize("group", ["algo", "compressor", "dataset", "model", "launcher", "logger", "problem"])
 def test_every_option_composes_and_validates(make_config, group):
     for path in sorted((CONF / group).glob("*.yaml")):
-        check_config(make_config(f"{group}={path.stem}"))
+        check_config(make_config(f"{group}={path.stem}", *COMPANIONS.get((group, path.stem), [])))
+
+
+@pytest.mark.parametrize("overrides, message", [
+    (["algo=iade", "problem=quadratic"], "`compressor.name` must be 'bounded' for algo=iade, but is 'topk'."),
+    (["algo=iade_sgd", "problem=lsq_interp", "compressor=bounded"],
+     "`compressor.mode` must be 'stochastic' for algo=iade_sgd, but is 'deterministic'."),
+    (["algo=aiade", "compressor=bounded"], "`model.name` must be a convex model"),
+    (["model=logreg"], "`dataset.classes` must be two different digits 0-9"),
+    (["model=logreg", "dataset.classes=[4,4]"], "`dataset.classes` must be two different digits 0-9"),
+    (["dataset=quadratic"], "`model.name` must be one of ['quadratic'] for dataset=quadratic"),
+    (["problem=quadratic", "dataset.kappa=0.5"], "`dataset.kappa` must be a number >= 1.0, but is 0.5."),
+    (["model=logreg", "dataset=libsvm", "dataset.path=/nonexistent.svm"],
+     "`dataset.path` must be an existing LIBSVM file, but '/nonexistent.svm' does not exist."),
+    (["problem=mnist_4v9", "model.l2=0"], "`model.l2` must be a number > 0.0, but is 0."),
+    (["problem=quadratic", "train.tol=2"], "`train.tol` must be 'auto', null or a number in (0, 1), but is 2."),
+    (["precision=float64"], "`precision` must be 'float32' for model=mnist_cnn"),
+    (["train.epochs=null"], "`train.epochs` and `train.max_steps` are both null"),
+])
+def test_convex_config_errors_name_the_key(make_config, overrides, message):
+    with pytest.raises(ConfigError) as err:
+        check_config(make_config(*overrides))
+    assert message in str(err.value)

@@ -2,7 +2,8 @@
 
 Losses to float tolerance (the error-norm reduction may use a different thread count), bit
 and byte counts exactly, for a fixed-size payload (COMP-AMS + layer-wise Block-Sign), a
-variable-size one (EF-SGD + hard threshold, allgather with padding) and the dense allreduce.
+variable-size one (EF-SGD + hard threshold, allgather with padding), the dense allreduce, and
+seed 003's IADE (float64, variable-width codes, the server's re-encoding replicated per rank).
 """
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from cli_helpers import BIN, QUICK, metrics, run_cli, summary
 pytestmark = [pytest.mark.slow, pytest.mark.dist]
 EXACT = ("step", "samples", "bits_up", "bits_down", "elements_up", "wire_bytes", "bits_up_step",
          "bits_down_step", "elements_up_step", "wire_bytes_step", "density", "avg_density")
-CLOSE = ("train_loss", "test_loss", "test_acc", "error_norm", "total_error")
+CLOSE = ("train_loss", "test_loss", "test_acc", "error_norm", "total_error", "dist_to_opt", "suboptimality")
 # The same thread count in both modes: CPU kernels reduce in a thread-dependent order.
 STEPS = ("train.max_steps=4", "train.log_every=2", "train.eval_every=4", "threads=1")
 
@@ -34,7 +35,8 @@ def assert_same_run(a: list[dict], b: list[dict]) -> None:
     ("algo=comp_ams", "compressor=blocksign"),
     ("algo=ef_sgd", "compressor=threshold", "compressor.lam=0.01", "algo.momentum=0.9"),
     ("algo=sgd",),
-], ids=["comp_ams-blocksign", "ef_sgd-threshold", "sgd-allreduce"])
+    ("algo=iade", "compressor=bounded", "problem=quadratic", "dataset.dim=10"),
+], ids=["comp_ams-blocksign", "ef_sgd-threshold", "sgd-allreduce", "iade-double-encoding"])
 def test_sim_equals_torchrun(tmp_path, setup):
     runs = {}
     for launcher in ("sim", "torchrun"):

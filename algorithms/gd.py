@@ -1,0 +1,53 @@
+"""Distributed gradient descent on a convex problem, each worker's gradient compressed.
+
+    x_{k+1} = x_k - eta (1/N) sum_i C(grad f_i(x_k))
+
+With ``compressor=identity`` it is exact GD (the full-precision limit of seed 003's methods;
+rate (kappa-1)/(kappa+1) at eta = 2/(L+mu)); with ``compressor=qsgd`` it is QSGD (Alistarh et
+al. 2017) on full local gradients; with ``compressor=bounded`` (fixed ``compressor.eps``) it is
+the "trivial" scheme of seed 003 section 3 (``algo=qgd``). ``algo.ef`` adds error feedback.
+Downlink: the server broadcasts x_{k+1} (dense, in the run's precision).
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from compress_train.algorithms.base import Algorithm, tensor_bits
+from compress_train.algorithms.iade import check_auto
+
+
+class GD(Algorithm):
+    name = "gd"
+    needs_problem = True
+    full_gradient = True
+    default_ef = "none"
+
+    def __init__(self, params, comm, compressor, seed=0, lr="auto", ef=None, problem=None):
+        self.L, self.mu = float(problem["L"]), float(problem["mu"])
+        super().__init__(params, comm, compressor, seed, self.resolve_lr(lr), ef)
+
+    @classmethod
+    def check(cls, cfg):
+        errors = check_auto(cfg, ("lr",))
+        return errors + super().check({**cfg, "lr": 1.0})  # lr checked above; EF as usual
+
+    def resolve_lr(self, lr) -> float:
+        return 2 / (self.L + self.mu) if lr == "auto" else float(lr)
+
+    def direction(self, grads, step):
+        messages, report = self.compress_and_exchange(grads, step)
+        return self.average_decoded(messages), report
+
+    def step(self, grads, step):
+        g, report = self.direction(grads, step)
+        self.params.add_(g, alpha=-self.lr)
+        report.bits_down = tensor_bits(self.params)
+        return report
+
+    def theory(self) -> dict[str, Any]:
+        rate = max(abs(1 - self.lr * self.mu), abs(1 - self.lr * self.L))
+        return {"rate": rate, "rate_of": "||x_k - x*|| of exact GD (max |1 - eta lambda|)", "eta": self.lr,
+                "L": self.L, "mu": self.mu}
+
+
+IMPLEMENTATION = GD

@@ -1,0 +1,108 @@
+"""IADE: seed 003 Algorithm 1, gradient descent on doubly encoded gradient differences.
+
+    eta in (0, 2/(L+mu)],  c = 1 - eta mu,  c < c' < 1,  s the quantization level
+    error budget at iteration k: eps_k = s c'^(k+1) / 2            (Alg. 1 lines 6 and 12)
+    v_k = double_encoding(grad f_i(x_k), eps_k)                      (lines 5-16)
+    x_{k+1} = x_k - eta v_k                                         (line 18)
+
+Theorem 3.1: ||x_k - x*|| <= c'^k xi_s with xi_s = max{0, ||x_0 - x*|| - c s/(c'-c)} +
+c' s/(c'-c), and (proof sketch) ||v_k - grad f(x_k)|| <= s c'^(k+1); a constant number of bits
+per message. Defaults: eta = 2/(L+mu) (the end of the interval, where 1 - eta mu is GD's own
+rate (kappa-1)/(kappa+1); the theorem's contraction holds there too), c' = c + (1-c)/4,
+s = ||grad f(x_0)||. A value that breaks the theorem's conditions is rejected unless
+``algo.unsafe=true``. Requires ``compressor=bounded`` (deterministic).
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from compress_train.algorithms.base import Algorithm, ParameterError
+from compress_train.algorithms.double_encoding import DoubleEncoding
+
+
+def is_auto_or_number(value: Any, low: float = 0.0) -> bool:
+    return value == "auto" or (isinstance(value, (int, float)) and not isinstance(value, bool) and value > low)
+
+
+def check_auto(cfg: dict, keys: tuple[str, ...]) -> list[str]:
+    return [f"`algo.{k}` must be 'auto' or a number > 0, but is {cfg.get(k)!r}."
+            for k in keys if not is_auto_or_number(cfg.get(k))]
+
+
+class IncreasingAccuracy(Algorithm):
+    """Shared by IADE, AIADE and IADE-SGD: the theory's constants and the double encoding."""
+
+    needs_problem = True
+    required_compressor = "bounded"
+    required_compressor_params = {"mode": "deterministic"}
+    allowed_ef = ("none",)
+    default_ef = "none"
+
+    def __init__(self, params, comm, compressor, seed=0, lr="auto", ef=None, problem=None, unsafe=False, **hyper):
+        self.problem = problem or {}
+        self.L, self.mu = float(self.problem["L"]), float(self.problem["mu"])
+        super().__init__(params, comm, compressor, seed, self.resolve_lr(lr), "none")
+        self.unsafe = unsafe
+        self.encoding = DoubleEncoding(params, comm, compressor, seed)
+
+    @classmethod
+    def check(cls, cfg):
+        return check_auto(cfg, ("lr",)) + cls.check_ef(cfg)
+
+    @classmethod
+    def check_ef(cls, cfg):
+        ef = cfg.get("ef")
+        return [] if ef in (None, False, "none") else \
+            [f"`algo.ef` must be 'none' for algo={cls.name} (the double encoding is its own memory), but is {ef!r}."]
+
+    def resolve_lr(self, lr):
+        return lr
+
+    def require(self, ok: bool, message: str) -> None:
+        """A theorem's condition: ValueError naming the key unless ``algo.unsafe``."""
+        if not ok and not self.unsafe:
+            raise ParameterError(message + " (set algo.unsafe=true to run anyway)")
+
+    def step(self, grads, step):
+        v, report = self.encoding.exchange(grads, self.budget(step), step)
+        self.update(v)
+        return report
+
+
+class IADE(IncreasingAccuracy):
+    name = "iade"
+    full_gradient = True
+
+    def __init__(self, params, comm, compressor, seed=0, lr="auto", ef=None, problem=None, unsafe=False,
+                 c_prime="auto", s="auto"):
+        super().__init__(params, comm, compressor, seed, lr, ef, problem, unsafe)
+        bound = 2 / (self.L + self.mu)
+        self.require(0 < self.lr <= bound * (1 + 1e-12),
+                     f"`algo.lr` (eta) must be in (0, 2/(L+mu)] = (0, {bound:.6g}] for algo=iade, but is {self.lr!r}.")
+        self.c = 1 - self.lr * self.mu
+        self.c_prime = self.c + (1 - self.c) / 4 if c_prime == "auto" else float(c_prime)
+        self.require(self.c < self.c_prime < 1,
+                     f"`algo.c_prime` must be in (c, 1) = ({self.c:.6g}, 1) for algo=iade, but is {c_prime!r}.")
+        self.s = float(self.problem["grad0_norm"]) if s == "auto" else float(s)
+
+    @classmethod
+    def check(cls, cfg):
+        return super().check(cfg) + check_auto(cfg, ("c_prime", "s"))
+
+    def resolve_lr(self, lr):
+        return 2 / (self.L + self.mu) if lr == "auto" else float(lr)
+
+    def budget(self, k: int) -> float:
+        return self.s * self.c_prime ** (k + 1) / 2
+
+    def update(self, v) -> None:
+        self.params.add_(v, alpha=-self.lr)
+
+    def theory(self) -> dict[str, Any]:
+        gap = self.c_prime - self.c
+        xi = max(0.0, self.problem["x0_dist"] - self.c * self.s / gap) + self.c_prime * self.s / gap
+        return {"rate": self.c_prime, "rate_of": "||x_k - x*|| (Theorem 3.1)", "eta": self.lr, "c": self.c,
+                "c_prime": self.c_prime, "s": self.s, "xi_s": xi, "L": self.L, "mu": self.mu}
+
+
+IMPLEMENTATION = IADE

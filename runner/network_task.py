@@ -1,0 +1,103 @@
+"""A neural-network task: a dataset, a model flattened into one vector, worker mini-batches.
+
+What the trainer asks of a task (``convex_task.py`` is the other kind): the flat parameter
+vector the algorithm updates in place, its layer sizes, each local worker's gradient at the
+current model, an evaluation, and the summary fields that say what was trained.
+"""
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import torch
+import torch.nn.functional as F
+from omegaconf import DictConfig
+
+from compress_train.algorithms.communicator import Communicator
+from compress_train.compressors.base import generator_for
+from compress_train.runner import models
+from compress_train.runner.config_check import component_params
+from compress_train.runner.data import load_dataset, worker_streams
+from compress_train.runner.flat import FlatModel
+
+
+def dropout_seed(seed: int, step: int, worker: int) -> int:
+    return (seed * 1_000_003 + step) * 1009 + worker
+
+
+@torch.no_grad()
+def evaluate(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int,
+             device: torch.device) -> dict[str, float]:
+    model.eval()
+    loss, correct = 0.0, 0
+    for i in range(0, len(y), batch_size):
+        xb, yb = x[i:i + batch_size].to(device), y[i:i + batch_size].to(device)
+        out = model(xb)
+        loss += float(F.cross_entropy(out, yb, reduction="sum"))
+        correct += int((out.argmax(1) == yb).sum())
+    model.train()
+    return {"test_loss": loss / len(y), "test_acc": correct / len(y)}
+
+
+class NetworkTask:
+    """Cross-entropy training of ``cfg.model`` on ``cfg.dataset``, each worker on its own shard."""
+
+    log_initial = False
+
+    def __init__(self, cfg: DictConfig, comm: Communicator, log: Callable[[str], None], device: torch.device):
+        self.cfg, self.comm, self.device = cfg, comm, device
+        data = load_dataset(cfg.dataset, log)
+        self.data = data
+        self.summary_fields: dict[str, Any] = {
+            "dataset": {"name": data.name, "description": data.description, "source": data.source}}
+        self.x_train, self.y_train = data.x_train.to(device), data.y_train.to(device)
+        self.streams, self.steps_per_epoch = worker_streams(
+            data.y_train.numpy(), comm.local_workers, cfg.workers, cfg.dataset, cfg.train.batch_size, cfg.seed)
+        torch.manual_seed(cfg.seed)  # identical initial model in every process
+        self.model = models.build(cfg.model.name, component_params(cfg.model), data.num_classes).to(device)
+        self.flat = FlatModel(self.model)
+        self.params, self.layer_sizes, self.numel = self.flat.params, self.flat.layer_sizes, self.flat.numel
+        self.samples_per_step = cfg.workers * cfg.train.batch_size
+        self.buffers = [b for b in self.model.buffers() if b.is_floating_point()]
+        self.constants: dict[str, Any] | None = None
+
+    def local_gradients(self, step: int, point: torch.Tensor) -> tuple[dict[int, torch.Tensor], list[float]]:
+        """Gradients at the model's parameters; ``point`` must be them (networks have no other)."""
+        if point.data_ptr() != self.params.data_ptr():
+            raise ValueError(f"algo={self.cfg.algo.name} evaluates gradients away from the iterate, "
+                             "which only convex models support (model=logreg|least_squares|quadratic).")
+        grads, losses = {}, []
+        snapshot = [b.clone() for b in self.buffers] if len(self.comm.local_workers) > 1 else None
+        kept = None
+        for i, w in enumerate(self.comm.local_workers):
+            if snapshot is not None and i > 0:
+                for b, s in zip(self.buffers, snapshot):
+                    b.copy_(s)
+            idx = torch.from_numpy(self.streams[w].next()).to(self.device)
+            torch.manual_seed(dropout_seed(self.cfg.seed, step, w))
+            x = self.x_train[idx]
+            if self.data.augment is not None:
+                x = self.data.augment(x, generator_for((self.cfg.seed, step, w), "cpu"))
+            self.flat.zero_grad()
+            loss = F.cross_entropy(self.model(x), self.y_train[idx])
+            loss.backward()
+            grads[w] = self.flat.gradient().clone()
+            losses.append(loss.item())
+            if snapshot is not None and i == 0:
+                kept = [b.clone() for b in self.buffers]
+        if kept is not None:  # BatchNorm statistics: worker 0's, as torchrun broadcasts them
+            for b, k in zip(self.buffers, kept):
+                b.copy_(k)
+        return grads, losses
+
+    def after_step(self) -> None:
+        for b in self.buffers:
+            self.comm.broadcast_(b, src=0)
+
+    def row_metrics(self) -> dict[str, float]:
+        return {}
+
+    def converged(self) -> bool:
+        return False
+
+    def evaluate(self) -> dict[str, float]:
+        return evaluate(self.model, self.data.x_test, self.data.y_test, self.cfg.train.eval_batch_size, self.device)
