@@ -17,6 +17,7 @@ from compress_train.datasets.partition import SCHEMES
 from compress_train.runner import convex_config as convex
 from compress_train.runner import models
 from compress_train.runner.data import DATASETS
+from compress_train.runner.tasks import TASK_DATASETS, registered
 
 
 class ConfigError(ValueError):
@@ -62,12 +63,15 @@ def check_config(cfg: DictConfig) -> None:
     if t.epochs is None and t.max_steps is None:
         errors.append("`train.epochs` and `train.max_steps` are both null: set at least one.")
     errors += convex.check_tol(t.get("tol", "auto"))
+    clip = t.get("grad_clip")
+    if clip is not None and (not isinstance(clip, (int, float)) or isinstance(clip, bool) or clip <= 0):
+        errors.append(f"`train.grad_clip` must be null or a number > 0, but is {clip!r}.")
     _choice(errors, "precision", cfg.get("precision", "float32"), convex.PRECISIONS)
     for key in ("batch_size", "log_every", "eval_every", "eval_batch_size"):
         _int(errors, f"train.{key}", t[key], 1)
 
     d = cfg.dataset
-    _choice(errors, "dataset.name", d.name, sorted(set(DATASETS) | set(convex.CONVEX_DATASETS)))
+    _choice(errors, "dataset.name", d.name, sorted(set(DATASETS) | set(convex.CONVEX_DATASETS) | set(TASK_DATASETS)))
     if _choice(errors, "dataset.partition", d.partition, SCHEMES) and d.partition == "dirichlet":
         if not isinstance(d.alpha, (int, float)) or d.alpha <= 0:
             errors.append(f"`dataset.alpha` must be a number > 0, but is {d.alpha!r}.")
@@ -79,10 +83,12 @@ def check_config(cfg: DictConfig) -> None:
     convex_model = convex.is_convex(cfg)
     if convex_model:
         errors += convex.check_model(cfg) + convex.check_dataset(cfg)
+    elif d.name in TASK_DATASETS:
+        errors += registered(d.name).check(cfg)
     elif _choice(errors, "model.name", cfg.model.name, models.available() + sorted(convex.CONVEX_MODELS)):
         errors += models.check(cfg.model.name, component_params(cfg.model))
         errors += convex.check_network_keys(cfg)
-        if d.name not in DATASETS:
+        if d.name not in DATASETS and d.name in convex.CONVEX_DATASETS:
             errors.append(f"`model.name` must be one of {sorted(convex.CONVEX_DATASETS[d.name])} for "
                           f"dataset={d.name}, but is {cfg.model.name!r}.")
 

@@ -24,9 +24,8 @@ from compress_train.algorithms.communicator import Communicator
 from compress_train.compressors import registry as compressors
 from compress_train.compressors.scope import ScopedCompressor
 from compress_train.runner.config_check import component_params
-from compress_train.runner.convex_task import ConvexTask, is_convex
 from compress_train.runner.metrics import Sink
-from compress_train.runner.network_task import NetworkTask
+from compress_train.runner.tasks import select_task
 
 
 @dataclass
@@ -47,6 +46,15 @@ class Totals:
     last: dict[str, float] = field(default_factory=dict)
 
 
+def clip_(grads: dict[int, torch.Tensor], max_norm: float) -> None:
+    """Each worker's gradient scaled to norm <= max_norm before it reaches the compressor
+    (torch.nn.utils.clip_grad_norm_'s rule on the whole flat gradient; seed 002's LSTM: 0.4)."""
+    for g in grads.values():
+        norm = float(g.norm())
+        if norm > max_norm:
+            g.mul_(max_norm / (norm + 1e-6))
+
+
 def pick_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -58,8 +66,7 @@ class Trainer:
                  summary: dict[str, Any], log: Callable[[str], None], device: torch.device):
         self.cfg, self.comm, self.sinks, self.summary, self.log = cfg, comm, sinks, summary, log
         self.device = device
-        task_cls = ConvexTask if is_convex(cfg) else NetworkTask
-        self.task = task = task_cls(cfg, comm, log, device)
+        self.task = task = select_task(cfg)(cfg, comm, log, device)
         summary.update(task.summary_fields)
         summary["num_params"] = task.numel
         algo_cls = algorithms.get(cfg.algo.name)
@@ -84,6 +91,8 @@ class Trainer:
     def run_step(self, step: int) -> float:
         t0 = time.perf_counter()
         grads, losses = self.task.local_gradients(step, self.algo.gradient_point())
+        if self.cfg.train.get("grad_clip"):
+            clip_(grads, self.cfg.train.grad_clip)
         t1 = time.perf_counter()
         wire_before = self.comm.wire_bytes
         report = self.algo.step(grads, step)
