@@ -130,6 +130,13 @@ def _shards(X: Tensor, y: Tensor, workers: int, name: str) -> tuple[list[Tensor]
             [y[i * size:(i + 1) * size] for i in range(workers)], X.shape[0] - size * workers)
 
 
+def data_smoothness(kind: str, X: Tensor, workers: int) -> float:
+    """max_i of the smoothness of worker i's data term alone (no l2): lambda_max(X_i'X_i)/n_i, over 4
+    for the logistic loss. Seed 002 sets its regulariser from it (l2 = L/1e4, baselines.md D2)."""
+    Xs, _, _ = _shards(X, torch.zeros(X.shape[0]), workers, kind)
+    return max(_lam_max(xi) / ((4 if kind == "logistic" else 1) * xi.shape[0]) for xi in Xs)
+
+
 # --- quadratics -----------------------------------------------------------------------------
 
 def _sym(m: Tensor) -> Tensor:

@@ -12,7 +12,9 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 # model.name -> its parameters; dataset.name -> the convex models it serves
-CONVEX_MODELS: dict[str, tuple[str, ...]] = {"logreg": ("l2",), "least_squares": ("l2",), "quadratic": ()}
+CONVEX_MODELS: dict[str, tuple[str, ...]] = {"logreg": ("l2", "l2_over_L", "x0_offset"),
+                                             "least_squares": ("l2", "l2_over_L", "x0_offset"),
+                                             "quadratic": ("x0_offset",)}
 CONVEX_DATASETS: dict[str, tuple[str, ...]] = {
     "quadratic": ("quadratic",), "lsq_interp": ("least_squares",),
     "libsvm": ("logreg", "least_squares"), "mnist": ("logreg", "least_squares")}
@@ -40,8 +42,13 @@ def check_model(cfg: DictConfig) -> list[str]:
     params = {k: v for k, v in OmegaConf.to_container(cfg.model, resolve=True).items() if k != "name"}
     errors += [f"`model.{k}` is not a parameter of model {name!r} (it takes {sorted(CONVEX_MODELS[name])})."
                for k in params if k not in CONVEX_MODELS[name]]
-    if "l2" in params:
+    if params.get("l2_over_L") is not None:
+        _number(errors, "model.l2_over_L", params["l2_over_L"], 0.0)
+    elif "l2" in params:
         _number(errors, "model.l2", params["l2"], 0.0, strict=name == "logreg")
+    offset = params.get("x0_offset")
+    if offset is not None and (not isinstance(offset, (int, float)) or isinstance(offset, bool)):
+        errors.append(f"`model.x0_offset` must be null or a number, but is {offset!r}.")
     return errors
 
 

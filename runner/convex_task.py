@@ -23,8 +23,8 @@ from omegaconf import DictConfig
 
 from compress_train.algorithms import registry as algorithms
 from compress_train.algorithms.communicator import Communicator
-from compress_train.datasets.convex import (ConvexProblem, least_squares_problem, logistic_problem,
-                                           lsq_interp_problem, mnist_binary, quadratic_problem)
+from compress_train.datasets.convex import (ConvexProblem, data_smoothness, least_squares_problem,
+                                           logistic_problem, lsq_interp_problem, mnist_binary, quadratic_problem)
 from compress_train.datasets.libsvm import load_libsvm
 from compress_train.runner.convex_config import is_convex  # noqa: F401 - re-exported
 from compress_train.runner.data import WorkerStream
@@ -51,8 +51,11 @@ def build_problem(cfg: DictConfig, log: Callable[[str], None]) -> ConvexProblem:
     else:
         fr = d.get("feature_range")
         x, y, name, description, source = mnist_binary(tuple(d.classes), tuple(fr) if fr else None, d.root, log)
-    build = logistic_problem if model.name == "logreg" else least_squares_problem
-    return build(x, y, n, model.l2, name, description, source, dtype=dtype)
+    build, kind = (logistic_problem, "logistic") if model.name == "logreg" else (least_squares_problem, "least_squares")
+    l2 = model.l2
+    if model.get("l2_over_L") is not None:  # seed 002 Fig. 1: l2 = L / 1e4, L of the data term
+        l2 = model.l2_over_L * data_smoothness(kind, x, n)
+    return build(x, y, n, l2, name, description, source, dtype=dtype)
 
 
 class ConvexTask:
@@ -63,6 +66,8 @@ class ConvexTask:
         self.problem = p = build_problem(cfg, log)
         self.full = algorithms.get(cfg.algo.name).full_gradient or p.kind == "quadratic"
         self.params = torch.zeros(p.dim, dtype=p.x_star.dtype)
+        if cfg.model.get("x0_offset") is not None:  # seed 002 Fig. 1 starts at x* + 0.005 (every coordinate)
+            self.params = p.x_star.clone() + cfg.model.x0_offset
         self.layer_sizes, self.numel = [p.dim], p.dim
         self.x_star = p.x_star
         self.x0_dist = float((self.params - self.x_star).norm())

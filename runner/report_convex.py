@@ -179,6 +179,39 @@ def sq_distance_figure(df: pd.DataFrame, runs: pd.DataFrame, out: Path, title: s
     return paths
 
 
+def error_feedback_table(df: pd.DataFrame, runs: pd.DataFrame, order: list[str]) -> pd.DataFrame:
+    """Seed 002's quantities per method (mean ± std over seeds): average density, total error,
+    final and mean suboptimality, bits; density also as a factor against the densest method."""
+    rows = []
+    for m in order:
+        mr = runs[runs["method"] == m]
+        per = [df[df["run_dir"] == r].sort_values("step") for r in mr["run_dir"]]
+        def ms(values, fmt="{:.3g}"):
+            v = np.array([x for x in values if math.isfinite(x)])
+            return "–" if not len(v) else fmt.format(v.mean()) + (f" ± {fmt.format(v.std(ddof=1))}" if len(v) > 1 else "")
+        rows.append({"method": m, "seeds": len(mr),
+                     "average density (%)": ms([100 * d["avg_density"].iloc[-1] for d in per]),
+                     "total error Σ‖e‖²": ms([d["total_error"].iloc[-1] for d in per]),
+                     "final suboptimality": ms([d["suboptimality"].iloc[-1] for d in per]),
+                     "mean suboptimality over training": ms([d["suboptimality"].iloc[1:].mean() for d in per]),
+                     "bits up / worker": ms([d["bits_up"].iloc[-1] for d in per])})
+    return pd.DataFrame(rows)
+
+
+def error_feedback_figures(df: pd.DataFrame, runs: pd.DataFrame, order: list[str], out: Path,
+                           prefix: str) -> list[Path]:
+    """Seed 002 Fig. 1's three panels: suboptimality vs epochs and vs bits, error norm vs epochs."""
+    written = []
+    for x, y, stem, xlabel, ylabel, kw in (
+            ("epoch", "suboptimality", "suboptimality_vs_epochs", "epochs", "suboptimality f(x) − f*", dict(logy=True)),
+            ("bits_up", "suboptimality", "suboptimality_vs_bits", BITS_LABEL, "suboptimality f(x) − f*",
+             dict(logx=True, logy=True)),
+            ("epoch", "error_norm", "error_norm_vs_epochs", "epochs", "error norm ‖e‖ (mean over workers)", {})):
+        written += curve_plot(df[df["step"] > 0] if x == "bits_up" else df, runs, order, x, y, xlabel=xlabel,
+                              ylabel=ylabel, title=prefix + ylabel.split(" (")[0], out=out, stem=stem, **kw)
+    return written
+
+
 def convex_report(df: pd.DataFrame, runs: pd.DataFrame, order: list[str], out: Path, title: str | None,
                   target: float, to_markdown) -> tuple[list[Path], list[str]]:
     """Figures and Markdown sections for convex runs; returns (files written, Markdown lines)."""
@@ -208,6 +241,12 @@ def convex_report(df: pd.DataFrame, runs: pd.DataFrame, order: list[str], out: P
         lines += ["", f"## Iterations to relative distance {target:g} against κ", "",
                   "Fitted slope: least squares of log iterations on log κ (theory: IADE/GD about 1, "
                   "AIADE/AGD about 0.5).", "", to_markdown(table)]
+    if "error_norm" in df and (df["error_norm"].fillna(0) > 0).any():
+        written += error_feedback_figures(df, runs, order, out, prefix)
+        lines += ["", "## Error feedback: density, total error, suboptimality", "",
+                  "Average density: (1/T) Σ_t k_t/d, values sent over dimension, mean over workers (seed 002's "
+                  "x-axis). Total error: Σ_t of the mean over workers of ‖e_t‖². Mean ± sample std over seeds.", "",
+                  to_markdown(error_feedback_table(df, runs, order))]
     if "bound0" in runs and runs["bound0"].notna().any():
         written += sq_distance_figure(df, runs, out, prefix + "IADE-SGD, mean square distance")
     return written, lines

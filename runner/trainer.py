@@ -74,7 +74,8 @@ class Trainer:
         if algo_cls.uses_compressor:
             comp = compressors.build(cfg.compressor.name, component_params(cfg.compressor, ("name", "scope")))
             scoped = ScopedCompressor(comp, task.layer_sizes, cfg.compressor.scope)
-        extra = {"problem": task.constants} if algo_cls.needs_problem else {}
+        gets_problem = algo_cls.needs_problem or (algo_cls.uses_problem and task.constants is not None)
+        extra = {"problem": task.constants} if gets_problem else {}
         self.algo = algo_cls(task.params, comm, scoped, seed=cfg.seed, **component_params(cfg.algo), **extra)
         summary["ef"] = self.algo.ef
         theory = self.algo.theory()

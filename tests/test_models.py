@@ -75,3 +75,35 @@ def test_configs_compose_and_wire_vocabulary(make_config) -> None:
     assert component_params(cfg.model)["num_words"] == 1000
     for ds in ("cifar10", "cifar100"):
         check_config(make_config(f"dataset={ds}", "model=cifar_cnn"))
+
+
+# Seed 002 §5 CIFAR networks (kuangliu/pytorch-cifar forms): Table 1's d for 10 classes, and the
+# fan-in of the final linear layer (100 classes change only that layer: +90 * (fan_in + 1)).
+SEED002 = {"resnet18_cifar": (11_173_962, 512), "googlenet_cifar": (6_166_250, 1024),
+           "senet18_cifar": (11_260_354, 512)}
+
+
+@pytest.mark.parametrize("classes", [10, 100])
+@pytest.mark.parametrize("name", sorted(SEED002))
+def test_seed002_cifar_networks_count_forward_and_backward(name: str, classes: int) -> None:
+    d10, fan_in = SEED002[name]
+    torch.manual_seed(0)
+    model = models.build(name, {}, classes)
+    count = sum(p.numel() for p in model.parameters())
+    assert count == d10 + (classes - 10) * (fan_in + 1)
+    last = model.linear
+    assert (last.in_features, last.out_features) == (fan_in, classes)
+    assert count - sum(p.numel() for p in last.parameters()) == d10 - (fan_in + 1) * 10
+
+    logits = model(torch.randn(2, 3, 32, 32))
+    assert logits.shape == (2, classes)
+    logits.logsumexp(dim=1).sum().backward()
+    for pname, p in model.named_parameters():
+        assert p.grad is not None, pname
+        assert torch.isfinite(p.grad).all(), pname
+
+
+def test_seed002_configs_compose(make_config) -> None:
+    for name in SEED002:
+        for ds in ("cifar10", "cifar100"):
+            check_config(make_config(f"dataset={ds}", f"model={name}"))
