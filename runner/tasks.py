@@ -17,7 +17,7 @@ from omegaconf import DictConfig
 from compress_train.runner.convex_config import is_convex
 
 # dataset.name -> "module:Class" of the task that trains on it
-TASK_DATASETS: dict[str, str] = {}
+TASK_DATASETS: dict[str, str] = {"ptb": "compress_train.runner.lm_task:LanguageModelTask", "wikitext2": "compress_train.runner.lm_task:LanguageModelTask"}
 
 
 def registered(name: str) -> type | None:

