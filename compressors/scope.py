@@ -43,14 +43,16 @@ class ScopedCompressor:
         self.compressor, self.scope = compressor, scope
         self.bucket_sizes = list(layer_sizes) if scope == "layer" else [sum(layer_sizes)]
         self.numel = sum(layer_sizes)
+        # bucket -> compressor used instead of ``compressor`` (a controller's per-layer choice)
+        self.overrides: dict[int, Compressor] = {}
 
     def compress(self, flat: Tensor, seed: int, step: int, worker: int) -> Message:
         parts = flat.split(self.bucket_sizes)
         return Message([
-            self.compressor.compress(part, CompressContext(seed, step, bucket, worker))
+            self.overrides.get(bucket, self.compressor).compress(part, CompressContext(seed, step, bucket, worker))
             for bucket, part in enumerate(parts)
         ])
 
     def decompress(self, message: Message) -> Tensor:
-        parts = [self.compressor.decompress(p) for p in message.payloads]
+        parts = [self.overrides.get(b, self.compressor).decompress(p) for b, p in enumerate(message.payloads)]
         return parts[0] if len(parts) == 1 else torch.cat(parts)

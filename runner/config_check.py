@@ -17,6 +17,7 @@ from compress_train.datasets.partition import SCHEMES
 from compress_train.runner import convex_config as convex
 from compress_train.runner import models
 from compress_train.runner.data import DATASETS
+from compress_train.runner.schedule import check_schedule
 from compress_train.runner.tasks import TASK_DATASETS, registered
 
 
@@ -109,6 +110,11 @@ def check_config(cfg: DictConfig) -> None:
     if algo_cls is None or algo_cls.uses_compressor:
         errors += check_compressor(cfg.compressor)
 
+    schedule = t.get("lr_schedule")
+    errors += check_schedule(OmegaConf.to_container(schedule) if isinstance(schedule, DictConfig) else schedule)
+    if t.get("lr_schedule") is not None and algo_cls is not None and algo_cls.needs_problem:
+        errors.append(f"`train.lr_schedule` must be null for algo={algo_cls.name}: its step size is the theory's.")
+    errors += check_controller(cfg)
     if _choice(errors, "launcher.name", cfg.launcher.name, ("sim", "torchrun")) and cfg.launcher.name == "torchrun":
         _choice(errors, "launcher.backend", cfg.launcher.backend, ("auto", "gloo", "nccl"))
     if _choice(errors, "logger.name", cfg.logger.name, ("jsonl", "wandb")) and cfg.logger.name == "wandb":
@@ -117,13 +123,51 @@ def check_config(cfg: DictConfig) -> None:
         raise ConfigError(errors)
 
 
+RULE_KEYS = ("lam_rule", "kmin_ratio")  # resolved by the runner, not passed to the compressor
+LAM_RULES = ("inv_sqrt_kmin",)
+
+
+def compressor_params(section: DictConfig, numel: int | None = None) -> dict[str, Any]:
+    """The compressor's constructor arguments. ``lam_rule: inv_sqrt_kmin`` (seed 002 Table 1) sets
+    lam = 1/(2 sqrt(k_min)) with k_min = kmin_ratio * d, once the model's d is known."""
+    params = component_params(section, ("name", "scope"))
+    rule, ratio = params.pop("lam_rule", None), params.pop("kmin_ratio", None)
+    if rule == "inv_sqrt_kmin" and numel is not None:
+        params["lam"] = 1 / (2 * (ratio * numel) ** 0.5)
+    return params
+
+
+def check_controller(cfg: DictConfig) -> list[str]:
+    c = cfg.get("controller") or {"name": "none"}
+    errors: list[str] = []
+    if not _choice(errors, "controller.name", c.get("name"), ("none", "accordion")) or c.get("name") == "none":
+        return errors
+    _int(errors, "controller.interval", c.get("interval"), 1)
+    for key in ("eta", "k_max", "k_min"):
+        v = c.get(key)
+        if not isinstance(v, (int, float)) or isinstance(v, bool) or not 0 < v <= 1:
+            errors.append(f"`controller.{key}` must be in (0, 1], but is {v!r}.")
+    if not errors and c.k_min > c.k_max:
+        errors.append(f"`controller.k_min` must be <= controller.k_max ({c.k_max}), but is {c.k_min}.")
+    if cfg.compressor.name != "topk" or cfg.compressor.get("scope") != "layer":
+        errors.append("`controller.name` 'accordion' switches a per-layer Top-k: it needs compressor=topk and "
+                      f"compressor.scope=layer, but they are {cfg.compressor.name!r} and {cfg.compressor.get('scope')!r}.")
+    return errors
+
+
 def check_compressor(section: DictConfig) -> list[str]:
     errors: list[str] = []
     if not _choice(errors, "compressor.name", section.name, compressors.available()):
         return errors
     _choice(errors, "compressor.scope", section.get("scope"), SCOPES)
     try:
-        errors += compressors.build(section.name, component_params(section, ("name", "scope"))).check()
+        errors += compressors.build(section.name, compressor_params(section)).check()
+        rule = section.get("lam_rule")
+        if rule is not None and rule not in LAM_RULES:
+            errors.append(f"`compressor.lam_rule` must be null or one of {list(LAM_RULES)}, but is {rule!r}.")
+        ratio = section.get("kmin_ratio")
+        if rule is not None and not (isinstance(ratio, (int, float)) and 0 < ratio <= 1):
+            errors.append(f"`compressor.kmin_ratio` must be in (0, 1], but is {ratio!r}.")
     except ValueError as err:
         errors.append(str(err))
     return errors

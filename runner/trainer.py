@@ -17,14 +17,16 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 import torch
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from compress_train.algorithms import registry as algorithms
+from compress_train.algorithms.accordion import Accordion
 from compress_train.algorithms.communicator import Communicator
 from compress_train.compressors import registry as compressors
 from compress_train.compressors.scope import ScopedCompressor
-from compress_train.runner.config_check import component_params
+from compress_train.runner.config_check import component_params, compressor_params
 from compress_train.runner.metrics import Sink
+from compress_train.runner.schedule import lr_at
 from compress_train.runner.tasks import select_task
 
 
@@ -72,7 +74,7 @@ class Trainer:
         algo_cls = algorithms.get(cfg.algo.name)
         scoped = None
         if algo_cls.uses_compressor:
-            comp = compressors.build(cfg.compressor.name, component_params(cfg.compressor, ("name", "scope")))
+            comp = compressors.build(cfg.compressor.name, compressor_params(cfg.compressor, task.numel))
             scoped = ScopedCompressor(comp, task.layer_sizes, cfg.compressor.scope)
         gets_problem = algo_cls.needs_problem or (algo_cls.uses_problem and task.constants is not None)
         extra = {"problem": task.constants} if gets_problem else {}
@@ -82,6 +84,14 @@ class Trainer:
         if theory:
             summary["theory"] = theory
         self.steps_per_epoch = task.steps_per_epoch
+        schedule = cfg.train.get("lr_schedule")
+        self.base_lr = self.algo.lr
+        self.schedule = OmegaConf.to_container(schedule) if schedule is not None else None
+        self.controller = None
+        controller = cfg.get("controller")
+        if controller is not None and controller.name == "accordion":
+            self.controller = Accordion(comm, scoped, task.steps_per_epoch,
+                                        **component_params(controller))
         total = cfg.train.epochs * self.steps_per_epoch if cfg.train.epochs else None
         limits = [n for n in (total, cfg.train.max_steps) if n]
         self.total_steps = min(limits)
@@ -94,6 +104,10 @@ class Trainer:
         grads, losses = self.task.local_gradients(step, self.algo.gradient_point())
         if self.cfg.train.get("grad_clip"):
             clip_(grads, self.cfg.train.grad_clip)
+        if self.schedule is not None:
+            self.algo.lr = lr_at(self.base_lr, step / self.steps_per_epoch, self.schedule)
+        if self.controller is not None:
+            self.controller.before_step(step, grads, self.algo.lr)
         t1 = time.perf_counter()
         wire_before = self.comm.wire_bytes
         report = self.algo.step(grads, step)
@@ -133,6 +147,7 @@ class Trainer:
             "total_error": t.total_error, "time_compute_s": t.time_compute_s,
             "time_compress_s": t.time_compress_s, "time_comm_s": t.time_comm_s,
             "time_s": time.perf_counter() - start, **self.task.row_metrics(),
+            **(self.controller.metrics() if self.controller is not None else {}),
         }
 
     def emit(self, row: dict[str, Any]) -> None:

@@ -68,10 +68,18 @@ COMPANIONS = {
     ("model", "logreg"): ["dataset.classes=[4,9]"],
     ("model", "least_squares"): ["dataset.classes=[4,9]"],
     ("model", "quadratic"): ["dataset=quadratic"],
+    ("dataset", "ptb"): ["model=lstm_lm"],
+    ("dataset", "wikitext2"): ["model=lstm_lm", f"dataset.root={Path(__file__).parent}"],
+    ("model", "lstm_lm"): ["dataset=ptb"],
+    ("dataset", "movielens"): ["model=ncf"],
+    ("model", "ncf"): ["dataset=movielens"],
+    ("problem", "gisette"): [f"dataset.path={__file__}"],
+    ("controller", "accordion"): ["compressor=topk", "compressor.scope=layer"],
 }
 
 
-@pytest.mark.parametrize("group", ["algo", "compressor", "dataset", "model", "launcher", "logger", "problem"])
+@pytest.mark.parametrize("group", ["algo", "compressor", "dataset", "model", "launcher", "logger", "problem",
+                                   "controller"])
 def test_every_option_composes_and_validates(make_config, group):
     for path in sorted((CONF / group).glob("*.yaml")):
         check_config(make_config(f"{group}={path.stem}", *COMPANIONS.get((group, path.stem), [])))
@@ -92,6 +100,13 @@ def test_every_option_composes_and_validates(make_config, group):
     (["problem=quadratic", "train.tol=2"], "`train.tol` must be 'auto', null or a number in (0, 1), but is 2."),
     (["precision=float64"], "`precision` must be 'float32' for model=mnist_cnn"),
     (["train.epochs=null"], "`train.epochs` and `train.max_steps` are both null"),
+    (["controller=accordion"], "it needs compressor=topk and compressor.scope=layer, but they are 'topk' and 'model'"),
+    (["controller=accordion", "compressor.scope=layer", "controller.k_min=0.5"],
+     "`controller.k_min` must be <= controller.k_max (0.01), but is 0.5."),
+    (["compressor=threshold", "compressor.lam_rule=sqrt"], "`compressor.lam_rule` must be null or one of ['inv_sqrt_kmin']"),
+    (["+train.lr_schedule={warmup_epochs:-1}"], "`train.lr_schedule.warmup_epochs` must be a number >= 0, but is -1."),
+    (["problem=quadratic", "algo=iade", "compressor=bounded", "+train.lr_schedule={milestones:[1]}"],
+     "`train.lr_schedule` must be null for algo=iade"),
 ])
 def test_convex_config_errors_name_the_key(make_config, overrides, message):
     with pytest.raises(ConfigError) as err:
