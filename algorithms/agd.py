@@ -41,8 +41,10 @@ class AGD(GD):
         return report
 
     def theory(self) -> dict[str, Any]:
-        return {"rate": math.sqrt(1 - math.sqrt(self.mu / self.L)), "rate_of": "||x_k - x*|| (Nesterov)",
-                "eta": self.lr, "tau": self.tau, "L": self.L, "mu": self.mu}
+        out = {"eta": self.lr, "tau": self.tau, "L": self.L, "mu": self.mu}
+        if self.compressor is None or self.compressor.compressor.name == "identity":
+            out.update(rate=math.sqrt(1 - math.sqrt(self.mu / self.L)), rate_of="||x_k - x*|| (Nesterov)")
+        return out
 
 
 IMPLEMENTATION = AGD

@@ -45,9 +45,12 @@ class GD(Algorithm):
         return report
 
     def theory(self) -> dict[str, Any]:
-        rate = max(abs(1 - self.lr * self.mu), abs(1 - self.lr * self.L))
-        return {"rate": rate, "rate_of": "||x_k - x*|| of exact GD (max |1 - eta lambda|)", "eta": self.lr,
-                "L": self.L, "mu": self.mu}
+        """Exact GD's rate max |1 - eta lambda| over [mu, L]; none is proven with a compressor."""
+        out = {"eta": self.lr, "L": self.L, "mu": self.mu}
+        if self.compressor is None or self.compressor.compressor.name == "identity":
+            out.update(rate=max(abs(1 - self.lr * self.mu), abs(1 - self.lr * self.L)),
+                       rate_of="||x_k - x*|| of exact GD (max |1 - eta lambda|)")
+        return out
 
 
 IMPLEMENTATION = GD

