@@ -1,9 +1,9 @@
 """The word-level LSTM language model of seed 002 §5 (settings: ../shared/docs/baselines.md D2:
 3 layers, 650 hidden units, tied embeddings, dropout 0.4; trained with BPTT 30).
 
-The form of PyTorch's ``word_language_model`` example, which the paper's code builds on:
-``Embedding(V, hidden) -> Dropout -> LSTM(hidden, hidden, layers, dropout) -> Dropout ->
-Linear(hidden, V)``. With ``tied`` the decoder's weight IS the embedding matrix (one
+The form of PyTorch's ``word_language_model`` example (the paper's LM task file is not in our
+copy of its code): ``Embedding(V, hidden) -> Dropout -> LSTM(hidden, hidden, layers, dropout
+between layers; none for one layer) -> Dropout -> Linear(hidden, V)``. With ``tied`` the decoder's weight IS the embedding matrix (one
 parameter, counted and sent once), which needs embedding size = hidden; here it always is.
 Initialisation as in the example: embedding and decoder weights U(-0.1, 0.1), decoder bias 0,
 LSTM weights PyTorch's default. ``num_classes`` is the vocabulary size V.

@@ -79,7 +79,7 @@ class Progress:
             return
         self.bar.update(step - self.bar.n)
         if row is not None:
-            self.acc = row.get("test_acc", self.acc)
+            self.acc = next((row[k] for k in ("test_acc", "perplexity", "hit_rate@10", "rel_dist") if k in row), self.acc)
             post = {"loss": f"{row['train_loss']:.4f}", "bits/worker": f"{row['bits_up']:.3g}"}
             if self.acc is not None:
                 post["acc"] = f"{self.acc:.4f}"
@@ -91,10 +91,16 @@ class Progress:
 
 
 def final_line(summary: dict[str, Any]) -> str:
-    """One log line with the run's outcome: accuracy for networks, distance to x* for convex tasks."""
+    """One log line with the run's outcome, in the task's own metric (design.md §6)."""
     f, nan = summary["final"], float("nan")
-    quality = (f"||x-x*||/||x0-x*|| {f.get('rel_dist', nan):.3g}, f-f* {f.get('suboptimality', nan):.3g}"
-               if "problem" in summary else f"test acc {f.get('test_acc', nan):.4f}")
+    if "problem" in summary:
+        quality = f"||x-x*||/||x0-x*|| {f.get('rel_dist', nan):.3g}, f-f* {f.get('suboptimality', nan):.3g}"
+    elif "perplexity" in f:
+        quality = f"test perplexity {f['perplexity']:.2f}"
+    elif "hit_rate@10" in f:
+        quality = f"HR@10 {f['hit_rate@10']:.4f}"
+    else:
+        quality = f"test acc {f.get('test_acc', nan):.4f}"
     return (f"{summary['status']}: step {summary['steps']}, train loss {f.get('train_loss', nan):.4f}, {quality}, "
             f"bits up per worker {summary['totals']['bits_up']:.4g}")
 

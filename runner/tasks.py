@@ -18,6 +18,7 @@ from compress_train.runner.convex_config import is_convex
 
 # dataset.name -> "module:Class" of the task that trains on it
 TASK_DATASETS: dict[str, str] = {"ptb": "compress_train.runner.lm_task:LanguageModelTask", "wikitext2": "compress_train.runner.lm_task:LanguageModelTask"}
+TASK_DATASETS["movielens"] = "compress_train.runner.ncf_task:RecommendationTask"
 
 
 def registered(name: str) -> type | None:

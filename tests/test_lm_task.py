@@ -154,7 +154,7 @@ def test_shards_columns_and_bptt_windows_by_hand(monkeypatch):
 
 
 def test_gradients_are_deterministic_and_evaluate_restores_train_mode(monkeypatch):
-    a, _ = _tiny_task(monkeypatch)
+    a, _ = _tiny_task(monkeypatch, **{"dataset.eval_valid": "true"})
     b, _ = _tiny_task(monkeypatch)
     ga, la = a.local_gradients(0, a.params)
     gb, lb = b.local_gradients(0, b.params)
@@ -165,6 +165,7 @@ def test_gradients_are_deterministic_and_evaluate_restores_train_mode(monkeypatc
     assert set(out) == {"test_loss", "perplexity", "valid_perplexity"}
     assert out["perplexity"] == pytest.approx(math.exp(out["test_loss"]))
     assert 1 < out["perplexity"] < 100  # roughly uniform over 50 words at initialisation
+    assert set(b.evaluate()) == {"test_loss", "perplexity"}  # dataset.eval_valid defaults to false
 
 
 def test_too_little_data_for_one_window_is_a_clear_error(monkeypatch):
@@ -193,7 +194,8 @@ def test_text_helpers_cut_like_the_pytorch_example():
 
 # A tiny LSTM LM on the package's PTB: EF-SGD with hard threshold, D2's per-worker clip 0.4.
 TINY = ("dataset=ptb", "model=lstm_lm", "model.hidden=16", "model.layers=1", "train.batch_size=4", "dataset.bptt=5",
-        "dataset.eval_tokens=400", "algo=ef_sgd", "compressor=threshold", "compressor.lam=0.01", "train.grad_clip=0.4")
+        "dataset.eval_tokens=400", "dataset.eval_valid=true", "algo=ef_sgd", "compressor=threshold",
+        "compressor.lam=0.01", "train.grad_clip=0.4")
 
 
 @pytest.mark.slow
