@@ -30,6 +30,7 @@ The contract (what ``network_task.py`` gives the trainer, for (user, item) pairs
 """
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
@@ -93,7 +94,7 @@ class RecommendationTask:
                                 f"{self.shard_size:,} per worker, fewer than one batch of {self.batch}: lower "
                                 "train.batch_size or workers")
         self.epoch, self.shards = -1, {}
-        n_eval = d.get("eval_users") or data.num_users
+        n_eval = min(d.get("eval_users") or data.num_users, data.num_users)
         self.eval_users = data.test_users[:n_eval].to(device)
         self.eval_items = torch.cat((data.test_items[:n_eval, None], data.test_negatives[:n_eval]), 1).to(device)
         torch.manual_seed(cfg.seed)  # identical initial model in every process
@@ -148,8 +149,6 @@ class RecommendationTask:
     @staticmethod
     def _check_root(root: Any) -> list[str]:
         """A root that exists (the generic check reports a missing one) must hold a ratings file."""
-        from pathlib import Path
-
         if not isinstance(root, str) or not Path(root).expanduser().exists():
             return []
         try:

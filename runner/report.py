@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from compress_train.runner import report_convex
+from compress_train.runner import report_convex, report_density
 from compress_train.runner.report_data import ReportError, higher_is_better, load_runs, method_order
 from compress_train.runner.report_plots import BAND_NOTE, BITS_LABEL, PERCENT, make_figures, metric_label
 
@@ -248,9 +248,12 @@ def main(argv: list[str] | None = None) -> int:
         if args.metric not in df or df[args.metric].isna().all():
             print(f"note: no '{args.metric}' values in the runs; its figures and columns are left out")
         written = make_figures(df, runs, order, out, args.metric, title, args.target_loss, workers_vary)
+        density_files, convex_lines = report_density.density_report(df, runs, order, out, args.metric, title,
+                                                                    to_markdown)
+        written += density_files
 
     table = summary_table(df, runs, order, args.metric)
-    md = _header(title or "compress-train report", runs, args.paths) + convex_lines + [
+    md = _header(title or "compress-report", runs, args.paths) + convex_lines + [
         "Per method (runs that differ only in seed): final values are the last logged row of each run "
         "(mean ± sample std over seeds, diverged runs excluded and counted in *status*); best is the best "
         f"evaluation of each run, averaged over seeds. Bits: {BITS_LABEL}. *bits vs full gradient* compares "

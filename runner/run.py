@@ -79,10 +79,11 @@ class Progress:
             return
         self.bar.update(step - self.bar.n)
         if row is not None:
-            self.acc = next((row[k] for k in ("test_acc", "perplexity", "hit_rate@10", "rel_dist") if k in row), self.acc)
+            self.acc = next(((k, row[k]) for k in ("test_acc", "perplexity", "hit_rate@10", "rel_dist")
+                             if row.get(k) is not None), self.acc)
             post = {"loss": f"{row['train_loss']:.4f}", "bits/worker": f"{row['bits_up']:.3g}"}
             if self.acc is not None:
-                post["acc"] = f"{self.acc:.4f}"
+                post[{"test_acc": "acc", "rel_dist": "rel.dist"}.get(self.acc[0], self.acc[0])] = f"{self.acc[1]:.4g}"
             self.bar.set_postfix(post, refresh=False)
 
     def close(self) -> None:
