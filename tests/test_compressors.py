@@ -19,6 +19,7 @@ from compress_train.compressors.packing import pack_bits, unpack_bits
 from compress_train.compressors.randk import RandK
 from compress_train.compressors.scope import SCOPES, Message, ScopedCompressor
 from compress_train.compressors.topk import TopK
+from compress_train.runner.config_check import RULE_KEYS
 
 CONF = Path(__file__).resolve().parents[1] / "conf" / "compressor"
 YAMLS = sorted(CONF.glob("*.yaml"))
@@ -32,7 +33,8 @@ def load(path: Path) -> dict:
 
 
 def params_of(cfg: dict) -> dict:
-    return {k: v for k, v in cfg.items() if k not in ("name", "scope")}
+    """The constructor's arguments: without name, scope and the rules the runner resolves (lam_rule)."""
+    return {k: v for k, v in cfg.items() if k not in ("name", "scope", *RULE_KEYS)}
 
 
 def build(cfg: dict, **overrides):
