@@ -13,7 +13,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from compress_train.algorithms.base import Algorithm, StepReport
+from compress_train.algorithms.base import Algorithm
 
 
 def amsgrad_moments_(m: Tensor, v: Tensor, vhat: Tensor, g: Tensor, beta1: float, beta2: float) -> None:

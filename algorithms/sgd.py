@@ -4,7 +4,6 @@ else b; x <- x - lr d.
 """
 from __future__ import annotations
 
-import torch
 from torch import Tensor
 
 from compress_train.algorithms.base import Algorithm

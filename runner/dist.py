@@ -16,7 +16,6 @@ import torch.distributed as dist
 from torch import Tensor
 
 from compress_train.algorithms.communicator import Communicator, header_numel
-from compress_train.compressors.base import Payload
 from compress_train.compressors.scope import Message
 
 
