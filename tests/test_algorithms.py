@@ -125,6 +125,21 @@ def test_ef_sgd_with_identity_is_sgd():
 
 
 
+def test_ef_sgd_powersgd_nesterov_two_steps_by_hand():
+    """baselines.md C1(b): send C(g + e) (Top-1 here), e = g + e - C(g + e); d = avg + wd x;
+    m = d at the first step, else mu m + d; Nesterov d = d + m; x -= lr d. n = 2, d = 3."""
+    x = torch.zeros(3)
+    algo = EFSGD(x, SimCommunicator(2), ScopedCompressor(TopK(k=1), [3], "model"), lr=0.1, ef="powersgd",
+                 momentum=0.9, nesterov=True, weight_decay=0.1)
+    algo.step(grads([1.0, -2.0, 0.5], [0.0, 1.0, 3.0]), 0)
+    # sent [0,-2,0] and [0,0,3], avg [0,-1,1.5] = m; Nesterov d = 2 m; x = -0.1 d
+    assert torch.allclose(x, T([0.0, 0.2, -0.3]), atol=1e-7)
+    assert torch.allclose(algo.memories[0].error, T([1.0, 0.0, 0.5])) and torch.allclose(algo.memories[1].error, T([0.0, 1.0, 0.0]))
+    algo.step(grads([0.5, 0.0, 0.0], [0.0, 0.0, -2.0]), 1)
+    # g + e = [1.5,0,0.5] -> [1.5,0,0]; [0,1,-2] -> [0,0,-2]; avg [0.75,0,-1]; d = avg + 0.1 x = [0.75,0.02,-1.03]
+    # m = 0.9 [0,-1,1.5] + d = [0.75,-0.88,0.32]; d + m = [1.5,-0.86,-0.71]; x = [0,0.2,-0.3] - 0.1 (d + m)
+    assert torch.allclose(x, T([-0.15, 0.286, -0.229]), atol=1e-6)
+
 def test_ef_sgd_adam_with_identity_is_torch_adam():
     """Seed 002's NCF setting: Adam on the averaged (error-corrected) gradients."""
     torch.manual_seed(2)

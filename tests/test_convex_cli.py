@@ -75,3 +75,15 @@ def test_seed_002_fig1_settings_reach_the_problem(tmp_path):
     assert rows[0]["step"] == 0 and rows[0]["dist_to_opt"] == pytest.approx(0.005 * 28, rel=1e-9)
     assert rows[1]["lr"] == pytest.approx(1 / p["L"]) and rows[1]["samples"] == 20
     assert 0 <= rows[-1]["avg_density"] < 0.05 and rows[-1]["total_error"] > 0
+
+
+def test_total_error_is_the_sum_of_the_logged_squared_error_norms(tmp_path):
+    """Seed 002's total error: sum over steps of ||e_t||^2 (one worker: the logged error norm)."""
+    run = tmp_path / "run"
+    proc = run_cli(f"hydra.run.dir={run}", "problem=mnist_4v9", "model.l2=1", "algo=ef_sgd", "algo.lr=auto",
+                   "compressor=topk", "compressor.ratio=null", "compressor.k=5", "train.batch_size=5",
+                   "train.max_steps=30", "train.log_every=1", "train.tol=null", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    rows = [r for r in metrics(run) if r["step"] > 0]
+    assert rows[-1]["total_error"] == pytest.approx(sum(r["error_norm"] ** 2 for r in rows), rel=1e-9)
+    assert summary(run)["totals"]["total_error"] == rows[-1]["total_error"] > 0
