@@ -118,6 +118,8 @@ def density_report(df: pd.DataFrame, runs: pd.DataFrame, order: list[str], out: 
                   "The paper's column is its ResNet-18 / CIFAR-10 row; at ci scale we train a different network "
                   "on different data, so compare the ordering and the density factors, not the accuracies.", "",
                   to_markdown(table1(df, runs, order, metric)), ""]
+    if not (families >= 2).any():  # one level per compressor: nothing to set against density
+        return written, lines
     fv = final_values(df, runs, metric)
     summary = fv.groupby("method", sort=False).agg(metric=("metric", "mean"), density=("density", "mean"))
     lines += ["## Average density per method", "", to_markdown(pd.DataFrame({
