@@ -55,6 +55,7 @@ class Algorithm(ABC):
     uses_compressor: ClassVar[bool] = True
     needs_problem: ClassVar[bool] = False
     uses_problem: ClassVar[bool] = False  # takes ``problem`` when the task has one (e.g. lr: auto)
+    uses_decay_mask: ClassVar[bool] = False  # takes ``decay_mask`` (0 on normalisation layers) when the task has one
     full_gradient: ClassVar[bool] = False
     required_compressor: ClassVar[str | None] = None
     required_compressor_params: ClassVar[dict[str, Any]] = {}

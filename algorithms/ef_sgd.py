@@ -8,7 +8,8 @@ memory under seed 000's name): send C(g_i + e_i), e_i = g_i + e_i - C(g_i + e_i)
 units; ``ef=none``: send C(g_i). Messages are allgathered (variable sizes padded on the wire),
 so each worker receives every other worker's payload.
 
-Server step, identical on every worker, in gradient units: d = (1/n) sum_i decode_i + wd x, then
+Server step, identical on every worker, in gradient units: d = (1/n) sum_i decode_i + wd x (with
+``decay_norm: false``, no decay on BatchNorm/LayerNorm parameters, as seed 002's CIFAR code), then
 - ``optimizer=sgd``: with momentum mu > 0, m = d at the first step, else m = mu m + d; d = d + m
   if Nesterov (PowerSGD's form, + m not + mu m) else m; x <- x - gamma d. With mu = wd = 0 and
   ``ef=scaled`` this is exactly Alg. 1's x_{t+1} = x_t - (1/n) sum_i Delta_i.
@@ -35,17 +36,20 @@ class EFSGD(Algorithm):
     default_ef = "scaled"
     allowed_ef = ("none", "classic", "scaled", "powersgd")
     uses_problem = True
+    uses_decay_mask = True
 
     def __init__(self, params, comm, compressor, seed=0, lr=0.01, ef=None,
                  momentum: float = 0.0, nesterov: bool = False, weight_decay: float = 0.0,
                  optimizer: str = "sgd", betas: tuple[float, float] = (0.9, 0.999), adam_eps: float = 1e-8,
-                 problem: dict | None = None):
+                 decay_norm: bool = True, decay_mask: Tensor | None = None, problem: dict | None = None):
         if lr == "auto":
             if problem is None:
                 raise ParameterError("`algo.lr` is 'auto', which only convex models define (gamma = 1/L); give a number.")
             lr = 1 / float(problem["L"])
         super().__init__(params, comm, compressor, seed, float(lr), ef)
         self.momentum, self.nesterov, self.weight_decay = momentum, nesterov, weight_decay
+        # decay_norm false: no weight decay on normalisation layers (the task's decay_mask)
+        self.decay_mask = None if decay_norm or decay_mask is None else decay_mask
         self.optimizer, self.betas, self.adam_eps = optimizer, tuple(betas), adam_eps
         self.m: Tensor | None = None
         self.v: Tensor | None = None
@@ -70,7 +74,8 @@ class EFSGD(Algorithm):
         messages, report = self.compress_and_exchange(grads, step)
         d = self.average_decoded(messages)
         if self.weight_decay:
-            d.add_(self.params, alpha=self.weight_decay)
+            decayed = self.params if self.decay_mask is None else self.params * self.decay_mask
+            d.add_(decayed, alpha=self.weight_decay)
         if self.optimizer == "adam":
             self.adam_step(d)
         else:

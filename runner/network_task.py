@@ -59,6 +59,7 @@ class NetworkTask:
         self.samples_per_step = cfg.workers * cfg.train.batch_size
         self.buffers = [b for b in self.model.buffers() if b.is_floating_point()]
         self.constants: dict[str, Any] | None = None
+        self.decay_mask = self.flat.norm_mask().to(device)
 
     def local_gradients(self, step: int, point: torch.Tensor) -> tuple[dict[int, torch.Tensor], list[float]]:
         """Gradients at the model's parameters; ``point`` must be them (networks have no other)."""

@@ -78,6 +78,8 @@ class Trainer:
             scoped = ScopedCompressor(comp, task.layer_sizes, cfg.compressor.scope)
         gets_problem = algo_cls.needs_problem or (algo_cls.uses_problem and task.constants is not None)
         extra = {"problem": task.constants} if gets_problem else {}
+        if algo_cls.uses_decay_mask and getattr(task, "decay_mask", None) is not None:
+            extra["decay_mask"] = task.decay_mask
         self.algo = algo_cls(task.params, comm, scoped, seed=cfg.seed, **component_params(cfg.algo), **extra)
         summary["ef"] = self.algo.ef
         theory = self.algo.theory()

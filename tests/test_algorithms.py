@@ -234,3 +234,19 @@ def test_qadam_step_by_hand():
     assert torch.allclose(x, T([1.0] * 3) - (q0 + T([b, b, b])) / 2, atol=1e-6)
     assert torch.allclose(algo.m[0], T([0.1, -0.3, 0.0])) and torch.allclose(algo.v[1], T([0.004] * 3))
     assert report.bits_up == 32 + 8 and report.bits_down == 32 * 3
+
+
+def test_no_weight_decay_on_batchnorm_when_asked():
+    """Seed 002's CIFAR code: wd 1e-4 on every parameter but BatchNorm's (``decay_norm: false``)."""
+    from compress_train.models.resnet18_cifar import ResNet18CIFAR
+    from compress_train.runner.flat import FlatModel
+
+    flat = FlatModel(ResNet18CIFAR())
+    mask = flat.norm_mask()
+    bn = sum(p.numel() for m in flat.model.modules() if isinstance(m, torch.nn.BatchNorm2d) for p in m.parameters())
+    assert bn > 0 and int(mask.sum()) == flat.numel - bn
+    x = torch.ones(4)
+    algo = EFSGD(x, SimCommunicator(1), ScopedCompressor(Identity(), [4], "model"), lr=0.1, ef="none",
+                 weight_decay=0.5, decay_norm=False, decay_mask=T([1.0, 0.0, 1.0, 0.0]))
+    algo.step({0: torch.zeros(4)}, 0)
+    assert torch.allclose(x, T([0.95, 1.0, 0.95, 1.0]))
