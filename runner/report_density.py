@@ -17,7 +17,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from compress_train.runner.report_plots import PERCENT, RC, curve_plot, metric_label, styles  # noqa: E402
+from compress_train.runner.report_plots import PERCENT, RC, _stem, curve_plot, metric_label, styles  # noqa: E402
 
 # Seed 002 Table 1, ResNet-18 on CIFAR-10 (accuracy % / average density %), 6 seeds.
 PAPER_TABLE1 = {"Top-1%": (94.1, 1.00), "Top-0.1%": (93.2, 0.10), "ACCORDION": (93.5, 0.53),
@@ -60,8 +60,8 @@ def density_figure(df: pd.DataFrame, runs: pd.DataFrame, order: list[str], metri
         ax.set_xlabel("average density (%) = (1/T) Σ k_t / d, values sent")
         ax.set_ylabel(f"final {metric_label(metric)}")
         ax.set_title(title)
-        ax.legend(frameon=False, title="mean ± std over seeds")
-        paths = [out / f"{metric}_vs_avg_density.png", out / f"{metric}_vs_avg_density.pdf"]
+        ax.legend(frameon=False, title="mean ± std over seeds", loc="upper left", bbox_to_anchor=(1.01, 1.0))
+        paths = [out / f"{_stem(metric)}_vs_avg_density.png", out / f"{_stem(metric)}_vs_avg_density.pdf"]
         for p in paths:
             fig.savefig(p)
         plt.close(fig)
@@ -76,7 +76,7 @@ def iteration_panels(df: pd.DataFrame, runs: pd.DataFrame, order: list[str], met
                           ("density", "density k_t / d (this step, mean over workers)", dict(logy=True))):
         if y in df and df[y].notna().any():
             written += curve_plot(df[df["step"] > 0], runs, order, "step", y, xlabel="iterations", ylabel=ylabel,
-                                  title=prefix + ylabel.split(" (")[0], out=out, stem=f"{y}_vs_iterations", **kw)
+                                  title=prefix + ylabel.split(" (")[0], out=out, stem=f"{_stem(y)}_vs_iterations", **kw)
     return written
 
 
