@@ -32,7 +32,8 @@ def final_values(df: pd.DataFrame, runs: pd.DataFrame, metric: str) -> pd.DataFr
     """Per run: the last logged value of ``metric`` and of the average density."""
     last = df.dropna(subset=[metric]).sort_values("step").groupby("run_dir").last() if metric in df else pd.DataFrame()
     dens = df.dropna(subset=["avg_density"]).sort_values("step").groupby("run_dir")["avg_density"].last()
-    out = runs[["run_dir", "method", "compressor", "full_gradient", "status"]].copy()
+    out = runs[["run_dir", "method", "compressor", "ef", "full_gradient", "status"]].copy()
+    out["family"] = out["compressor"].astype(str) + out["ef"].map(lambda e: "" if str(e) in ("none", "None") else f" + EF ({e})")
     out["metric"] = out["run_dir"].map(last[metric]) if len(last) else math.nan
     out["density"] = out["run_dir"].map(dens)
     return out
@@ -40,18 +41,19 @@ def final_values(df: pd.DataFrame, runs: pd.DataFrame, metric: str) -> pd.DataFr
 
 def density_figure(df: pd.DataFrame, runs: pd.DataFrame, order: list[str], metric: str, out: Path,
                    title: str) -> list[Path]:
-    """Fig. 2: final metric against average density (log x), compressor families joined by a line."""
+    """Fig. 2: final metric against average density (log x); the levels of one compressor with one
+    error-feedback mode are joined by a line."""
     fv = final_values(df, runs, metric)
     scale = 100.0 if metric in PERCENT else 1.0
     style = styles(runs, order)
     with plt.rc_context(RC):
         fig, ax = plt.subplots(figsize=(8.5, 5.2), layout="constrained")
-        for comp, fam in fv[~fv["full_gradient"]].groupby("compressor", sort=False):
+        for comp, fam in fv[~fv["full_gradient"]].groupby("family", sort=False):
             pts = fam.groupby("method", sort=False).agg(x=("density", "mean"), y=("metric", "mean"),
                                                         s=("metric", "std")).sort_values("x")
-            colour = style[pts.index[0]]["color"]
+            first = style[pts.index[0]]  # EF and no-EF of one compressor: one colour, no-EF dashed
             ax.errorbar(pts["x"] * 100, pts["y"] * scale, yerr=pts["s"].fillna(0) * scale, marker="o", capsize=3,
-                        color=colour, label=comp)
+                        color=first["color"], linestyle=first["linestyle"], label=comp)
             for m, r in pts.iterrows():
                 ax.annotate(m, (r["x"] * 100, r["y"] * scale), textcoords="offset points", xytext=(4, 4), fontsize=8)
         for m, g in fv[fv["full_gradient"]].groupby("method", sort=False):
@@ -109,7 +111,7 @@ def density_report(df: pd.DataFrame, runs: pd.DataFrame, order: list[str], out: 
     prefix = f"{title}: " if title else ""
     written = iteration_panels(df, runs, order, metric, out, prefix)
     lines: list[str] = []
-    families = runs[~runs["full_gradient"]].groupby("compressor")["method"].nunique()
+    families = final_values(df, runs, metric).query("~full_gradient").groupby("family")["method"].nunique()
     if (families >= 2).any():
         written += density_figure(df, runs, order, metric, out, prefix + f"{metric_label(metric)} vs average density")
     if set(PAPER_TABLE1) & set(runs["method"]):
