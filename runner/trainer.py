@@ -75,6 +75,8 @@ class Trainer:
         scoped = None
         if algo_cls.uses_compressor:
             comp = compressors.build(cfg.compressor.name, compressor_params(cfg.compressor, task.numel))
+            # the values in force (a rule such as lam_rule=inv_sqrt_kmin is resolved only here)
+            summary["compressor_params"] = {**summary.get("compressor_params", {}), **comp.params()}
             scoped = ScopedCompressor(comp, task.layer_sizes, cfg.compressor.scope)
         gets_problem = algo_cls.needs_problem or (algo_cls.uses_problem and task.constants is not None)
         extra = {"problem": task.constants} if gets_problem else {}
