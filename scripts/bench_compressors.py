@@ -32,7 +32,7 @@ import compress_train.conf as conf_package
 from compress_train.algorithms.communicator import SimCommunicator
 from compress_train.compressors import registry
 from compress_train.compressors.scope import ScopedCompressor
-from compress_train.runner.config_check import component_params
+from compress_train.runner.config_check import compressor_params
 from compress_train.runner.trainer import Trainer
 
 COMPRESSOR_DIR = Path(conf_package.__file__).parent / "compressor"
@@ -61,7 +61,8 @@ def median_time(fn: Callable[[], object], repeats: int, sync: Callable[[], None]
 
 
 def yaml_params(name: str) -> dict:
-    return component_params(OmegaConf.load(COMPRESSOR_DIR / f"{name}.yaml"), ("name", "scope"))
+    """The compressor's constructor arguments from its YAML defaults (runner rules dropped)."""
+    return compressor_params(OmegaConf.load(COMPRESSOR_DIR / f"{name}.yaml"))
 
 
 def bench_compressors(args: argparse.Namespace, device: torch.device, sync) -> list[dict]:
