@@ -23,7 +23,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from compress_train.runner.report_data import aggregate  # noqa: E402
-from compress_train.runner.report_plots import BAND_NOTE, RC, curve_plot, styles  # noqa: E402
+from compress_train.runner.report_plots import BAND_NOTE, RC, curve_plot, panel_figure, styles  # noqa: E402
 
 # The iteration count's growth with kappa that the theory gives each method (seed 003 Thms 3.1, 4.1).
 THEORY_SLOPE = {"gd": 1.0, "iade": 1.0, "agd": 0.5, "aiade": 0.5}
@@ -215,7 +215,12 @@ def error_feedback_table(df: pd.DataFrame, runs: pd.DataFrame, order: list[str])
 def error_feedback_figures(df: pd.DataFrame, runs: pd.DataFrame, order: list[str], out: Path,
                            prefix: str) -> list[Path]:
     """Seed 002 Fig. 1's three panels: suboptimality vs epochs and vs bits, error norm vs epochs."""
-    written = []
+    written = panel_figure(df[df["step"] > 0], runs, order, [
+        dict(x="epoch", y="suboptimality", xlabel="epochs", ylabel="suboptimality f(x) − f*", logy=True),
+        dict(x="bits_up", y="suboptimality", xlabel="bits sent per worker", ylabel="suboptimality f(x) − f*",
+             logx=True, logy=True),
+        dict(x="epoch", y="error_norm", xlabel="epochs", ylabel="error norm ‖e‖")],
+        prefix + "suboptimality vs epochs and bits, error norm (seed 002 Fig. 1's panels)", out, "fig1_panels")
     for x, y, stem, xlabel, ylabel, kw in (
             ("epoch", "suboptimality", "suboptimality_vs_epochs", "epochs", "suboptimality f(x) − f*", dict(logy=True)),
             ("bits_up", "suboptimality", "suboptimality_vs_bits", BITS_LABEL, "suboptimality f(x) − f*",

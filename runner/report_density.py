@@ -17,7 +17,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from compress_train.runner.report_plots import PERCENT, RC, _stem, curve_plot, metric_label, styles  # noqa: E402
+from compress_train.runner.report_plots import (PERCENT, RC, _stem, curve_plot, metric_label,  # noqa: E402
+                                                 panel_figure, styles)
 
 # Seed 002 Table 1, ResNet-18 on CIFAR-10 (accuracy % / average density %), 6 seeds.
 PAPER_TABLE1 = {"Top-1%": (94.1, 1.00), "Top-0.1%": (93.2, 0.10), "ACCORDION": (93.5, 0.53),
@@ -72,8 +73,13 @@ def density_figure(df: pd.DataFrame, runs: pd.DataFrame, order: list[str], metri
 
 def iteration_panels(df: pd.DataFrame, runs: pd.DataFrame, order: list[str], metric: str, out: Path,
                      prefix: str) -> list[Path]:
-    """Fig. 3: the metric, the error norm and the density against iterations."""
-    written = []
+    """Fig. 3: the metric, the error norm and the density against iterations, as three files and as
+    one three-panel figure."""
+    present = [y for y in (metric, "error_norm", "density") if y in df and df[y].notna().any()]
+    labels = {metric: metric_label(metric), "error_norm": "error norm ‖e‖", "density": "density k_t / d"}
+    written = panel_figure(df[df["step"] > 0], runs, order, [
+        dict(x="step", y=y, xlabel="iterations", ylabel=labels[y], logy=y == "density") for y in present],
+        prefix + "against iterations (seed 002 Fig. 3's panels)", out, "fig3_panels")
     for y, ylabel, kw in ((metric, metric_label(metric), {}), ("error_norm", "error norm ‖e‖ (mean over workers)", {}),
                           ("density", "density k_t / d (this step, mean over workers)", dict(logy=True))):
         if y in df and df[y].notna().any():

@@ -28,7 +28,7 @@ METRIC_LABELS = {"test_acc": "test accuracy (%)", "test_loss": "test loss (cross
 TRAIN_LOSS_LABEL = "training loss (mean over each logging window)"
 RC = {"font.size": 11, "axes.titlesize": 13, "axes.labelsize": 12, "legend.fontsize": 10,
       "legend.title_fontsize": 10, "xtick.labelsize": 10, "ytick.labelsize": 10, "axes.grid": True,
-      "grid.alpha": 0.3, "lines.linewidth": 1.8, "savefig.dpi": 150}
+      "grid.alpha": 0.3, "lines.linewidth": 1.8, "savefig.dpi": 110}
 
 
 def metric_label(metric: str) -> str:
@@ -180,3 +180,37 @@ def make_figures(df: pd.DataFrame, runs: pd.DataFrame, order: list[str], out: Pa
 
 def _stem(metric: str) -> str:
     return re.sub(r"[^A-Za-z0-9_]+", "_", metric)
+
+
+def panel_figure(df: pd.DataFrame, runs: pd.DataFrame, order: list[str], panels: list[dict], title: str,
+                 out: Path, stem: str) -> list[Path]:
+    """Several curve panels side by side, one shared legend: a paper figure laid out as the paper
+    does (seed 002 Fig. 1 and Fig. 3 have three). Each panel: ``x``, ``y``, ``xlabel``,
+    ``ylabel`` and optional ``logx``/``logy``; every curve the mean over seeds with a min–max band."""
+    style = styles(runs, order)
+    with plt.rc_context(RC):
+        fig, axes = plt.subplots(1, len(panels), figsize=(5.2 * len(panels), 4.4), layout="constrained")
+        for ax, p in zip(np.atleast_1d(axes), panels):
+            for m in order:
+                a = aggregate(df[df["method"] == m], p["x"], p["y"])
+                if p.get("logx"):
+                    a = a[a["x"] > 0]
+                if a.empty:
+                    continue
+                st = style[m]
+                ax.plot(a["x"], a["mean"], color=st["color"], linestyle=st["linestyle"], label=m)
+                if (a["n"] > 1).any():
+                    ax.fill_between(a["x"], a["lo"], a["hi"], color=st["color"], alpha=0.15, linewidth=0)
+            ax.set_xscale("log" if p.get("logx") else "linear")
+            ax.set_yscale("log" if p.get("logy") else "linear")
+            ax.set_xlabel(p["xlabel"])
+            ax.set_ylabel(p["ylabel"])
+        handles, labels = np.atleast_1d(axes)[0].get_legend_handles_labels()
+        fig.legend(handles, labels, loc="outside lower center", ncol=min(len(labels), 4), frameon=False,
+                   title=BAND_NOTE)
+        fig.suptitle(title)
+        paths = [out / f"{stem}.png", out / f"{stem}.pdf"]
+        for path in paths:
+            fig.savefig(path)
+        plt.close(fig)
+    return paths
