@@ -27,6 +27,7 @@ from compress_train.datasets.convex import (ConvexProblem, data_smoothness, leas
                                            logistic_problem, lsq_interp_problem, mnist_binary, quadratic_problem)
 from compress_train.datasets.libsvm import load_libsvm
 from compress_train.runner.data import WorkerStream
+from compress_train.runner.task_base import Task
 
 PRECISIONS = {"float32": torch.float32, "float64": torch.float64}
 
@@ -57,7 +58,7 @@ def build_problem(cfg: DictConfig, log: Callable[[str], None]) -> ConvexProblem:
     return build(x, y, n, l2, name, description, source, dtype=dtype)
 
 
-class ConvexTask:
+class ConvexTask(Task):
     log_initial = True
 
     def __init__(self, cfg: DictConfig, comm: Communicator, log: Callable[[str], None], device: torch.device):
@@ -93,9 +94,6 @@ class ConvexTask:
             loss, grads[w] = self.problem.worker_loss_grad(w, point, idx)
             losses.append(float(loss))
         return grads, losses
-
-    def after_step(self) -> None:
-        return None
 
     def rel_dist(self) -> float:
         return float((self.params - self.x_star).norm()) / self.x0_dist if self.x0_dist > 0 else 0.0

@@ -41,6 +41,7 @@ from compress_train.runner import models
 from compress_train.runner.config_check import _int, component_params
 from compress_train.runner.flat import FlatModel
 from compress_train.runner.network_task import dropout_seed
+from compress_train.runner.task_base import Task
 
 EVAL_BATCH = 10  # columns of the evaluation stream (PyTorch word_language_model's eval_batch_size)
 LM_MODELS = ("lstm_lm",)
@@ -80,10 +81,9 @@ def perplexity(loss: float) -> float:
     return math.exp(loss) if loss < 709 else math.inf  # exp overflows a float beyond ~709.78
 
 
-class LanguageModelTask:
+class LanguageModelTask(Task):
     """Truncated-BPTT training of ``cfg.model`` (an LSTM LM) on ``cfg.dataset`` (ptb | wikitext2)."""
 
-    log_initial = False
 
     def __init__(self, cfg: DictConfig, comm: Communicator, log: Callable[[str], None], device: torch.device):
         self.cfg, self.comm, self.device = cfg, comm, device
@@ -109,7 +109,6 @@ class LanguageModelTask:
         self.params, self.layer_sizes, self.numel = self.flat.params, self.flat.layer_sizes, self.flat.numel
         self.samples_per_step = cfg.workers * self.batch * self.bptt
         self.hidden: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
-        self.constants: dict[str, Any] | None = None
         self.summary_fields: dict[str, Any] = {"dataset": {
             "name": corpus.name, "description": corpus.description, "source": corpus.source,
             "vocab_size": corpus.vocab_size,
@@ -167,18 +166,6 @@ class LanguageModelTask:
             grads[w] = self.flat.gradient().clone()
             losses.append(loss.item())
         return grads, losses
-
-    def after_step(self) -> None:
-        pass  # no buffers: the parameters are all the state every worker shares
-
-    def row_metrics(self) -> dict[str, float]:
-        return {}
-
-    def converged(self) -> bool:
-        return False
-
-    def convergence_note(self) -> str:
-        return ""
 
     def evaluate(self) -> dict[str, float]:
         self.model.eval()

@@ -47,6 +47,7 @@ from compress_train.runner import models
 from compress_train.runner.config_check import _int, component_params
 from compress_train.runner.flat import FlatModel
 from compress_train.runner.network_task import dropout_seed
+from compress_train.runner.task_base import Task
 
 NCF_MODELS = ("ncf",)
 TOP_K = 10
@@ -73,10 +74,9 @@ def load_data(d: DictConfig, log: Callable[[str], None]) -> MovieLensData:
     return data
 
 
-class RecommendationTask:
+class RecommendationTask(Task):
     """Binary cross-entropy training of NCF on MovieLens (``dataset=movielens model=ncf``)."""
 
-    log_initial = False
 
     def __init__(self, cfg: DictConfig, comm: Communicator, log: Callable[[str], None], device: torch.device):
         self.cfg, self.comm, self.device = cfg, comm, device
@@ -104,7 +104,6 @@ class RecommendationTask:
         self.flat = FlatModel(self.model)
         self.params, self.layer_sizes, self.numel = self.flat.params, self.flat.layer_sizes, self.flat.numel
         self.samples_per_step = cfg.workers * self.batch
-        self.constants: dict[str, Any] | None = None
         self.summary_fields: dict[str, Any] = {"dataset": {
             "name": data.name, "description": data.description, "source": data.source,
             "users": data.num_users, "items": data.num_items, "ratings": data.num_ratings,
@@ -194,18 +193,6 @@ class RecommendationTask:
             grads[w] = self.flat.gradient().clone()
             losses.append(loss.item())
         return grads, losses
-
-    def after_step(self) -> None:
-        pass  # no buffers: the parameters are all the state every worker shares
-
-    def row_metrics(self) -> dict[str, float]:
-        return {}
-
-    def converged(self) -> bool:
-        return False
-
-    def convergence_note(self) -> str:
-        return ""
 
     # -- evaluation ---------------------------------------------------------------------------------
 

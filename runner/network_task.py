@@ -18,6 +18,7 @@ from compress_train.runner import models
 from compress_train.runner.config_check import component_params
 from compress_train.runner.data import load_dataset, worker_streams
 from compress_train.runner.flat import FlatModel
+from compress_train.runner.task_base import Task
 
 
 def dropout_seed(seed: int, step: int, worker: int) -> int:
@@ -38,10 +39,9 @@ def evaluate(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, batch_siz
     return {"test_loss": loss / len(y), "test_acc": correct / len(y)}
 
 
-class NetworkTask:
+class NetworkTask(Task):
     """Cross-entropy training of ``cfg.model`` on ``cfg.dataset``, each worker on its own shard."""
 
-    log_initial = False
 
     def __init__(self, cfg: DictConfig, comm: Communicator, log: Callable[[str], None], device: torch.device):
         self.cfg, self.comm, self.device = cfg, comm, device
@@ -58,7 +58,6 @@ class NetworkTask:
         self.params, self.layer_sizes, self.numel = self.flat.params, self.flat.layer_sizes, self.flat.numel
         self.samples_per_step = cfg.workers * cfg.train.batch_size
         self.buffers = [b for b in self.model.buffers() if b.is_floating_point()]
-        self.constants: dict[str, Any] | None = None
         self.decay_mask = self.flat.norm_mask().to(device)
 
     def local_gradients(self, step: int, point: torch.Tensor) -> tuple[dict[int, torch.Tensor], list[float]]:
@@ -93,12 +92,6 @@ class NetworkTask:
     def after_step(self) -> None:
         for b in self.buffers:
             self.comm.broadcast_(b, src=0)
-
-    def row_metrics(self) -> dict[str, float]:
-        return {}
-
-    def converged(self) -> bool:
-        return False
 
     def evaluate(self) -> dict[str, float]:
         return evaluate(self.model, self.data.x_test, self.data.y_test, self.cfg.train.eval_batch_size, self.device)
