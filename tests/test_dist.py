@@ -15,7 +15,8 @@ from cli_helpers import BIN, QUICK, metrics, run_cli, summary
 
 pytestmark = [pytest.mark.slow, pytest.mark.dist]
 EXACT = ("step", "samples", "bits_up", "bits_down", "elements_up", "wire_bytes", "bits_up_step",
-         "bits_down_step", "elements_up_step", "wire_bytes_step", "density", "avg_density")
+         "bits_down_step", "elements_up_step", "wire_bytes_step", "density", "avg_density", "bits_lemma21",
+         "bits_lemma21_step", "bits_lemma21_down")
 CLOSE = ("train_loss", "test_loss", "test_acc", "error_norm", "total_error", "dist_to_opt", "suboptimality")
 # The same thread count in both modes: CPU kernels reduce in a thread-dependent order.
 STEPS = ("train.max_steps=4", "train.log_every=2", "train.eval_every=4", "threads=1")
