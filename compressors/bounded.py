@@ -36,6 +36,12 @@ from compress_train.compressors.base import CompressContext, Compressor, Payload
 from compress_train.compressors.packing import pack_uint, unpack_uint
 
 MODES = ("deterministic", "stochastic")
+
+
+class QuantizerRangeError(OverflowError):
+    """The budget eps cannot be met in x's precision, or the codes outgrow 62 bits: what a
+    diverging run (||x|| huge) or one run past float resolution (eps tiny) hits. The trainer
+    ends the run with a status instead of a traceback."""
 MAX_CODE_BITS = 61  # w = 1 + bit_length <= 62, the widest pack_uint writes
 
 
@@ -98,7 +104,7 @@ class BoundedQuantizer(Compressor):
         norm = float(torch.linalg.vector_norm(x64))
         step = grid_step(eps, d, norm, self.mode, x.dtype)
         if not step > 0:
-            raise ValueError(f"eps={eps} is below what {x.dtype} resolves for ||x||={norm:.6g}: "
+            raise QuantizerRangeError(f"eps={eps} is below what {x.dtype} resolves for ||x||={norm:.6g}: "
                              f"it needs eps > {torch.finfo(x.dtype).eps:.3g} * ||x||; quantize in float64.")
         scale = cast_toward(step, x.dtype, x.device, up=False)
         ratio = x64 / float(scale)
@@ -110,7 +116,7 @@ class BoundedQuantizer(Compressor):
             codes = ratio.round()
         max_code = float(codes.abs().max())
         if not max_code < 2 ** MAX_CODE_BITS:
-            raise ValueError(f"cannot code x (||x||={norm:.6g}) with eps={eps}: the largest code, "
+            raise QuantizerRangeError(f"cannot code x (||x||={norm:.6g}) with eps={eps}: the largest code, "
                              f"{max_code:.6g}, needs more than {MAX_CODE_BITS + 1} bits.")
         width = code_width(int(max_code))
         sigma = math.sqrt(eps) if self.mode == "stochastic" else eps

@@ -206,6 +206,12 @@ class Trainer:
                     status = "converged"
                     self.log(f"converged at step {step}: {self.task.convergence_note()}")
                     break
+        except OverflowError as err:  # a quantizer out of range (compressors/bounded.py): a result, not a crash
+            rel = self.task.row_metrics().get("rel_dist")
+            status = "completed" if rel is not None and rel < 1e-6 else "diverged"
+            last = self.row(self.totals.steps, math.nan, start)
+            self.emit(last)
+            self.log(f"{status} at step {self.totals.steps}: the quantizer cannot go on ({err})")
         except KeyboardInterrupt:
             status = "interrupted"
             self.log("interrupted: metrics so far are kept; summary status 'interrupted'")

@@ -87,3 +87,15 @@ def test_total_error_is_the_sum_of_the_logged_squared_error_norms(tmp_path):
     rows = [r for r in metrics(run) if r["step"] > 0]
     assert rows[-1]["total_error"] == pytest.approx(sum(r["error_norm"] ** 2 for r in rows), rel=1e-9)
     assert summary(run)["totals"]["total_error"] == rows[-1]["total_error"] > 0
+
+
+def test_a_diverging_quantized_run_is_a_result(tmp_path):
+    """IADE with eta above 2/(L+mu) (unsafe) blows up until the quantizer cannot code the vectors:
+    status diverged, exit code 0, one log line, every metrics row written so far kept."""
+    run = tmp_path / "run"
+    proc = run_cli(f"hydra.run.dir={run}", "problem=quadratic", "algo=iade", "compressor=bounded", "algo.lr=3",
+                   "algo.unsafe=true", "train.max_steps=400", "train.log_every=10", cwd=tmp_path)
+    assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc.stderr[-2000:]
+    assert "the quantizer cannot go on" in proc.stdout + proc.stderr
+    s, rows = summary(run), metrics(run)
+    assert s["status"] == "diverged" and rows[-1]["step"] == s["steps"] < 400 and len(rows) > 2

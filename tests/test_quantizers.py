@@ -11,7 +11,7 @@ import torch
 
 from compress_train.compressors import registry
 from compress_train.compressors.base import CompressContext
-from compress_train.compressors.bounded import BoundedQuantizer
+from compress_train.compressors.bounded import BoundedQuantizer, QuantizerRangeError
 from compress_train.compressors.packing import pack_uint, unpack_uint
 from compress_train.compressors.qsgd import QSGD
 
@@ -224,7 +224,7 @@ def test_bounded_compress_uses_the_configured_eps():
 
 def test_bounded_rejects_eps_below_the_dtype_resolution():
     x = vector(1000, 0, "gauss")
-    with pytest.raises(ValueError, match="float64"):
+    with pytest.raises(QuantizerRangeError, match="float64"):
         BoundedQuantizer().compress_eps(x, 1e-8 * float(x.norm()), ctx())
     assert err(BoundedQuantizer().decompress(BoundedQuantizer().compress_eps(x.double(), 1e-8, ctx())), x) <= 1e-8
 
