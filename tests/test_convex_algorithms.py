@@ -182,3 +182,38 @@ def test_iade_sgd_needs_the_wgc_constant():
     problem = quadratic_problem(dim=5, kappa=10, workers=2, seed=0)  # rho undefined
     with pytest.raises(ParameterError, match="rho"):
         build(IADESGD, problem, BoundedQuantizer(mode="stochastic"))
+
+
+def test_aiade_one_step_by_hand():
+    """Alg. 2 with L = 1, mu = 0.25: eta = 1, tau = (1 - 0.5)/(1 + 0.5) = 1/3, c = sqrt(0.5); with
+    eps = 0.2 the first budget is eps c / 2 = 0.0707, so the grid step 2 eps_0 / sqrt(2) is 0.1.
+    One worker, g(y_0) = [0.33, -0.12] -> codes [3, -1]; the server re-encodes s_0 - v_{-1} = [0.3, -0.1]
+    exactly; x_1 = y_0 - v_0 = [-0.3, 0.1]; y_1 = x_1 + (x_1 - x_0)/3 = [-0.4, 0.1333]."""
+    x = torch.zeros(2, dtype=F64)
+    algo = AIADE(x, SimCommunicator(1), ScopedCompressor(BoundedQuantizer(), [2], "model"),
+                 problem={"L": 1.0, "mu": 0.25, "grad0_norm": 1.0, "x0_dist": 1.0}, eps=0.2)
+    assert (algo.lr, algo.tau, algo.c) == (1.0, pytest.approx(1 / 3), pytest.approx(math.sqrt(0.5)))
+    assert algo.budget(0) == pytest.approx(0.2 * math.sqrt(0.5) / 2) and algo.budget(1) == pytest.approx(0.2 * 0.5 / 4)
+    assert torch.equal(algo.gradient_point(), torch.zeros(2, dtype=F64))
+    algo.step({0: torch.tensor([0.33, -0.12], dtype=F64)}, 0)
+    assert x.tolist() == pytest.approx([-0.3, 0.1], rel=1e-8)
+    assert algo.gradient_point().tolist() == pytest.approx([-0.4, 0.1 + 0.1 / 3], rel=1e-8)
+
+
+def test_iade_sgd_constants_and_budget_by_hand():
+    """Alg. 3: eta = 1/(rho L), c = 1 - mu/(rho L), budget rho^2 L^2 s c'^(k+1) / 2."""
+    problem = {"L": 2.0, "mu": 0.5, "rho": 4.0, "grad0_norm": 1.0, "x0_dist": 1.0}
+    algo = IADESGD(torch.zeros(3, dtype=F64), SimCommunicator(1),
+                   ScopedCompressor(BoundedQuantizer(mode="stochastic"), [3], "model"), problem=problem,
+                   c_prime=0.97, s=0.5)
+    assert algo.lr == pytest.approx(1 / 8) and algo.c == pytest.approx(1 - 0.5 / 8)
+    assert algo.budget(2) == pytest.approx(16 * 4 * 0.5 * 0.97 ** 3 / 2)
+
+
+def test_agd_one_step_by_hand():
+    """Nesterov with L = 1, mu = 0.25 on one worker: x_1 = y_0 - g/L, y_1 = x_1 + tau (x_1 - x_0)."""
+    x = torch.zeros(2, dtype=F64)
+    algo = AGD(x, SimCommunicator(1), ScopedCompressor(Identity(), [2], "model"),
+               problem={"L": 1.0, "mu": 0.25})
+    algo.step({0: torch.tensor([0.6, -0.3], dtype=F64)}, 0)
+    assert x.tolist() == pytest.approx([-0.6, 0.3]) and algo.gradient_point().tolist() == pytest.approx([-0.8, 0.4])
