@@ -19,7 +19,7 @@ from omegaconf import DictConfig
 
 from compress_train.algorithms.base import ParameterError
 from compress_train.datasets.errors import DataFileError
-from compress_train.runner.config_check import ConfigError, check_config
+from compress_train.runner.config.check import ConfigError, check_config
 from compress_train.runner.launch import WorkersFailed, launch
 
 log = logging.getLogger("compress_train")

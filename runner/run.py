@@ -14,7 +14,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from compress_train.algorithms import registry as algorithms
 from compress_train.algorithms.communicator import Communicator
-from compress_train.runner.config_check import component_params
+from compress_train.runner.config.check import component_params
 from compress_train.runner.metrics import JsonlSink, Sink
 from compress_train.runner.trainer import Trainer, pick_device
 
@@ -111,7 +111,7 @@ def make_sinks(cfg: DictConfig, run_dir: Path, writer: bool) -> list[Sink]:
         return []
     sinks: list[Sink] = [JsonlSink(run_dir)]
     if cfg.logger.name == "wandb":
-        from compress_train.runner.wandb_sink import WandbSink
+        from compress_train.runner.loggers.wandb import WandbSink
         sinks.append(WandbSink(cfg, run_dir))
     return sinks
 

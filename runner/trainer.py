@@ -20,11 +20,11 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 from compress_train.algorithms import registry as algorithms
-from compress_train.algorithms.accordion import Accordion
+from compress_train.algorithms.controllers.accordion import Accordion
 from compress_train.algorithms.communicator import Communicator
 from compress_train.compressors import registry as compressors
 from compress_train.compressors.scope import ScopedCompressor
-from compress_train.runner.config_check import component_params, compressor_params
+from compress_train.runner.config.check import component_params, compressor_params
 from compress_train.runner.metrics import Sink
 from compress_train.runner.schedule import lr_at
 from compress_train.runner.tasks import select_task

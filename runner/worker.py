@@ -20,7 +20,7 @@ from omegaconf import OmegaConf
 
 from compress_train.algorithms.base import ParameterError
 from compress_train.datasets.errors import DataFileError
-from compress_train.runner.config_check import ConfigError, check_config
+from compress_train.runner.config.check import ConfigError, check_config
 from compress_train.runner.dist import DistCommunicator, init_process_group, shutdown
 from compress_train.runner.run import run_training
 

@@ -32,7 +32,7 @@ import compress_train.conf as conf_package
 from compress_train.algorithms.communicator import SimCommunicator
 from compress_train.compressors import registry
 from compress_train.compressors.scope import ScopedCompressor
-from compress_train.runner.config_check import compressor_params
+from compress_train.runner.config.check import compressor_params
 from compress_train.runner.trainer import Trainer
 
 COMPRESSOR_DIR = Path(conf_package.__file__).parent / "compressor"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from compress_train.algorithms.accordion import Accordion
+from compress_train.algorithms.controllers.accordion import Accordion
 from compress_train.algorithms.communicator import SimCommunicator
 from compress_train.algorithms.ef_sgd import EFSGD
 from compress_train.compressors.scope import ScopedCompressor

@@ -239,7 +239,7 @@ def test_qadam_step_by_hand():
 def test_no_weight_decay_on_batchnorm_when_asked():
     """Seed 002's CIFAR code: wd 1e-4 on every parameter but BatchNorm's (``decay_norm: false``)."""
     from compress_train.models.resnet18_cifar import ResNet18CIFAR
-    from compress_train.runner.flat import FlatModel
+    from compress_train.runner.tasks.flat import FlatModel
 
     flat = FlatModel(ResNet18CIFAR())
     mask = flat.norm_mask()

@@ -19,7 +19,7 @@ from compress_train.compressors.packing import pack_bits, unpack_bits
 from compress_train.compressors.randk import RandK
 from compress_train.compressors.scope import SCOPES, Message, ScopedCompressor
 from compress_train.compressors.topk import TopK
-from compress_train.runner.config_check import RULE_KEYS
+from compress_train.runner.config.check import RULE_KEYS
 
 CONF = Path(__file__).resolve().parents[1] / "conf" / "compressor"
 YAMLS = sorted(CONF.glob("*.yaml"))

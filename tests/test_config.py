@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from compress_train.runner.config_check import ConfigError, check_config
+from compress_train.runner.config.check import ConfigError, check_config
 
 CONF = Path(__file__).resolve().parents[1] / "conf"
 

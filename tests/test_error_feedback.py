@@ -14,7 +14,7 @@ import yaml
 from compress_train.algorithms.error_feedback import EF_MODES, RAW_GRADIENT, ErrorFeedback, normalize_ef
 from compress_train.compressors import registry
 from compress_train.compressors.scope import ScopedCompressor
-from compress_train.runner.config_check import RULE_KEYS
+from compress_train.runner.config.check import RULE_KEYS
 
 CONF = Path(__file__).resolve().parents[1] / "conf" / "compressor"
 YAMLS = sorted(CONF.glob("*.yaml"))

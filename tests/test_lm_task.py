@@ -14,8 +14,8 @@ from compress_train.datasets.errors import DataFileError
 from compress_train.datasets.text_lm import TextCorpus, load_ptb, load_wikitext2
 from compress_train.models.lstm_lm import LSTMLanguageModel
 from compress_train.runner import lm_task
-from compress_train.runner.config_check import ConfigError, check_config
-from compress_train.runner.flat import FlatModel
+from compress_train.runner.config.check import ConfigError, check_config
+from compress_train.runner.tasks.flat import FlatModel
 
 # The real format: " = Title = " headings, blank lines " ", tokens split by single spaces, @-@ etc.
 WIKI = {

@@ -4,8 +4,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from compress_train.runner import models
-from compress_train.runner.config_check import check_config, component_params
+from compress_train.runner.tasks import models
+from compress_train.runner.config.check import check_config, component_params
 
 
 def _conv(c_in: int, c_out: int, k: int = 3) -> int:

@@ -15,9 +15,9 @@ from compress_train.datasets.errors import DataFileError
 from compress_train.datasets.movielens import (TEST_NEGATIVES, load_movielens, read_ratings,
                                                sample_train_negatives)
 from compress_train.models.ncf import NCF
-from compress_train.runner import models
-from compress_train.runner.config_check import ConfigError, check_config
-from compress_train.runner.ncf_task import RecommendationTask, rank_metrics
+from compress_train.runner.tasks import models
+from compress_train.runner.config.check import ConfigError, check_config
+from compress_train.runner.tasks.recommendation import RecommendationTask, rank_metrics
 
 # (userId, movieId, rating, timestamp) in file order. User 3 rates movie 100 twice (latest at t=50:
 # its test item; the pair counts once); user 7's two latest ratings tie at t=30: the later row (5)

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 from cli_helpers import run_cli, summary
 
-from compress_train.runner.config_check import check_config
+from compress_train.runner.config.check import check_config
 
 CONF = Path(__file__).resolve().parents[1] / "conf"
 PRESETS = sorted(str(p.relative_to(CONF / "experiment").with_suffix("")) for p in (CONF / "experiment").rglob("*.yaml"))

@@ -26,8 +26,8 @@ from compress_train.algorithms.communicator import Communicator
 from compress_train.datasets.convex import (ConvexProblem, data_smoothness, least_squares_problem,
                                            logistic_problem, lsq_interp_problem, mnist_binary, quadratic_problem)
 from compress_train.datasets.libsvm import load_libsvm
-from compress_train.runner.data import WorkerStream
-from compress_train.runner.task_base import Task
+from compress_train.runner.tasks.data import WorkerStream
+from compress_train.runner.tasks.base import Task
 
 PRECISIONS = {"float32": torch.float32, "float64": torch.float64}
 

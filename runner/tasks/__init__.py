@@ -14,11 +14,11 @@ import importlib
 
 from omegaconf import DictConfig
 
-from compress_train.runner.convex_config import is_convex
+from compress_train.runner.config.convex import is_convex
 
 # dataset.name -> "module:Class" of the task that trains on it
-TASK_DATASETS: dict[str, str] = {"ptb": "compress_train.runner.lm_task:LanguageModelTask", "wikitext2": "compress_train.runner.lm_task:LanguageModelTask"}
-TASK_DATASETS["movielens"] = "compress_train.runner.ncf_task:RecommendationTask"
+TASK_DATASETS: dict[str, str] = {"ptb": "compress_train.runner.tasks.language_model:LanguageModelTask", "wikitext2": "compress_train.runner.tasks.language_model:LanguageModelTask"}
+TASK_DATASETS["movielens"] = "compress_train.runner.tasks.recommendation:RecommendationTask"
 
 
 def registered(name: str) -> type | None:
@@ -31,10 +31,10 @@ def registered(name: str) -> type | None:
 
 def select_task(cfg: DictConfig) -> type:
     if is_convex(cfg):
-        from compress_train.runner.convex_task import ConvexTask
+        from compress_train.runner.tasks.convex import ConvexTask
         return ConvexTask
     task = registered(cfg.dataset.name)
     if task is not None:
         return task
-    from compress_train.runner.network_task import NetworkTask
+    from compress_train.runner.tasks.network import NetworkTask
     return NetworkTask

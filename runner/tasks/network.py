@@ -14,11 +14,11 @@ from omegaconf import DictConfig
 
 from compress_train.algorithms.communicator import Communicator
 from compress_train.compressors.base import generator_for
-from compress_train.runner import models
-from compress_train.runner.config_check import component_params
-from compress_train.runner.data import load_dataset, worker_streams
-from compress_train.runner.flat import FlatModel
-from compress_train.runner.task_base import Task
+from compress_train.runner.tasks import models
+from compress_train.runner.config.check import component_params
+from compress_train.runner.tasks.data import load_dataset, worker_streams
+from compress_train.runner.tasks.flat import FlatModel
+from compress_train.runner.tasks.base import Task
 
 
 def dropout_seed(seed: int, step: int, worker: int) -> int:

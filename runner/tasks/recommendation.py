@@ -42,12 +42,12 @@ from compress_train.algorithms.communicator import Communicator
 from compress_train.datasets.errors import DataFileError
 from compress_train.datasets.movielens import (TEST_NEGATIVES, MovieLensData, find_ratings, load_movielens,
                                                sample_train_negatives)
-from compress_train.runner import convex_config as convex
-from compress_train.runner import models
-from compress_train.runner.config_check import _int, component_params
-from compress_train.runner.flat import FlatModel
-from compress_train.runner.network_task import dropout_seed
-from compress_train.runner.task_base import Task
+from compress_train.runner.config import convex
+from compress_train.runner.tasks import models
+from compress_train.runner.config.check import _int, component_params
+from compress_train.runner.tasks.flat import FlatModel
+from compress_train.runner.tasks.network import dropout_seed
+from compress_train.runner.tasks.base import Task
 
 NCF_MODELS = ("ncf",)
 TOP_K = 10

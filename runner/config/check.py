@@ -14,9 +14,9 @@ from compress_train.algorithms import registry as algorithms
 from compress_train.compressors import registry as compressors
 from compress_train.compressors.scope import SCOPES
 from compress_train.datasets.partition import SCHEMES
-from compress_train.runner import convex_config as convex
-from compress_train.runner import models
-from compress_train.runner.data import DATASETS
+from compress_train.runner.config import convex
+from compress_train.runner.tasks import models
+from compress_train.runner.tasks.data import DATASETS
 from compress_train.runner.schedule import check_schedule
 from compress_train.runner.tasks import TASK_DATASETS, registered
 
