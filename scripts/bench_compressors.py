@@ -1,8 +1,10 @@
-"""Benchmark the compressors and one training step, as ratios to a baseline (design.md §9).
+"""Benchmark the compressors and one training step, as ratios to a baseline (docs/architecture.md §8).
 
-Part 1, compressors: for each vector length d, a seeded random fp32 vector; a plain ``x.clone()``
-is timed, then every compressor (built from its YAML defaults in ``conf/compressor/``, wrapped
-in a ScopedCompressor) is timed for compress alone, decompress alone and compress+decompress.
+Part 1, compressors: for each vector length d, a seeded random fp32 vector; a plain copy
+``out.copy_(x)`` into a buffer allocated once is timed (``x.clone()`` would also pay for fresh
+pages and make every ratio look several times better), then every compressor (built from its
+YAML defaults in ``conf/compressor/``, wrapped in a ScopedCompressor) is timed for compress
+alone, decompress alone and compress+decompress.
 Each time is the median of ``--repeats`` runs after one warm-up. The table gives the total as a
 ratio to the copy, and the bits one worker would send, also as a fraction of dense fp32 (32 d).
 
@@ -74,7 +76,8 @@ def bench_compressors(args: argparse.Namespace, device: torch.device, sync) -> l
         d = int(size)
         gen = torch.Generator().manual_seed(args.seed)
         x = torch.randn(d, generator=gen, dtype=torch.float32).to(device)
-        copy_s = median_time(lambda: x.clone(), args.repeats, sync)
+        out = torch.empty_like(x)  # allocated once: the copy measures memory bandwidth, not page faults
+        copy_s = median_time(lambda: out.copy_(x), args.repeats, sync)
         print(f"{'copy':<12} {d:>11,} {'':>12} {'':>10} {copy_s * 1e3:>10.2f} {1.0:>10.2f} {32 * d:>12,} {1.0:>10.4f}")
         rows.append({"compressor": "copy", "d": d, "total_s": copy_s, "ratio": 1.0, "bits": 32 * d})
         layers = [LAYER_BUCKET] * (d // LAYER_BUCKET) + ([d % LAYER_BUCKET] if d % LAYER_BUCKET else [])

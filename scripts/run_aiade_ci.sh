@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Regenerate docs/results/aiade/ (seed 003) and docs/results/hard_threshold/fig1 (seed 002 Fig. 1):
+# Regenerate docs/results/aiade/ (paper aiade) and docs/results/hard_threshold/fig1 (hard_threshold Fig. 1):
 # every preset at scale=ci, then the reports. Usage: bash scripts/run_aiade_ci.sh [SWEEP_ROOT]
 # (default outputs/aiade_ci). Each preset's wall time is printed.
 set -euo pipefail
