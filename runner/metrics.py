@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import sys
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -52,5 +53,29 @@ def write_json_atomic(path: Path, data: dict[str, Any]) -> None:
 
 
 def read_metrics(run_dir: Path | str) -> list[dict[str, Any]]:
-    with open(Path(run_dir) / "metrics.jsonl") as f:
-        return [json.loads(line) for line in f if line.strip()]
+    """The rows of a run's ``metrics.jsonl``. A missing file gives no rows and a line that is not
+    valid JSON is skipped, each with a warning on stderr (``compress-report`` reads killed runs)."""
+    path = Path(run_dir) / "metrics.jsonl"
+    if not path.exists():
+        print(f"warning: {path} is missing; the run has no metrics rows", file=sys.stderr)
+        return []
+    rows = []
+    for i, line in enumerate(path.read_text().splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            rows.append(json.loads(line))
+        except json.JSONDecodeError:  # e.g. a half-written last line of a killed run
+            print(f"warning: {path}:{i} is not valid JSON; line skipped", file=sys.stderr)
+    return rows
+
+
+def flatten(d: dict[str, Any], prefix: str = "", sep: str = ".") -> dict[str, Any]:
+    """Nested dicts as one level: {"a": {"b": 1}} -> {"a.b": 1} (``sep`` joins the keys)."""
+    out: dict[str, Any] = {}
+    for k, v in d.items():
+        if isinstance(v, dict):
+            out.update(flatten(v, f"{prefix}{k}{sep}", sep))
+        else:
+            out[f"{prefix}{k}"] = v
+    return out

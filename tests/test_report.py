@@ -1,4 +1,5 @@
-"""compress-report: loading run directories, method labels, seed aggregation, tables and figures.
+"""compress-report (runner/report/): loading run directories, method labels, seed aggregation, the
+summary and ``comp_ams`` tables and figures, the CLI.
 
 Fast tests build tiny run directories by hand (summary.json + metrics.jsonl as the trainer writes
 them); the slow test runs a real 2-job multirun and reports on it."""
@@ -14,8 +15,10 @@ from pathlib import Path
 
 import pytest
 
-from compress_train.runner.report import iterations_table, main
-from compress_train.runner.report_data import aggregate, derived_label, load_runs, method_order
+from compress_train.runner.metrics import flatten, read_metrics
+from compress_train.runner.report.cli import main
+from compress_train.runner.report.comp_ams import iterations_table
+from compress_train.runner.report.load import aggregate, derived_label, load_runs, method_order
 
 BIN = Path(sys.executable).parent
 D = 1000  # parameters of the fake model: full gradient = 32,000 bits per step
@@ -66,7 +69,7 @@ def fig1(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def speedup(tmp_path: Path) -> Path:
-    """Seed 000 Fig. 2 in miniature: TopK-EF-0.01 with n = 1 (2 seeds), 2 (2 seeds), 4 (never reaches 0.5)."""
+    """``comp_ams`` Fig. 2 in miniature: TopK-EF-0.01 with n = 1 (2 seeds), 2 (2 seeds), 4 (never reaches 0.5)."""
     root = tmp_path / "fig2"
 
     def curve(cross: int) -> dict[int, float]:  # 1.0 until just before `cross`, then 0.45
@@ -253,3 +256,23 @@ def test_best_lr_keeps_the_best_grid_point_per_method(tmp_path, capsys):
     rows = _md_rows(out / "summary.md")
     assert set(rows) == {"TopK-EF-0.01", "BkSign-EF"}
     assert rows["TopK-EF-0.01"]["final test accuracy (%)"].startswith("88.00")
+
+
+def test_killed_run_metrics_read_with_warnings(fig1, capsys):
+    """A half-written last line is skipped and a missing metrics.jsonl gives no rows, each with a warning."""
+    broken, gone = fig1 / "0_topk_ef_s0", fig1 / "2_topk_s0"
+    with open(broken / "metrics.jsonl", "a") as f:
+        f.write('{"step": 5, "train_lo')
+    (gone / "metrics.jsonl").unlink()
+    assert [r["step"] for r in read_metrics(broken)] == [2, 4] and read_metrics(gone) == []
+    err = capsys.readouterr().err
+    assert f"{broken / 'metrics.jsonl'}:3 is not valid JSON" in err and f"{gone / 'metrics.jsonl'} is missing" in err
+    df, runs = load_runs([fig1])
+    assert len(runs) == 5 and df.loc[df["run_dir"] == str(gone), "step"].isna().all()
+
+
+def test_flatten_joins_nested_keys():
+    nested = {"algo_params": {"lr": 0.1, "ef": {"mode": "classic"}}, "seed": 0}
+    assert flatten(nested) == {"algo_params.lr": 0.1, "algo_params.ef.mode": "classic", "seed": 0}
+    assert flatten(nested, sep="/")["algo_params/ef/mode"] == "classic"
+    assert flatten({"a": 1}, prefix="run.") == {"run.a": 1}

@@ -1,4 +1,4 @@
-"""compress-report on real convex sweeps (seed 003): fitted rates against the theorems' rates,
+"""compress-report on real convex sweeps (``aiade``): fitted rates against the theorems' rates,
 iterations and bits to the target, the kappa slope, and the files a reader opens."""
 from __future__ import annotations
 
@@ -7,24 +7,11 @@ import math
 import pytest
 from cli_helpers import run_cli
 
-from compress_train.runner.report import main
-from compress_train.runner.report_convex import fitted_rate, per_run
-from compress_train.runner.report_data import load_runs
+from compress_train.runner.report.aiade import fitted_rate, per_run
+from compress_train.runner.report.cli import main
+from compress_train.runner.report.load import load_runs
 
 pytestmark = pytest.mark.slow
-
-
-def md_rows(path) -> dict[str, dict[str, str]]:
-    """The first Markdown table of a report, keyed by method."""
-    lines = [ln for ln in path.read_text().splitlines() if ln.startswith("|")]
-    head = [c.strip() for c in lines[0].strip("|").split("|")]
-    rows = {}
-    for ln in lines[2:]:
-        cells = [c.strip() for c in ln.strip("|").split("|")]
-        if len(cells) != len(head):
-            break
-        rows.setdefault(dict(zip(head, cells))["method"], dict(zip(head, cells)))
-    return rows
 
 
 def test_fitted_rate_of_a_geometric_sequence():
@@ -57,21 +44,3 @@ def test_rate_and_kappa_reports_on_real_sweeps(tmp_path):
     slopes = {ln.split("|")[1].strip(): float(ln.split("|")[-3]) for ln in kappa_rows}
     assert 0.7 < slopes["IADE"] < 1.3 and slopes["AIADE"] < slopes["IADE"]
     assert math.isfinite(slopes["AIADE"])
-
-
-def test_seed_002_fig1_panels_and_density_table(tmp_path):
-    sweep = tmp_path / "fig1"
-    proc = run_cli("-m", "experiment=hard_threshold/fig1", f"hydra.sweep.dir={sweep}", "seed=0", "train.epochs=1",
-                   cwd=tmp_path)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    out = tmp_path / "report"
-    assert main([str(sweep), "--out", str(out)]) == 0
-    for stem in ("suboptimality_vs_epochs", "suboptimality_vs_bits", "error_norm_vs_epochs"):
-        assert (out / f"{stem}.png").stat().st_size > 0
-    text = (out / "summary.md").read_text()
-    assert "## Error feedback: density, total error, suboptimality" in text
-    rows: dict[str, str] = {}
-    for ln in text.splitlines():  # the first table naming these methods: the error-feedback one
-        if ln.startswith("| Top-k") or ln.startswith("| SGD"):
-            rows.setdefault(ln.split("|")[1].strip(), ln)
-    assert rows["SGD"].split("|")[3].strip() == "100" and rows["Top-k (k=2)"].split("|")[3].strip() == "0.255"

@@ -1,6 +1,8 @@
-"""``compress-report`` for convex runs (seed 003, AIADE): distances to x*, fitted linear rates
+"""``compress-report`` for convex runs, in the style of ``aiade`` (A Communication Efficient
+Gradient Compression Algorithm for Distributed Learning): distances to x*, fitted linear rates
 beside the theorems' rates, iterations and bits to a target accuracy, the kappa scaling, bits
-per message beside Lemma 2.1, and IADE-SGD's mean square distance beside Theorem 5.2.
+per message beside Lemma 2.1, and IADE-SGD's mean square distance beside Theorem 5.2; runs with
+error feedback add ``hard_threshold`` Fig. 1 and its density table (``hard_threshold.py``).
 
 Everything is read off the runs: ``rel_dist`` = ||x_k - x*|| / ||x_0 - x*|| and the bit
 counters in ``metrics.jsonl``, the problem's constants and the algorithm's proven rate in
@@ -22,13 +24,14 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from compress_train.runner.report_data import aggregate  # noqa: E402
-from compress_train.runner.report_plots import BAND_NOTE, RC, curve_plot, panel_figure, styles  # noqa: E402
+from compress_train.runner.report import hard_threshold  # noqa: E402
+from compress_train.runner.report.load import aggregate  # noqa: E402
+from compress_train.runner.report.plots import BAND_NOTE, CONVEX_BITS_LABEL, RC, curve_plot, styles  # noqa: E402
+from compress_train.runner.report.tables import fmt_num, to_markdown  # noqa: E402
 
-# The iteration count's growth with kappa that the theory gives each method (seed 003 Thms 3.1, 4.1).
+# The iteration count's growth with kappa that the theory gives each method (``aiade`` Thms 3.1, 4.1).
 THEORY_SLOPE = {"gd": 1.0, "iade": 1.0, "agd": 0.5, "aiade": 0.5}
 DIST_LABEL = "relative distance ‖x_k − x*‖ / ‖x_0 − x*‖"
-BITS_LABEL = "bits sent per worker (uplink, cumulative; the real code's size)"
 TRANSIENT = 1e-2
 
 
@@ -72,10 +75,6 @@ def per_run(df: pd.DataFrame, runs: pd.DataFrame, target: float) -> pd.DataFrame
     return pd.DataFrame(rows)
 
 
-def _g(v: float, digits: int = 4) -> str:
-    return "–" if v is None or not math.isfinite(v) else f"{v:.{digits}g}"
-
-
 def _mean(values: pd.Series) -> float:
     v = values.dropna()
     return float(v.mean()) if len(v) else math.nan
@@ -86,14 +85,14 @@ def rates_table(pr: pd.DataFrame, order: list[str], target: float) -> pd.DataFra
     for (dataset, method), g in sorted(pr.groupby(["dataset", "method"]), key=lambda t: (t[0][0], order.index(t[0][1]))):
         reached = g["iters"].notna().sum()
         rows.append({
-            "problem": dataset, "method": method, "kappa": _g(_mean(g["kappa"]), 4),
+            "problem": dataset, "method": method, "kappa": fmt_num(_mean(g["kappa"]), 4),
             "status": ", ".join(f"{n} {s}" for s, n in g["status"].value_counts().items()),
-            "theory rate": _g(_mean(g["theory_rate_dist"]), 6), "fitted rate": _g(_mean(g["fitted_rate"]), 6),
-            f"iterations to {target:g}": _g(_mean(g["iters"]), 6) if reached else "not reached",
-            f"bits up / worker to {target:g}": _g(_mean(g["bits_to_target"]), 4) if reached else "not reached",
-            "bits up / iteration": _g(_mean(g["bits_per_iter"]), 4),
-            "Lemma 2.1 bits / iteration": _g(_mean(g["lemma_per_iter"]), 4),
-            "final rel. distance": _g(_mean(g["final_rel"]), 3)})
+            "theory rate": fmt_num(_mean(g["theory_rate_dist"]), 6), "fitted rate": fmt_num(_mean(g["fitted_rate"]), 6),
+            f"iterations to {target:g}": fmt_num(_mean(g["iters"]), 6) if reached else "not reached",
+            f"bits up / worker to {target:g}": fmt_num(_mean(g["bits_to_target"]), 4) if reached else "not reached",
+            "bits up / iteration": fmt_num(_mean(g["bits_per_iter"]), 4),
+            "Lemma 2.1 bits / iteration": fmt_num(_mean(g["lemma_per_iter"]), 4),
+            "final rel. distance": fmt_num(_mean(g["final_rel"]), 3)})
     return pd.DataFrame(rows)
 
 
@@ -106,8 +105,8 @@ def kappa_table(pr: pd.DataFrame, order: list[str]) -> tuple[pd.DataFrame, dict[
         slope = float(np.polyfit(np.log(pts.index), np.log(pts.to_numpy()), 1)[0]) if len(pts) >= 2 else math.nan
         slopes[fam] = slope
         algo = g["algo"].iloc[0]
-        row = {"method": fam, **{f"kappa={k:g}": _g(v, 6) for k, v in g.groupby("kappa")["iters"].mean().items()},
-               "fitted slope": _g(slope, 3), "theory slope": _g(THEORY_SLOPE.get(algo, math.nan), 2)}
+        row = {"method": fam, **{f"kappa={k:g}": fmt_num(v, 6) for k, v in g.groupby("kappa")["iters"].mean().items()},
+               "fitted slope": fmt_num(slope, 3), "theory slope": fmt_num(THEORY_SLOPE.get(algo, math.nan), 2)}
         rows.append(row)
     return pd.DataFrame(rows).fillna("not reached"), slopes
 
@@ -193,46 +192,8 @@ def sq_distance_figure(df: pd.DataFrame, runs: pd.DataFrame, out: Path, title: s
     return paths
 
 
-def error_feedback_table(df: pd.DataFrame, runs: pd.DataFrame, order: list[str]) -> pd.DataFrame:
-    """Seed 002's quantities per method (mean ± std over seeds): average density, total error,
-    final and mean suboptimality, bits; density also as a factor against the densest method."""
-    rows = []
-    for m in order:
-        mr = runs[runs["method"] == m]
-        per = [df[df["run_dir"] == r].sort_values("step") for r in mr["run_dir"]]
-        def ms(values, fmt="{:.3g}"):
-            v = np.array([x for x in values if math.isfinite(x)])
-            return "–" if not len(v) else fmt.format(v.mean()) + (f" ± {fmt.format(v.std(ddof=1))}" if len(v) > 1 else "")
-        rows.append({"method": m, "seeds": len(mr),
-                     "average density (%)": ms([100 * d["avg_density"].iloc[-1] for d in per]),
-                     "total error Σ‖e‖²": ms([d["total_error"].iloc[-1] for d in per]),
-                     "final suboptimality": ms([d["suboptimality"].iloc[-1] for d in per]),
-                     "mean suboptimality over training": ms([d["suboptimality"].iloc[1:].mean() for d in per]),
-                     "bits up / worker": ms([d["bits_up"].iloc[-1] for d in per])})
-    return pd.DataFrame(rows)
-
-
-def error_feedback_figures(df: pd.DataFrame, runs: pd.DataFrame, order: list[str], out: Path,
-                           prefix: str) -> list[Path]:
-    """Seed 002 Fig. 1's three panels: suboptimality vs epochs and vs bits, error norm vs epochs."""
-    written = panel_figure(df[df["step"] > 0], runs, order, [
-        dict(x="epoch", y="suboptimality", xlabel="epochs", ylabel="suboptimality f(x) − f*", logy=True),
-        dict(x="bits_up", y="suboptimality", xlabel="bits sent per worker", ylabel="suboptimality f(x) − f*",
-             logx=True, logy=True),
-        dict(x="epoch", y="error_norm", xlabel="epochs", ylabel="error norm ‖e‖")],
-        prefix + "suboptimality vs epochs and bits, error norm (seed 002 Fig. 1's panels)", out, "fig1_panels")
-    for x, y, stem, xlabel, ylabel, kw in (
-            ("epoch", "suboptimality", "suboptimality_vs_epochs", "epochs", "suboptimality f(x) − f*", dict(logy=True)),
-            ("bits_up", "suboptimality", "suboptimality_vs_bits", BITS_LABEL, "suboptimality f(x) − f*",
-             dict(logx=True, logy=True)),
-            ("epoch", "error_norm", "error_norm_vs_epochs", "epochs", "error norm ‖e‖ (mean over workers)", {})):
-        written += curve_plot(df[df["step"] > 0] if x == "bits_up" else df, runs, order, x, y, xlabel=xlabel,
-                              ylabel=ylabel, title=prefix + ylabel.split(" (")[0], out=out, stem=stem, **kw)
-    return written
-
-
 def convex_report(df: pd.DataFrame, runs: pd.DataFrame, order: list[str], out: Path, title: str | None,
-                  target: float, to_markdown) -> tuple[list[Path], list[str]]:
+                  target: float) -> tuple[list[Path], list[str]]:
     """Figures and Markdown sections for convex runs; returns (files written, Markdown lines)."""
     prefix = f"{title}: " if title else ""
     written: list[Path] = []
@@ -247,7 +208,7 @@ def convex_report(df: pd.DataFrame, runs: pd.DataFrame, order: list[str], out: P
             d, r, o = d.assign(method=d["method"].map(short)), r.assign(method=r["method"].map(short)), list(short.values())
         tag = "" if runs["dataset"].nunique() == 1 else f"_{dataset}"
         for x, stem, xlabel, logx in (("step", "distance_vs_iterations", "iteration k", False),
-                                      ("bits_up", "distance_vs_bits", BITS_LABEL, True)):
+                                      ("bits_up", "distance_vs_bits", CONVEX_BITS_LABEL, True)):
             written += curve_plot(d, r, o, x, "rel_dist", xlabel=xlabel, ylabel=DIST_LABEL, logx=logx, logy=True,
                                   title=f"{prefix}{dataset}", out=out, stem=stem + tag,
                                   hline=None if kappa_varies else target,
@@ -265,12 +226,9 @@ def convex_report(df: pd.DataFrame, runs: pd.DataFrame, order: list[str], out: P
         lines += ["", f"## Iterations to relative distance {target:g} against κ", "",
                   "Fitted slope: least squares of log iterations on log κ (theory: IADE/GD about 1, "
                   "AIADE/AGD about 0.5).", "", to_markdown(table)]
-    if "error_norm" in df and (df["error_norm"].fillna(0) > 0).any():
-        written += error_feedback_figures(df, runs, order, out, prefix)
-        lines += ["", "## Error feedback: density, total error, suboptimality", "",
-                  "Average density: (1/T) Σ_t k_t/d, values sent over dimension, mean over workers (seed 002's "
-                  "x-axis). Total error: Σ_t of the mean over workers of ‖e_t‖². Mean ± sample std over seeds.", "",
-                  to_markdown(error_feedback_table(df, runs, order))]
+    ef_files, ef_lines = hard_threshold.error_feedback_report(df, runs, order, out, prefix)
+    written += ef_files
+    lines += ef_lines
     if "bound0" in runs and runs["bound0"].notna().any():
         written += sq_distance_figure(df, runs, out, prefix + "IADE-SGD, mean square distance")
     return written, lines

@@ -1,7 +1,6 @@
-"""Figures for ``compress-report`` in the style of seed 000 (COMP-AMS): Fig. 1 (training loss and
-test accuracy against epochs, no-EF curves dashed), Fig. 2 (training loss against iterations,
-log y) and Fig. 3 (test accuracy against bits sent per worker, log x). Every curve is the mean
-over a method's seeds aligned on the step, with a min–max band."""
+"""Shared plotting for ``compress-report``: colours and line styles per method, the curve figure
+(mean over a method's seeds aligned on the step, with a min–max band; a cross where a run
+diverged) and the several-panel figure the paper modules build their figures from."""
 from __future__ import annotations
 
 import re
@@ -16,23 +15,16 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
 
-from compress_train.runner.report_data import aggregate  # noqa: E402
+from compress_train.runner.report.load import aggregate  # noqa: E402
+from compress_train.runner.report.tables import PERCENT  # noqa: E402
 
 BAND_NOTE = "mean over seeds, band: min–max"
 BITS_LABEL = "bits sent per worker (uplink: values + indices, signs + scales; cumulative)"
+CONVEX_BITS_LABEL = "bits sent per worker (uplink, cumulative; the real code's size)"
 MARKERS = ["o", "s", "^", "D", "v", "P", "X", "*", "<", ">"]
-PERCENT = {"test_acc", "hit_rate@10"}
-METRIC_LABELS = {"test_acc": "test accuracy (%)", "test_loss": "test loss (cross-entropy)",
-                 "perplexity": "test perplexity", "hit_rate@10": "hit rate @10 (%)",
-                 "suboptimality": "suboptimality f(x) − f*", "dist_to_opt": "distance to optimum ‖x − x*‖"}
-TRAIN_LOSS_LABEL = "training loss (mean over each logging window)"
 RC = {"font.size": 11, "axes.titlesize": 13, "axes.labelsize": 12, "legend.fontsize": 10,
       "legend.title_fontsize": 10, "xtick.labelsize": 10, "ytick.labelsize": 10, "axes.grid": True,
       "grid.alpha": 0.3, "lines.linewidth": 1.8, "savefig.dpi": 110}
-
-
-def metric_label(metric: str) -> str:
-    return METRIC_LABELS.get(metric, metric.replace("_", " "))
 
 
 def _base(label: str) -> str:
@@ -42,7 +34,7 @@ def _base(label: str) -> str:
 
 def styles(runs: pd.DataFrame, order: list[str]) -> dict[str, dict]:
     """Colour, line style and marker per method. Full gradient: black. An EF / no-EF pair of the
-    same compressor shares a colour; the no-EF curve is dashed (as in seed 000 Fig. 1)."""
+    same compressor shares a colour; the no-EF curve is dashed (as in ``comp_ams`` Fig. 1)."""
     info = runs.drop_duplicates("method").set_index("method")
     no_ef = {m: (not info.loc[m, "full_gradient"]) and str(info.loc[m, "ef"]) in ("none", "None") for m in order}
     full = [m for m in order if info.loc[m, "full_gradient"]]
@@ -148,44 +140,15 @@ def has_values(df: pd.DataFrame, *cols: str) -> bool:
     return all(c in df and df[c].notna().any() for c in cols)
 
 
-def make_figures(df: pd.DataFrame, runs: pd.DataFrame, order: list[str], out: Path, metric: str,
-                 title: str | None, target_loss: float | None, workers_vary: bool) -> list[Path]:
-    """The four seed-000 figures; a figure whose metric is absent is skipped with a note."""
-    prefix = f"{title}: " if title else ""
-    written: list[Path] = []
-    mlabel = metric_label(metric)
-    specs = [
-        ("train_loss_vs_epochs", "epoch", "train_loss", "epochs", TRAIN_LOSS_LABEL,
-         "Training loss vs epochs", dict(logy=True)),
-        (f"{_stem(metric)}_vs_epochs", "epoch", metric, "epochs", mlabel, f"{mlabel.split(' (')[0].capitalize()} vs epochs", {}),
-        ("train_loss_vs_iterations", "step", "train_loss", "iterations (optimizer steps)", TRAIN_LOSS_LABEL,
-         "Training loss vs iterations",
-         dict(logy=True, hline=target_loss if workers_vary else None,
-              hline_label=f"target loss {target_loss:g}" if workers_vary and target_loss is not None else None)),
-        (f"{_stem(metric)}_vs_bits", "bits_up", metric, BITS_LABEL, mlabel,
-         f"{mlabel.split(' (')[0].capitalize()} vs communication", dict(logx=True)),
-    ]
-    for stem, x, y, xlabel, ylabel, ttl, kw in specs:
-        if not has_values(df, x, y):
-            missing = [c for c in (x, y) if not has_values(df, c)]
-            print(f"note: skipped {stem}: no '{', '.join(missing)}' values in the runs")
-            continue
-        files = curve_plot(df, runs, order, x, y, xlabel=xlabel, ylabel=ylabel, title=prefix + ttl, out=out,
-                           stem=stem, **kw)
-        if not files:
-            print(f"note: skipped {stem}: no plottable points")
-        written += files
-    return written
-
-
-def _stem(metric: str) -> str:
+def file_stem(metric: str) -> str:
+    """``metric`` as a file name part: 'hit_rate@10' -> 'hit_rate_10'."""
     return re.sub(r"[^A-Za-z0-9_]+", "_", metric)
 
 
 def panel_figure(df: pd.DataFrame, runs: pd.DataFrame, order: list[str], panels: list[dict], title: str,
                  out: Path, stem: str) -> list[Path]:
     """Several curve panels side by side, one shared legend: a paper figure laid out as the paper
-    does (seed 002 Fig. 1 and Fig. 3 have three). Each panel: ``x``, ``y``, ``xlabel``,
+    does (``hard_threshold`` Fig. 1 and Fig. 3 have three). Each panel: ``x``, ``y``, ``xlabel``,
     ``ylabel`` and optional ``logx``/``logy``; every curve the mean over seeds with a min–max band."""
     style = styles(runs, order)
     with plt.rc_context(RC):

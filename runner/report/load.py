@@ -1,5 +1,5 @@
-"""Loading run directories for ``compress-report`` (design.md §6): finding runs, method labels
-in the style of the seed-000 legends, seed grouping, per-step aggregation and the tables."""
+"""Loading run directories for ``compress-report``: finding runs, method labels in the style of
+the ``comp_ams`` legends, seed grouping, the best of an lr grid and per-step aggregation."""
 from __future__ import annotations
 
 import json
@@ -10,6 +10,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+
+from compress_train.runner.metrics import flatten, read_metrics
 
 RUN_COLUMNS = ["run_dir", "experiment", "method", "algo", "compressor", "ef", "workers", "seed", "dataset",
                "model", "status"]
@@ -54,21 +56,6 @@ def find_run_dirs(paths: list[str | Path]) -> list[Path]:
     return found
 
 
-def _read_metrics(path: Path) -> list[dict[str, Any]]:
-    if not path.exists():
-        warn(f"{path} is missing; the run has no metrics rows")
-        return []
-    rows = []
-    for i, line in enumerate(path.read_text().splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            rows.append(json.loads(line))
-        except json.JSONDecodeError:  # e.g. a half-written last line of a killed run
-            warn(f"{path}:{i} is not valid JSON; line skipped")
-    return rows
-
-
 def _run_config(run_dir: Path) -> dict[str, Any]:
     """The parts of the resolved config that set a method apart but are not in summary.json."""
     path = run_dir / "config.yaml"
@@ -109,7 +96,7 @@ def is_full_gradient(s: dict[str, Any]) -> bool:
 
 
 def derived_label(s: dict[str, Any]) -> str:
-    """A seed-000-style legend name: TopK-EF-0.01, TopK-0.01, BkSign-EF, MVSS-0.01, AMSGrad, QAdam."""
+    """A ``comp_ams``-style legend name: TopK-EF-0.01, TopK-0.01, BkSign-EF, MVSS-0.01, AMSGrad, QAdam."""
     algo, comp = s.get("algo"), s.get("compressor")
     params = s.get("compressor_params") or {}
     ef = s.get("ef") or (s.get("algo_params") or {}).get("ef") or "none"
@@ -132,16 +119,6 @@ def derived_label(s: dict[str, Any]) -> str:
     if algo not in (None, "comp_ams"):
         name = f"{algo}:{name}"
     return "-".join(filter(None, [name, ef_tag, level]))
-
-
-def _flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for k, v in d.items():
-        if isinstance(v, dict):
-            out.update(_flatten(v, f"{prefix}{k}."))
-        else:
-            out[f"{prefix}{k}"] = v
-    return out
 
 
 def group_key(s: dict[str, Any], cfg: dict[str, Any]) -> dict[str, Any]:
@@ -174,7 +151,7 @@ def assign_labels(keys: dict[str, dict[str, Any]], summaries: dict[str, dict[str
         clash = [g for g in keys if labels[g] == lab]
         if len(clash) < 2:
             continue
-        flat = {g: _flatten(keys[g]) for g in clash}
+        flat = {g: flatten(keys[g]) for g in clash}
         names = sorted({n for f in flat.values() for n in f}, key=_priority)
         differ = [n for n in names if len({json.dumps(f.get(n), sort_keys=True) for f in flat.values()}) > 1]
         used: list[str] = []
@@ -191,7 +168,7 @@ def assign_labels(keys: dict[str, dict[str, Any]], summaries: dict[str, dict[str
 # -- the DataFrame --------------------------------------------------------------------------------
 
 def _convex_columns(s: dict[str, Any]) -> dict[str, Any]:
-    """A convex run's problem and proven rate (seed 003 reports); empty for network runs."""
+    """A convex run's problem and proven rate (the ``aiade`` reports); empty for network runs."""
     problem, theory = s.get("problem"), s.get("theory") or {}
     if not isinstance(problem, dict):
         return {}
@@ -224,7 +201,7 @@ def load_runs(paths: list[str | Path]) -> tuple[pd.DataFrame, pd.DataFrame]:
                "final_train_loss": final.get("train_loss"), "dataset_description":
                (s.get("dataset") or {}).get("description"), **_convex_columns(s)}
         run_rows.append(run)
-        rows = _read_metrics(run_dir / "metrics.jsonl")
+        rows = read_metrics(run_dir)
         m = pd.DataFrame(rows) if rows else pd.DataFrame({"step": [np.nan]})
         for c in RUN_COLUMNS:
             if c in run:
@@ -269,3 +246,38 @@ def aggregate(df: pd.DataFrame, x: str, y: str) -> pd.DataFrame:
 
 def higher_is_better(metric: str) -> bool:
     return metric not in LOWER_IS_BETTER
+
+
+def _without_lr(label: str) -> str:
+    """'TopK-EF-0.01 (lr=0.001)' -> 'TopK-EF-0.01' (the suffix the label clash resolution added)."""
+    m = re.match(r"^(.*) \((.*)\)$", label)
+    if not m:
+        return label
+    rest = [part for part in m.group(2).split(", ") if not part.startswith("lr=")]
+    return f"{m.group(1)} ({', '.join(rest)})" if rest else m.group(1)
+
+
+def keep_best_lr(df: pd.DataFrame, runs: pd.DataFrame, metric: str) -> tuple[pd.DataFrame, pd.DataFrame, str]:
+    """Per method family (identity without the lr), keep the lr whose runs have the best mean final
+    ``metric``; a group with a diverged run ranks last. Returns the filtered frames and a note."""
+    finals = df.dropna(subset=[metric]).groupby("run_dir")[metric].last() if metric in df else pd.Series(dtype=float)
+    runs = runs.assign(final=runs["run_dir"].map(finals))
+    sign = 1.0 if higher_is_better(metric) else -1.0
+    keep, notes = [], []
+    for _, fam in runs.groupby("family", sort=False):
+        scores = {}
+        for method, g in fam.groupby("method", sort=False):
+            bad = (g["status"] == "diverged").any() or g["final"].isna().all()
+            scores[method] = -np.inf if bad else sign * g["final"].mean()
+        best = max(scores, key=scores.get)
+        keep.append(best)
+        grid = sorted(fam["lr"].dropna().unique())
+        if len(grid) > 1:
+            chosen = fam.loc[fam["method"] == best, "lr"].iloc[0]
+            notes.append(f"{_without_lr(best)}: {chosen:g} (grid {', '.join(f'{v:g}' for v in grid)})")
+    relabel = {m: _without_lr(m) for m in keep}
+    runs = runs[runs["method"].isin(keep)].drop(columns="final").assign(method=lambda r: r["method"].map(relabel))
+    df = df[df["method"].isin(keep)].assign(method=lambda d: d["method"].map(relabel))
+    note = ("Learning rate per method: the best of the grid by mean final " + metric + " over seeds "
+            "(the paper's protocol): " + "; ".join(notes) + ".") if notes else "Learning rate: one per method (no grid)."
+    return df, runs, note
