@@ -8,6 +8,8 @@ Rate c = sqrt(1 - sqrt(mu/L)) in distance. Downlink: x_{k+1} (dense).
 """
 from __future__ import annotations
 
+from dataclasses import replace
+
 import math
 from typing import Any
 
@@ -19,6 +21,7 @@ from compress_train.algorithms.gd import GD
 
 class AGD(GD):
     name = "agd"
+    needs = replace(GD.needs, gradient_point=True)
 
     def __init__(self, params, comm, compressor, seed=0, lr="auto", ef=None, problem=None):
         super().__init__(params, comm, compressor, seed, lr, ef, problem)

@@ -12,6 +12,8 @@ scales the budget (auto = ||grad f(x_0)||). Requires ``compressor=bounded`` (det
 """
 from __future__ import annotations
 
+from dataclasses import replace
+
 import math
 from typing import Any
 
@@ -22,7 +24,7 @@ from compress_train.algorithms.iade import IncreasingAccuracy, check_auto
 
 class AIADE(IncreasingAccuracy):
     name = "aiade"
-    full_gradient = True
+    needs = replace(IncreasingAccuracy.needs, full_gradient=True, gradient_point=True)
 
     def __init__(self, params, comm, compressor, seed=0, lr="auto", ef=None, problem=None, unsafe=False,
                  eps="auto"):

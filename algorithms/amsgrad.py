@@ -13,7 +13,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from compress_train.algorithms.base import Algorithm
+from compress_train.algorithms.base import Algorithm, Needs
 
 
 def amsgrad_moments_(m: Tensor, v: Tensor, vhat: Tensor, g: Tensor, beta1: float, beta2: float) -> None:
@@ -25,7 +25,7 @@ def amsgrad_moments_(m: Tensor, v: Tensor, vhat: Tensor, g: Tensor, beta1: float
 
 class AMSGrad(Algorithm):
     name = "amsgrad"
-    uses_compressor = False
+    needs = Needs(compressor=False)
 
     def __init__(self, params, comm, compressor, seed=0, lr=1e-3, ef=None,
                  beta1: float = 0.9, beta2: float = 0.999, eps: float = 1e-8):

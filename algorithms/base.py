@@ -10,12 +10,12 @@ from __future__ import annotations
 import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any, Callable, ClassVar, Mapping
 
 from torch import Tensor
 
 from compress_train.algorithms.communicator import Communicator
-from compress_train.algorithms.error_feedback import ErrorFeedback, normalize_ef
+from compress_train.algorithms.error_feedback import build as build_memory, normalize_ef
 from compress_train.compressors.scope import Message, ScopedCompressor
 
 
@@ -41,35 +41,72 @@ def tensor_bits(t: Tensor) -> int:
     return 8 * t.numel() * t.element_size()
 
 
-class Algorithm(ABC):
-    """Base: subclasses set ``name``, ``uses_compressor``, ``default_ef`` and implement ``step``.
+@dataclass(frozen=True)
+class Needs:
+    """What an algorithm asks of the task and the runner, declared once per class.
 
-    ``needs_problem``: the constructor takes ``problem`` (the convex task's constants: L, mu,
-    rho, grad0_norm, ...), for methods whose step sizes come from the theory (seed 003).
-    ``full_gradient``: on a convex task each worker uses its whole shard (GD-type methods);
-    otherwise mini-batches of ``train.batch_size``. ``required_compressor``: the one compressor
-    the method is defined with (IADE's bounded-error quantizer).
+    ``compressor``: it compresses (False: dense allreduce; no compressor is built).
+    ``problem``: ``"required"`` when its step sizes come from a convex problem's constants
+    (L, mu, rho, grad0_norm, ...; ``aiade``), ``"optional"`` when it uses them if the task has
+    them (``lr: auto``), ``"no"`` otherwise. ``decay_mask``: it takes the task's mask that is 0 on
+    normalisation layers. ``gradient_point``: it evaluates gradients away from the iterate
+    (Nesterov's y_k; only convex tasks can). ``full_gradient``: on a convex task each worker uses
+    its whole shard (GD-type methods). ``compressor_name`` / ``compressor_params``: the one
+    compressor the method is defined with (IADE's bounded-error quantizer); the config selects it.
     """
 
+    compressor: bool = True
+    problem: str = "no"
+    decay_mask: bool = False
+    gradient_point: bool = False
+    full_gradient: bool = False
+    compressor_name: str | None = None
+    compressor_params: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class AlgorithmContext:
+    """What a task hands an algorithm, built by the task from the algorithm's ``Needs``: the flat
+    parameter vector (updated in place), its layer sizes, and what was asked for."""
+
+    params: Tensor
+    layer_sizes: list[int]
+    problem: dict[str, Any] | None = None
+    decay_mask: Tensor | None = None
+
+
+class Algorithm(ABC):
+    """Base: subclasses set ``name``, ``needs``, ``default_ef`` and implement ``step``."""
+
     name: ClassVar[str]
-    uses_compressor: ClassVar[bool] = True
-    needs_problem: ClassVar[bool] = False
-    uses_problem: ClassVar[bool] = False  # takes ``problem`` when the task has one (e.g. lr: auto)
-    uses_decay_mask: ClassVar[bool] = False  # takes ``decay_mask`` (0 on normalisation layers) when the task has one
-    full_gradient: ClassVar[bool] = False
-    required_compressor: ClassVar[str | None] = None
-    required_compressor_params: ClassVar[dict[str, Any]] = {}
+    needs: ClassVar[Needs] = Needs()
     default_ef: ClassVar[str] = "classic"
     allowed_ef: ClassVar[tuple[str, ...]] = ("none", "classic", "scaled")
 
     def __init__(self, params: Tensor, comm: Communicator, compressor: ScopedCompressor | None,
                  seed: int = 0, lr: float = 1e-3, ef: Any = None, **hyper: Any):
         self.params, self.comm, self.compressor, self.seed, self.lr = params, comm, compressor, seed, lr
-        self.ef = normalize_ef(self.default_ef if ef is None else ef, self.default_ef) if self.uses_compressor else "none"
+        uses = self.needs.compressor
+        self.ef = normalize_ef(self.default_ef if ef is None else ef, self.default_ef) if uses else "none"
         self.hyper = hyper
-        self.memories = {w: ErrorFeedback(self.ef, params.numel(), params.device, params.dtype)
-                         for w in comm.local_workers} \
-            if self.uses_compressor else {}
+        self.memories = {w: build_memory(self.ef, params.numel(), params.device, params.dtype)
+                         for w in comm.local_workers} if uses else {}
+
+    @classmethod
+    def create(cls, ctx: AlgorithmContext, comm: Communicator,
+               make_compressor: Callable[[], ScopedCompressor], seed: int = 0, **hyper: Any) -> "Algorithm":
+        """Build from a task's context: the compressor only if the method compresses, and the
+        problem constants and decay mask only if ``needs`` asks for them."""
+        extra: dict[str, Any] = {}
+        if cls.needs.problem != "no" and ctx.problem is not None:
+            extra["problem"] = ctx.problem
+        elif cls.needs.problem == "required":
+            raise ParameterError(f"algo={cls.name} takes its step sizes from a convex problem's L and mu: "
+                                 "it needs a convex model (model=logreg|least_squares|quadratic).")
+        if cls.needs.decay_mask and ctx.decay_mask is not None:
+            extra["decay_mask"] = ctx.decay_mask
+        compressor = make_compressor() if cls.needs.compressor else None
+        return cls(ctx.params, comm, compressor, seed=seed, **hyper, **extra)
 
     @classmethod
     def check(cls, cfg: dict[str, Any]) -> list[str]:
@@ -78,7 +115,7 @@ class Algorithm(ABC):
         lr = cfg.get("lr")
         if not isinstance(lr, (int, float)) or isinstance(lr, bool) or lr <= 0:
             errors.append(f"`algo.lr` must be a number > 0, but is {lr!r}.")
-        if cls.uses_compressor:
+        if cls.needs.compressor:
             ef = normalize_ef(cfg.get("ef", cls.default_ef), cls.default_ef)
             if ef not in cls.allowed_ef:
                 errors.append(f"`algo.ef` must be one of {list(cls.allowed_ef)} or true/false for algo={cls.name}, but is {cfg.get('ef')!r}.")

@@ -25,7 +25,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from compress_train.algorithms.base import Algorithm, ParameterError
+from compress_train.algorithms.base import Algorithm, Needs, ParameterError
 from compress_train.algorithms.sgd import check_momentum
 
 OPTIMIZERS = ("sgd", "adam")
@@ -35,8 +35,7 @@ class EFSGD(Algorithm):
     name = "ef_sgd"
     default_ef = "scaled"
     allowed_ef = ("none", "classic", "scaled", "powersgd")
-    uses_problem = True
-    uses_decay_mask = True
+    needs = Needs(problem="optional", decay_mask=True)
 
     def __init__(self, params, comm, compressor, seed=0, lr=0.01, ef=None,
                  momentum: float = 0.0, nesterov: bool = False, weight_decay: float = 0.0,

@@ -12,14 +12,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from compress_train.algorithms.base import Algorithm, tensor_bits
+from compress_train.algorithms.base import Algorithm, Needs, tensor_bits
 from compress_train.algorithms.iade import check_auto
 
 
 class GD(Algorithm):
     name = "gd"
-    needs_problem = True
-    full_gradient = True
+    needs = Needs(problem="required", full_gradient=True)
     default_ef = "none"
 
     def __init__(self, params, comm, compressor, seed=0, lr="auto", ef=None, problem=None):

@@ -14,9 +14,10 @@ s = ||grad f(x_0)||. A value that breaks the theorem's conditions is rejected un
 """
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
-from compress_train.algorithms.base import Algorithm, ParameterError
+from compress_train.algorithms.base import Algorithm, Needs, ParameterError
 from compress_train.algorithms.double_encoding import DoubleEncoding
 
 
@@ -32,9 +33,7 @@ def check_auto(cfg: dict, keys: tuple[str, ...]) -> list[str]:
 class IncreasingAccuracy(Algorithm):
     """Shared by IADE, AIADE and IADE-SGD: the theory's constants and the double encoding."""
 
-    needs_problem = True
-    required_compressor = "bounded"
-    required_compressor_params = {"mode": "deterministic"}
+    needs = Needs(problem="required", compressor_name="bounded", compressor_params={"mode": "deterministic"})
     allowed_ef = ("none",)
     default_ef = "none"
 
@@ -71,7 +70,7 @@ class IncreasingAccuracy(Algorithm):
 
 class IADE(IncreasingAccuracy):
     name = "iade"
-    full_gradient = True
+    needs = replace(IncreasingAccuracy.needs, full_gradient=True)
 
     def __init__(self, params, comm, compressor, seed=0, lr="auto", ef=None, problem=None, unsafe=False,
                  c_prime="auto", s="auto"):

@@ -14,6 +14,8 @@ distance, so s is in those units).
 """
 from __future__ import annotations
 
+from dataclasses import replace
+
 from typing import Any
 
 from compress_train.algorithms.base import ParameterError
@@ -22,8 +24,7 @@ from compress_train.algorithms.iade import IncreasingAccuracy, check_auto
 
 class IADESGD(IncreasingAccuracy):
     name = "iade_sgd"
-    full_gradient = False
-    required_compressor_params = {"mode": "stochastic"}
+    needs = replace(IncreasingAccuracy.needs, full_gradient=False, compressor_params={"mode": "stochastic"})
 
     def __init__(self, params, comm, compressor, seed=0, lr="auto", ef=None, problem=None, unsafe=False,
                  c_prime="auto", s="auto"):

@@ -9,13 +9,14 @@ bounded quantizer, kept as its own name so sweeps and reports label it.
 """
 from __future__ import annotations
 
+from dataclasses import replace
+
 from compress_train.algorithms.gd import GD
 
 
 class QGD(GD):
     name = "qgd"
-    required_compressor = "bounded"
-    required_compressor_params = {"mode": "deterministic"}
+    needs = replace(GD.needs, compressor_name="bounded", compressor_params={"mode": "deterministic"})
 
 
 IMPLEMENTATION = QGD

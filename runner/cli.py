@@ -20,7 +20,8 @@ from omegaconf import DictConfig
 from compress_train.algorithms.base import ParameterError
 from compress_train.datasets.errors import DataFileError
 from compress_train.runner.config.check import ConfigError, check_config
-from compress_train.runner.launch import WorkersFailed, launch
+from compress_train.runner.launch import launch
+from compress_train.runner.launchers.torchrun import WorkersFailed
 
 log = logging.getLogger("compress_train")
 

@@ -7,26 +7,15 @@ directory as ``config.yaml``; torchrun's workers read that frozen file (Hydra wo
 """
 from __future__ import annotations
 
-import json
-import logging
-import os
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
-import torch
 from omegaconf import DictConfig, OmegaConf
 
-from compress_train.algorithms.communicator import SimCommunicator
-from compress_train.runner.run import run_training
+from compress_train.compressors.registry import Registry
 
-log = logging.getLogger("compress_train")
 FROZEN = "config.yaml"
-
-
-class WorkersFailed(RuntimeError):
-    """torchrun's workers exited with an error (their own messages are above it in the log)."""
+LAUNCHERS = Registry("compress_train.runner.launchers", "launcher.name")
 
 
 def freeze(cfg: DictConfig, run_dir: Path) -> Path:
@@ -37,26 +26,7 @@ def freeze(cfg: DictConfig, run_dir: Path) -> Path:
 
 
 def launch(cfg: DictConfig, run_dir: Path) -> dict[str, Any] | None:
+    """Freeze the config into the run directory and start the workers with ``launcher.name``'s
+    launcher (``runner/launchers/<name>.py``)."""
     freeze(cfg, run_dir)
-    if cfg.launcher.name == "sim":
-        if cfg.threads:
-            torch.set_num_threads(cfg.threads)
-        return run_training(cfg, SimCommunicator(cfg.workers), run_dir)
-    return launch_torchrun(cfg, run_dir)
-
-
-def launch_torchrun(cfg: DictConfig, run_dir: Path) -> dict[str, Any] | None:
-    """``python -m torch.distributed.run --standalone --nproc-per-node n -m compress_train.runner
-    --config RUN_DIR/config.yaml``, with the run directory as the workers' working directory."""
-    threads = cfg.threads or max(1, (os.cpu_count() or 1) // cfg.workers)
-    env = {**os.environ, "OMP_NUM_THREADS": str(threads), "PYTHONUNBUFFERED": "1"}
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone",
-           "--nproc-per-node", str(cfg.workers), "-m", "compress_train.runner",
-           "--config", str((run_dir / FROZEN).resolve())]
-    log.info("launching: %s", " ".join(cmd))
-    proc = subprocess.run(cmd, cwd=run_dir, env=env)
-    summary_path = run_dir / "summary.json"
-    if proc.returncode != 0:
-        raise WorkersFailed(f"torchrun workers failed with exit code {proc.returncode} (their errors are printed "
-                            f"above); outputs so far are in {run_dir}")
-    return json.loads(summary_path.read_text()) if summary_path.exists() else None
+    return LAUNCHERS.get(cfg.launcher.name)(cfg, run_dir)

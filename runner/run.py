@@ -12,13 +12,14 @@ from typing import Any
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from compress_train.algorithms import registry as algorithms
 from compress_train.algorithms.communicator import Communicator
 from compress_train.runner.config.check import component_params
-from compress_train.runner.metrics import JsonlSink, Sink
+from compress_train.compressors.registry import Registry
+from compress_train.runner.metrics import Sink
 from compress_train.runner.trainer import Trainer, pick_device
 
 log = logging.getLogger("compress_train")
+LOGGERS = Registry("compress_train.runner.loggers", "logger.name")
 
 
 def _git_commit() -> str | None:
@@ -38,7 +39,6 @@ def run_identity(cfg: DictConfig) -> dict[str, Any]:
         pkg_version = version("compress-train")
     except PackageNotFoundError:
         pkg_version = None
-    uses = algorithms.get(cfg.algo.name).uses_compressor
     resolved = OmegaConf.to_yaml(cfg, resolve=True)
     return {
         "status": "starting",
@@ -47,8 +47,8 @@ def run_identity(cfg: DictConfig) -> dict[str, Any]:
         "scale": cfg.get("scale") if cfg.get("experiment_name") else None,
         "algo": cfg.algo.name,
         "algo_params": component_params(cfg.algo),
-        "compressor": cfg.compressor.name if uses else "none",
-        "compressor_params": component_params(cfg.compressor) if uses else {},
+        "compressor": "none",      # set by the trainer when the algorithm builds its compressor
+        "compressor_params": {},
         "ef": None,
         "workers": cfg.workers,
         "launcher": cfg.launcher.name,
@@ -107,13 +107,7 @@ def final_line(summary: dict[str, Any]) -> str:
 
 
 def make_sinks(cfg: DictConfig, run_dir: Path, writer: bool) -> list[Sink]:
-    if not writer:
-        return []
-    sinks: list[Sink] = [JsonlSink(run_dir)]
-    if cfg.logger.name == "wandb":
-        from compress_train.runner.loggers.wandb import WandbSink
-        sinks.append(WandbSink(cfg, run_dir))
-    return sinks
+    return LOGGERS.get(cfg.logger.name)(cfg, run_dir) if writer else []
 
 
 def run_training(cfg: DictConfig, comm: Communicator, run_dir: Path,

@@ -19,8 +19,7 @@ from typing import Any, Callable
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from compress_train.algorithms import registry as algorithms
-from compress_train.algorithms.controllers.accordion import Accordion
+from compress_train.algorithms.registry import ALGORITHMS, CONTROLLERS
 from compress_train.algorithms.communicator import Communicator
 from compress_train.compressors import registry as compressors
 from compress_train.compressors.scope import ScopedCompressor
@@ -68,21 +67,23 @@ class Trainer:
                  summary: dict[str, Any], log: Callable[[str], None], device: torch.device):
         self.cfg, self.comm, self.sinks, self.summary, self.log = cfg, comm, sinks, summary, log
         self.device = device
-        self.task = task = select_task(cfg)(cfg, comm, log, device)
+        algo_cls = ALGORITHMS.get(cfg.algo.name)
+        self.task = task = select_task(cfg)(cfg, comm, log, device, algo_cls.needs)
         summary.update(task.summary_fields)
         summary["num_params"] = task.numel
-        algo_cls = algorithms.get(cfg.algo.name)
-        scoped = None
-        if algo_cls.uses_compressor:
-            comp = compressors.build(cfg.compressor.name, compressor_params(cfg.compressor, task.numel))
+        self.scoped: ScopedCompressor | None = None
+
+        def make_compressor() -> ScopedCompressor:
+            params = compressor_params(cfg.compressor, task.numel, algo_cls.needs)
+            comp = compressors.build(cfg.compressor.name, params)
             # the values in force (a rule such as lam_rule=inv_sqrt_kmin is resolved only here)
-            summary["compressor_params"] = {**summary.get("compressor_params", {}), **comp.params()}
-            scoped = ScopedCompressor(comp, task.layer_sizes, cfg.compressor.scope)
-        gets_problem = algo_cls.needs_problem or (algo_cls.uses_problem and task.constants is not None)
-        extra = {"problem": task.constants} if gets_problem else {}
-        if algo_cls.uses_decay_mask and getattr(task, "decay_mask", None) is not None:
-            extra["decay_mask"] = task.decay_mask
-        self.algo = algo_cls(task.params, comm, scoped, seed=cfg.seed, **component_params(cfg.algo), **extra)
+            summary["compressor"] = cfg.compressor.name
+            summary["compressor_params"] = {**component_params(cfg.compressor), **comp.params()}
+            self.scoped = ScopedCompressor(comp, task.layer_sizes, cfg.compressor.scope)
+            return self.scoped
+
+        self.algo = algo_cls.create(task.context(algo_cls.needs, cfg.algo.name), comm, make_compressor,
+                                    seed=cfg.seed, **component_params(cfg.algo))
         summary["ef"] = self.algo.ef
         theory = self.algo.theory()
         if theory:
@@ -91,11 +92,9 @@ class Trainer:
         schedule = cfg.train.get("lr_schedule")
         self.base_lr = self.algo.lr
         self.schedule = OmegaConf.to_container(schedule) if schedule is not None else None
-        self.controller = None
-        controller = cfg.get("controller")
-        if controller is not None and controller.name == "accordion":
-            self.controller = Accordion(comm, scoped, task.steps_per_epoch,
-                                        **component_params(controller))
+        controller = cfg.get("controller") or {"name": "none"}
+        self.controller = CONTROLLERS.get(controller["name"])(comm, self.scoped, task.steps_per_epoch,
+                                                              **component_params(controller))
         total = cfg.train.epochs * self.steps_per_epoch if cfg.train.epochs else None
         limits = [n for n in (total, cfg.train.max_steps) if n]
         self.total_steps = min(limits)
@@ -110,8 +109,7 @@ class Trainer:
             clip_(grads, self.cfg.train.grad_clip)
         if self.schedule is not None:
             self.algo.lr = lr_at(self.base_lr, step / self.steps_per_epoch, self.schedule)
-        if self.controller is not None:
-            self.controller.before_step(step, grads, self.algo.lr)
+        self.controller.before_step(step, grads, self.algo.lr)
         t1 = time.perf_counter()
         wire_before = self.comm.wire_bytes
         report = self.algo.step(grads, step)
@@ -151,7 +149,7 @@ class Trainer:
             "total_error": t.total_error, "time_compute_s": t.time_compute_s,
             "time_compress_s": t.time_compress_s, "time_comm_s": t.time_comm_s,
             "time_s": time.perf_counter() - start, **self.task.row_metrics(),
-            **(self.controller.metrics() if self.controller is not None else {}),
+            **self.controller.metrics(),
         }
 
     def emit(self, row: dict[str, Any]) -> None:

@@ -10,6 +10,7 @@ import torch
 import yaml
 
 from compress_train.algorithms import registry
+from compress_train.algorithms.base import AlgorithmContext
 from compress_train.algorithms.amsgrad import AMSGrad
 from compress_train.algorithms.comp_ams import CompAMS
 from compress_train.algorithms.communicator import SimCommunicator
@@ -184,31 +185,36 @@ PROBLEM = {"L": 1.0, "mu": 0.1, "rho": 2.0, "grad0_norm": 1.0, "x0_dist": 1.0}
 
 
 def companions(cls):
-    """What an algorithm needs beside its YAML: dtype, extra constructor arguments, compressor."""
-    if not cls.needs_problem:
-        return torch.float32, {}, TopK(ratio=0.2)
+    """What an algorithm needs beside its YAML (its ``Needs``): dtype, problem constants, compressor."""
+    needs = cls.needs
+    if needs.problem != "required":
+        return torch.float32, None, TopK(ratio=0.2)
     from compress_train.compressors import registry as compressors
 
-    comp = compressors.build(cls.required_compressor, dict(cls.required_compressor_params)) \
-        if cls.required_compressor else TopK(ratio=0.2)
-    return torch.float64, {"problem": PROBLEM}, comp
+    comp = compressors.build(needs.compressor_name, dict(needs.compressor_params)) \
+        if needs.compressor_name else TopK(ratio=0.2)
+    return torch.float64, PROBLEM, comp
 
 
 @pytest.mark.parametrize("path", algo_yamls(), ids=lambda p: p.stem)
 def test_every_algorithm_steps_and_reports_bits(path):
     cfg = yaml.safe_load(path.read_text())
+    cfg.pop("defaults", None)
     cls = registry.get(cfg.pop("name"))
     assert cls.check(cfg) == []
-    dtype, extra, comp = companions(cls)
+    dtype, problem, comp = companions(cls)
     theta = torch.zeros(10, dtype=dtype)
-    scoped = ScopedCompressor(comp, [10] if cls.required_compressor else [4, 6], "layer") if cls.uses_compressor else None
-    algo = cls(theta, SimCommunicator(3), scoped, **cfg, **extra)
+    layers = [10] if cls.needs.compressor_name else [4, 6]
+    built = []
+    ctx = AlgorithmContext(theta, layers, problem=problem)
+    algo = cls.create(ctx, SimCommunicator(3), lambda: built.append(1) or ScopedCompressor(comp, layers, "layer"), **cfg)
+    assert built == ([1] if cls.needs.compressor else [])  # a compressor only for methods that compress
     report = algo.step({w: torch.randn(10, dtype=dtype) for w in range(3)}, 0)
     assert theta.abs().sum() > 0
-    if cls.required_compressor:  # variable-width codes: bits read off the payload, > 0
+    if cls.needs.compressor_name:  # variable-width codes: bits read off the payload, > 0
         assert report.bits_up > 0 and report.elements_up == 10
     else:
-        assert report.bits_up == (64 * (1 + 1) if cls.uses_compressor else 32 * 10)
+        assert report.bits_up == (64 * (1 + 1) if cls.needs.compressor else 32 * 10)
     bad = dict(cfg, lr=-1)
     assert any("`algo.lr`" in e for e in cls.check(bad))
 

@@ -19,7 +19,7 @@ from compress_train.compressors.packing import pack_bits, unpack_bits
 from compress_train.compressors.randk import RandK
 from compress_train.compressors.scope import SCOPES, Message, ScopedCompressor
 from compress_train.compressors.topk import TopK
-from compress_train.runner.config.check import RULE_KEYS
+from compress_train.runner.config.check import compressor_params
 
 CONF = Path(__file__).resolve().parents[1] / "conf" / "compressor"
 YAMLS = sorted(CONF.glob("*.yaml"))
@@ -33,8 +33,9 @@ def load(path: Path) -> dict:
 
 
 def params_of(cfg: dict) -> dict:
-    """The constructor's arguments: without name, scope and the rules the runner resolves (lam_rule)."""
-    return {k: v for k, v in cfg.items() if k not in ("name", "scope", *RULE_KEYS)}
+    """The constructor's arguments as the runner resolves them (no name, scope, lam_rule; ``auto`` values
+    left to the compressor's default when no algorithm asks for one)."""
+    return compressor_params(cfg)
 
 
 def build(cfg: dict, **overrides):
@@ -114,7 +115,7 @@ def closed_form_bits(name: str, params: dict, x: torch.Tensor, sizes: list[int],
     if name == "mvss":
         return 64 * int((decoded != 0).sum())
     if name == "bounded":  # step (x's dtype) + uint8 width + d codes of w bits
-        eps, mode = params["eps"], params["mode"]
+        eps, mode = params["eps"], params.get("mode", "deterministic")
         widths = [bounded_width(part, dec, eps, mode) for part, dec in zip(parts, decoded.split(sizes))]
         return sum(DTYPE_BITS[x.dtype] + 8 + 8 * math.ceil(d * w / 8) for d, w in zip(sizes, widths))
     if name == "qsgd":  # norm (x's dtype) + d sign bits + d levels of ceil(log2(s + 1)) bits

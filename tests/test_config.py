@@ -4,6 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from omegaconf import OmegaConf
 
 from compress_train.runner.config.check import ConfigError, check_config
 
@@ -85,14 +86,30 @@ def test_every_option_composes_and_validates(make_config, group):
         check_config(make_config(f"{group}={path.stem}", *COMPANIONS.get((group, path.stem), [])))
 
 
+@pytest.mark.parametrize("overrides, chosen", [
+    (["algo=iade", "dataset=quadratic"], {"compressor.name": "bounded", "model.name": "quadratic", "task": "convex"}),
+    (["algo=iade_sgd", "dataset=lsq_interp"], {"compressor.name": "bounded", "model.name": "least_squares"}),
+    (["dataset=ptb"], {"model.name": "lstm_lm", "task": "language_model"}),
+    (["dataset=movielens"], {"model.name": "ncf", "task": "recommendation"}),
+    (["model=logreg"], {"task": "convex", "precision": "float64"}),
+])
+def test_the_config_picks_what_is_forced(make_config, overrides, chosen):
+    """A dataset with one valid model, an algorithm with one valid compressor: the group defaults pick it."""
+    cfg = make_config(*overrides)
+    assert {k: OmegaConf.select(cfg, k) for k in chosen} == chosen
+    if "model=logreg" not in overrides:
+        check_config(cfg)
+
+
 @pytest.mark.parametrize("overrides, message", [
-    (["algo=iade", "problem=quadratic"], "`compressor.name` must be 'bounded' for algo=iade, but is 'topk'."),
-    (["algo=iade_sgd", "problem=lsq_interp", "compressor=bounded"],
+    (["algo=iade", "problem=quadratic", "compressor=topk"],
+     "`compressor.name` must be 'bounded' for algo=iade, but is 'topk'."),
+    (["algo=iade_sgd", "problem=lsq_interp", "compressor.mode=deterministic"],
      "`compressor.mode` must be 'stochastic' for algo=iade_sgd, but is 'deterministic'."),
     (["algo=aiade", "compressor=bounded"], "`model.name` must be a convex model"),
     (["model=logreg"], "`dataset.classes` must be two different digits 0-9"),
     (["model=logreg", "dataset.classes=[4,4]"], "`dataset.classes` must be two different digits 0-9"),
-    (["dataset=quadratic"], "`model.name` must be one of ['quadratic'] for dataset=quadratic"),
+    (["dataset=quadratic", "model=mnist_cnn"], "`model.name` must be one of ['quadratic'] for dataset=quadratic"),
     (["problem=quadratic", "dataset.kappa=0.5"], "`dataset.kappa` must be a number >= 1.0, but is 0.5."),
     (["model=logreg", "dataset=libsvm", "dataset.path=/nonexistent.svm"],
      "`dataset.path` must be an existing LIBSVM file, but '/nonexistent.svm' does not exist."),

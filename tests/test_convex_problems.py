@@ -17,8 +17,9 @@ import torch
 from sklearn.datasets import dump_svmlight_file
 from threadpoolctl import threadpool_limits
 
+from compress_train.datasets.mnist import mnist_binary
 from compress_train.datasets.convex import (_log_spectrum, _random_orthogonal, least_squares_problem,
-                                           logistic_problem, lsq_interp_problem, mnist_binary,
+                                           logistic_problem, lsq_interp_problem,
                                            quadratic_problem)
 from compress_train.datasets.errors import DataFileError
 from compress_train.datasets.libsvm import load_libsvm

@@ -1,6 +1,6 @@
-"""Error feedback (algorithms/error_feedback.py) paired with every compressor in
+"""Error feedback (every mode registered in algorithms/error_feedback/) paired with every compressor in
 conf/compressor/*.yaml: the conservation invariant in each mode's units, the equivalence of
-classic and scaled EF at a constant step size (seed 002 Remark 1), and the difference seed 002
+classic and scaled EF at a constant step size (hard_threshold Remark 1), and the difference hard_threshold
 Alg. 1 makes for the hard threshold when the step size changes."""
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pytest
 import torch
 import yaml
 
-from compress_train.algorithms.error_feedback import EF_MODES, RAW_GRADIENT, ErrorFeedback, normalize_ef
+from compress_train.algorithms.error_feedback import ErrorFeedback, build, modes, normalize_ef
 from compress_train.compressors import registry
 from compress_train.compressors.scope import ScopedCompressor
 from compress_train.runner.config.check import RULE_KEYS
@@ -52,20 +52,20 @@ LRS = [0.1, 0.05, 0.3, 0.01, 0.1, 1.0]
 
 
 @pytest.mark.parametrize("path", YAMLS, ids=lambda p: p.stem)
-@pytest.mark.parametrize("mode", EF_MODES)
+@pytest.mark.parametrize("mode", modes())
 def test_conservation(mode, path):
     cfg = load(path)
     sc = scoped(cfg)
     rng = np.random.default_rng(len(path.stem))
     grads = [gradient(rng) for _ in LRS]
-    ef = ErrorFeedback(mode, D)
+    ef = build(mode, D)
     for g, lr, e_old, corrected, decoded, e_new in run(ef, sc, grads, LRS):
         assert decoded.shape == g.shape
         if mode == "none":
             assert torch.equal(corrected, g)
             assert torch.all(e_new == 0) and ef.norm() == 0.0
             continue
-        if mode in RAW_GRADIENT:  # classic, powersgd: memory in gradient units
+        if ef.raw_gradient:  # classic, powersgd: memory in gradient units
             lhs, rhs = decoded + e_new, g + e_old
             torch.testing.assert_close(corrected, g + e_old, rtol=1e-6, atol=1e-6)
         else:
@@ -85,8 +85,8 @@ def test_scaled_equals_classic_at_constant_lr(name, scope):
     rng = np.random.default_rng(5)
     grads = [gradient(rng) for _ in range(6)]
     lr = 0.05
-    classic = run(ErrorFeedback("classic", D), scoped(cfg, scope), grads, [lr] * 6)
-    scaled = run(ErrorFeedback("scaled", D), scoped(cfg, scope), grads, [lr] * 6)
+    classic = run(build("classic", D), scoped(cfg, scope), grads, [lr] * 6)
+    scaled = run(build("scaled", D), scoped(cfg, scope), grads, [lr] * 6)
     for (_, _, _, _, dec_c, e_c), (_, _, _, _, dec_s, e_s) in zip(classic, scaled):
         torch.testing.assert_close(dec_s, dec_c, rtol=1e-5, atol=1e-6)
         torch.testing.assert_close(e_s, lr * e_c, rtol=1e-5, atol=1e-7)
@@ -107,8 +107,8 @@ def test_threshold_scaled_follows_alg1_when_lr_changes():
     lrs = [0.1, 0.1, 0.01, 0.5, 0.02, 0.2]
     e_c, e_s = torch.zeros(D), torch.zeros(D)
     differ = False
-    classic = run(ErrorFeedback("classic", D), sc, grads, lrs)
-    scaled = run(ErrorFeedback("scaled", D), sc, grads, lrs)
+    classic = run(build("classic", D), sc, grads, lrs)
+    scaled = run(build("scaled", D), sc, grads, lrs)
     for (g, lr, _, _, dec_c, ef_c), (_, _, _, _, dec_s, ef_s) in zip(classic, scaled):
         q = g + e_c                          # classic reference
         ref_c = hard_threshold(q, lam)
@@ -131,8 +131,8 @@ def test_threshold_lr_drop_by_hand():
     sc = ScopedCompressor(registry.build("threshold", {"lam": lam}), [4], "model")
     g0 = torch.tensor([0.5, -0.05, 2.0, 0.2])
     grads, lrs = [g0, torch.zeros(4)], [1.0, 0.1]
-    (*_, c0, _), (*_, c1, ec1) = run(ErrorFeedback("classic", 4), sc, grads, lrs)
-    (*_, s0, _), (*_, s1, es1) = run(ErrorFeedback("scaled", 4), sc, grads, lrs)
+    (*_, c0, _), (*_, c1, ec1) = run(build("classic", 4), sc, grads, lrs)
+    (*_, s0, _), (*_, s1, es1) = run(build("scaled", 4), sc, grads, lrs)
     assert c0.tolist() == s0.tolist() == [0.0, 0.0, 2.0, 0.0]
     assert c1.tolist() == [0.0, 0.0, 0.0, 0.0] and ec1.tolist() == pytest.approx([0.5, -0.05, 0.0, 0.2])
     assert s1.tolist() == pytest.approx([5.0, 0.0, 0.0, 2.0])  # p / gamma = [5, -0.5, 0, 2]
@@ -141,7 +141,7 @@ def test_threshold_lr_drop_by_hand():
 
 def test_bad_mode_names_the_key():
     with pytest.raises(ValueError, match="algo.ef"):
-        ErrorFeedback("bogus", 10)
+        build("bogus", 10)
 
 
 def test_normalize_ef():

@@ -13,7 +13,8 @@ from compress_train.datasets import text_lm
 from compress_train.datasets.errors import DataFileError
 from compress_train.datasets.text_lm import TextCorpus, load_ptb, load_wikitext2
 from compress_train.models.lstm_lm import LSTMLanguageModel
-from compress_train.runner import lm_task
+from compress_train.datasets import ptb
+from compress_train.runner.tasks import language_model as lm_task
 from compress_train.runner.config.check import ConfigError, check_config
 from compress_train.runner.tasks.flat import FlatModel
 
@@ -121,7 +122,8 @@ class _Comm:
 
 def _tiny_task(monkeypatch, n_tokens=44, **over):
     corpus = TextCorpus(torch.arange(n_tokens), torch.arange(30), torch.arange(30), 50, "toy", "toy", "test")
-    monkeypatch.setattr(lm_task, "load_corpus", lambda d, log: corpus)
+    monkeypatch.setattr(ptb, "load", lambda d, log: corpus)
+    monkeypatch.setattr(ptb, "IMPLEMENTATION", ptb.load)
     args = {"model.hidden": 4, "model.layers": 1, "train.batch_size": 2, "dataset.bptt": 3, "workers": 2, **over}
     cfg = compose_config("dataset=ptb", "model=lstm_lm", *(f"{k}={v}" for k, v in args.items()))
     task = lm_task.LanguageModelTask(cfg, _Comm(), print, torch.device("cpu"))
@@ -174,7 +176,7 @@ def test_too_little_data_for_one_window_is_a_clear_error(monkeypatch):
 
 
 @pytest.mark.parametrize("overrides, message", [
-    (["dataset=ptb"], "`model.name` must be one of ['lstm_lm'] for dataset=ptb"),
+    (["dataset=ptb", "model=mnist_cnn"], "`model.name` must be one of ['lstm_lm'] for dataset=ptb"),
     (["dataset=ptb", "model=lstm_lm", "dataset.bptt=0"], "`dataset.bptt` must be an integer >= 1, but is 0."),
     (["dataset=ptb", "model=lstm_lm", "dataset.partition=dirichlet"], "`dataset.partition` must be 'iid' for"),
     (["dataset=wikitext2", "model=lstm_lm", "dataset.fallback=null"], "`dataset.root` must be a directory holding"),

@@ -19,11 +19,12 @@ import torch
 from torch import Tensor
 
 from compress_train.algorithms.communicator import Communicator
+from compress_train.algorithms.controllers import Controller
 from compress_train.compressors.scope import ScopedCompressor
 from compress_train.compressors.topk import TopK
 
 
-class Accordion:
+class Accordion(Controller):
     def __init__(self, comm: Communicator, compressor: ScopedCompressor, steps_per_epoch: int,
                  interval: int = 10, eta: float = 0.5, k_max: float = 0.01, k_min: float = 0.001):
         if compressor is None or compressor.scope != "layer" or not isinstance(compressor.compressor, TopK):
@@ -64,3 +65,6 @@ class Accordion:
 
     def metrics(self) -> dict[str, float]:
         return {"accordion_high_layers": float(self.high.mean())}
+
+
+IMPLEMENTATION = Accordion

@@ -1,28 +1,55 @@
 """Error feedback: per-worker memory that turns a compressor into a corrected one.
 
-Kept apart from the compressor so any compressor pairs with any memory (design.md §3).
-Modes, each in the units its paper uses:
+Kept apart from the compressor so any compressor pairs with any memory
+(docs/architecture.md §2). One module per mode (``algo.ef`` = module stem, registered like every
+extension point), each in the units its paper uses:
 
 - ``none``: send C(g); no memory.
-- ``classic`` (seed 000 Alg. 2 lines 7-8, gradient units): send C(g + e); e <- e + g - C(g + e).
-- ``powersgd`` (seed 002's network code, baselines.md C1(b)): the same memory on the raw
-  gradient, named apart because with ``ef_sgd`` it comes with global momentum and weight decay
-  applied after averaging (the PowerSGD scheme), which the summary should say.
-- ``scaled`` (seed 002 Alg. 1, step units): p = e + gamma g; Delta = gamma C(p / gamma);
-  e <- p - Delta. The vector handed to the compressor is p / gamma, so the message decodes to
-  C(p / gamma) in gradient units and the server applies gamma times the average (= avg Delta).
-  With a constant gamma this equals ``classic``; they differ when the step size changes, since
-  the memory is not rescaled.
+- ``classic`` (``comp_ams`` Alg. 2 lines 7-8, gradient units): send C(g + e); e <- g + e - C(g + e).
+- ``powersgd`` (``hard_threshold``'s network code): the classic memory, named apart because with
+  ``ef_sgd`` it comes with global momentum and weight decay after averaging (the PowerSGD scheme).
+- ``scaled`` (``hard_threshold`` Alg. 1, step units): p = e + gamma g; Delta = gamma C(p / gamma).
 
-Invariant (tested): decoded + e_new == corrected input + e_old in the memory's units.
+Contract of a mode (tested for every registered one): ``corrected(g, lr)`` is the vector handed to
+the compressor, in gradient units; ``update(corrected, decoded, lr)`` stores what the compressor
+dropped, so that decoded + e_new == corrected input + e_old in the memory's units
+(``raw_gradient``: gradient units; otherwise units of the step, lr x gradient).
 """
 from __future__ import annotations
 
 import torch
 from torch import Tensor
 
-EF_MODES = ("none", "classic", "scaled", "powersgd")
-RAW_GRADIENT = ("classic", "powersgd")  # memory in gradient units, no lr
+
+class ErrorFeedback:
+    """Base of every mode: the error tensor ``error`` (zeros at the start) and its norm."""
+
+    raw_gradient = True  # the memory is in gradient units (False: in step units, lr x gradient)
+
+    def __init__(self, numel: int, device: torch.device | str = "cpu", dtype=torch.float32):
+        self.error = torch.zeros(numel, device=device, dtype=dtype)
+
+    def corrected(self, grad: Tensor, lr: float) -> Tensor:
+        raise NotImplementedError
+
+    def update(self, corrected: Tensor, decoded: Tensor, lr: float) -> None:
+        raise NotImplementedError
+
+    def norm(self) -> float:
+        return float(self.error.norm())
+
+
+def modes() -> list[str]:
+    from compress_train.algorithms.registry import EF_MODES
+
+    return EF_MODES.names()
+
+
+def build(mode: str, numel: int, device: torch.device | str = "cpu", dtype=torch.float32) -> ErrorFeedback:
+    """The memory of mode ``mode`` (``algo.ef``) for a vector of ``numel`` entries."""
+    from compress_train.algorithms.registry import EF_MODES
+
+    return EF_MODES.get(mode)(numel, device, dtype)
 
 
 def normalize_ef(value, default: str) -> str:
@@ -32,32 +59,3 @@ def normalize_ef(value, default: str) -> str:
     if value is False or value is None:
         return "none"
     return value
-
-
-class ErrorFeedback:
-    def __init__(self, mode: str, numel: int, device: torch.device | str = "cpu", dtype=torch.float32):
-        if mode not in EF_MODES:
-            raise ValueError(f"`algo.ef` must be one of {list(EF_MODES)} or true/false, but is {mode!r}.")
-        self.mode = mode
-        self.error = torch.zeros(numel, device=device, dtype=dtype)
-        self._p: Tensor | None = None
-
-    def corrected(self, grad: Tensor, lr: float) -> Tensor:
-        """The vector to compress this step, in gradient units."""
-        if self.mode == "none":
-            return grad
-        if self.mode in RAW_GRADIENT:
-            return grad + self.error
-        self._p = self.error + lr * grad
-        return self._p / lr
-
-    def update(self, corrected: Tensor, decoded: Tensor, lr: float) -> None:
-        """Store what the compressor dropped; ``decoded`` is C(corrected) as the receiver sees it."""
-        if self.mode in RAW_GRADIENT:
-            torch.sub(corrected, decoded, out=self.error)
-        elif self.mode == "scaled":
-            torch.sub(self._p, lr * decoded, out=self.error)
-            self._p = None
-
-    def norm(self) -> float:
-        return float(self.error.norm()) if self.mode != "none" else 0.0

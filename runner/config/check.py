@@ -11,6 +11,7 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from compress_train.algorithms import registry as algorithms
+from compress_train.algorithms.base import Needs
 from compress_train.compressors import registry as compressors
 from compress_train.compressors.scope import SCOPES
 from compress_train.datasets.partition import SCHEMES
@@ -18,7 +19,7 @@ from compress_train.runner.config import convex
 from compress_train.runner.tasks import models
 from compress_train.runner.tasks.data import DATASETS
 from compress_train.runner.schedule import check_schedule
-from compress_train.runner.tasks import TASK_DATASETS, registered
+from compress_train.runner.tasks import TASKS
 
 
 class ConfigError(ValueError):
@@ -72,7 +73,7 @@ def check_config(cfg: DictConfig) -> None:
         _int(errors, f"train.{key}", t[key], 1)
 
     d = cfg.dataset
-    _choice(errors, "dataset.name", d.name, sorted(set(DATASETS) | set(convex.CONVEX_DATASETS) | set(TASK_DATASETS)))
+    _choice(errors, "dataset.name", d.name, DATASETS.names())
     if _choice(errors, "dataset.partition", d.partition, SCHEMES) and d.partition == "dirichlet":
         if not isinstance(d.alpha, (int, float)) or d.alpha <= 0:
             errors.append(f"`dataset.alpha` must be a number > 0, but is {d.alpha!r}.")
@@ -81,38 +82,44 @@ def check_config(cfg: DictConfig) -> None:
     elif d.root is not None and not Path(d.root).expanduser().exists():
         errors.append(f"`dataset.root` must be an existing directory (or data file), but '{d.root}' does not exist.")
 
-    convex_model = convex.is_convex(cfg)
-    if convex_model:
+    convex_model = cfg.task == "convex"
+    if cfg.task not in TASKS:
+        errors.append(f"`task` must be one of {TASKS.names()}, but is {cfg.task!r}.")
+    elif convex_model and not convex.is_convex(cfg):
+        fits = convex.convex_datasets().get(d.name, convex.CONVEX_MODELS)
+        errors.append(f"`model.name` must be one of {sorted(fits)} for dataset={d.name}, but is {cfg.model.name!r}.")
+    elif convex_model:
         errors += convex.check_model(cfg) + convex.check_dataset(cfg)
-    elif d.name in TASK_DATASETS:
-        errors += registered(d.name).check(cfg)
-    elif _choice(errors, "model.name", cfg.model.name, models.available() + sorted(convex.CONVEX_MODELS)):
+    elif cfg.task != "network":
+        errors += TASKS.get(cfg.task).check(cfg)
+    elif _choice(errors, "model.name", cfg.model.name, models.available()):
         errors += models.check(cfg.model.name, component_params(cfg.model))
         errors += convex.check_network_keys(cfg)
-        if d.name not in DATASETS and d.name in convex.CONVEX_DATASETS:
-            errors.append(f"`model.name` must be one of {sorted(convex.CONVEX_DATASETS[d.name])} for "
-                          f"dataset={d.name}, but is {cfg.model.name!r}.")
 
     algo_cls = None
     if _choice(errors, "algo.name", cfg.algo.name, algorithms.available()):
         algo_cls = algorithms.get(cfg.algo.name)
         errors += algo_cls.check(component_params(cfg.algo))
-        if algo_cls.needs_problem and not convex_model:
+        needs = algo_cls.needs
+        if needs.problem == "required" and not convex_model:
             errors.append(f"`model.name` must be a convex model {sorted(convex.CONVEX_MODELS)} for "
                           f"algo={algo_cls.name} (its step sizes come from L and mu), but is {cfg.model.name!r}.")
-        required = algo_cls.required_compressor
+        required = needs.compressor_name
         if required and cfg.compressor.name != required:
             errors.append(f"`compressor.name` must be {required!r} for algo={algo_cls.name}, "
                           f"but is {cfg.compressor.name!r}.")
         elif required:
             errors += [f"`compressor.{k}` must be {v!r} for algo={algo_cls.name}, but is {cfg.compressor.get(k)!r}."
-                       for k, v in algo_cls.required_compressor_params.items() if cfg.compressor.get(k) != v]
-    if algo_cls is None or algo_cls.uses_compressor:
-        errors += check_compressor(cfg.compressor)
+                       for k, v in needs.compressor_params.items() if cfg.compressor.get(k) not in (v, "auto")]
+        if needs.gradient_point and not convex_model:
+            errors.append(f"`model.name` must be a convex model {sorted(convex.CONVEX_MODELS)} for algo={algo_cls.name} "
+                          f"(it evaluates gradients away from the iterate), but is {cfg.model.name!r}.")
+    if algo_cls is None or algo_cls.needs.compressor:
+        errors += check_compressor(cfg.compressor, algo_cls.needs if algo_cls else None)
 
     schedule = t.get("lr_schedule")
     errors += check_schedule(OmegaConf.to_container(schedule) if isinstance(schedule, DictConfig) else schedule)
-    if t.get("lr_schedule") is not None and algo_cls is not None and algo_cls.needs_problem:
+    if t.get("lr_schedule") is not None and algo_cls is not None and algo_cls.needs.problem == "required":
         errors.append(f"`train.lr_schedule` must be null for algo={algo_cls.name}: its step size is the theory's.")
     errors += check_controller(cfg)
     if _choice(errors, "launcher.name", cfg.launcher.name, ("sim", "torchrun")) and cfg.launcher.name == "torchrun":
@@ -127,11 +134,19 @@ RULE_KEYS = ("lam_rule", "kmin_ratio")  # resolved by the runner, not passed to 
 LAM_RULES = ("inv_sqrt_kmin",)
 
 
-def compressor_params(section: DictConfig, numel: int | None = None) -> dict[str, Any]:
-    """The compressor's constructor arguments. ``lam_rule: inv_sqrt_kmin`` (seed 002 Table 1) sets
-    lam = 1/(2 sqrt(k_min)) with k_min = kmin_ratio * d, once the model's d is known."""
+def compressor_params(section: DictConfig, numel: int | None = None, needs: Needs | None = None) -> dict[str, Any]:
+    """The compressor's constructor arguments. A value ``auto`` takes the algorithm's required value
+    (``Needs.compressor_params``: IADE-SGD's stochastic quantizer) or else the compressor's default.
+    ``lam_rule: inv_sqrt_kmin`` (``hard_threshold`` Table 1) sets lam = 1/(2 sqrt(k_min)) with
+    k_min = kmin_ratio * d, once the model's d is known."""
     params = component_params(section, ("name", "scope"))
     rule, ratio = params.pop("lam_rule", None), params.pop("kmin_ratio", None)
+    required = needs.compressor_params if needs is not None else {}
+    for key in [k for k, v in params.items() if v == "auto"]:
+        if key in required:
+            params[key] = required[key]
+        else:
+            del params[key]
     if rule == "inv_sqrt_kmin" and numel is not None:
         params["lam"] = 1 / (2 * (ratio * numel) ** 0.5)
     return params
@@ -155,13 +170,13 @@ def check_controller(cfg: DictConfig) -> list[str]:
     return errors
 
 
-def check_compressor(section: DictConfig) -> list[str]:
+def check_compressor(section: DictConfig, needs: Needs | None = None) -> list[str]:
     errors: list[str] = []
     if not _choice(errors, "compressor.name", section.name, compressors.available()):
         return errors
     _choice(errors, "compressor.scope", section.get("scope"), SCOPES)
     try:
-        errors += compressors.build(section.name, compressor_params(section)).check()
+        errors += compressors.build(section.name, compressor_params(section, None, needs)).check()
         rule = section.get("lam_rule")
         if rule is not None and rule not in LAM_RULES:
             errors.append(f"`compressor.lam_rule` must be null or one of {list(LAM_RULES)}, but is {rule!r}.")

@@ -11,14 +11,19 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
+from compress_train.runner.tasks.data import DATASETS
+
 # model.name -> its parameters; dataset.name -> the convex models it serves
 CONVEX_MODELS: dict[str, tuple[str, ...]] = {"logreg": ("l2", "l2_over_L", "x0_offset"),
                                              "least_squares": ("l2", "l2_over_L", "x0_offset"),
                                              "quadratic": ("x0_offset",)}
-CONVEX_DATASETS: dict[str, tuple[str, ...]] = {
-    "quadratic": ("quadratic",), "lsq_interp": ("least_squares",),
-    "libsvm": ("logreg", "least_squares"), "mnist": ("logreg", "least_squares")}
 PRECISIONS = ("float32", "float64")
+
+
+def convex_datasets() -> dict[str, tuple[str, ...]]:
+    """dataset.name -> the convex models it serves (a dataset module's ``CONVEX_MODELS``)."""
+    return {name: DATASETS.module(name).CONVEX_MODELS for name in DATASETS.names()
+            if hasattr(DATASETS.module(name), "CONVEX_MODELS")}
 
 
 def is_convex(cfg: DictConfig) -> bool:
@@ -56,8 +61,9 @@ def check_dataset(cfg: DictConfig) -> list[str]:
     """The dataset keys of a convex task (``cfg.model`` is a convex model)."""
     errors: list[str] = []
     d, model = cfg.dataset, cfg.model.name
-    if d.name not in CONVEX_DATASETS or model not in CONVEX_DATASETS[d.name]:
-        fits = sorted(n for n, ms in CONVEX_DATASETS.items() if model in ms)
+    served = convex_datasets()
+    if d.name not in served or model not in served[d.name]:
+        fits = sorted(n for n, ms in served.items() if model in ms)
         return [f"`dataset.name` must be one of {fits} for model={model}, but is {d.name!r}."]
     if d.name == "quadratic":
         _int(errors, "dataset.dim", d.get("dim"), 1)

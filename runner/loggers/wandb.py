@@ -73,3 +73,13 @@ class WandbSink:
 
     def close(self) -> None:
         self._guard(lambda: self.run.finish())
+
+
+def sinks(cfg: DictConfig, run_dir: Path) -> list:
+    """``metrics.jsonl`` (the source of truth) and W&B beside it."""
+    from compress_train.runner.metrics import JsonlSink
+
+    return [JsonlSink(run_dir), WandbSink(cfg, run_dir)]
+
+
+IMPLEMENTATION = sinks

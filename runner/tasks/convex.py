@@ -8,7 +8,7 @@ point) is logged too. The run stops with status ``converged`` once ``rel_dist`` 
 (``auto``: 1e-10 in float64, 1e-5 in float32, before rounding noise dominates the iterates and
 the error budgets of the increasing-accuracy methods fall below it).
 
-Full-gradient algorithms (``full_gradient``) give each worker grad f_i at the point the
+Full-gradient algorithms (``Needs.full_gradient``) give each worker grad f_i at the point the
 algorithm names; the others draw mini-batches of ``train.batch_size`` rows of the worker's
 shard (the quadratic problem has no samples and is always full-gradient).
 """
@@ -21,12 +21,10 @@ import numpy as np
 import torch
 from omegaconf import DictConfig
 
-from compress_train.algorithms import registry as algorithms
+from compress_train.algorithms.base import Needs
 from compress_train.algorithms.communicator import Communicator
-from compress_train.datasets.convex import (ConvexProblem, data_smoothness, least_squares_problem,
-                                           logistic_problem, lsq_interp_problem, mnist_binary, quadratic_problem)
-from compress_train.datasets.libsvm import load_libsvm
-from compress_train.runner.tasks.data import WorkerStream
+from compress_train.datasets.convex import ConvexProblem, data_smoothness, least_squares_problem, logistic_problem
+from compress_train.runner.tasks.data import DATASETS, WorkerStream
 from compress_train.runner.tasks.base import Task
 
 PRECISIONS = {"float32": torch.float32, "float64": torch.float64}
@@ -40,31 +38,30 @@ def resolve_tol(cfg: DictConfig) -> float | None:
 
 
 def build_problem(cfg: DictConfig, log: Callable[[str], None]) -> ConvexProblem:
+    """The dataset module's own problem (``convex_problem``: quadratic, lsq_interp), or the
+    model's loss (logistic or least squares) on its samples (``convex_data``: libsvm, mnist)."""
     d, model, n = cfg.dataset, cfg.model, cfg.workers
     dtype = PRECISIONS[cfg.precision]
-    if d.name == "quadratic":
-        return quadratic_problem(d.dim, d.kappa, n, d.seed, dtype=dtype)
-    if d.name == "lsq_interp":
-        return lsq_interp_problem(d.samples, d.dim, n, d.seed, dtype=dtype)
-    if d.name == "libsvm":
-        x, y, name, description, source = load_libsvm(d.path, d.get("max_samples"))
-    else:
-        fr = d.get("feature_range")
-        x, y, name, description, source = mnist_binary(tuple(d.classes), tuple(fr) if fr else None, d.root, log)
+    module = DATASETS.module(d.name)
+    if hasattr(module, "convex_problem"):
+        return module.convex_problem(d, n, dtype)
+    x, y, name, description, source = module.convex_data(d, log)
     build, kind = (logistic_problem, "logistic") if model.name == "logreg" else (least_squares_problem, "least_squares")
     l2 = model.l2
-    if model.get("l2_over_L") is not None:  # seed 002 Fig. 1: l2 = L / 1e4, L of the data term
+    if model.get("l2_over_L") is not None:  # hard_threshold Fig. 1: l2 = L / 1e4, L of the data term
         l2 = model.l2_over_L * data_smoothness(kind, x, n)
     return build(x, y, n, l2, name, description, source, dtype=dtype)
 
 
 class ConvexTask(Task):
     log_initial = True
+    supports_gradient_point = True
 
-    def __init__(self, cfg: DictConfig, comm: Communicator, log: Callable[[str], None], device: torch.device):
+    def __init__(self, cfg: DictConfig, comm: Communicator, log: Callable[[str], None], device: torch.device,
+                 needs: Needs = Needs()):
         self.cfg, self.comm = cfg, comm
         self.problem = p = build_problem(cfg, log)
-        self.full = algorithms.get(cfg.algo.name).full_gradient or p.kind == "quadratic"
+        self.full = needs.full_gradient or p.kind == "quadratic"
         self.params = torch.zeros(p.dim, dtype=p.x_star.dtype)
         if cfg.model.get("x0_offset") is not None:  # seed 002 Fig. 1 starts at x* + 0.005 (every coordinate)
             self.params = p.x_star.clone() + cfg.model.x0_offset
@@ -112,3 +109,6 @@ class ConvexTask(Task):
 
     def evaluate(self) -> dict[str, float]:
         return self.row_metrics() if math.isfinite(self.rel_dist()) else {}
+
+
+IMPLEMENTATION = ConvexTask

@@ -1,4 +1,4 @@
-"""Datasets by name and each worker's endless stream of mini-batches from its own shard."""
+"""Datasets by name (``dataset.name`` = module stem under ``datasets/``) and each worker's endless stream of mini-batches from its own shard."""
 from __future__ import annotations
 
 from typing import Callable, Iterator
@@ -6,43 +6,16 @@ from typing import Callable, Iterator
 import numpy as np
 from omegaconf import DictConfig
 
+from compress_train.compressors.registry import Registry
 from compress_train.datasets.base import ArrayDataset
-from compress_train.datasets.mnist import load_mnist
 from compress_train.datasets.partition import ShardSampler, partition_indices
 
 
-def _mnist(cfg: DictConfig, log: Callable[[str], None]) -> ArrayDataset:
-    return load_mnist(cfg.root, download=cfg.download, log=log)
-
-
-def _cifar10(cfg: DictConfig, log: Callable[[str], None]) -> ArrayDataset:
-    from compress_train.datasets.cifar import load_cifar
-
-    return load_cifar("cifar10", cfg.root, download=cfg.download, synthetic=cfg.get("synthetic", False),
-                      augment=cfg.get("augment", True), log=log)
-
-
-def _cifar100(cfg: DictConfig, log: Callable[[str], None]) -> ArrayDataset:
-    from compress_train.datasets.cifar import load_cifar
-
-    return load_cifar("cifar100", cfg.root, download=cfg.download, synthetic=cfg.get("synthetic", False),
-                      augment=cfg.get("augment", True), log=log)
-
-
-def _imdb(cfg: DictConfig, log: Callable[[str], None]) -> ArrayDataset:
-    from compress_train.datasets.imdb import load_imdb
-
-    return load_imdb(cfg.root, num_words=cfg.get("num_words", 1000), maxlen=cfg.get("maxlen", 200),
-                     synthetic=cfg.get("synthetic", False), fallback=cfg.get("fallback"), log=log)
-
-
-DATASETS: dict[str, Callable[[DictConfig, Callable[[str], None]], ArrayDataset]] = {
-    "mnist": _mnist, "cifar10": _cifar10, "cifar100": _cifar100, "imdb": _imdb,
-}
+DATASETS = Registry("compress_train.datasets", "dataset.name")
 
 
 def load_dataset(cfg: DictConfig, log: Callable[[str], None]) -> ArrayDataset:
-    return DATASETS[cfg.name](cfg, log)
+    return DATASETS.get(cfg.name)(cfg, log)
 
 
 class WorkerStream:

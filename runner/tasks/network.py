@@ -12,6 +12,7 @@ import torch
 import torch.nn.functional as F
 from omegaconf import DictConfig
 
+from compress_train.algorithms.base import Needs
 from compress_train.algorithms.communicator import Communicator
 from compress_train.compressors.base import generator_for
 from compress_train.runner.tasks import models
@@ -43,7 +44,8 @@ class NetworkTask(Task):
     """Cross-entropy training of ``cfg.model`` on ``cfg.dataset``, each worker on its own shard."""
 
 
-    def __init__(self, cfg: DictConfig, comm: Communicator, log: Callable[[str], None], device: torch.device):
+    def __init__(self, cfg: DictConfig, comm: Communicator, log: Callable[[str], None], device: torch.device,
+                 needs: Needs = Needs()):
         self.cfg, self.comm, self.device = cfg, comm, device
         data = load_dataset(cfg.dataset, log)
         self.data = data
@@ -62,9 +64,6 @@ class NetworkTask(Task):
 
     def local_gradients(self, step: int, point: torch.Tensor) -> tuple[dict[int, torch.Tensor], list[float]]:
         """Gradients at the model's parameters; ``point`` must be them (networks have no other)."""
-        if point.data_ptr() != self.params.data_ptr():
-            raise ValueError(f"algo={self.cfg.algo.name} evaluates gradients away from the iterate, "
-                             "which only convex models support (model=logreg|least_squares|quadratic).")
         grads, losses = {}, []
         snapshot = [b.clone() for b in self.buffers] if len(self.comm.local_workers) > 1 else None
         kept = None
@@ -95,3 +94,6 @@ class NetworkTask(Task):
 
     def evaluate(self) -> dict[str, float]:
         return evaluate(self.model, self.data.x_test, self.data.y_test, self.cfg.train.eval_batch_size, self.device)
+
+
+IMPLEMENTATION = NetworkTask

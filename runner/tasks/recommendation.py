@@ -38,13 +38,14 @@ import torch
 import torch.nn.functional as F
 from omegaconf import DictConfig, OmegaConf
 
+from compress_train.algorithms.base import Needs
 from compress_train.algorithms.communicator import Communicator
 from compress_train.datasets.errors import DataFileError
-from compress_train.datasets.movielens import (TEST_NEGATIVES, MovieLensData, find_ratings, load_movielens,
-                                               sample_train_negatives)
+from compress_train.datasets.movielens import (TEST_NEGATIVES, MovieLensData, find_ratings, sample_train_negatives)
 from compress_train.runner.config import convex
 from compress_train.runner.tasks import models
 from compress_train.runner.config.check import _int, component_params
+from compress_train.runner.tasks.data import DATASETS
 from compress_train.runner.tasks.flat import FlatModel
 from compress_train.runner.tasks.network import dropout_seed
 from compress_train.runner.tasks.base import Task
@@ -65,7 +66,7 @@ def rank_metrics(pos: torch.Tensor, neg: torch.Tensor, k: int = TOP_K) -> tuple[
 
 def load_data(d: DictConfig, log: Callable[[str], None]) -> MovieLensData:
     """The data ``dataset`` names; says in one line where they come from."""
-    data = load_movielens(d.root)
+    data = DATASETS.get(d.name)(d, log)
     if d.root is None:
         log(f"dataset: no MovieLens files (dataset.root is null; no download is implemented); training on the REAL "
             f"{data.description} (recorded as {data.name})")
@@ -78,7 +79,8 @@ class RecommendationTask(Task):
     """Binary cross-entropy training of NCF on MovieLens (``dataset=movielens model=ncf``)."""
 
 
-    def __init__(self, cfg: DictConfig, comm: Communicator, log: Callable[[str], None], device: torch.device):
+    def __init__(self, cfg: DictConfig, comm: Communicator, log: Callable[[str], None], device: torch.device,
+                 needs: Needs = Needs()):
         self.cfg, self.comm, self.device = cfg, comm, device
         d = cfg.dataset
         self.data = data = load_data(d, log)
@@ -176,9 +178,6 @@ class RecommendationTask(Task):
 
     def local_gradients(self, step: int, point: torch.Tensor) -> tuple[dict[int, torch.Tensor], list[float]]:
         """Each local worker's gradient on its next batch; ``point`` must be the parameters."""
-        if point.data_ptr() != self.params.data_ptr():
-            raise ValueError(f"algo={self.cfg.algo.name} evaluates gradients away from the iterate, "
-                             "which only convex models support (model=logreg|least_squares|quadratic).")
         epoch, k = divmod(step, self.steps_per_epoch)
         if epoch != self.epoch:
             self._prepare_epoch(epoch)
@@ -216,3 +215,6 @@ class RecommendationTask(Task):
         hr, ndcg = rank_metrics(s[:, 0], s[:, 1:])
         return {"test_loss": float(F.binary_cross_entropy_with_logits(s, labels)), f"hit_rate@{TOP_K}": hr,
                 f"ndcg@{TOP_K}": ndcg}
+
+
+IMPLEMENTATION = RecommendationTask
