@@ -1,5 +1,5 @@
 """Distributed Nesterov accelerated gradient (constant momentum, strongly convex form), each
-worker's gradient compressed: the full-precision limit of AIADE (seed 003 Alg. 2 without Q).
+worker's gradient compressed: the full-precision limit of AIADE (aiade Alg. 2 without Q).
 
     x_{k+1} = y_k - eta (1/N) sum_i C(grad f_i(y_k)),  eta = 1/L
     y_{k+1} = x_{k+1} + tau (x_{k+1} - x_k),           tau = (sqrt L - sqrt mu)/(sqrt L + sqrt mu)

@@ -1,4 +1,4 @@
-"""AIADE: seed 003 Algorithm 2, Nesterov's accelerated gradient on doubly encoded differences.
+"""AIADE: aiade Algorithm 2, Nesterov's accelerated gradient on doubly encoded differences.
 
     eta = 1/L,  tau = (sqrt L - sqrt mu)/(sqrt L + sqrt mu),  c = sqrt(1 - sqrt(mu/L))
     error budget at iteration k: eps_k = eps c^(k+1) / (2k + 2)      (Alg. 2 lines 4 and 10)

@@ -1,7 +1,7 @@
-"""Distributed AMSGrad without compression: seed 000 Algorithm 1 fed with the workers' mean
+"""Distributed AMSGrad without compression: comp_ams Algorithm 1 fed with the workers' mean
 gradient (an allreduce).
 
-Algorithm 1 (Reddi et al. 2018 as written in seed 000): v_0 = eps * 1, m_0 = 0, and
+Algorithm 1 (Reddi et al. 2018 as written in comp_ams): v_0 = eps * 1, m_0 = 0, and
     m_t = b1 m_{t-1} + (1 - b1) g_t                      (line 5)
     v_t = b2 v_{t-1} + (1 - b2) g_t^2                    (line 6)
     vhat_t = max(vhat_{t-1}, v_t)                        (line 7)

@@ -1,4 +1,4 @@
-"""What every distributed optimizer shares (design.md §3, "Algorithm").
+"""What every distributed optimizer shares (docs/architecture.md §2, "Algorithm").
 
 An algorithm owns the flat parameter vector (updated in place), the per-worker state of the
 workers this process runs, and a view of the network through a Communicator. ``step`` takes

@@ -1,4 +1,4 @@
-"""The only way workers exchange data (design.md §3, "Communicator").
+"""The only way workers exchange data (docs/architecture.md §2, "Communicator").
 
 A process runs the workers in ``local_workers`` (all n of them in the simulator, one per rank
 under torchrun). Every collective takes the local workers' contributions in that order and

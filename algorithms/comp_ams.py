@@ -1,8 +1,8 @@
-"""COMP-AMS: seed 000 Algorithm 2, distributed AMSGrad on compressed, error-corrected gradients.
+"""COMP-AMS: comp_ams Algorithm 2, distributed AMSGrad on compressed, error-corrected gradients.
 
 Workers (lines 6-9): g_tilde_i = C(g_i + e_i); e_i <- e_i + g_i - g_tilde_i; send g_tilde_i
 (``ef=classic``; ``ef=none``/``false`` sends C(g_i), the no-EF curves of Fig. 1; ``ef=scaled``
-uses seed 002's step-unit memory instead). Server (lines 12-16), with m_0 = v_0 = vhat_0 = 0:
+uses hard_threshold's step-unit memory instead). Server (lines 12-16), with m_0 = v_0 = vhat_0 = 0:
     g_bar = (1/n) sum_i g_tilde_i
     m = b1 m + (1 - b1) g_bar;  v = b2 v + (1 - b2) g_bar^2;  vhat = max(v, vhat)
     theta <- theta - eta m / sqrt(vhat + eps)

@@ -1,4 +1,4 @@
-"""Increasing accuracy and double encoding: the exchange shared by seed 003's Algorithms 1-3.
+"""Increasing accuracy and double encoding: the exchange shared by aiade's Algorithms 1-3.
 
 Every worker i keeps s^i (the running sum of what it sent), the server keeps s (the running
 mean of those) and every node keeps v (the running sum of what the server sent). At iteration

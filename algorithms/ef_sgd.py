@@ -1,23 +1,23 @@
-"""Distributed error-feedback SGD, seed 002 Algorithm 1, with the momentum of the PowerSGD
-error-feedback scheme that seed 002's network code follows (baselines.md C1(b), C2).
+"""Distributed error-feedback SGD, hard_threshold Algorithm 1, with the momentum of the PowerSGD
+error-feedback scheme that hard_threshold's network code follows.
 
 Workers: ``ef=scaled`` (default, Alg. 1): p_i = e_i + gamma g_i; Delta_i = gamma C(p_i / gamma);
 e_i = p_i - Delta_i (the compressor sees gradient units, so a hard threshold lambda keeps
 |p_j| >= gamma lambda); ``ef=powersgd`` (the authors' network code) or ``classic`` (the same
-memory under seed 000's name): send C(g_i + e_i), e_i = g_i + e_i - C(g_i + e_i), raw gradient
+memory under comp_ams's name): send C(g_i + e_i), e_i = g_i + e_i - C(g_i + e_i), raw gradient
 units; ``ef=none``: send C(g_i). Messages are allgathered (variable sizes padded on the wire),
 so each worker receives every other worker's payload.
 
 Server step, identical on every worker, in gradient units: d = (1/n) sum_i decode_i + wd x (with
-``decay_norm: false``, no decay on BatchNorm/LayerNorm parameters, as seed 002's CIFAR code), then
+``decay_norm: false``, no decay on BatchNorm/LayerNorm parameters, as hard_threshold's CIFAR code), then
 - ``optimizer=sgd``: with momentum mu > 0, m = d at the first step, else m = mu m + d; d = d + m
   if Nesterov (PowerSGD's form, + m not + mu m) else m; x <- x - gamma d. With mu = wd = 0 and
   ``ef=scaled`` this is exactly Alg. 1's x_{t+1} = x_t - (1/n) sum_i Delta_i.
-- ``optimizer=adam`` (seed 002's NCF setting: EF memory on raw gradients before Adam):
+- ``optimizer=adam`` (hard_threshold's NCF setting: EF memory on raw gradients before Adam):
   torch.optim.Adam's rule on d, m = b1 m + (1-b1) d, v = b2 v + (1-b2) d^2,
   x <- x - gamma (m / (1-b1^t)) / (sqrt(v / (1-b2^t)) + eps).
 
-``lr: auto`` on a convex task: gamma = 1/(L + l2) with L the data term's smoothness (seed 002
+``lr: auto`` on a convex task: gamma = 1/(L + l2) with L the data term's smoothness (hard_threshold
 Fig. 1's step size; the problem's L already includes l2, so gamma = 1/L there).
 """
 from __future__ import annotations

@@ -2,10 +2,10 @@
 
     x_{k+1} = x_k - eta (1/N) sum_i C(grad f_i(x_k))
 
-With ``compressor=identity`` it is exact GD (the full-precision limit of seed 003's methods;
+With ``compressor=identity`` it is exact GD (the full-precision limit of aiade's methods;
 rate (kappa-1)/(kappa+1) at eta = 2/(L+mu)); with ``compressor=qsgd`` it is QSGD (Alistarh et
 al. 2017) on full local gradients; with ``compressor=bounded`` (fixed ``compressor.eps``) it is
-the "trivial" scheme of seed 003 section 3 (``algo=qgd``). ``algo.ef`` adds error feedback.
+the "trivial" scheme of aiade section 3 (``algo=qgd``). ``algo.ef`` adds error feedback.
 Downlink: the server broadcasts x_{k+1} (dense, in the run's precision).
 """
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""IADE: seed 003 Algorithm 1, gradient descent on doubly encoded gradient differences.
+"""IADE: aiade Algorithm 1, gradient descent on doubly encoded gradient differences.
 
     eta in (0, 2/(L+mu)],  c = 1 - eta mu,  c < c' < 1,  s the quantization level
     error budget at iteration k: eps_k = s c'^(k+1) / 2            (Alg. 1 lines 6 and 12)

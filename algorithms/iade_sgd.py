@@ -1,4 +1,4 @@
-"""IADE-SGD: seed 003 Algorithm 3, SGD on doubly encoded stochastic-gradient differences.
+"""IADE-SGD: aiade Algorithm 3, SGD on doubly encoded stochastic-gradient differences.
 
     eta = 1/(rho L),  c = 1 - mu/(rho L),  c < c' < 1,  s the quantization level
     error budget at iteration k: eps_k = rho^2 L^2 s c'^(k+1) / 2     (Alg. 3 lines 6 and 12)
@@ -30,7 +30,7 @@ class IADESGD(IncreasingAccuracy):
                  c_prime="auto", s="auto"):
         rho = (problem or {}).get("rho")
         if rho is None:
-            raise ParameterError("algo=iade_sgd needs the WGC constant rho (seed 003 Ass. 5.1), which this problem "
+            raise ParameterError("algo=iade_sgd needs the WGC constant rho (aiade Ass. 5.1), which this problem "
                                  "does not define; use dataset=lsq_interp model=least_squares.")
         self.rho = float(rho)
         super().__init__(params, comm, compressor, seed, lr, ef, problem, unsafe)

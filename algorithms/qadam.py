@@ -1,13 +1,12 @@
 """QAdam: quantized Adam with error feedback (Chen, Shen, Huang, Liu, arXiv 2004.14180), the
-baseline of seed 000 §5.3 ("1-bit QAdam"), in the gradient-quantization form of
-baselines.md A1.
+baseline of comp_ams §5.3 ("1-bit QAdam"), in its gradient-quantization form.
 
-Variant implemented, and why: seed 000 §3.2 describes QAdam as each worker keeping its own
+Variant implemented, and why: comp_ams §3.2 describes QAdam as each worker keeping its own
 Adam moments m_i, v_i and compressing the ratio m_i / sqrt(v_i) as a whole, with error
 feedback, to a parameter server that averages and broadcasts the model; that is the variant
 the COMP-AMS paper compares against, so it is the one we implement. Our copy of the QAdam
 paper's own pseudo-code could not be consulted; the details it would fix are our choices,
-marked [U] in baselines.md A1 and listed here:
+marked [U] and listed here:
 
     worker i:  m_i = b1 m_i + (1 - b1) g_i ;  v_i = b2 v_i + (1 - b2) g_i^2    (LOCAL moments)
                u_i = eta m_i / (sqrt(v_i) + eps)                               (lr inside u [U])

@@ -1,4 +1,4 @@
-"""QGD: the "trivial" quantized GD of seed 003 section 3, the baseline IADE improves on.
+"""QGD: the "trivial" quantized GD of aiade section 3, the baseline IADE improves on.
 
 Each worker quantizes its own gradient with a FIXED error (``compressor=bounded``,
 ``compressor.eps``), the server averages and updates, and broadcasts the iterate:

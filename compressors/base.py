@@ -1,6 +1,6 @@
 """The compressor contract: tensor -> Payload (what really goes on the wire) -> tensor.
 
-design.md §3-4: a payload holds exactly the tensors a worker would send (fp32 values, int32
+docs/architecture.md §2-3: a payload holds exactly the tensors a worker would send (fp32 values, int32
 indices, signs packed eight to a byte, fp32 scales); its bit count is read off those tensors,
 never from a formula. Anything every receiver already knows (the vector length, a shared
 random seed derived from the step) travels in ``meta`` and costs nothing.
@@ -93,7 +93,7 @@ class Compressor(ABC):
 
 
 def sparse_payload(x: Tensor, idx: Tensor, **meta: Any) -> Payload:
-    """fp32 values + int32 indices of the kept coordinates (design.md §4: 64 bits each)."""
+    """fp32 values + int32 indices of the kept coordinates (docs/architecture.md §3: 64 bits each)."""
     return Payload(
         {"values": x[idx].to(torch.float32), "indices": idx.to(torch.int32)},
         numel=x.numel(), elements=int(idx.numel()), meta=meta,

@@ -1,4 +1,4 @@
-"""Bounded-error quantizer Q(v, eps) of seed 003 §2 (AIADE, Ye, Xiao & Sun 2020), the
+"""Bounded-error quantizer Q(v, eps) of aiade §2 (AIADE, Ye, Xiao & Sun 2020), the
 encoder of IADE / AIADE (Alg. 1-2: deterministic) and IADE-SGD (Alg. 3: stochastic).
 
 Contract. ``compress_eps(x, eps, ctx)`` rounds x to the grid delta * Z^d:
@@ -12,7 +12,7 @@ Contract. ``compress_eps(x, eps, ctx)`` rounds x to the grid delta * Z^d:
   random quantization whose error's square is bounded by eps", §5).
 ``compress(x, ctx)`` uses the fixed ``eps`` of the config: the "trivial" quantized GD of §3.
 
-Bit stream (every bit counted, design.md §4): "scale" = delta (1 value of x's dtype), "width"
+Bit stream (every bit counted, docs/architecture.md §3): "scale" = delta (1 value of x's dtype), "width"
 = w (1 uint8), "codes" = the d integer codes in offset binary (code + 2^(w-1)), w bits each,
 MSB first, packed (``pack_uint``); w = 1 + bit_length(max |code|), 0 when every code is 0.
 So bits = 8 * (bytes of delta + 1 + ceil(d w / 8)).

@@ -1,7 +1,7 @@
 """MVSS: the unbiased magnitude-based sampling of Wangni et al. (NeurIPS 2018, arXiv 1710.09854),
-the stochastic baseline of seed 000 §5.1 ("MVSS-0.01").
+the stochastic baseline of comp_ams §5.1 ("MVSS-0.01").
 
-Probabilities follow the paper's greedy algorithm (baselines.md A5):
+Probabilities follow the paper's greedy algorithm:
     p_j = min(kappa d |x_j| / ||x||_1, 1)
     repeat up to ``iterations`` times: I = {j: p_j < 1}; c = (kappa d - d + |I|) / sum_{j in I} p_j;
                                        p = min(c p, 1); stop if c <= 1

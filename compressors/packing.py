@@ -1,4 +1,4 @@
-"""Sign bits packed eight to a byte (design.md §4), and fixed-width unsigned integers packed
+"""Sign bits packed eight to a byte (docs/architecture.md §3), and fixed-width unsigned integers packed
 back to back: most significant bit first in both."""
 from __future__ import annotations
 

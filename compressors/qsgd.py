@@ -1,5 +1,5 @@
 """QSGD (Alistarh, Grubic, Li, Tomioka & Vojnovic, NeurIPS 2017, "QSGD: Communication-efficient
-SGD via gradient quantization and encoding"), §3.1, the baseline of seed 003 §1.2.
+SGD via gradient quantization and encoding"), §3.1, the baseline of aiade §1.2.
 
 Q_s(v)_i = ||v||_2 sign(v_i) xi_i(v, s): with l = floor(|v_i| s / ||v||), xi_i = (l + 1) / s with
 probability |v_i| s / ||v|| - l and l / s otherwise; coins private to the worker. Unbiased, and

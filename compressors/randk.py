@@ -2,7 +2,7 @@
 
 With ``shared_seed`` (default) the support comes from a generator seeded by (run seed, step,
 bucket), so every worker picks the same coordinates and the receiver regenerates the indices:
-only the k fp32 values are sent (design.md §4, indices implied). Without it each worker draws
+only the k fp32 values are sent (docs/architecture.md §3, indices implied). Without it each worker draws
 its own support and sends int32 indices too. ``unbiased`` scales the kept values by d/k so that
 E[C(x)] = x; otherwise C is the plain (biased, contractive) random sparsifier.
 """

@@ -1,8 +1,8 @@
-"""Scaled sign, seed 001 eq. (3): C(x) = (||x||_1 / d) sign(x).
+"""Scaled sign, sketched_ams eq. (3): C(x) = (||x||_1 / d) sign(x).
 
 Payload: one fp32 scale + d sign bits packed eight to a byte. sign(0) is sent as +1 (one bit
 cannot carry three values); since x_i = 0 contributes nothing to <sign(x), x> this keeps the
-Cauchy-Schwarz bound ||C(x) - x||^2 = ||x||^2 - ||x||_1^2 / d <= (1 - 1/d) ||x||^2 of seed 000
+Cauchy-Schwarz bound ||C(x) - x||^2 = ||x||^2 - ||x||_1^2 / d <= (1 - 1/d) ||x||^2 of comp_ams
 Remark 1. Applied per layer (``scope=layer``) it is Block-Sign with blocks = layers.
 """
 from __future__ import annotations

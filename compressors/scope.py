@@ -1,4 +1,4 @@
-"""Whole-model or layer-wise application of a compressor (design.md §3, "Scope").
+"""Whole-model or layer-wise application of a compressor (docs/architecture.md §2, "Scope").
 
 A worker's gradient lives in one flat vector; ``layer_sizes`` cut it into the model's parameter
 tensors. ``scope="model"`` compresses the flat vector once; ``scope="layer"`` compresses each

@@ -1,6 +1,6 @@
-"""Hard-threshold sparsification (seed 002 §4): keep every coordinate with |x_i| >= lambda.
+"""Hard-threshold sparsification (hard_threshold §4): keep every coordinate with |x_i| >= lambda.
 
-An absolute compressor: ||C(x) - x||^2 <= d * lambda^2 (seed 002 §5). k varies from step to
+An absolute compressor: ||C(x) - x||^2 <= d * lambda^2 (hard_threshold §5). k varies from step to
 step; the payload is what was kept at this step (fp32 values + int32 indices).
 """
 from __future__ import annotations

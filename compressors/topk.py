@@ -1,8 +1,8 @@
-"""Top-k sparsification, seed 000 Definition 1: keep the k coordinates of largest |x_i|.
+"""Top-k sparsification, comp_ams Definition 1: keep the k coordinates of largest |x_i|.
 
 Payload: k fp32 values + k int32 indices. k is given directly (``k``) or as a fraction of the
 vector (``ratio``: k = max(1, floor(ratio * d)), applied per vector, i.e. per layer when
-``scope=layer``). A delta-contraction: ||C(x) - x||^2 <= (1 - k/d) ||x||^2 (seed 000 Remark 1).
+``scope=layer``). A delta-contraction: ||C(x) - x||^2 <= (1 - k/d) ||x||^2 (comp_ams Remark 1).
 """
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
-"""Convex problems with a KNOWN optimum, for seed 003's setting (and seed 002's logistic regression).
+"""Convex problems with a KNOWN optimum, for aiade's setting (and hard_threshold's logistic regression).
 
-f(x) = (1/N) sum_i f_i(x), worker i holding f_i (seed 003, eq. (1)). Every builder returns a
+f(x) = (1/N) sum_i f_i(x), worker i holding f_i (aiade, eq. (1)). Every builder returns a
 ``ConvexProblem`` carrying the theorems' constants: L, the largest smoothness constant of the f_i
 (Def. 1.1), mu, a strong-convexity constant of f (Def. 1.2), kappa = L/mu (Def. 1.3), so that
 Assumption 1.4 holds with exactly these numbers; x* and f* = f(x*), always computed in float64
@@ -25,7 +25,7 @@ EPS = torch.finfo(F64).eps
 
 @dataclass
 class ConvexProblem:
-    """f(x) = (1/N) sum_i f_i(x); worker i holds f_i (seed 003, eq. (1), Def. 1.3).
+    """f(x) = (1/N) sum_i f_i(x); worker i holds f_i (aiade, eq. (1), Def. 1.3).
 
     quadratic: f_i(x) = 1/2 x'A_i x - b_i'x + (l2/2)||x||^2. logistic / least_squares: f_i is the
     mean over worker i's shard (X[i], y[i], all shards the same size, ``dropped`` samples left out)
@@ -130,7 +130,7 @@ def _shards(X: Tensor, y: Tensor, workers: int, name: str) -> tuple[list[Tensor]
 
 def data_smoothness(kind: str, X: Tensor, workers: int) -> float:
     """max_i of the smoothness of worker i's data term alone (no l2): lambda_max(X_i'X_i)/n_i, over 4
-    for the logistic loss. Seed 002 sets its regulariser from it (l2 = L/1e4, baselines.md D2)."""
+    for the logistic loss. hard_threshold sets its regulariser from it (l2 = L/1e4)."""
     Xs, _, _ = _shards(X, torch.zeros(X.shape[0]), workers, kind)
     return max(_lam_max(xi) / ((4 if kind == "logistic" else 1) * xi.shape[0]) for xi in Xs)
 
@@ -188,7 +188,7 @@ def _centred_projected(M: list[Tensor], top: Tensor) -> list[Tensor]:
 
 def quadratic_problem(dim: int, kappa: float, workers: int, seed: int, L: float = 1.0,
                       dtype: torch.dtype = F64) -> ConvexProblem:
-    """Heterogeneous quadratics f_i(x) = 1/2 x'A_i x - b_i'x with average A = Q diag(lam) Q' (seed 003 §3).
+    """Heterogeneous quadratics f_i(x) = 1/2 x'A_i x - b_i'x with average A = Q diag(lam) Q' (aiade §3).
 
     lam is log-spaced from mu = L/kappa to L, endpoints exact, Q a seeded Haar orthogonal matrix,
     so f is mu-strongly convex and kappa is the true condition number (Def. 1.2-1.3). A_i = A + t H_i
@@ -295,7 +295,7 @@ def least_squares_problem(X: Tensor, y: Tensor, workers: int, l2: float, name: s
     lambda_max so it is certified, never below l2; with l2 = 0 it must be clearly positive
     (ValueError naming the problem otherwise). x* solves the normal equations in float64.
 
-    rho (WGC, seed 003 Assumption 5.1) is defined only when the problem interpolates (l2 = 0 and
+    rho (WGC, aiade Assumption 5.1) is defined only when the problem interpolates (l2 = 0 and
     f* <= 1e-20 f(0)), i.e. y_j = a_j'x* for every kept row. Then worker i's single-sample gradient
     g_i = a_j a_j'(x - x*), j uniform over shard i, is unbiased for grad f_i(x), and
     E||g_i||^2 = (1/n_i) sum_j (a_j'(x - x*))^2 ||a_j||^2 <= max_j ||a_j||^2 * 2 f_i(x); averaging
@@ -326,7 +326,7 @@ def least_squares_problem(X: Tensor, y: Tensor, workers: int, l2: float, name: s
 def lsq_interp_problem(samples: int, dim: int, workers: int, seed: int,
                        dtype: torch.dtype = F64) -> ConvexProblem:
     """A GENERATED consistent system y = X x_true (X, x_true seeded Gaussians, samples >= dim), as least
-    squares with l2 = 0: it interpolates, so single-sample SGD satisfies the WGC (seed 003 Ass. 5.1)
+    squares with l2 = 0: it interpolates, so single-sample SGD satisfies the WGC (aiade Ass. 5.1)
     with the rho that ``least_squares_problem`` derives, and x* = x_true."""
     if not samples >= dim >= 1:
         raise ValueError(f"lsq_interp_problem: need samples >= dim >= 1, but got samples={samples}, dim={dim}.")

@@ -21,7 +21,7 @@ def load_libsvm(path: str, max_samples: int | None = None) -> tuple[Tensor, Tens
 
     X is dense float64 n x d (d = the largest feature index in the file), y float64 in {-1, +1}:
     the file must hold exactly two distinct label values, the smaller mapped to -1. With
-    ``max_samples`` only the first rows are kept (as seed 002 keeps gisette's first 6,000).
+    ``max_samples`` only the first rows are kept (as hard_threshold keeps gisette's first 6,000).
     A missing, unparsable or non-binary file raises ``DataFileError`` naming it.
     """
     from sklearn.datasets import load_svmlight_file

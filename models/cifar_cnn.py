@@ -1,4 +1,4 @@
-"""The CIFAR CNN of seed 000 §5.3: "a larger CNN model with 3 convolutional layers".
+"""The CIFAR CNN of comp_ams §5.3: "a larger CNN model with 3 convolutional layers".
 
 The paper's supplement (with the exact sizes) is not in our copy, so the choice is the common
 three-block CIFAR CNN that fits that description: three blocks of conv 3x3 (padding 1) + ReLU +

@@ -1,4 +1,4 @@
-"""The IMDB LSTM of seed 000 §5.3: "a LSTM network with 64 cells, equipped with an embedding
+"""The IMDB LSTM of comp_ams §5.3: "a LSTM network with 64 cells, equipped with an embedding
 layer which embeds top 1000 words in the movie reviews into 32-dimensional vectors".
 
 The supplement is not in our copy; our choices: ``nn.Embedding(num_words, 32, padding_idx=0)``

@@ -1,4 +1,4 @@
-"""The word-level LSTM language model of seed 002 §5 (settings: ../shared/docs/baselines.md D2:
+"""The word-level LSTM language model of hard_threshold §5 (the authors' settings:
 3 layers, 650 hidden units, tied embeddings, dropout 0.4; trained with BPTT 30).
 
 The form of PyTorch's ``word_language_model`` example (the paper's LM task file is not in our

@@ -1,4 +1,4 @@
-"""The MNIST CNN of seed 000 §5.1: two convolutional layers followed by two fully connected
+"""The MNIST CNN of comp_ams §5.1: two convolutional layers followed by two fully connected
 layers with ReLU, dropout 0.5 after the max-pooled convolution.
 
 The paper gives no sizes; ours are the classic Keras MNIST CNN that matches that description:

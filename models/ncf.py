@@ -1,6 +1,6 @@
 """NeuMF, the Neural Collaborative Filtering model of He et al., "Neural Collaborative Filtering",
-WWW 2017 (§3.4, Fig. 3: GMF + MLP fused), in the form seed 002 §5 trains on MovieLens-20M
-(../shared/docs/baselines.md D2; the authors' code, sands-lab/rethinking-sparsification ncf/, is
+WWW 2017 (§3.4, Fig. 3: GMF + MLP fused), in the form hard_threshold §5 trains on MovieLens-20M
+(the authors' settings; their code, sands-lab/rethinking-sparsification ncf/, is
 NVIDIA DeepLearningExamples' PyTorch NCF): factors 64, MLP [256, 256, 128, 64], dropout 0.5.
 
 * GMF branch: user and item embeddings of ``factors`` each, multiplied elementwise.

@@ -1,4 +1,4 @@
-"""ResNet-18 for CIFAR, one of the three CIFAR networks of seed 002 §5 ("Rethinking gradient
+"""ResNet-18 for CIFAR, one of the three CIFAR networks of hard_threshold §5 ("Rethinking gradient
 sparsification as total error minimization"; Table 1: d = 11,173,962).
 
 The paper's code (sands-lab/rethinking-sparsification) takes its CIFAR networks from the widely

@@ -2,7 +2,7 @@
 
 ``train.lr_schedule`` (null = constant): linear warm-up from the base lr to ``warmup_factor`` times
 it over ``warmup_epochs``, then a step decay by ``gamma`` at each of ``milestones`` (epochs).
-Seed 002's CIFAR runs (baselines.md D2): base 0.1, x16 over 5 epochs, /10 at 150 and 250.
+hard_threshold's CIFAR runs (the authors' settings): base 0.1, x16 over 5 epochs, /10 at 150 and 250.
 """
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""ACCORDION's switching rule on crafted gradient-norm histories (baselines.md C7), its effect on
+"""ACCORDION's switching rule on crafted gradient-norm histories, its effect on
 what is sent, and the learning-rate schedule that triggers its "after a decay" rule."""
 from __future__ import annotations
 

@@ -30,7 +30,7 @@ def grads(*rows):
 
 
 def test_comp_ams_two_steps_by_hand():
-    """Seed 000 Alg. 2 with Top-2 of 4, classic EF, n = 2."""
+    """comp_ams Alg. 2 with Top-2 of 4, classic EF, n = 2."""
     theta = T([1.0, 2.0, 3.0, 4.0])
     lr, b1, b2, eps = 0.1, 0.9, 0.999, 1e-8
     algo = CompAMS(theta, SimCommunicator(2), ScopedCompressor(TopK(ratio=0.5), [4], "model"),
@@ -67,7 +67,7 @@ def test_comp_ams_without_ef_drops_the_residual():
 
 
 def test_ef_sgd_two_steps_by_hand():
-    """Seed 002 Alg. 1 with hard threshold lambda = 1, gamma = 0.5, n = 2."""
+    """hard_threshold Alg. 1 with hard threshold lambda = 1, gamma = 0.5, n = 2."""
     x = T([1.0, 1.0, 1.0, 1.0])
     algo = EFSGD(x, SimCommunicator(2), ScopedCompressor(Threshold(lam=1.0), [4], "model"), lr=0.5, ef="scaled")
     report = algo.step(grads([3.0, 0.5, -2.0, 0.1], [0.2, -4.0, 1.0, 0.0]), 0)
@@ -87,7 +87,7 @@ def test_ef_sgd_two_steps_by_hand():
 
 
 def test_amsgrad_step_by_hand():
-    """Seed 000 Alg. 1: v_0 = eps, no eps in the denominator."""
+    """comp_ams Alg. 1: v_0 = eps, no eps in the denominator."""
     theta = T([1.0, -1.0])
     algo = AMSGrad(theta, SimCommunicator(2), None, lr=0.01, eps=1e-8)
     algo.step(grads([1.0, 0.0], [3.0, -2.0]), 0)
@@ -127,7 +127,7 @@ def test_ef_sgd_with_identity_is_sgd():
 
 
 def test_ef_sgd_powersgd_nesterov_two_steps_by_hand():
-    """baselines.md C1(b): send C(g + e) (Top-1 here), e = g + e - C(g + e); d = avg + wd x;
+    """PowerSGD-style EF: send C(g + e) (Top-1 here), e = g + e - C(g + e); d = avg + wd x;
     m = d at the first step, else mu m + d; Nesterov d = d + m; x -= lr d. n = 2, d = 3."""
     x = torch.zeros(3)
     algo = EFSGD(x, SimCommunicator(2), ScopedCompressor(TopK(k=1), [3], "model"), lr=0.1, ef="powersgd",
@@ -142,7 +142,7 @@ def test_ef_sgd_powersgd_nesterov_two_steps_by_hand():
     assert torch.allclose(x, T([-0.15, 0.286, -0.229]), atol=1e-6)
 
 def test_ef_sgd_adam_with_identity_is_torch_adam():
-    """Seed 002's NCF setting: Adam on the averaged (error-corrected) gradients."""
+    """hard_threshold's NCF setting: Adam on the averaged (error-corrected) gradients."""
     torch.manual_seed(2)
     w = torch.randn(6)
     ref = w.clone().requires_grad_(True)
@@ -158,7 +158,7 @@ def test_ef_sgd_adam_with_identity_is_torch_adam():
 
 
 def test_powersgd_memory_is_the_raw_gradient_memory():
-    """baselines.md C1(b): send C(g + e), e <- g + e - C(g + e), no lr: the same as ``classic``."""
+    """PowerSGD-style EF: send C(g + e), e <- g + e - C(g + e), no lr: the same as ``classic``."""
     runs = {}
     for ef in ("powersgd", "classic"):
         torch.manual_seed(3)
@@ -180,7 +180,7 @@ def test_every_algorithm_has_a_yaml_and_back():
     assert sorted(p.stem for p in algo_yamls()) == registry.available()
 
 
-# Constants a convex task hands to the methods whose step sizes come from the theory (seed 003).
+# Constants a convex task hands to the methods whose step sizes come from the theory (aiade).
 PROBLEM = {"L": 1.0, "mu": 0.1, "rho": 2.0, "grad0_norm": 1.0, "x0_dist": 1.0}
 
 
@@ -243,7 +243,7 @@ def test_qadam_step_by_hand():
 
 
 def test_no_weight_decay_on_batchnorm_when_asked():
-    """Seed 002's CIFAR code: wd 1e-4 on every parameter but BatchNorm's (``decay_norm: false``)."""
+    """hard_threshold's CIFAR code: wd 1e-4 on every parameter but BatchNorm's (``decay_norm: false``)."""
     from compress_train.models.resnet18_cifar import ResNet18CIFAR
     from compress_train.runner.tasks.flat import FlatModel
 

@@ -1,5 +1,5 @@
 """Every compressor in conf/compressor/*.yaml: round trips, exact bits (from the payload and in
-closed form, design.md §4), the q-deviate / absolute bounds of seed 000 Remark 1 and seed 002,
+closed form, docs/architecture.md §3), the q-deviate / absolute bounds of comp_ams Remark 1 and hard_threshold,
 unbiasedness of the stochastic ones, shared randomness, sign packing and determinism."""
 from __future__ import annotations
 
@@ -75,7 +75,7 @@ def signal(d: int, seed: int, kind: str = "mixed") -> torch.Tensor:
 def payload_bits_by_hand(p: Payload) -> int:
     total = 0
     for t in p.tensors.values():
-        assert t.dtype in DTYPE_BITS, f"unexpected wire dtype {t.dtype} (design.md §4)"
+        assert t.dtype in DTYPE_BITS, f"unexpected wire dtype {t.dtype} (docs/architecture.md §3)"
         total += t.numel() * DTYPE_BITS[t.dtype]
     return total
 
@@ -87,7 +87,7 @@ def k_of(d: int, ratio, k) -> int:
 
 
 def bounded_width(part: torch.Tensor, decoded: torch.Tensor, eps: float, mode: str) -> int:
-    """Bits per code of seed 003's quantizer, from its grid step and the largest decoded |x_i|."""
+    """Bits per code of aiade's quantizer, from its grid step and the largest decoded |x_i|."""
     d = part.numel()
     if mode == "stochastic":
         delta = 2 * math.sqrt(eps / d)

@@ -55,7 +55,7 @@ def test_uncompressed_algorithms_ignore_the_compressor(make_config):
     check_config(make_config("algo=sgd", "compressor.ratio=5"))
 
 
-# Options that only validate beside a matching choice elsewhere (convex problems, seed 003).
+# Options that only validate beside a matching choice elsewhere (convex problems, aiade).
 COMPANIONS = {
     ("algo", "gd"): ["problem=quadratic", "compressor=identity"],
     ("algo", "agd"): ["problem=quadratic", "compressor=identity"],

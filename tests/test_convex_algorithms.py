@@ -1,4 +1,4 @@
-"""Seed 003's algorithms against hand computations and against their theorems, on problems
+"""aiade's algorithms against hand computations and against their theorems, on problems
 with a known optimum: IADE (Alg. 1, Theorem 3.1), AIADE (Alg. 2, Theorem 4.1), IADE-SGD
 (Alg. 3, Theorem 5.2), and the baselines GD, AGD, QGD, QSGD."""
 from __future__ import annotations

@@ -78,7 +78,7 @@ def test_seed_002_fig1_settings_reach_the_problem(tmp_path):
 
 
 def test_total_error_is_the_sum_of_the_logged_squared_error_norms(tmp_path):
-    """Seed 002's total error: sum over steps of ||e_t||^2 (one worker: the logged error norm)."""
+    """hard_threshold's total error: sum over steps of ||e_t||^2 (one worker: the logged error norm)."""
     run = tmp_path / "run"
     proc = run_cli(f"hydra.run.dir={run}", "problem=mnist_4v9", "model.l2=1", "algo=ef_sgd", "algo.lr=auto",
                    "compressor=topk", "compressor.ratio=null", "compressor.k=5", "train.batch_size=5",

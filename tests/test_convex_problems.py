@@ -1,7 +1,7 @@
 """Convex problems with known optimum (datasets/convex.py) and the LIBSVM loader (datasets/libsvm.py).
 
 Every optimum is checked against an independent solver or formula; smoothness and strong
-convexity constants against Hessians computed here by autograd; the WGC constant (seed 003
+convexity constants against Hessians computed here by autograd; the WGC constant (aiade
 Ass. 5.1) against the exact expectation over every sample.
 """
 from __future__ import annotations
@@ -288,7 +288,7 @@ def test_lsq_interp_optimum_and_constants(interp) -> None:
 
 
 def test_wgc_holds_with_rho(interp) -> None:
-    """Seed 003 Ass. 5.1: (1/N) sum_i E_j ||grad of sample j of f_i||^2 <= 2 rho L (f(x) - f*)."""
+    """aiade Ass. 5.1: (1/N) sum_i E_j ||grad of sample j of f_i||^2 <= 2 rho L (f(x) - f*)."""
     p, g = interp, torch.Generator().manual_seed(1)
     ratios = []
     for _ in range(20):

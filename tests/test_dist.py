@@ -3,7 +3,7 @@
 Losses to float tolerance (the error-norm reduction may use a different thread count), bit
 and byte counts exactly, for a fixed-size payload (COMP-AMS + layer-wise Block-Sign), a
 variable-size one (EF-SGD + hard threshold, allgather with padding), the dense allreduce, and
-seed 003's IADE (float64, variable-width codes, the server's re-encoding replicated per rank).
+aiade's IADE (float64, variable-width codes, the server's re-encoding replicated per rank).
 """
 from __future__ import annotations
 

@@ -79,7 +79,7 @@ def test_conservation(mode, path):
 @pytest.mark.parametrize("name", ["topk", "threshold", "identity", "scaled_sign", "blocksign"])
 @pytest.mark.parametrize("scope", ["model", "layer"])
 def test_scaled_equals_classic_at_constant_lr(name, scope):
-    """Seed 002 Remark 1: with a constant step size, scaled EF's memory is gamma times classic's
+    """hard_threshold Remark 1: with a constant step size, scaled EF's memory is gamma times classic's
     and the messages are the same."""
     cfg = load(CONF / f"{name}.yaml")
     rng = np.random.default_rng(5)
@@ -97,7 +97,7 @@ def hard_threshold(v: torch.Tensor, lam: float) -> torch.Tensor:
 
 
 def test_threshold_scaled_follows_alg1_when_lr_changes():
-    """Seed 002 Alg. 1: p = e + gamma g; Delta = gamma C(p / gamma), i.e. p_i is sent iff
+    """hard_threshold Alg. 1: p = e + gamma g; Delta = gamma C(p / gamma), i.e. p_i is sent iff
     |p_i| >= gamma * lam; e = p - Delta. Classic EF thresholds g + e at lam instead, so the two
     part ways as soon as gamma changes."""
     lam = 0.05

@@ -1,4 +1,4 @@
-"""Packaging guards (style.md): one namespace, nothing shadowed, configs shipped, layering kept."""
+"""Packaging guards (docs/architecture.md): one namespace, nothing shadowed, configs shipped, layering kept."""
 from __future__ import annotations
 
 import re

@@ -1,4 +1,4 @@
-"""Word-level LM (seed 002 §5, baselines.md D2): corpora loaders, the LSTM LM, BPTT windows, the CLI."""
+"""Word-level LM (hard_threshold §5, the authors' settings): corpora loaders, the LSTM LM, BPTT windows, the CLI."""
 from __future__ import annotations
 
 import math

@@ -1,4 +1,4 @@
-"""Seed 000 §5.3 models: forward shapes, parameter counts, seeded construction, config wiring."""
+"""comp_ams §5.3 models: forward shapes, parameter counts, seeded construction, config wiring."""
 from __future__ import annotations
 
 import pytest
@@ -77,7 +77,7 @@ def test_configs_compose_and_wire_vocabulary(make_config) -> None:
         check_config(make_config(f"dataset={ds}", "model=cifar_cnn"))
 
 
-# Seed 002 §5 CIFAR networks (kuangliu/pytorch-cifar forms): Table 1's d for 10 classes, and the
+# hard_threshold §5 CIFAR networks (kuangliu/pytorch-cifar forms): Table 1's d for 10 classes, and the
 # fan-in of the final linear layer (100 classes change only that layer: +90 * (fan_in + 1)).
 SEED002 = {"resnet18_cifar": (11_173_962, 512), "googlenet_cifar": (6_166_250, 1024),
            "senet18_cifar": (11_260_354, 512)}

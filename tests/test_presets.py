@@ -28,7 +28,7 @@ def sweep_params(make_config, preset: str, scale: str = "ci") -> dict[str, list[
 
 
 def bundle_companions(method: str) -> list[str]:
-    """Seed 003's methods need a convex problem (IADE-SGD the interpolating one)."""
+    """aiade's methods need a convex problem (IADE-SGD the interpolating one)."""
     if method == "aiade/iade_sgd":
         return ["problem=lsq_interp"]
     return ["problem=quadratic"] if method.startswith("aiade/") else []

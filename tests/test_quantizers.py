@@ -1,4 +1,4 @@
-"""The quantizers of seed 003 (compressors/bounded.py, Q(v, eps) of §2) and its QSGD baseline
+"""The quantizers of aiade (compressors/bounded.py, Q(v, eps) of §2) and its QSGD baseline
 (compressors/qsgd.py, Alistarh et al. 2017), and the fixed-width bit packing under both:
 bit layouts by hand, error bounds, unbiasedness and variance, exact bits."""
 from __future__ import annotations

@@ -1,9 +1,9 @@
-"""ACCORDION (Agarwal et al., MLSys 2021) as seed 002 runs it for its Table 1 (baselines.md C7):
+"""ACCORDION (Agarwal et al., MLSys 2021) as hard_threshold runs it for its Table 1:
 per layer, switch Top-k between k_max (low compression) and k_min (high compression) by
 whether the layer is in a "critical regime".
 
 Every ``interval`` epochs, at the first step of the epoch, worker 0 (rank 0) measures each
-layer's local mini-batch gradient norm D_l (seed 002's port; ``signal: minibatch``) and decides
+layer's local mini-batch gradient norm D_l (hard_threshold's port; ``signal: minibatch``) and decides
 
     r_l = | ||D_l(prev)|| - ||D_l(now)|| | / ||D_l(prev)||;  k_max if r_l >= eta, else k_min
 

@@ -15,6 +15,8 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
+from compress_train.runner.metrics import flatten
+
 log = logging.getLogger("compress_train")
 
 
@@ -25,16 +27,6 @@ def _has_api_key() -> bool:
         return netrc.netrc().authenticators("api.wandb.ai") is not None
     except (OSError, netrc.NetrcParseError):
         return False
-
-
-def _flatten(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, value in data.items():
-        if isinstance(value, dict):
-            out.update(_flatten(value, f"{prefix}{key}/"))
-        else:
-            out[f"{prefix}{key}"] = value
-    return out
 
 
 class WandbSink:
@@ -69,7 +61,7 @@ class WandbSink:
         self._guard(lambda r: self.run.log({k: v for k, v in r.items() if v is not None}, step=r["step"]), row)
 
     def summary(self, summary: dict[str, Any]) -> None:
-        self._guard(lambda s: self.run.summary.update(_flatten(s)), summary)
+        self._guard(lambda s: self.run.summary.update(flatten(s, sep="/")), summary)
 
     def close(self) -> None:
         self._guard(lambda: self.run.finish())

@@ -1,7 +1,7 @@
-"""A convex task with a known optimum (seed 003's setting, and seed 002's logistic regression).
+"""A convex task with a known optimum (aiade's setting, and hard_threshold's logistic regression).
 
 f(x) = (1/N) sum_i f_i(x), worker i holding f_i (``datasets/convex.py``). The parameter vector
-is x itself, x_0 = 0 as in seed 003's algorithms, in ``precision`` (float64 by default for these
+is x itself, x_0 = 0 as in aiade's algorithms, in ``precision`` (float64 by default for these
 models). Every metrics row carries ``dist_to_opt`` = ||x_k - x*||, ``rel_dist`` = that over
 ||x_0 - x*||, ``suboptimality`` = f(x_k) - f* and ``train_loss`` = f(x_k); step 0 (the starting
 point) is logged too. The run stops with status ``converged`` once ``rel_dist`` <= ``train.tol``
@@ -63,7 +63,7 @@ class ConvexTask(Task):
         self.problem = p = build_problem(cfg, log)
         self.full = needs.full_gradient or p.kind == "quadratic"
         self.params = torch.zeros(p.dim, dtype=p.x_star.dtype)
-        if cfg.model.get("x0_offset") is not None:  # seed 002 Fig. 1 starts at x* + 0.005 (every coordinate)
+        if cfg.model.get("x0_offset") is not None:  # hard_threshold Fig. 1 starts at x* + 0.005 (every coordinate)
             self.params = p.x_star.clone() + cfg.model.x0_offset
         self.layer_sizes, self.numel = [p.dim], p.dim
         self.x_star = p.x_star

@@ -40,7 +40,7 @@ class FlatModel:
 
     def norm_mask(self) -> Tensor:
         """1 for every coordinate of a weight-decayed parameter, 0 for normalisation layers'
-        (BatchNorm, GroupNorm, LayerNorm): seed 002's CIFAR code applies no weight decay to BN."""
+        (BatchNorm, GroupNorm, LayerNorm): hard_threshold's CIFAR code applies no weight decay to BN."""
         norm_types = (nn.modules.batchnorm._NormBase, nn.GroupNorm, nn.LayerNorm)
         in_norm = {id(p) for m in self.model.modules() if isinstance(m, norm_types) for p in m.parameters()}
         return torch.cat([torch.full((size,), 0.0 if id(p) in in_norm else 1.0, dtype=self.params.dtype)

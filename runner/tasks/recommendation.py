@@ -1,5 +1,5 @@
 """A recommendation task: NCF (NeuMF, He et al., "Neural Collaborative Filtering", WWW 2017) on
-MovieLens implicit feedback, as seed 002 §5 trains it (../shared/docs/baselines.md D2: factors 64,
+MovieLens implicit feedback, as hard_threshold §5 trains it (the authors' settings: factors 64,
 MLP [256, 256, 128, 64], 4 negatives, dropout 0.5, HR@10 against 100 sampled negatives, Adam
 lr 0.0045 betas (0.25, 0.5) after EF memory on raw gradients: ``algo=ef_sgd algo.optimizer=adam
 algo.ef=powersgd``).
@@ -114,7 +114,7 @@ class RecommendationTask(Task):
 
     @classmethod
     def check(cls, cfg: DictConfig) -> list[str]:
-        """Config errors for the keys this task reads (style.md's one template)."""
+        """Config errors for the keys this task reads."""
         errors: list[str] = []
         d, m = cfg.dataset, cfg.model
         if m.name not in NCF_MODELS:
