@@ -14,7 +14,7 @@ import yaml
 from compress_train.algorithms.error_feedback import ErrorFeedback, build, modes, normalize_ef
 from compress_train.compressors import registry
 from compress_train.compressors.scope import ScopedCompressor
-from compress_train.runner.config.check import RULE_KEYS
+from compress_train.runner.config.check import compressor_params
 
 CONF = Path(__file__).resolve().parents[1] / "conf" / "compressor"
 YAMLS = sorted(CONF.glob("*.yaml"))
@@ -28,7 +28,7 @@ def load(path: Path) -> dict:
 
 
 def scoped(cfg: dict, scope: str | None = None) -> ScopedCompressor:
-    params = {k: v for k, v in cfg.items() if k not in ("name", "scope", *RULE_KEYS)}
+    params = compressor_params(cfg)
     return ScopedCompressor(registry.build(cfg["name"], params), LAYERS, scope or cfg["scope"])
 
 

@@ -45,7 +45,7 @@ def _choice(errors: list[str], key: str, value: Any, allowed) -> bool:
 
 def component_params(section: DictConfig | dict, drop: tuple[str, ...] = ("name",)) -> dict[str, Any]:
     data = OmegaConf.to_container(section, resolve=True) if isinstance(section, DictConfig) else dict(section)
-    return {k: v for k, v in data.items() if k not in drop}
+    return {k: v for k, v in data.items() if k not in drop and k != "defaults"}  # defaults: a raw YAML's list
 
 
 def check_config(cfg: DictConfig) -> None:
