@@ -12,10 +12,12 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import Any, Callable, ClassVar, Mapping
 
+import torch
 from torch import Tensor
 
 from compress_train.algorithms.communicator import Communicator
 from compress_train.algorithms.error_feedback import build as build_memory, normalize_ef
+from compress_train.algorithms.state import Stateful
 from compress_train.compressors.scope import Message, ScopedCompressor
 
 
@@ -75,8 +77,13 @@ class AlgorithmContext:
     decay_mask: Tensor | None = None
 
 
-class Algorithm(ABC):
-    """Base: subclasses set ``name``, ``needs``, ``default_ef`` and implement ``step``."""
+class Algorithm(Stateful, ABC):
+    """Base: subclasses set ``name``, ``needs``, ``default_ef`` and implement ``step``.
+
+    ``state_dict()`` / ``load_state_dict(state)`` (``algorithms/state.py``, nothing to write in a
+    subclass): every attribute but ``params``, ``comm``, ``compressor`` and ``hyper``, the EF
+    memories and any other owned ``Stateful`` object included, so a resumed run is the same run.
+    """
 
     name: ClassVar[str]
     needs: ClassVar[Needs] = Needs()
@@ -123,6 +130,9 @@ class Algorithm(ABC):
 
     @abstractmethod
     def step(self, grads: dict[int, Tensor], step: int) -> StepReport: ...
+
+    def state_device(self) -> torch.device:
+        return self.params.device
 
     def gradient_point(self) -> Tensor:
         """Where the workers evaluate their next gradients: the iterate, unless the method

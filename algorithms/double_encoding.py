@@ -27,13 +27,18 @@ from torch import Tensor
 
 from compress_train.algorithms.base import StepReport
 from compress_train.algorithms.communicator import Communicator
+from compress_train.algorithms.state import Stateful
 from compress_train.compressors.base import CompressContext
 from compress_train.compressors.scope import Message, ScopedCompressor
 
 SERVER = -1  # the server's id in the randomness key of its (stochastic) re-encoding
 
 
-class DoubleEncoding:
+class DoubleEncoding(Stateful):
+    """s^i, s and v are the state (``algorithms/state.py``); the quantizer is wiring."""
+
+    wiring = Stateful.wiring | {"quantizer"}
+
     def __init__(self, params: Tensor, comm: Communicator, compressor: ScopedCompressor, seed: int):
         if len(compressor.bucket_sizes) != 1:
             raise ValueError("double encoding quantizes the whole vector: convex models have one parameter block")

@@ -10,9 +10,12 @@ from typing import Any
 
 from torch import Tensor
 
+from compress_train.algorithms.state import Stateful
 
-class Controller:
-    """No control: the compressor's parameters stay as configured."""
+
+class Controller(Stateful):
+    """No control: the compressor's parameters stay as configured. Its attributes but the
+    communicator and the compressor are its checkpointed state (``algorithms/state.py``)."""
 
     def __init__(self, comm, compressor, steps_per_epoch: int, **params: Any):
         self.comm, self.compressor, self.steps_per_epoch = comm, compressor, steps_per_epoch

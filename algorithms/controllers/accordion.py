@@ -59,6 +59,10 @@ class Accordion(Controller):
         self.decisions += 1
         self.apply()
 
+    def load_state_dict(self, state, strict: bool = True) -> None:
+        super().load_state_dict(state, strict)
+        self.apply()  # the compressor's per-layer k follows the restored decision
+
     def apply(self) -> None:
         self.compressor.overrides = {b: TopK(ratio=self.k_max if h else self.k_min)
                                      for b, h in enumerate(self.high.tolist())}

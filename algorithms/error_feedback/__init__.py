@@ -20,9 +20,12 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from compress_train.algorithms.state import Stateful
 
-class ErrorFeedback:
-    """Base of every mode: the error tensor ``error`` (zeros at the start) and its norm."""
+
+class ErrorFeedback(Stateful):
+    """Base of every mode: the error tensor ``error`` (zeros at the start) and its norm; its
+    attributes are its checkpointed state (``algorithms/state.py``)."""
 
     raw_gradient = True  # the memory is in gradient units (False: in step units, lr x gradient)
 
