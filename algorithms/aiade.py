@@ -30,7 +30,7 @@ class AIADE(IncreasingAccuracy):
                  eps="auto"):
         super().__init__(params, comm, compressor, seed, lr, ef, problem, unsafe)
         self.require(abs(self.lr - 1 / self.L) <= 1e-12 / self.L,
-                     f"`algo.lr` (eta) must be 1/L = {1 / self.L:.6g} for algo=aiade (Alg. 2 fixes it), "
+                     f"`lr` (eta) must be 1/L = {1 / self.L:.6g} for algo=aiade (Alg. 2 fixes it), "
                      f"but is {lr!r}.")
         root_l, root_mu = math.sqrt(self.L), math.sqrt(self.mu)
         self.tau = (root_l - root_mu) / (root_l + root_mu)

@@ -51,10 +51,10 @@ def check_betas(cfg) -> list[str]:
     for key in ("beta1", "beta2"):
         b = cfg.get(key)
         if not isinstance(b, (int, float)) or not 0 <= b < 1:
-            errors.append(f"`algo.{key}` must be in [0, 1), but is {b!r}.")
+            errors.append(f"`{key}` must be in [0, 1), but is {b!r}.")
     eps = cfg.get("eps")
     if not isinstance(eps, (int, float)) or eps <= 0:
-        errors.append(f"`algo.eps` must be a number > 0, but is {eps!r}.")
+        errors.append(f"`eps` must be a number > 0, but is {eps!r}.")
     return errors
 
 

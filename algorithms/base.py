@@ -121,11 +121,11 @@ class Algorithm(Stateful, ABC):
         errors = []
         lr = cfg.get("lr")
         if not isinstance(lr, (int, float)) or isinstance(lr, bool) or lr <= 0:
-            errors.append(f"`algo.lr` must be a number > 0, but is {lr!r}.")
+            errors.append(f"`lr` must be a number > 0, but is {lr!r}.")
         if cls.needs.compressor:
             ef = normalize_ef(cfg.get("ef", cls.default_ef), cls.default_ef)
             if ef not in cls.allowed_ef:
-                errors.append(f"`algo.ef` must be one of {list(cls.allowed_ef)} or true/false for algo={cls.name}, but is {cfg.get('ef')!r}.")
+                errors.append(f"`ef` must be one of {list(cls.allowed_ef)} or true/false for algo={cls.name}, but is {cfg.get('ef')!r}.")
         return errors
 
     @abstractmethod

@@ -43,7 +43,7 @@ class EFSGD(Algorithm):
                  decay_norm: bool = True, decay_mask: Tensor | None = None, problem: dict | None = None):
         if lr == "auto":
             if problem is None:
-                raise ParameterError("`algo.lr` is 'auto', which only convex models define (gamma = 1/L); give a number.")
+                raise ParameterError("`lr` is 'auto', which only convex models define (gamma = 1/L); give a number.")
             lr = 1 / float(problem["L"])
         super().__init__(params, comm, compressor, seed, float(lr), ef)
         self.momentum, self.nesterov, self.weight_decay = momentum, nesterov, weight_decay
@@ -60,13 +60,13 @@ class EFSGD(Algorithm):
         errors += super().check({**cfg, "lr": 1.0}) if cfg.get("lr") == "auto" else super().check(cfg)
         opt = cfg.get("optimizer", "sgd")
         if opt not in OPTIMIZERS:
-            errors.append(f"`algo.optimizer` must be one of {list(OPTIMIZERS)}, but is {opt!r}.")
+            errors.append(f"`optimizer` must be one of {list(OPTIMIZERS)}, but is {opt!r}.")
         elif opt == "adam":
             b = cfg.get("betas", (0.9, 0.999))
             if not (len(b) == 2 and all(isinstance(x, (int, float)) and 0 <= x < 1 for x in b)):
-                errors.append(f"`algo.betas` must be two numbers in [0, 1), but is {b!r}.")
+                errors.append(f"`betas` must be two numbers in [0, 1), but is {b!r}.")
             if cfg.get("momentum"):
-                errors.append("`algo.momentum` must be 0 with algo.optimizer=adam (Adam has its own moments).")
+                errors.append("`momentum` must be 0 with algo.optimizer=adam (Adam has its own moments).")
         return errors
 
     def step(self, grads, step):

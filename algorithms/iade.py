@@ -26,7 +26,7 @@ def is_auto_or_number(value: Any, low: float = 0.0) -> bool:
 
 
 def check_auto(cfg: dict, keys: tuple[str, ...]) -> list[str]:
-    return [f"`algo.{k}` must be 'auto' or a number > 0, but is {cfg.get(k)!r}."
+    return [f"`{k}` must be 'auto' or a number > 0, but is {cfg.get(k)!r}."
             for k in keys if not is_auto_or_number(cfg.get(k))]
 
 
@@ -52,7 +52,7 @@ class IncreasingAccuracy(Algorithm):
     def check_ef(cls, cfg):
         ef = cfg.get("ef")
         return [] if ef in (None, False, "none") else \
-            [f"`algo.ef` must be 'none' for algo={cls.name} (the double encoding is its own memory), but is {ef!r}."]
+            [f"`ef` must be 'none' for algo={cls.name} (the double encoding is its own memory), but is {ef!r}."]
 
     def resolve_lr(self, lr):
         return lr
@@ -77,11 +77,11 @@ class IADE(IncreasingAccuracy):
         super().__init__(params, comm, compressor, seed, lr, ef, problem, unsafe)
         bound = 2 / (self.L + self.mu)
         self.require(0 < self.lr <= bound * (1 + 1e-12),
-                     f"`algo.lr` (eta) must be in (0, 2/(L+mu)] = (0, {bound:.6g}] for algo=iade, but is {self.lr!r}.")
+                     f"`lr` (eta) must be in (0, 2/(L+mu)] = (0, {bound:.6g}] for algo=iade, but is {self.lr!r}.")
         self.c = 1 - self.lr * self.mu
         self.c_prime = self.c + (1 - self.c) / 4 if c_prime == "auto" else float(c_prime)
         self.require(self.c < self.c_prime < 1,
-                     f"`algo.c_prime` must be in (c, 1) = ({self.c:.6g}, 1) for algo=iade, but is {c_prime!r}.")
+                     f"`c_prime` must be in (c, 1) = ({self.c:.6g}, 1) for algo=iade, but is {c_prime!r}.")
         self.s = float(self.problem["grad0_norm"]) if s == "auto" else float(s)
 
     @classmethod

@@ -36,11 +36,11 @@ class IADESGD(IncreasingAccuracy):
         super().__init__(params, comm, compressor, seed, lr, ef, problem, unsafe)
         bound = 1 / (self.rho * self.L)
         self.require(0 < self.lr <= bound * (1 + 1e-12),
-                     f"`algo.lr` (eta) must be in (0, 1/(rho L)] = (0, {bound:.6g}] for algo=iade_sgd, but is {lr!r}.")
+                     f"`lr` (eta) must be in (0, 1/(rho L)] = (0, {bound:.6g}] for algo=iade_sgd, but is {lr!r}.")
         self.c = 1 - self.mu / (self.rho * self.L)
         self.c_prime = self.c + (1 - self.c) / 4 if c_prime == "auto" else float(c_prime)
         self.require(self.c < self.c_prime < 1,
-                     f"`algo.c_prime` must be in (c, 1) = ({self.c:.6g}, 1) for algo=iade_sgd, but is {c_prime!r}.")
+                     f"`c_prime` must be in (c, 1) = ({self.c:.6g}, 1) for algo=iade_sgd, but is {c_prime!r}.")
         self.s = float(self.problem["x0_dist"]) ** 2 / 10 if s == "auto" else float(s)
 
     @classmethod

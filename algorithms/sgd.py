@@ -13,11 +13,11 @@ def check_momentum(cfg) -> list[str]:
     errors = []
     mu, wd = cfg.get("momentum"), cfg.get("weight_decay")
     if not isinstance(mu, (int, float)) or not 0 <= mu < 1:
-        errors.append(f"`algo.momentum` must be in [0, 1), but is {mu!r}.")
+        errors.append(f"`momentum` must be in [0, 1), but is {mu!r}.")
     if not isinstance(wd, (int, float)) or wd < 0:
-        errors.append(f"`algo.weight_decay` must be a number >= 0, but is {wd!r}.")
+        errors.append(f"`weight_decay` must be a number >= 0, but is {wd!r}.")
     if cfg.get("nesterov") and not (isinstance(mu, (int, float)) and mu > 0):
-        errors.append("`algo.nesterov` needs `algo.momentum` > 0.")
+        errors.append("`nesterov` needs `momentum` > 0.")
     return errors
 
 

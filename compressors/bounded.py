@@ -87,9 +87,9 @@ class BoundedQuantizer(Compressor):
     def check(self) -> list[str]:
         errors = []
         if not isinstance(self.eps, (int, float)) or not self.eps > 0:
-            errors.append(f"`compressor.eps` must be a number > 0, but is {self.eps!r}.")
+            errors.append(f"`eps` must be a number > 0, but is {self.eps!r}.")
         if self.mode not in MODES:
-            errors.append(f"`compressor.mode` must be one of {list(MODES)}, but is {self.mode!r}.")
+            errors.append(f"`mode` must be one of {list(MODES)}, but is {self.mode!r}.")
         return errors
 
     def params(self) -> dict[str, Any]:

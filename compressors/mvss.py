@@ -47,9 +47,9 @@ class MVSS(Compressor):
     def check(self) -> list[str]:
         errors = []
         if not isinstance(self.ratio, (int, float)) or not 0 < self.ratio <= 1:
-            errors.append(f"`compressor.ratio` must be in (0, 1], but is {self.ratio!r}.")
+            errors.append(f"`ratio` must be in (0, 1], but is {self.ratio!r}.")
         if not isinstance(self.iterations, int) or self.iterations < 0:
-            errors.append(f"`compressor.iterations` must be an integer >= 0, but is {self.iterations!r}.")
+            errors.append(f"`iterations` must be an integer >= 0, but is {self.iterations!r}.")
         return errors
 
     def params(self) -> dict:

@@ -33,7 +33,7 @@ class QSGD(Compressor):
 
     def check(self) -> list[str]:
         if isinstance(self.levels, bool) or not isinstance(self.levels, int) or self.levels < 1:
-            return [f"`compressor.levels` must be an integer >= 1, but is {self.levels!r}."]
+            return [f"`levels` must be an integer >= 1, but is {self.levels!r}."]
         return []
 
     def params(self) -> dict[str, Any]:

@@ -39,7 +39,7 @@ class Message:
 class ScopedCompressor:
     def __init__(self, compressor: Compressor, layer_sizes: list[int], scope: str):
         if scope not in SCOPES:
-            raise ValueError(f"`compressor.scope` must be one of {list(SCOPES)}, but is {scope!r}.")
+            raise ValueError(f"`scope` must be one of {list(SCOPES)}, but is {scope!r}.")
         self.compressor, self.scope = compressor, scope
         self.bucket_sizes = list(layer_sizes) if scope == "layer" else [sum(layer_sizes)]
         self.numel = sum(layer_sizes)

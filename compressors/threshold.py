@@ -18,7 +18,7 @@ class Threshold(Compressor):
 
     def check(self) -> list[str]:
         if not isinstance(self.lam, (int, float)) or self.lam < 0:
-            return [f"`compressor.lam` must be a number >= 0, but is {self.lam!r}."]
+            return [f"`lam` must be a number >= 0, but is {self.lam!r}."]
         return []
 
     def params(self) -> dict:

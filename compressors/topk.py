@@ -33,11 +33,11 @@ class TopK(Compressor):
 
     def check(self) -> list[str]:
         if (self.ratio is None) == (self.k is None):
-            return [f"exactly one of `compressor.ratio` and `compressor.k` must be set, but ratio={self.ratio} and k={self.k}."]
+            return [f"exactly one of `ratio` and `k` must be set, but ratio={self.ratio} and k={self.k}."]
         if self.k is not None and (not isinstance(self.k, int) or self.k < 1):
-            return [f"`compressor.k` must be an integer >= 1, but is {self.k!r}."]
+            return [f"`k` must be an integer >= 1, but is {self.k!r}."]
         if self.ratio is not None and not (isinstance(self.ratio, (int, float)) and 0 < self.ratio <= 1):
-            return [f"`compressor.ratio` must be in (0, 1], but is {self.ratio!r}."]
+            return [f"`ratio` must be in (0, 1], but is {self.ratio!r}."]
         return []
 
     def params(self) -> dict:

@@ -37,13 +37,17 @@ class BasicBlock(nn.Module):
 
 
 class ResNet18CIFAR(nn.Module):
+    """The CIFAR ResNet-18 skeleton: a 3x3 stem, four stages of two ``block``s, average pool, linear."""
+
+    block: type[nn.Module] = BasicBlock
+
     def __init__(self, num_classes: int = 10):
         super().__init__()
         self.conv1 = nn.Conv2d(3, 64, 3, stride=1, padding=1, bias=False)
         self.bn1 = nn.BatchNorm2d(64)
         stages, c_in = [], 64
         for c_out, stride in ((64, 1), (128, 2), (256, 2), (512, 2)):
-            stages.append(nn.Sequential(BasicBlock(c_in, c_out, stride), BasicBlock(c_out, c_out, 1)))
+            stages.append(nn.Sequential(self.block(c_in, c_out, stride), self.block(c_out, c_out, 1)))
             c_in = c_out
         self.layer1, self.layer2, self.layer3, self.layer4 = stages
         self.linear = nn.Linear(512, num_classes)

@@ -20,6 +20,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from compress_train.models.resnet18_cifar import ResNet18CIFAR
+
 
 class PreActSEBlock(nn.Module):
     def __init__(self, c_in: int, planes: int, stride: int = 1, reduction: int = 16):
@@ -44,23 +46,10 @@ class PreActSEBlock(nn.Module):
         return out * w + shortcut
 
 
-class SENet18CIFAR(nn.Module):
-    def __init__(self, num_classes: int = 10):
-        super().__init__()
-        self.conv1 = nn.Conv2d(3, 64, 3, stride=1, padding=1, bias=False)
-        self.bn1 = nn.BatchNorm2d(64)
-        stages, c_in = [], 64
-        for planes, stride in ((64, 1), (128, 2), (256, 2), (512, 2)):
-            stages.append(nn.Sequential(PreActSEBlock(c_in, planes, stride), PreActSEBlock(planes, planes, 1)))
-            c_in = planes
-        self.layer1, self.layer2, self.layer3, self.layer4 = stages
-        self.linear = nn.Linear(512, num_classes)
+class SENet18CIFAR(ResNet18CIFAR):
+    """ResNet-18's skeleton with pre-activation squeeze-and-excitation blocks."""
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out = F.relu(self.bn1(self.conv1(x)))
-        out = self.layer4(self.layer3(self.layer2(self.layer1(out))))
-        out = F.avg_pool2d(out, 4)
-        return self.linear(out.flatten(1))
+    block = PreActSEBlock
 
 
 IMPLEMENTATION = SENet18CIFAR

@@ -10,6 +10,7 @@ result: status ``diverged`` in summary.json, exit code 0, and a sweep goes on.
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -20,6 +21,7 @@ from omegaconf import DictConfig
 from compress_train.algorithms.base import ParameterError
 from compress_train.datasets.errors import DataFileError
 from compress_train.runner.config.check import ConfigError, check_config
+from compress_train.runner.discover import HELP, explain_composition_error, groups_help, listing, presets
 from compress_train.runner.launch import launch
 from compress_train.runner.launchers.torchrun import WorkersFailed
 
@@ -49,7 +51,73 @@ def hydra_main(cfg: DictConfig) -> None:
         raise SystemExit(130)  # Ctrl-C: outputs are written; stop a sweep too
 
 
+def first_values(overrides: list[str]) -> list[str] | None:
+    """The command line with each sweep (``a,b,c``) cut to its first value, for one composition."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    try:
+        parsed = OverridesParser.create().parse_overrides(overrides)
+    except Exception:  # Hydra reports a malformed override itself
+        return None
+    out = []
+    for o in parsed:
+        if o.is_sweep_override():
+            values = list(o.sweep_string_iterator())
+            out.append(f"{o.get_key_element()}={values[0]}" if values else o.input_line)
+        else:
+            out.append(o.input_line)
+    return out
+
+
+def preflight(overrides: list[str]) -> None:
+    """Compose once before Hydra does, so that a mistyped key gets the nearest one and a wrong type
+    our message template (Hydra's own messages name neither)."""
+    from hydra import compose, initialize_config_module
+    from hydra.errors import ConfigCompositionException
+
+    first = first_values([o for o in overrides if not o.startswith("hydra.")])
+    if first is None:
+        return
+    with initialize_config_module(config_module="compress_train.conf", version_base="1.3"):
+        try:
+            compose(config_name="config", overrides=first)
+            return
+        except ConfigCompositionException as err:
+            text = f"{err} {err.__cause__ or ''}"
+        groups = [o for o in first if "." not in o.split("=", 1)[0]]
+        try:
+            base = compose(config_name="config", overrides=groups)
+        except ConfigCompositionException:
+            base = None
+    message = explain_composition_error(text, base)
+    if message is not None:
+        raise UserError(message)
+
+
+def length_overrides(overrides: list[str]) -> list[str]:
+    """``train.max_steps=N`` given alone sets the run's length (the default train.epochs would cap it)."""
+    keys = {o.split("=", 1)[0].lstrip("+~") for o in overrides}
+    if "train.max_steps" in keys and "train.epochs" not in keys:
+        return [*overrides, "train.epochs=null"]
+    return overrides
+
+
 def main() -> None:
+    args = sys.argv[1:]
+    if args[:1] == ["list"]:
+        print(listing())
+        return
+    word = os.environ.get("COMP_LINE", "").split(" ")[-1]
+    if "-sc" in args and word.startswith("experiment="):  # Hydra completes groups, not nested presets
+        print(" ".join(f"experiment={p}" for p in presets() if f"experiment={p}".startswith(word)))
+        return
+    if any(a in ("-h", "--help") for a in args):
+        print(HELP + "\n" + groups_help())
+        return
+    overrides = [a for a in args if not a.startswith("-") and "=" in a]
+    if overrides and all(a in ("-m", "--multirun") for a in args if a.startswith("-")):
+        preflight(overrides)
+    sys.argv = [sys.argv[0], *length_overrides(args)]
     hydra_main()
 
 

@@ -122,7 +122,7 @@ def run_training(cfg: DictConfig, comm: Communicator, run_dir: Path,
         if comm.is_writer:
             info(f"{cfg.algo.name} | compressor {summary['compressor']} | ef {trainer.algo.ef} | "
                  f"{cfg.workers} worker(s), {cfg.launcher.name} | {summary['dataset']['description']} | "
-                 f"{trainer.task.numel:,} parameters | {trainer.total_steps} steps | {run_dir}")
+                 f"{trainer.task.numel:,} parameters | {trainer.total_steps} steps ({trainer.limit}) | {run_dir}")
         progress = Progress(trainer.total_steps, comm.is_writer and cfg.logger.progress)
         try:
             trainer.train(progress)

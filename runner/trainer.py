@@ -13,17 +13,18 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any, Callable
 
 import torch
 from omegaconf import DictConfig, OmegaConf
 
+from compress_train.algorithms.base import ParameterError
 from compress_train.algorithms.registry import ALGORITHMS, CONTROLLERS
 from compress_train.algorithms.communicator import Communicator
 from compress_train.compressors import registry as compressors
 from compress_train.compressors.scope import ScopedCompressor
-from compress_train.runner.config.check import component_params, compressor_params
+from compress_train.runner.config.check import component_params, compressor_params, qualify
 from compress_train.runner.metrics import Sink
 from compress_train.runner.schedule import lr_at
 from compress_train.runner.tasks import select_task
@@ -44,7 +45,12 @@ class Totals:
     density_sum: float = 0.0
     steps: int = 0
     extra: dict[str, float] = field(default_factory=dict)  # algorithm-specific cumulative counts
-    last: dict[str, float] = field(default_factory=dict)
+    last: dict[str, float] = field(default_factory=dict)   # this step's values (``*_step``, density)
+
+    def cumulative(self) -> dict[str, float]:
+        """What every metrics row and the summary's ``totals`` report."""
+        out = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in ("density_sum", "steps", "extra", "last")}
+        return {**out, "avg_density": self.density_sum / max(self.steps, 1), **self.extra}
 
 
 def clip_(grads: dict[int, torch.Tensor], max_norm: float) -> None:
@@ -82,8 +88,11 @@ class Trainer:
             self.scoped = ScopedCompressor(comp, task.layer_sizes, cfg.compressor.scope)
             return self.scoped
 
-        self.algo = algo_cls.create(task.context(algo_cls.needs, cfg.algo.name), comm, make_compressor,
-                                    seed=cfg.seed, **component_params(cfg.algo))
+        try:
+            self.algo = algo_cls.create(task.context(algo_cls.needs, cfg.algo.name), comm, make_compressor,
+                                        seed=cfg.seed, **component_params(cfg.algo))
+        except ParameterError as err:  # a theorem's condition, in the algorithm's own key names
+            raise ParameterError(qualify("algo", str(err))) from None
         summary["ef"] = self.algo.ef
         theory = self.algo.theory()
         if theory:
@@ -96,8 +105,9 @@ class Trainer:
         self.controller = CONTROLLERS.get(controller["name"])(comm, self.scoped, task.steps_per_epoch,
                                                               **component_params(controller))
         total = cfg.train.epochs * self.steps_per_epoch if cfg.train.epochs else None
-        limits = [n for n in (total, cfg.train.max_steps) if n]
-        self.total_steps = min(limits)
+        limits = {f"train.epochs={cfg.train.epochs} x {self.steps_per_epoch} steps": total,
+                  f"train.max_steps={cfg.train.max_steps}": cfg.train.max_steps}
+        self.limit, self.total_steps = min(((k, n) for k, n in limits.items() if n), key=lambda kv: kv[1])
         self.totals = Totals()
 
     # -- one iteration --------------------------------------------------------------------------
@@ -139,17 +149,11 @@ class Trainer:
     # -- the loop -------------------------------------------------------------------------------
 
     def row(self, step: int, train_loss: float, start: float) -> dict[str, Any]:
-        t = self.totals
         return {
             "step": step, "epoch": step / self.steps_per_epoch,
             "samples": step * self.task.samples_per_step, "lr": self.algo.lr,
-            "train_loss": train_loss,
-            "bits_up": t.bits_up, "bits_down": t.bits_down, "elements_up": t.elements_up,
-            "wire_bytes": t.wire_bytes, **t.last, **t.extra, "avg_density": t.density_sum / max(t.steps, 1),
-            "total_error": t.total_error, "time_compute_s": t.time_compute_s,
-            "time_compress_s": t.time_compress_s, "time_comm_s": t.time_comm_s,
-            "time_s": time.perf_counter() - start, **self.task.row_metrics(),
-            **self.controller.metrics(),
+            "train_loss": train_loss, **self.totals.cumulative(), **self.totals.last,
+            "time_s": time.perf_counter() - start, **self.task.row_metrics(), **self.controller.metrics(),
         }
 
     def emit(self, row: dict[str, Any]) -> None:
@@ -158,13 +162,7 @@ class Trainer:
                 sink.log(row)
 
     def write_summary(self, status: str, final: dict[str, Any]) -> None:
-        t = self.totals
-        self.summary.update(status=status, final=final, steps=t.steps, totals={
-            "bits_up": t.bits_up, "bits_down": t.bits_down, "elements_up": t.elements_up,
-            "wire_bytes": t.wire_bytes, "total_error": t.total_error,
-            "avg_density": t.density_sum / max(t.steps, 1), **t.extra,
-            "time_compute_s": t.time_compute_s, "time_compress_s": t.time_compress_s,
-            "time_comm_s": t.time_comm_s})
+        self.summary.update(status=status, final=final, steps=self.totals.steps, totals=self.totals.cumulative())
         if self.comm.is_writer:
             for sink in self.sinks:
                 sink.summary(self.summary)

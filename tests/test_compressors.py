@@ -154,7 +154,7 @@ def test_unknown_compressor_and_parameter_rejected():
         registry.build("bogus", {})
     with pytest.raises(ValueError, match="unknown parameter"):
         registry.build("topk", {"ratioo": 0.1})
-    with pytest.raises(ValueError, match="compressor.scope"):
+    with pytest.raises(ValueError, match="`scope` must be one of"):
         ScopedCompressor(TopK(), LAYERS, "bucket")
 
 
@@ -258,10 +258,10 @@ def test_topk_k_param_via_registry():
 
 @pytest.mark.parametrize("cls", [TopK, RandK])
 @pytest.mark.parametrize("ratio,k,key", [
-    (0.0, None, "compressor.ratio"), (1.5, None, "compressor.ratio"), (-0.1, None, "compressor.ratio"),
-    ("0.1", None, "compressor.ratio"),
-    (None, 0, "compressor.k"), (None, -3, "compressor.k"), (None, 2.5, "compressor.k"),
-    (0.1, 5, "compressor.k"), (None, None, "compressor.ratio"),
+    (0.0, None, "`ratio`"), (1.5, None, "`ratio`"), (-0.1, None, "`ratio`"),
+    ("0.1", None, "`ratio`"),
+    (None, 0, "`k`"), (None, -3, "`k`"), (None, 2.5, "`k`"),
+    (0.1, 5, "`k`"), (None, None, "`ratio`"),
 ])
 def test_ratio_k_validation(cls, ratio, k, key):
     errors = cls(ratio=ratio, k=k).check()
@@ -270,9 +270,9 @@ def test_ratio_k_validation(cls, ratio, k, key):
 
 def test_valid_params_pass_check():
     assert TopK(ratio=1).check() == [] and TopK(ratio=None, k=1).check() == []
-    assert MVSS(ratio=0.0).check() and "compressor.ratio" in MVSS(ratio=0.0).check()[0]
-    assert "compressor.iterations" in MVSS(iterations=-1).check()[0]
-    assert "compressor.lam" in registry.build("threshold", {"lam": -1.0}).check()[0]
+    assert MVSS(ratio=0.0).check() and "`ratio`" in MVSS(ratio=0.0).check()[0]
+    assert "`iterations`" in MVSS(iterations=-1).check()[0]
+    assert "`lam`" in registry.build("threshold", {"lam": -1.0}).check()[0]
 
 
 # --------------------------------------------------------------------------- q-deviate bounds

@@ -119,7 +119,7 @@ def test_the_config_picks_what_is_forced(make_config, overrides, chosen):
     (["train.epochs=null"], "`train.epochs` and `train.max_steps` are both null"),
     (["controller=accordion"], "it needs compressor=topk and compressor.scope=layer, but they are 'topk' and 'model'"),
     (["controller=accordion", "compressor.scope=layer", "controller.k_min=0.5"],
-     "`controller.k_min` must be <= controller.k_max (0.01), but is 0.5."),
+     "`controller.k_min` must be <= `controller.k_max` (0.01), but is 0.5."),
     (["compressor=threshold", "compressor.lam_rule=sqrt"], "`compressor.lam_rule` must be null or one of ['inv_sqrt_kmin']"),
     (["+train.lr_schedule={warmup_epochs:-1}"], "`train.lr_schedule.warmup_epochs` must be a number >= 0, but is -1."),
     (["problem=quadratic", "algo=iade", "compressor=bounded", "+train.lr_schedule={milestones:[1]}"],

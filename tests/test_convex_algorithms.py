@@ -111,9 +111,9 @@ def test_iade_obeys_theorem_3_1_and_its_bit_bound():
 
 def test_iade_rejects_parameters_that_break_theorem_3_1():
     problem = quadratic_problem(dim=5, kappa=10, workers=2, seed=0)
-    with pytest.raises(ParameterError, match=r"`algo.c_prime` must be in \(c, 1\)"):
+    with pytest.raises(ParameterError, match=r"`c_prime` must be in \(c, 1\)"):
         build(IADE, problem, c_prime=0.5)
-    with pytest.raises(ParameterError, match=r"`algo.lr` \(eta\) must be in \(0, 2/\(L\+mu\)\]"):
+    with pytest.raises(ParameterError, match=r"`lr` \(eta\) must be in \(0, 2/\(L\+mu\)\]"):
         build(IADE, problem, lr=1.9)
     build(IADE, problem, c_prime=0.5, unsafe=True)  # the user's call
 

@@ -116,11 +116,11 @@ def test_unpack_uint_rejects_a_wrong_length():
 
 def test_bounded_check_params_and_flags():
     assert BoundedQuantizer().check() == [] and BoundedQuantizer(eps=2, mode="stochastic").check() == []
-    assert BoundedQuantizer(eps=-1).check() == ["`compressor.eps` must be a number > 0, but is -1."]
-    assert BoundedQuantizer(eps=0.0).check() == ["`compressor.eps` must be a number > 0, but is 0.0."]
-    assert BoundedQuantizer(eps="1").check() == ["`compressor.eps` must be a number > 0, but is '1'."]
+    assert BoundedQuantizer(eps=-1).check() == ["`eps` must be a number > 0, but is -1."]
+    assert BoundedQuantizer(eps=0.0).check() == ["`eps` must be a number > 0, but is 0.0."]
+    assert BoundedQuantizer(eps="1").check() == ["`eps` must be a number > 0, but is '1'."]
     assert BoundedQuantizer(mode="x").check() == [
-        "`compressor.mode` must be one of ['deterministic', 'stochastic'], but is 'x'."]
+        "`mode` must be one of ['deterministic', 'stochastic'], but is 'x'."]
     assert len(BoundedQuantizer(eps=-1, mode="x").check()) == 2
     assert BoundedQuantizer(0.5, "stochastic").params() == {"eps": 0.5, "mode": "stochastic"}
     assert registry.build("bounded", {"eps": 0.1}).params() == {"eps": 0.1, "mode": "deterministic"}
@@ -297,7 +297,7 @@ def test_stochastic_randomness_private_and_reproducible():
 
 @pytest.mark.parametrize("levels", [0, -2, 2.5, True, "4"])
 def test_qsgd_check(levels):
-    assert QSGD(levels).check() == [f"`compressor.levels` must be an integer >= 1, but is {levels!r}."]
+    assert QSGD(levels).check() == [f"`levels` must be an integer >= 1, but is {levels!r}."]
 
 
 def test_qsgd_config_and_flags():

@@ -20,6 +20,11 @@ class Controller(Stateful):
     def __init__(self, comm, compressor, steps_per_epoch: int, **params: Any):
         self.comm, self.compressor, self.steps_per_epoch = comm, compressor, steps_per_epoch
 
+    @classmethod
+    def check(cls, params: dict[str, Any], compressor: dict[str, Any]) -> list[str]:
+        """Messages for invalid parameters (its own key names) or an unfit compressor; empty when valid."""
+        return []
+
     def before_step(self, step: int, grads: dict[int, Tensor], lr: float) -> None:
         pass
 

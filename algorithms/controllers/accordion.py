@@ -45,6 +45,23 @@ class Accordion(Controller):
         critical = (self.prev - norms).abs() / self.prev >= self.eta
         return torch.ones_like(norms) if first or decayed else critical.to(norms.dtype)
 
+    @classmethod
+    def check(cls, params, compressor):
+        errors = []
+        interval = params.get("interval")
+        if not isinstance(interval, int) or isinstance(interval, bool) or interval < 1:
+            errors.append(f"`interval` must be an integer >= 1, but is {interval!r}.")
+        for key in ("eta", "k_max", "k_min"):
+            v = params.get(key)
+            if not isinstance(v, (int, float)) or isinstance(v, bool) or not 0 < v <= 1:
+                errors.append(f"`{key}` must be in (0, 1], but is {v!r}.")
+        if not errors and params["k_min"] > params["k_max"]:
+            errors.append(f"`k_min` must be <= `k_max` ({params['k_max']}), but is {params['k_min']}.")
+        if compressor["name"] != "topk" or compressor["scope"] != "layer":
+            errors.append("`name` 'accordion' switches a per-layer Top-k: it needs compressor=topk and "
+                          f"compressor.scope=layer, but they are {compressor['name']!r} and {compressor['scope']!r}.")
+        return errors
+
     def before_step(self, step: int, grads: dict[int, Tensor], lr: float) -> None:
         if step % self.steps_per_epoch or (step // self.steps_per_epoch) % self.interval:
             return

@@ -5,6 +5,7 @@ key, the value and what is allowed.
 """
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -12,14 +13,17 @@ from omegaconf import DictConfig, OmegaConf
 
 from compress_train.algorithms import registry as algorithms
 from compress_train.algorithms.base import Needs
+from compress_train.algorithms.registry import CONTROLLERS
 from compress_train.compressors import registry as compressors
 from compress_train.compressors.scope import SCOPES
 from compress_train.datasets.partition import SCHEMES
-from compress_train.runner.config import convex
-from compress_train.runner.tasks import models
 from compress_train.runner.tasks.data import DATASETS
 from compress_train.runner.schedule import check_schedule
 from compress_train.runner.tasks import TASKS
+from compress_train.runner.tasks.convex import CONVEX_MODELS
+
+
+PRECISIONS = ("float32", "float64")
 
 
 class ConfigError(ValueError):
@@ -43,6 +47,11 @@ def _choice(errors: list[str], key: str, value: Any, allowed) -> bool:
     return True
 
 
+def qualify(section: str, message: str) -> str:
+    """A component's message names its own keys (`lr`); the runner says where they live (`algo.lr`)."""
+    return re.sub(r"(?<!`)`([A-Za-z_][A-Za-z0-9_]*)`(?!`)", lambda m: f"`{section}.{m.group(1)}`", message)
+
+
 def component_params(section: DictConfig | dict, drop: tuple[str, ...] = ("name",)) -> dict[str, Any]:
     data = OmegaConf.to_container(section, resolve=True) if isinstance(section, DictConfig) else dict(section)
     return {k: v for k, v in data.items() if k not in drop and k != "defaults"}  # defaults: a raw YAML's list
@@ -64,11 +73,11 @@ def check_config(cfg: DictConfig) -> None:
     _int(errors, "train.max_steps", t.max_steps, 1, allow_none=True)
     if t.epochs is None and t.max_steps is None:
         errors.append("`train.epochs` and `train.max_steps` are both null: set at least one.")
-    errors += convex.check_tol(t.get("tol", "auto"))
+    errors += check_tol(t.get("tol", "auto"))
     clip = t.get("grad_clip")
     if clip is not None and (not isinstance(clip, (int, float)) or isinstance(clip, bool) or clip <= 0):
         errors.append(f"`train.grad_clip` must be null or a number > 0, but is {clip!r}.")
-    _choice(errors, "precision", cfg.get("precision", "float32"), convex.PRECISIONS)
+    _choice(errors, "precision", cfg.get("precision", "float32"), PRECISIONS)
     for key in ("batch_size", "log_every", "eval_every", "eval_batch_size"):
         _int(errors, f"train.{key}", t[key], 1)
 
@@ -82,27 +91,20 @@ def check_config(cfg: DictConfig) -> None:
     elif d.root is not None and not Path(d.root).expanduser().exists():
         errors.append(f"`dataset.root` must be an existing directory (or data file), but '{d.root}' does not exist.")
 
-    convex_model = cfg.task == "convex"
-    if cfg.task not in TASKS:
+    task = TASKS.get(cfg.task) if cfg.task in TASKS else None
+    if task is None:
         errors.append(f"`task` must be one of {TASKS.names()}, but is {cfg.task!r}.")
-    elif convex_model and not convex.is_convex(cfg):
-        fits = convex.convex_datasets().get(d.name, convex.CONVEX_MODELS)
-        errors.append(f"`model.name` must be one of {sorted(fits)} for dataset={d.name}, but is {cfg.model.name!r}.")
-    elif convex_model:
-        errors += convex.check_model(cfg) + convex.check_dataset(cfg)
-    elif cfg.task != "network":
-        errors += TASKS.get(cfg.task).check(cfg)
-    elif _choice(errors, "model.name", cfg.model.name, models.available()):
-        errors += models.check(cfg.model.name, component_params(cfg.model))
-        errors += convex.check_network_keys(cfg)
+    else:
+        errors += task.check(cfg)
+    convex_model = cfg.task == "convex"
 
     algo_cls = None
     if _choice(errors, "algo.name", cfg.algo.name, algorithms.available()):
         algo_cls = algorithms.get(cfg.algo.name)
-        errors += algo_cls.check(component_params(cfg.algo))
+        errors += [qualify("algo", e) for e in algo_cls.check(component_params(cfg.algo))]
         needs = algo_cls.needs
         if needs.problem == "required" and not convex_model:
-            errors.append(f"`model.name` must be a convex model {sorted(convex.CONVEX_MODELS)} for "
+            errors.append(f"`model.name` must be a convex model {sorted(CONVEX_MODELS)} for "
                           f"algo={algo_cls.name} (its step sizes come from L and mu), but is {cfg.model.name!r}.")
         required = needs.compressor_name
         if required and cfg.compressor.name != required:
@@ -111,8 +113,8 @@ def check_config(cfg: DictConfig) -> None:
         elif required:
             errors += [f"`compressor.{k}` must be {v!r} for algo={algo_cls.name}, but is {cfg.compressor.get(k)!r}."
                        for k, v in needs.compressor_params.items() if cfg.compressor.get(k) not in (v, "auto")]
-        if needs.gradient_point and not convex_model:
-            errors.append(f"`model.name` must be a convex model {sorted(convex.CONVEX_MODELS)} for algo={algo_cls.name} "
+        if needs.gradient_point and task is not None and not task.supports_gradient_point:
+            errors.append(f"`model.name` must be a convex model {sorted(CONVEX_MODELS)} for algo={algo_cls.name} "
                           f"(it evaluates gradients away from the iterate), but is {cfg.model.name!r}.")
     if algo_cls is None or algo_cls.needs.compressor:
         errors += check_compressor(cfg.compressor, algo_cls.needs if algo_cls else None)
@@ -155,18 +157,10 @@ def compressor_params(section: DictConfig, numel: int | None = None, needs: Need
 def check_controller(cfg: DictConfig) -> list[str]:
     c = cfg.get("controller") or {"name": "none"}
     errors: list[str] = []
-    if not _choice(errors, "controller.name", c.get("name"), ("none", "accordion")) or c.get("name") == "none":
-        return errors
-    _int(errors, "controller.interval", c.get("interval"), 1)
-    for key in ("eta", "k_max", "k_min"):
-        v = c.get(key)
-        if not isinstance(v, (int, float)) or isinstance(v, bool) or not 0 < v <= 1:
-            errors.append(f"`controller.{key}` must be in (0, 1], but is {v!r}.")
-    if not errors and c.k_min > c.k_max:
-        errors.append(f"`controller.k_min` must be <= controller.k_max ({c.k_max}), but is {c.k_min}.")
-    if cfg.compressor.name != "topk" or cfg.compressor.get("scope") != "layer":
-        errors.append("`controller.name` 'accordion' switches a per-layer Top-k: it needs compressor=topk and "
-                      f"compressor.scope=layer, but they are {cfg.compressor.name!r} and {cfg.compressor.get('scope')!r}.")
+    if _choice(errors, "controller.name", c.get("name"), CONTROLLERS.names()):
+        params = component_params(c)
+        compressor = {"name": cfg.compressor.name, "scope": cfg.compressor.get("scope")}
+        errors += [qualify("controller", e) for e in CONTROLLERS.get(c.get("name")).check(params, compressor)]
     return errors
 
 
@@ -176,7 +170,8 @@ def check_compressor(section: DictConfig, needs: Needs | None = None) -> list[st
         return errors
     _choice(errors, "compressor.scope", section.get("scope"), SCOPES)
     try:
-        errors += compressors.build(section.name, compressor_params(section, None, needs)).check()
+        built = compressors.build(section.name, compressor_params(section, None, needs))
+        errors += [qualify("compressor", e) for e in built.check()]
         rule = section.get("lam_rule")
         if rule is not None and rule not in LAM_RULES:
             errors.append(f"`compressor.lam_rule` must be null or one of {list(LAM_RULES)}, but is {rule!r}.")
@@ -186,3 +181,9 @@ def check_compressor(section: DictConfig, needs: Needs | None = None) -> list[st
     except ValueError as err:
         errors.append(str(err))
     return errors
+
+
+def check_tol(value: Any) -> list[str]:
+    if value in ("auto", None) or (isinstance(value, (int, float)) and not isinstance(value, bool) and 0 < value < 1):
+        return []
+    return [f"`train.tol` must be 'auto', null or a number in (0, 1), but is {value!r}."]

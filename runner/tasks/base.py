@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from omegaconf import DictConfig
+
 from compress_train.algorithms.base import AlgorithmContext, Needs, ParameterError
 
 
@@ -20,6 +22,29 @@ class Task:
     supports_gradient_point = False           # can evaluate gradients away from the iterate
     constants: dict[str, Any] | None = None   # a convex problem's L, mu, ... for theory-driven methods
     decay_mask = None                         # 0 on normalisation layers, where the task knows them
+    models: tuple[str, ...] = ()              # the only models this task trains (empty: checked elsewhere)
+    models_are = ""                           # what they are, for the message
+    iid_only = ""                             # why the task shards only iid (empty: any partition)
+
+    @classmethod
+    def check(cls, cfg) -> list[str]:
+        """Config errors for the keys this task reads: a model it cannot train, else the model's
+        keys (``check_model``), and the dataset's keys (``check_dataset``)."""
+        wrong = model_choice_error(cfg, cls.models, cls.models_are) if cls.models else None
+        errors = ([wrong] if wrong else cls.check_model(cfg)) + cls.check_dataset(cfg.dataset)
+        d = cfg.dataset
+        if cls.iid_only and d.partition != "iid":
+            errors.append(f"`dataset.partition` must be 'iid' for dataset={d.name} ({cls.iid_only}), "
+                          f"but is {d.partition!r}.")
+        return errors + check_network_keys(cfg)
+
+    @classmethod
+    def check_model(cls, cfg) -> list[str]:
+        return []
+
+    @classmethod
+    def check_dataset(cls, d) -> list[str]:
+        return []
 
     def context(self, needs: Needs, algo_name: str) -> AlgorithmContext:
         """The algorithm's view of this task; a need the task cannot meet stops the run."""
@@ -40,3 +65,30 @@ class Task:
 
     def convergence_note(self) -> str:
         return ""
+
+
+def model_choice_error(cfg, allowed: tuple[str, ...], what: str) -> str | None:
+    """The message when a task that trains only ``allowed`` models gets another one."""
+    if cfg.model.name in allowed:
+        return None
+    return (f"`model.name` must be one of {list(allowed)} for dataset={cfg.dataset.name} ({what}), "
+            f"but is {cfg.model.name!r}.")
+
+
+def dropout_error(value) -> str | None:
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and 0 <= value < 1:
+        return None
+    return f"`model.dropout` must be a number in [0, 1), but is {value!r}."
+
+
+def check_network_keys(cfg: DictConfig) -> list[str]:
+    """Keys that only convex models use, set on a network run."""
+    errors: list[str] = []
+    if cfg.precision != "float32":
+        errors.append(f"`precision` must be 'float32' for model={cfg.model.name} (float64 is for convex models), "
+                      f"but is {cfg.precision!r}.")
+    for key in ("classes", "feature_range"):
+        if cfg.dataset.get(key) is not None:
+            errors.append(f"`dataset.{key}` is only used by convex models (model=logreg|least_squares), "
+                          f"but is {cfg.dataset.get(key)!r} with model={cfg.model.name}.")
+    return errors

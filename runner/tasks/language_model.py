@@ -37,13 +37,12 @@ from compress_train.algorithms.communicator import Communicator
 from compress_train.datasets.errors import DataFileError
 from compress_train.datasets.text_lm import (batchify, num_windows, shard,
                                              window)
-from compress_train.runner.config import convex
 from compress_train.runner.tasks import models
 from compress_train.runner.tasks.data import DATASETS
 from compress_train.runner.config.check import _int, component_params
 from compress_train.runner.tasks.flat import FlatModel
 from compress_train.runner.tasks.network import dropout_seed
-from compress_train.runner.tasks.base import Task
+from compress_train.runner.tasks.base import Task, dropout_error
 
 EVAL_BATCH = 10  # columns of the evaluation stream (PyTorch word_language_model's eval_batch_size)
 LM_MODELS = ("lstm_lm",)
@@ -101,37 +100,35 @@ class LanguageModelTask(Task):
             "vocab_size": corpus.vocab_size,
             "tokens": {"train": len(corpus.train), "valid": len(corpus.valid), "test": len(corpus.test)}}}
 
+    models = LM_MODELS
+    models_are = "a word-level language model"
+    iid_only = "the token stream is cut into contiguous equal shards"
+
     @classmethod
-    def check(cls, cfg: DictConfig) -> list[str]:
-        """Config errors for the keys this task reads."""
+    def check_model(cls, cfg: DictConfig) -> list[str]:
+        m = cfg.model
+        errors: list[str] = models.check(m.name, component_params(m))
+        _int(errors, "model.hidden", m.get("hidden", 650), 1)
+        _int(errors, "model.layers", m.get("layers", 3), 1)
+        errors += [e for e in [dropout_error(m.get("dropout", 0.4))] if e]
+        if not isinstance(m.get("tied", True), bool):
+            errors.append(f"`model.tied` must be true or false, but is {m.get('tied')!r}.")
+        return errors
+
+    @classmethod
+    def check_dataset(cls, d: DictConfig) -> list[str]:
         errors: list[str] = []
-        d, m = cfg.dataset, cfg.model
-        if m.name not in LM_MODELS:
-            errors.append(f"`model.name` must be one of {list(LM_MODELS)} for dataset={d.name} (a word-level "
-                          f"language model), but is {m.name!r}.")
-        else:
-            errors += models.check(m.name, component_params(m))
-            _int(errors, "model.hidden", m.get("hidden", 650), 1)
-            _int(errors, "model.layers", m.get("layers", 3), 1)
-            p = m.get("dropout", 0.4)
-            if not isinstance(p, (int, float)) or isinstance(p, bool) or not 0 <= p < 1:
-                errors.append(f"`model.dropout` must be a number in [0, 1), but is {p!r}.")
-            if not isinstance(m.get("tied", True), bool):
-                errors.append(f"`model.tied` must be true or false, but is {m.get('tied')!r}.")
         _int(errors, "dataset.bptt", d.get("bptt"), 1)
         _int(errors, "dataset.eval_tokens", d.get("eval_tokens"), 2 * EVAL_BATCH, allow_none=True)
         if not isinstance(d.get("eval_valid", False), bool):
             errors.append(f"`dataset.eval_valid` must be true or false, but is {d.get('eval_valid')!r}.")
-        if d.partition != "iid":
-            errors.append(f"`dataset.partition` must be 'iid' for dataset={d.name} (the token stream is cut into "
-                          f"contiguous equal shards), but is {d.partition!r}.")
         if d.name == "wikitext2" and d.get("fallback") not in (None, "ptb"):
             errors.append(f"`dataset.fallback` must be 'ptb' or null, but is {d.get('fallback')!r}.")
         elif d.name == "wikitext2" and d.root is None and d.get("fallback") is None:
             errors.append("`dataset.root` must be a directory holding wiki.train.tokens, wiki.valid.tokens and "
                           "wiki.test.tokens (WikiText-2 ships in no package), or set dataset.fallback=ptb, "
                           "but is None.")
-        return errors + convex.check_network_keys(cfg)
+        return errors
 
     def local_gradients(self, step: int, point: torch.Tensor) -> tuple[dict[int, torch.Tensor], list[float]]:
         """Each local worker's gradient on its next BPTT window; ``point`` must be the parameters."""

@@ -43,6 +43,12 @@ def evaluate(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, batch_siz
 class NetworkTask(Task):
     """Cross-entropy training of ``cfg.model`` on ``cfg.dataset``, each worker on its own shard."""
 
+    @classmethod
+    def check_model(cls, cfg: DictConfig) -> list[str]:
+        if cfg.model.name not in models.available():
+            return [f"`model.name` must be one of {models.available()}, but is {cfg.model.name!r}."]
+        return models.check(cfg.model.name, component_params(cfg.model))
+
 
     def __init__(self, cfg: DictConfig, comm: Communicator, log: Callable[[str], None], device: torch.device,
                  needs: Needs = Needs()):

