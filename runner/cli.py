@@ -23,6 +23,9 @@ from compress_train.datasets.errors import DataFileError
 from compress_train.runner.config.check import ConfigError, check_config
 from compress_train.runner.discover import HELP, explain_composition_error, groups_help, listing, presets
 from compress_train.runner.launch import launch
+from compress_train.runner.signals import EXIT_CODES
+from compress_train.runner.checkpoint import CheckpointError
+from compress_train.runner.run import RunDirError
 from compress_train.runner.launchers.torchrun import WorkersFailed
 
 log = logging.getLogger("compress_train")
@@ -45,10 +48,10 @@ def hydra_main(cfg: DictConfig) -> None:
     run_dir = Path(HydraConfig.get().runtime.output_dir)
     try:
         summary = launch(cfg, run_dir)
-    except (DataFileError, ParameterError, WorkersFailed) as err:
+    except (DataFileError, ParameterError, WorkersFailed, CheckpointError, RunDirError) as err:
         raise UserError(str(err)) from None
-    if summary is not None and summary.get("status") == "interrupted":
-        raise SystemExit(130)  # Ctrl-C: outputs are written; stop a sweep too
+    if summary is not None and summary.get("status") in EXIT_CODES:
+        raise SystemExit(EXIT_CODES[summary["status"]])  # Ctrl-C 130, SIGTERM 143: outputs and a checkpoint are written
 
 
 def first_values(overrides: list[str]) -> list[str] | None:

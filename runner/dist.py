@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import replace
+from datetime import timedelta
 
 import torch
 import torch.distributed as dist
@@ -77,8 +78,9 @@ class DistCommunicator(Communicator):
         dist.broadcast(tensor, src=src)
 
 
-def init_process_group(backend: str) -> torch.device:
-    """Join the group torchrun set up (env://); returns this rank's device."""
+def init_process_group(backend: str, timeout_s: float = 60) -> torch.device:
+    """Join the group torchrun set up (env://); returns this rank's device. A collective that waits
+    longer than ``timeout_s`` (a dead peer) raises instead of hanging for torch's default 30 minutes."""
     use_cuda = torch.cuda.is_available() and backend in ("auto", "nccl")
     if backend == "auto":
         backend = "nccl" if use_cuda else "gloo"
@@ -88,7 +90,7 @@ def init_process_group(backend: str) -> torch.device:
         device = torch.device("cuda", local_rank)
     else:
         device = torch.device("cpu")
-    dist.init_process_group(backend=backend)
+    dist.init_process_group(backend=backend, timeout=timedelta(seconds=timeout_s))
     return device
 
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import platform
 import subprocess
 import sys
@@ -15,7 +16,9 @@ from omegaconf import DictConfig, OmegaConf
 from compress_train.algorithms.communicator import Communicator
 from compress_train.runner.config.check import component_params
 from compress_train.compressors.registry import Registry
+from compress_train.runner import checkpoint
 from compress_train.runner.metrics import Sink
+from compress_train.runner.signals import StopRequest
 from compress_train.runner.trainer import Trainer, pick_device
 
 log = logging.getLogger("compress_train")
@@ -110,22 +113,48 @@ def make_sinks(cfg: DictConfig, run_dir: Path, writer: bool) -> list[Sink]:
     return LOGGERS.get(cfg.logger.name)(cfg, run_dir) if writer else []
 
 
+class RunDirError(RuntimeError):
+    """A run directory that already belongs to another run (reuse it only through resume=auto)."""
+
+
+def resume_point(cfg: DictConfig, run_dir: Path) -> Path | None:
+    """The checkpoint this run continues from (``resume``, or torchrun's restart of a failed group),
+    or None for a fresh run, which needs a run directory no other run has written into."""
+    restarted = int(os.environ.get("TORCHELASTIC_RESTART_COUNT", "0") or 0) > 0
+    resume = cfg.get("resume") or ("auto" if restarted else None)
+    if resume is None:
+        if (run_dir / "metrics.jsonl").exists():
+            raise RunDirError(f"run directory {run_dir} already holds a run (metrics.jsonl): continue it with "
+                              "resume=auto, or choose another hydra.run.dir")
+        return None
+    if resume == "auto" and not checkpoint.complete(run_dir):
+        log.info(f"resume=auto: no complete checkpoint in {run_dir}, so the run starts from step 0")
+        return None
+    return checkpoint.find(str(resume), run_dir)
+
+
 def run_training(cfg: DictConfig, comm: Communicator, run_dir: Path,
                  device: torch.device | None = None) -> dict[str, Any]:
     """Train with ``comm``'s workers; write outputs into ``run_dir``; return the summary."""
     device = device or pick_device(cfg.device)
+    resume_from = resume_point(cfg, run_dir)
+    if resume_from is not None and comm.is_writer:
+        checkpoint.truncate_metrics(run_dir, checkpoint.read_manifest(resume_from)["rows"])
+    elif resume_from is None and comm.is_writer:
+        (run_dir / "metrics.jsonl").unlink(missing_ok=True)  # a restarted group's rows before any checkpoint
     summary = run_identity(cfg)
     sinks = make_sinks(cfg, run_dir, comm.is_writer)
     info = log.info if comm.is_writer else (lambda msg: None)
+    stop = StopRequest().install()
     try:
-        trainer = Trainer(cfg, comm, sinks, summary, info, device)
+        trainer = Trainer(cfg, comm, sinks, summary, info, device, run_dir, resume_from)
         if comm.is_writer:
             info(f"{cfg.algo.name} | compressor {summary['compressor']} | ef {trainer.algo.ef} | "
                  f"{cfg.workers} worker(s), {cfg.launcher.name} | {summary['dataset']['description']} | "
                  f"{trainer.task.numel:,} parameters | {trainer.total_steps} steps ({trainer.limit}) | {run_dir}")
         progress = Progress(trainer.total_steps, comm.is_writer and cfg.logger.progress)
         try:
-            trainer.train(progress)
+            trainer.train(progress, stop)
         finally:
             progress.close()
         if comm.is_writer:
@@ -138,6 +167,7 @@ def run_training(cfg: DictConfig, comm: Communicator, run_dir: Path,
                 sink.summary(summary)
         raise
     finally:
+        stop.restore()
         for sink in sinks:
             sink.close()
     return summary

@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
 from typing import Any, Callable
 
 import torch
@@ -25,9 +26,15 @@ from compress_train.algorithms.communicator import Communicator
 from compress_train.compressors import registry as compressors
 from compress_train.compressors.scope import ScopedCompressor
 from compress_train.runner.config.check import component_params, compressor_params, qualify
+from compress_train.runner import checkpoint
 from compress_train.runner.metrics import Sink
+from compress_train.runner.signals import StopRequest
 from compress_train.runner.schedule import lr_at
 from compress_train.runner.tasks import select_task
+
+
+CHECKPOINT_SECONDS = 600  # checkpoint_every=auto: about every ten minutes of work
+AUTO_PROBE = 10           # steps timed before the auto interval is fixed
 
 
 @dataclass
@@ -70,9 +77,15 @@ def pick_device(name: str) -> torch.device:
 
 class Trainer:
     def __init__(self, cfg: DictConfig, comm: Communicator, sinks: list[Sink],
-                 summary: dict[str, Any], log: Callable[[str], None], device: torch.device):
+                 summary: dict[str, Any], log: Callable[[str], None], device: torch.device,
+                 run_dir: Path, resume_from: Path | None = None):
         self.cfg, self.comm, self.sinks, self.summary, self.log = cfg, comm, sinks, summary, log
-        self.device = device
+        self.device, self.run_dir = device, Path(run_dir)
+        self.step = self.first_step = self.rows = 0
+        self.window: list[float] = []           # losses since the last metrics row
+        self.first_loss: float | None = None    # the first row's train_loss (train.diverge_ratio)
+        self.elapsed_at_start = 0.0             # work time before this process started (a resume)
+        self.interval: int | None = None        # checkpoint_every=auto, once measured
         algo_cls = ALGORITHMS.get(cfg.algo.name)
         self.task = task = select_task(cfg)(cfg, comm, log, device, algo_cls.needs)
         summary.update(task.summary_fields)
@@ -109,6 +122,8 @@ class Trainer:
                   f"train.max_steps={cfg.train.max_steps}": cfg.train.max_steps}
         self.limit, self.total_steps = min(((k, n) for k, n in limits.items() if n), key=lambda kv: kv[1])
         self.totals = Totals()
+        if resume_from is not None:
+            self.restore(resume_from)
 
     # -- one iteration --------------------------------------------------------------------------
 
@@ -157,6 +172,7 @@ class Trainer:
         }
 
     def emit(self, row: dict[str, Any]) -> None:
+        self.rows += 1
         if self.comm.is_writer:
             for sink in self.sinks:
                 sink.log(row)
@@ -167,29 +183,109 @@ class Trainer:
             for sink in self.sinks:
                 sink.summary(self.summary)
 
-    def train(self, progress=None) -> str:
+    # -- checkpoints --------------------------------------------------------------------------
+
+    def checkpoint_due(self, step: int, start: float) -> bool:
+        """``train.checkpoint_every``: N steps, or ``auto`` (about every CHECKPOINT_SECONDS of work, the
+        interval fixed from the first AUTO_PROBE steps' time, the writer's figure, shared by all)."""
+        every = self.cfg.train.checkpoint_every
+        if every == "auto" and self.interval is None and step - self.first_step >= AUTO_PROBE:
+            per_step = (time.perf_counter() - start - self.elapsed_at_start) / (step - self.first_step)
+            mine = max(1.0, round(CHECKPOINT_SECONDS / max(per_step, 1e-9)))
+            self.interval = int(self.comm.gather_floats([mine] * len(self.comm.local_workers))[0])
+        interval = every if isinstance(every, int) else self.interval
+        return bool(interval) and step % interval == 0
+
+    def save_checkpoint(self, start: float) -> None:
+        """Write this process's part, then (writer) the shared part and, once all have written, the manifest."""
+        folder = checkpoint.step_dir(self.run_dir, self.step)
+        rank = min(self.comm.local_workers)
+        checkpoint.save_atomic({"algo": self.algo.state_dict(), "controller": self.controller.state_dict(),
+                                "task": self.task.state_dict(), "totals": asdict(self.totals),
+                                "wire_bytes": self.comm.wire_bytes, "workers": list(self.comm.local_workers)},
+                               folder / f"rank_{rank}.pt")
+        if self.comm.is_writer:
+            checkpoint.save_atomic({"params": self.task.params, "step": self.step, "window": list(self.window),
+                                    "first_loss": self.first_loss, "rows": self.rows,
+                                    "elapsed": time.perf_counter() - start, "resumed": self.summary.get("resumed")},
+                                   folder / "shared.pt")
+        self.comm.gather_floats([0.0] * len(self.comm.local_workers))  # every process has written its part
+        if self.comm.is_writer:
+            ranks = [f"rank_{w}.pt" for w in range(0, self.cfg.workers, len(self.comm.local_workers))]
+            checkpoint.write_manifest(folder, self.step, self.cfg.workers, ["shared.pt", *ranks], self.rows)
+            checkpoint.prune(self.run_dir, self.cfg.train.keep_checkpoints)
+
+    def restore(self, folder: Path) -> None:
+        """Continue from the checkpoint in ``folder``: every piece or a CheckpointError naming the file."""
+        manifest = checkpoint.read_manifest(folder)
+        if manifest["world_size"] != self.cfg.workers:
+            raise checkpoint.CheckpointError(f"checkpoint {folder} was written with workers={manifest['world_size']}, "
+                                             f"this run has workers={self.cfg.workers}")
+        rank_file = folder / f"rank_{min(self.comm.local_workers)}.pt"
+        if rank_file.name not in manifest["files"]:
+            raise checkpoint.CheckpointError(f"checkpoint {folder} holds {manifest['files']}: it was written by "
+                                             f"another launcher layout than this run's ({rank_file.name} missing)")
+        mine, shared = checkpoint.load(rank_file), checkpoint.load(folder / "shared.pt")
+        try:
+            if mine["workers"] != list(self.comm.local_workers):
+                raise ValueError(f"it holds workers {mine['workers']}, this process runs {self.comm.local_workers}")
+            self.task.params.copy_(shared["params"])
+            self.algo.load_state_dict(mine["algo"])
+            self.controller.load_state_dict(mine["controller"])
+            self.task.load_state_dict(mine["task"])
+            self.totals = Totals(**mine["totals"])
+        except (KeyError, ValueError, TypeError, RuntimeError) as err:
+            raise checkpoint.CheckpointError(f"cannot restore from {rank_file}: {type(err).__name__}: {err}") from None
+        self.comm.wire_bytes = mine["wire_bytes"]
+        self.step = self.first_step = int(shared["step"])
+        self.window, self.first_loss, self.rows = list(shared["window"]), shared["first_loss"], int(shared["rows"])
+        self.elapsed_at_start = float(shared["elapsed"])
+        before = shared.get("resumed") or {"count": 0, "from_steps": []}
+        self.summary["resumed"] = {"count": before["count"] + 1, "from_steps": [*before["from_steps"], self.step],
+                                   "checkpoint": str(folder)}
+        self.log(f"resumed from {folder} at step {self.step} (resume number {before['count'] + 1})")
+
+    # -- the loop -------------------------------------------------------------------------------
+
+    def divergence(self, loss: float) -> str | None:
+        """Why the run has diverged, or None: a non-finite loss or parameter, or a loss above
+        ``train.diverge_ratio`` times the first logged one."""
+        if not math.isfinite(loss):
+            return f"training loss is {loss}"
+        ratio = self.cfg.train.diverge_ratio
+        if ratio is not None and self.first_loss is not None and self.first_loss > 0 and loss > ratio * self.first_loss:
+            return f"training loss {loss:.4g} exceeds train.diverge_ratio={ratio:g} x the first logged loss {self.first_loss:.4g}"
+        if not bool(torch.isfinite(self.task.params).all()):
+            return "the parameters are no longer finite"
+        return None
+
+    def train(self, progress=None, stop: StopRequest | None = None) -> str:
         cfg = self.cfg.train
-        start = time.perf_counter()
-        window: list[float] = []
+        start = time.perf_counter() - self.elapsed_at_start
         last: dict[str, Any] = {}
         status = "completed"
         self.write_summary("running", {})
         try:
-            if self.task.log_initial:  # convex tasks: the starting point x_0 is the first row
+            if self.task.log_initial and self.step == 0:  # convex tasks: the starting point x_0 is the first row
                 self.emit(self.row(0, self.task.row_metrics().get("train_loss", math.nan), start))
-            for step in range(1, self.total_steps + 1):
+            for step in range(self.step + 1, self.total_steps + 1):
                 loss = self.run_step(step - 1)
-                window.append(loss)
-                if not math.isfinite(loss):
+                self.step = step
+                self.window.append(loss)
+                reason = self.divergence(loss)
+                if reason is not None:
                     status = "diverged"
                     last = self.row(step, loss, start)
                     self.emit(last)
-                    self.log(f"diverged at step {step}: training loss is {loss}")
+                    self.summary["reason"] = reason
+                    self.log(f"diverged at step {step}: {reason}")
                     break
                 converged = self.task.converged()
                 if converged or step % cfg.log_every == 0 or step % cfg.eval_every == 0 or step == self.total_steps:
-                    last = self.row(step, sum(window) / len(window), start)
-                    window = []
+                    last = self.row(step, sum(self.window) / len(self.window), start)
+                    self.window = []
+                    if self.first_loss is None:
+                        self.first_loss = last["train_loss"]
                     if self.comm.is_writer and (step % cfg.eval_every == 0 or step == self.total_steps or converged):
                         last.update(self.task.evaluate())
                         self.write_summary("running", last)
@@ -202,13 +298,25 @@ class Trainer:
                     status = "converged"
                     self.log(f"converged at step {step}: {self.task.convergence_note()}")
                     break
+                request = stop.agreed(self.comm) if stop is not None else None
+                if request is not None or self.checkpoint_due(step, start):
+                    self.save_checkpoint(start)
+                if request is not None:
+                    status = request
+                    self.log(f"{request} at step {step}: checkpoint written, continue with resume=auto")
+                    break
+            else:
+                self.save_checkpoint(start)
+            if status == "converged":
+                self.save_checkpoint(start)
         except OverflowError as err:  # a quantizer out of range (compressors/bounded.py): a result, not a crash
             rel = self.task.row_metrics().get("rel_dist")
             status = "completed" if rel is not None and rel < 1e-6 else "diverged"
             last = self.row(self.totals.steps, math.nan, start)
             self.emit(last)
+            self.summary["reason"] = f"the quantizer cannot go on ({err})"
             self.log(f"{status} at step {self.totals.steps}: the quantizer cannot go on ({err})")
-        except KeyboardInterrupt:
+        except KeyboardInterrupt:  # a second Ctrl-C: stop now, mid-step, without a checkpoint
             status = "interrupted"
             self.log("interrupted: metrics so far are kept; summary status 'interrupted'")
         self.write_summary(status, last)

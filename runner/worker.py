@@ -11,7 +11,7 @@ import argparse
 import logging
 import os
 import sys
-import time
+from datetime import datetime
 from pathlib import Path
 
 import torch
@@ -22,7 +22,9 @@ from compress_train.algorithms.base import ParameterError
 from compress_train.datasets.errors import DataFileError
 from compress_train.runner.config.check import ConfigError, check_config
 from compress_train.runner.dist import DistCommunicator, init_process_group, shutdown
-from compress_train.runner.run import run_training
+from compress_train.runner.checkpoint import CheckpointError
+from compress_train.runner.run import RunDirError, run_training
+from compress_train.runner.signals import EXIT_CODES
 
 
 def compose(overrides: list[str]):
@@ -45,32 +47,37 @@ def main(argv: list[str] | None = None) -> int:
         run_dir = args.config.resolve().parent
     else:
         world = os.environ.get("WORLD_SIZE", "1")
-        cfg = compose(["launcher=torchrun", *args.overrides, f"workers={world}"])
-        run_dir = None
+        given = [o.split("=", 1)[1] for o in args.overrides if o.startswith("hydra.run.dir=")]
+        cfg = compose(["launcher=torchrun", *(o for o in args.overrides if not o.startswith("hydra.")), f"workers={world}"])
+        run_dir = Path(given[-1]) if given else None
     try:
         check_config(cfg)
     except ConfigError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    device = init_process_group(cfg.launcher.get("backend", "auto"))
+    device = init_process_group(cfg.launcher.get("backend", "auto"), cfg.launcher.get("timeout_s", 60))
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     try:
-        if run_dir is None:
-            shared = [str(Path("outputs/torchrun") / time.strftime("%Y-%m-%d/%H-%M-%S"))]
+        if args.config is None:  # by hand: rank 0 names the run directory (to the microsecond) and freezes the config
+            shared = [str(run_dir or Path("outputs/torchrun") / datetime.now().strftime("%Y-%m-%d/%H-%M-%S-%f"))]
             dist.broadcast_object_list(shared, src=0)
             run_dir = Path(shared[0])
             if dist.get_rank() == 0:
                 run_dir.mkdir(parents=True, exist_ok=True)
-                (run_dir / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
+                frozen = run_dir / "config.yaml"
+                if frozen.exists() and not cfg.get("resume") and int(os.environ.get("TORCHELASTIC_RESTART_COUNT", "0")) == 0:
+                    raise RunDirError(f"run directory {run_dir} already holds a run (config.yaml): continue it with "
+                                      "resume=auto, or choose another hydra.run.dir")
+                frozen.write_text(OmegaConf.to_yaml(cfg, resolve=True))
         comm = DistCommunicator(device)
         if comm.is_writer:
             logging.basicConfig(level=logging.INFO, format="[%(asctime)s][rank 0] %(message)s",
                                 handlers=[logging.StreamHandler(), logging.FileHandler(run_dir / "train.log")])
-        run_training(cfg, comm, run_dir, device)
-    except (DataFileError, ParameterError) as err:
+        summary = run_training(cfg, comm, run_dir, device)
+    except (DataFileError, ParameterError, CheckpointError, RunDirError) as err:
         print(f"error (rank {dist.get_rank()}): {err}", file=sys.stderr)
         return 2
     finally:
         shutdown()
-    return 0
+    return EXIT_CODES.get(summary.get("status"), 0)

@@ -78,8 +78,13 @@ def check_config(cfg: DictConfig) -> None:
     if clip is not None and (not isinstance(clip, (int, float)) or isinstance(clip, bool) or clip <= 0):
         errors.append(f"`train.grad_clip` must be null or a number > 0, but is {clip!r}.")
     _choice(errors, "precision", cfg.get("precision", "float32"), PRECISIONS)
-    for key in ("batch_size", "log_every", "eval_every", "eval_batch_size"):
+    for key in ("batch_size", "log_every", "eval_every", "eval_batch_size", "keep_checkpoints"):
         _int(errors, f"train.{key}", t[key], 1)
+    every = t.checkpoint_every
+    if every not in ("auto", None) and (not isinstance(every, int) or isinstance(every, bool) or every < 1):
+        errors.append(f"`train.checkpoint_every` must be 'auto', null or an integer >= 1, but is {every!r}.")
+    if t.diverge_ratio is not None and not t.diverge_ratio > 1:
+        errors.append(f"`train.diverge_ratio` must be null or a number > 1, but is {t.diverge_ratio!r}.")
 
     d = cfg.dataset
     _choice(errors, "dataset.name", d.name, DATASETS.names())

@@ -38,6 +38,9 @@ class TrainSchema:
     eval_batch_size: int = 1000
     grad_clip: Optional[float] = None
     lr_schedule: Any = None
+    checkpoint_every: Any = "auto"
+    keep_checkpoints: int = 2
+    diverge_ratio: Optional[float] = 1000.0
 
 
 @dataclass
@@ -51,6 +54,7 @@ class RootSchema:
     device: str = "auto"
     threads: Optional[int] = None
     precision: str = "float32"
+    resume: Optional[str] = None
     train: TrainSchema = field(default_factory=TrainSchema)
     # preset parameters that experiment presets interpolate from (scales.<scale>.*, ...)
     scales: Any = None

@@ -27,7 +27,8 @@ def launch_torchrun(cfg: DictConfig, run_dir: Path) -> dict[str, Any] | None:
     threads = cfg.threads or max(1, (os.cpu_count() or 1) // cfg.workers)
     env = {**os.environ, "OMP_NUM_THREADS": str(threads), "PYTHONUNBUFFERED": "1"}
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone",
-           "--nproc-per-node", str(cfg.workers), "-m", "compress_train.runner",
+           "--nproc-per-node", str(cfg.workers), "--max-restarts", str(cfg.launcher.get("max_restarts", 0)),
+           "-m", "compress_train.runner",
            "--config", str((run_dir / FROZEN).resolve())]
     log.info("launching: %s", " ".join(cmd))
     proc = subprocess.run(cmd, cwd=run_dir, env=env)

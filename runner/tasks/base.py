@@ -54,6 +54,15 @@ class Task:
         return AlgorithmContext(self.params, list(self.layer_sizes), problem=self.constants,
                                 decay_mask=self.decay_mask)
 
+    def state_dict(self) -> dict[str, Any]:
+        """What the next step depends on beyond the parameters (data positions, buffers, hidden
+        states); every random draw derives from (seed, step, worker), so no RNG is kept."""
+        return {}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        if state:
+            raise ValueError(f"{type(self).__name__} keeps no state, but the checkpoint holds {sorted(state)}")
+
     def after_step(self) -> None:
         """After the algorithm's update: share what is not in the parameters (none by default)."""
 

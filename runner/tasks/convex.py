@@ -25,7 +25,7 @@ from omegaconf import DictConfig, OmegaConf
 from compress_train.algorithms.base import Needs
 from compress_train.algorithms.communicator import Communicator
 from compress_train.datasets.convex import ConvexProblem, data_smoothness, least_squares_problem, logistic_problem
-from compress_train.runner.tasks.data import DATASETS, WorkerStream
+from compress_train.runner.tasks.data import DATASETS, WorkerStream, seek_streams, streams_state
 from compress_train.runner.tasks.base import Task
 
 PRECISIONS = {"float32": torch.float32, "float64": torch.float64}
@@ -182,6 +182,12 @@ class ConvexTask(Task):
             loss, grads[w] = self.problem.worker_loss_grad(w, point, idx)
             losses.append(float(loss))
         return grads, losses
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"streams": streams_state(self.streams)}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        seek_streams(self.streams, state["streams"])
 
     def rel_dist(self) -> float:
         return float((self.params - self.x_star).norm()) / self.x0_dist if self.x0_dist > 0 else 0.0

@@ -23,16 +23,40 @@ class WorkerStream:
 
     def __init__(self, shard: np.ndarray, batch_size: int, seed: int, worker: int):
         self.sampler = ShardSampler(shard, batch_size, seed, worker)
-        self.epoch = 0
+        self.epoch, self.position = 0, 0  # batches drawn in this epoch
         self._it: Iterator[np.ndarray] = self.sampler.batches(0)
 
     def next(self) -> np.ndarray:
         try:
-            return next(self._it)
+            batch = next(self._it)
         except StopIteration:
-            self.epoch += 1
+            self.epoch, self.position = self.epoch + 1, 0
             self._it = self.sampler.batches(self.epoch)
-            return next(self._it)
+            batch = next(self._it)
+        self.position += 1
+        return batch
+
+    def state(self) -> list[int]:
+        return [self.epoch, self.position]
+
+    def seek(self, state: list[int]) -> None:
+        """Continue where ``state()`` was taken: the same epoch's order, ``position`` batches in."""
+        self.epoch, position = int(state[0]), int(state[1])
+        self._it, self.position = self.sampler.batches(self.epoch), 0
+        for _ in range(position):
+            next(self._it)
+            self.position += 1
+
+
+def streams_state(streams: dict[int, WorkerStream]) -> dict[int, list[int]]:
+    return {w: s.state() for w, s in streams.items()}
+
+
+def seek_streams(streams: dict[int, WorkerStream], state: dict[int, list[int]]) -> None:
+    if set(state) != set(streams):
+        raise ValueError(f"the checkpoint holds data streams of workers {sorted(state)}, this process runs {sorted(streams)}")
+    for w, s in streams.items():
+        s.seek(state[w])
 
 
 def worker_streams(labels, workers: list[int], n: int, cfg: DictConfig, batch_size: int,

@@ -148,6 +148,12 @@ class LanguageModelTask(Task):
             losses.append(loss.item())
         return grads, losses
 
+    def state_dict(self) -> dict[str, Any]:
+        return {"hidden": {w: list(h) for w, h in self.hidden.items()}}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.hidden = {int(w): (h[0].to(self.device), h[1].to(self.device)) for w, h in state["hidden"].items()}
+
     def evaluate(self) -> dict[str, float]:
         self.model.eval()
         try:

@@ -17,7 +17,7 @@ from compress_train.algorithms.communicator import Communicator
 from compress_train.compressors.base import generator_for
 from compress_train.runner.tasks import models
 from compress_train.runner.config.check import component_params
-from compress_train.runner.tasks.data import load_dataset, worker_streams
+from compress_train.runner.tasks.data import load_dataset, seek_streams, streams_state, worker_streams
 from compress_train.runner.tasks.flat import FlatModel
 from compress_train.runner.tasks.base import Task
 
@@ -93,6 +93,17 @@ class NetworkTask(Task):
             for b, k in zip(self.buffers, kept):
                 b.copy_(k)
         return grads, losses
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"streams": streams_state(self.streams), "buffers": dict(self.model.named_buffers())}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        seek_streams(self.streams, state["streams"])
+        buffers = dict(self.model.named_buffers())
+        if set(buffers) != set(state["buffers"]):
+            raise ValueError(f"the checkpoint's model buffers {sorted(state['buffers'])} are not this model's")
+        for name, b in buffers.items():
+            b.copy_(state["buffers"][name])
 
     def after_step(self) -> None:
         for b in self.buffers:

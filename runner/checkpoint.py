@@ -1,0 +1,143 @@
+"""Checkpoints of everything a step depends on, and the exact resume from them.
+
+One checkpoint is a folder ``RUN_DIR/checkpoints/step_<step>/``:
+
+- ``rank_<r>.pt``, written by every process for the workers it runs: the algorithm's state
+  (``Stateful.state_dict``: moments, server state, every local worker's error memory), the
+  controller's, the task's (data-stream positions, BatchNorm buffers, LSTM hidden states), the
+  cumulative counters and this process's communicator byte count;
+- ``shared.pt``, by the writer process: the parameter vector, the step, the loss window of the
+  next metrics row, the first logged loss, the metrics row count, the elapsed time, the W&B id;
+- ``manifest.json``, by the writer process LAST, after every rank has written (a collective):
+  its presence marks the checkpoint complete.
+
+Each file is written to a temporary name, flushed, fsynced and renamed. The newest
+``train.keep_checkpoints`` complete checkpoints are kept. Everything loads with
+``torch.load(weights_only=True)``; RNGs need no saving: every random draw derives from
+(seed, step, worker). A restore that cannot be completed stops with a ``CheckpointError``
+naming the file; it never starts fresh silently.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+import torch
+
+FOLDER = "checkpoints"
+MANIFEST = "manifest.json"
+FORMAT = 1
+
+
+class CheckpointError(RuntimeError):
+    """A checkpoint that cannot be written or restored (the message names the file)."""
+
+
+def step_dir(run_dir: Path, step: int) -> Path:
+    return Path(run_dir) / FOLDER / f"step_{step:09d}"
+
+
+def _fsync_replace(tmp: Path, path: Path) -> None:
+    with open(tmp, "rb+") as f:
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def save_atomic(obj: Any, path: Path) -> None:
+    """``torch.save`` to a temporary file in the same folder, fsync, rename."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    try:
+        torch.save(obj, tmp)
+        _fsync_replace(tmp, path)
+    except OSError as err:
+        tmp.unlink(missing_ok=True)
+        raise CheckpointError(f"cannot write checkpoint file {path}: {err}") from None
+
+
+def write_manifest(folder: Path, step: int, world_size: int, files: list[str], rows: int) -> None:
+    """The last file of a checkpoint: what it holds, and the metrics rows logged up to it."""
+    tmp = folder / (MANIFEST + ".tmp")
+    try:
+        tmp.write_text(json.dumps({"format": FORMAT, "step": step, "world_size": world_size, "files": files,
+                                   "rows": rows}, indent=1))
+        _fsync_replace(tmp, folder / MANIFEST)
+    except OSError as err:
+        tmp.unlink(missing_ok=True)
+        raise CheckpointError(f"cannot write checkpoint manifest {folder / MANIFEST}: {err}") from None
+
+
+def complete(run_dir: Path) -> list[Path]:
+    """Complete checkpoints of a run, oldest first (a folder without its manifest is not one)."""
+    root = Path(run_dir) / FOLDER
+    if not root.is_dir():
+        return []
+    return sorted(p for p in root.iterdir() if p.is_dir() and (p / MANIFEST).is_file())
+
+
+def prune(run_dir: Path, keep: int) -> None:
+    """Keep the newest ``keep`` complete checkpoints; remove older ones and incomplete leftovers
+    older than the newest complete one."""
+    done = complete(run_dir)
+    for old in done[:-keep] if keep > 0 else []:
+        shutil.rmtree(old, ignore_errors=True)
+    if done:
+        newest = done[-1].name
+        for p in (Path(run_dir) / FOLDER).iterdir():
+            if p.is_dir() and not (p / MANIFEST).is_file() and p.name < newest:
+                shutil.rmtree(p, ignore_errors=True)
+
+
+def find(resume: str, run_dir: Path) -> Path:
+    """The checkpoint folder ``resume`` names: ``auto`` = the newest complete one of ``run_dir``,
+    otherwise a checkpoint folder or a run directory (its newest)."""
+    target = Path(run_dir) if resume == "auto" else Path(resume).expanduser()
+    if (target / MANIFEST).is_file():
+        return target
+    done = complete(target)
+    if not done:
+        raise CheckpointError(f"resume={resume}: no complete checkpoint in {target / FOLDER} "
+                              f"(a checkpoint is complete once its {MANIFEST} is written)")
+    return done[-1]
+
+
+def read_manifest(folder: Path) -> dict[str, Any]:
+    path = folder / MANIFEST
+    try:
+        manifest = json.loads(path.read_text())
+        int(manifest["step"]), int(manifest["world_size"]), int(manifest["rows"])
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        raise CheckpointError(f"cannot read checkpoint manifest {path}: {err}") from None
+    if manifest.get("format") != FORMAT:
+        raise CheckpointError(f"checkpoint manifest {path} has format {manifest.get('format')!r}, "
+                              f"this version reads {FORMAT}")
+    return manifest
+
+
+def load(path: Path) -> dict[str, Any]:
+    """One checkpoint file, weights only; a missing or corrupt file stops naming it."""
+    try:
+        return torch.load(path, weights_only=True, map_location="cpu")
+    except FileNotFoundError:
+        raise CheckpointError(f"checkpoint file {path} is missing (the checkpoint is incomplete)") from None
+    except Exception as err:  # a truncated or corrupt file: torch raises several kinds
+        raise CheckpointError(f"cannot read checkpoint file {path}: {type(err).__name__}: {err}") from None
+
+
+def truncate_metrics(run_dir: Path, rows: int) -> None:
+    """Cut ``metrics.jsonl`` back to its first ``rows`` rows (those logged up to the checkpoint)."""
+    path = Path(run_dir) / "metrics.jsonl"
+    if not path.exists():
+        if rows:
+            raise CheckpointError(f"{path} is missing, but the checkpoint counts {rows} rows logged")
+        return
+    lines = [line for line in path.read_text().splitlines() if line.strip()]
+    if len(lines) < rows:
+        raise CheckpointError(f"{path} holds {len(lines)} rows, fewer than the {rows} the checkpoint counts")
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text("".join(line + "\n" for line in lines[:rows]))
+    _fsync_replace(tmp, path)

@@ -1,0 +1,160 @@
+"""Runs that survive: a checkpointed and resumed run equals the uninterrupted one, bit for bit.
+
+Every registered algorithm (new ones join through ``ALGORITHMS``) is run three ways with the
+same config and 4 simulated workers: 12 steps uninterrupted; 6 steps, then ``resume=auto`` to 12;
+and, for one case per launcher, a run killed with SIGKILL once its first checkpoint is complete,
+then resumed. Every metrics row (wall-clock times aside) and the final parameters must be equal.
+"""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+
+import pytest
+import torch
+from cli_helpers import BIN, QUICK, metrics, run_cli, summary
+from conftest import compose_config
+
+from compress_train.algorithms.registry import ALGORITHMS
+from compress_train.runner import checkpoint
+from compress_train.runner.launch import launch
+
+pytestmark = pytest.mark.slow
+STEPS = ("threads=1", "train.log_every=2", "train.eval_every=6")
+SMALL = ("model.hidden=16", "train.batch_size=20", *STEPS)  # the MNIST CNN, narrow
+# what each algorithm needs beside itself (convex methods: a problem; others: the MNIST CNN)
+SETUPS = {
+    "comp_ams": ("compressor=topk",),
+    "qadam": (),
+    "ef_sgd": ("compressor=threshold", "compressor.lam=0.01", "algo.momentum=0.9"),
+    "sgd": ("algo.momentum=0.9",),
+    "amsgrad": (),
+    "gd": ("problem=quadratic", "dataset.dim=10", "compressor=identity"),
+    "agd": ("problem=quadratic", "dataset.dim=10", "compressor=identity"),
+    "qgd": ("problem=quadratic", "dataset.dim=10"),
+    "iade": ("problem=quadratic", "dataset.dim=10"),
+    "aiade": ("problem=quadratic", "dataset.dim=10"),
+    "iade_sgd": ("problem=lsq_interp",),
+}
+EXTRA = {  # further families: Adam after EF, and ACCORDION's controller state
+    "ef_sgd-adam": ("algo=ef_sgd", "algo.optimizer=adam", "algo.ef=powersgd", "compressor=topk"),
+    "accordion": ("algo=ef_sgd", "compressor=topk", "compressor.scope=layer", "controller=accordion",
+                  "controller.interval=1", "train.batch_size=100"),
+}
+CASES = {name: (f"algo={name}", *SETUPS.get(name, ())) for name in ALGORITHMS.names()} | EXTRA
+
+
+def comparable(rows):
+    return [{k: v for k, v in r.items() if not k.startswith("time_")} for r in rows]
+
+
+def final_params(run_dir):
+    (newest,) = checkpoint.complete(run_dir)[-1:]
+    return checkpoint.load(newest / "shared.pt")["params"]
+
+
+def assert_same(a, b):
+    assert comparable(metrics(a)) == comparable(metrics(b))
+    assert torch.equal(final_params(a), final_params(b))
+    assert comparable([summary(a)["totals"]]) == comparable([summary(b)["totals"]])
+
+
+def test_every_algorithm_has_a_resume_case():
+    assert set(ALGORITHMS.names()) <= set(CASES)
+
+
+def run_in_process(run_dir, *overrides):
+    """One run through the simulator launcher, in this process (no CLI start-up per run)."""
+    threads = torch.get_num_threads()
+    try:
+        return launch(compose_config(*QUICK, *overrides), run_dir)
+    finally:
+        torch.set_num_threads(threads)
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_resumed_run_equals_the_uninterrupted_one(tmp_path, name):
+    convex = any(o.startswith("problem=") for o in CASES[name])
+    setup = (*(STEPS if convex else SMALL), *CASES[name], "workers=4", "train.epochs=null", "train.tol=null")
+    whole, split = tmp_path / "whole", tmp_path / "split"
+    assert run_in_process(whole, *setup, "train.max_steps=12")["status"] == "completed"
+    assert run_in_process(split, *setup, "train.max_steps=6")["status"] == "completed"
+    resumed = run_in_process(split, *setup, "train.max_steps=12", "resume=auto")
+    assert resumed["status"] == "completed" and resumed["resumed"]["from_steps"] == [6]
+    assert_same(whole, split)
+
+
+def wait_for_checkpoint(run_dir, proc, timeout=240):
+    deadline = time.time() + timeout
+    while time.time() < deadline and proc.poll() is None:
+        if checkpoint.complete(run_dir):
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"no checkpoint appeared in {run_dir} (exit code {proc.poll()})")
+
+
+@pytest.mark.parametrize("launcher", ["sim", "torchrun"])
+def test_sigkill_then_resume_equals_the_uninterrupted_run(tmp_path, launcher):
+    workers = 4 if launcher == "sim" else 2
+    setup = ("algo=comp_ams", "compressor=topk", f"launcher={launcher}", f"workers={workers}", *SMALL,
+             "train.max_steps=40", "train.epochs=null", "train.checkpoint_every=5")
+    whole, killed = tmp_path / "whole", tmp_path / "killed"
+    assert run_cli(f"hydra.run.dir={whole}", *setup, cwd=tmp_path).returncode == 0
+    proc = subprocess.Popen([str(BIN / "compress-train"), *QUICK, f"hydra.run.dir={killed}", *setup], cwd=tmp_path,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    wait_for_checkpoint(killed, proc)
+    os.killpg(proc.pid, signal.SIGKILL)  # the CLI and, under torchrun, every worker
+    proc.wait(timeout=60)
+    assert summary(killed)["status"] == "running"  # what a killed run leaves behind
+    proc = run_cli(f"hydra.run.dir={killed}", *setup, "resume=auto", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    s = summary(killed)
+    assert s["status"] == "completed" and s["resumed"]["count"] == 1
+    assert_same(whole, killed)
+
+
+def test_sigterm_preempts_with_a_checkpoint_and_exit_143(tmp_path):
+    run = tmp_path / "run"
+    setup = (*SMALL, "train.max_steps=400", "train.epochs=null", "train.checkpoint_every=null")
+    proc = subprocess.Popen([str(BIN / "compress-train"), *QUICK, f"hydra.run.dir={run}", *setup], cwd=tmp_path,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.time() + 120
+    while time.time() < deadline and not ((run / "metrics.jsonl").exists() and metrics(run)):
+        time.sleep(0.1)
+    proc.send_signal(signal.SIGTERM)
+    proc.communicate(timeout=120)
+    assert proc.returncode == 143
+    s = summary(run)
+    assert s["status"] == "preempted" and 0 < s["steps"] < 400
+    (done,) = checkpoint.complete(run)
+    assert json.loads((done / "manifest.json").read_text())["step"] == s["steps"]
+
+
+def test_a_run_directory_belongs_to_one_run(tmp_path):
+    run = tmp_path / "run"
+    assert run_cli(f"hydra.run.dir={run}", *SMALL, "train.max_steps=2", cwd=tmp_path).returncode == 0
+    proc = run_cli(f"hydra.run.dir={run}", *SMALL, "train.max_steps=2", cwd=tmp_path)
+    assert proc.returncode == 2 and "already holds a run" in proc.stderr and "resume=auto" in proc.stderr
+    assert len(metrics(run)) == 1
+
+
+def test_a_corrupt_checkpoint_stops_naming_the_file(tmp_path):
+    run = tmp_path / "run"
+    assert run_cli(f"hydra.run.dir={run}", *SMALL, "train.max_steps=2", cwd=tmp_path).returncode == 0
+    (done,) = checkpoint.complete(run)
+    (done / "rank_0.pt").write_bytes(b"not a checkpoint")
+    proc = run_cli(f"hydra.run.dir={run}", *SMALL, "train.max_steps=4", "resume=auto", cwd=tmp_path)
+    assert proc.returncode == 2 and f"cannot read checkpoint file {done / 'rank_0.pt'}" in proc.stderr
+
+
+def test_a_loss_that_explodes_is_diverged_with_its_reason(tmp_path):
+    run = tmp_path / "run"
+    proc = run_cli(f"hydra.run.dir={run}", "algo=sgd", "algo.lr=5", *SMALL, "train.max_steps=60", "train.log_every=1",
+                   cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    s = summary(run)
+    assert s["status"] == "diverged" and s["steps"] < 60, s
+    assert "diverge_ratio" in s["reason"] or "not finite" in s["reason"] or "loss is" in s["reason"]
