@@ -16,12 +16,14 @@ from pathlib import Path
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
 from omegaconf import DictConfig
 
 from compress_train.algorithms.base import ParameterError
 from compress_train.datasets.errors import DataFileError
 from compress_train.runner.config.check import ConfigError, check_config
-from compress_train.runner.discover import HELP, explain_composition_error, groups_help, listing, presets
+from compress_train.runner import preflight
+from compress_train.runner.discover import HELP, groups_help, listing, presets
 from compress_train.runner.launch import launch
 from compress_train.runner.signals import EXIT_CODES
 from compress_train.runner.checkpoint import CheckpointError
@@ -41,6 +43,23 @@ class UserError(SystemExit):
 
 @hydra.main(version_base="1.3", config_path="pkg://compress_train.conf", config_name="config")
 def hydra_main(cfg: DictConfig) -> None:
+    if HydraConfig.get().mode == RunMode.MULTIRUN:
+        return sweep_job(cfg)
+    run_job(cfg)
+
+
+def sweep_job(cfg: DictConfig) -> None:
+    """One job of a sweep: a job that fails is recorded as failed (its summary.json, one line in the
+    log) and the sweep goes on; Ctrl-C and SIGTERM still stop the whole sweep."""
+    try:
+        run_job(cfg)
+    except UserError:  # its one line is printed
+        log.error(f"job {HydraConfig.get().job.num} failed; the sweep goes on")
+    except Exception:
+        log.exception(f"job {HydraConfig.get().job.num} failed with a traceback; the sweep goes on")
+
+
+def run_job(cfg: DictConfig) -> None:
     try:
         check_config(cfg)
     except ConfigError as err:
@@ -52,49 +71,6 @@ def hydra_main(cfg: DictConfig) -> None:
         raise UserError(str(err)) from None
     if summary is not None and summary.get("status") in EXIT_CODES:
         raise SystemExit(EXIT_CODES[summary["status"]])  # Ctrl-C 130, SIGTERM 143: outputs and a checkpoint are written
-
-
-def first_values(overrides: list[str]) -> list[str] | None:
-    """The command line with each sweep (``a,b,c``) cut to its first value, for one composition."""
-    from hydra.core.override_parser.overrides_parser import OverridesParser
-
-    try:
-        parsed = OverridesParser.create().parse_overrides(overrides)
-    except Exception:  # Hydra reports a malformed override itself
-        return None
-    out = []
-    for o in parsed:
-        if o.is_sweep_override():
-            values = list(o.sweep_string_iterator())
-            out.append(f"{o.get_key_element()}={values[0]}" if values else o.input_line)
-        else:
-            out.append(o.input_line)
-    return out
-
-
-def preflight(overrides: list[str]) -> None:
-    """Compose once before Hydra does, so that a mistyped key gets the nearest one and a wrong type
-    our message template (Hydra's own messages name neither)."""
-    from hydra import compose, initialize_config_module
-    from hydra.errors import ConfigCompositionException
-
-    first = first_values([o for o in overrides if not o.startswith("hydra.")])
-    if first is None:
-        return
-    with initialize_config_module(config_module="compress_train.conf", version_base="1.3"):
-        try:
-            compose(config_name="config", overrides=first)
-            return
-        except ConfigCompositionException as err:
-            text = f"{err} {err.__cause__ or ''}"
-        groups = [o for o in first if "." not in o.split("=", 1)[0]]
-        try:
-            base = compose(config_name="config", overrides=groups)
-        except ConfigCompositionException:
-            base = None
-    message = explain_composition_error(text, base)
-    if message is not None:
-        raise UserError(message)
 
 
 def length_overrides(overrides: list[str]) -> list[str]:
@@ -117,9 +93,12 @@ def main() -> None:
     if any(a in ("-h", "--help") for a in args):
         print(HELP + "\n" + groups_help())
         return
-    overrides = [a for a in args if not a.startswith("-") and "=" in a]
-    if overrides and all(a in ("-m", "--multirun") for a in args if a.startswith("-")):
-        preflight(overrides)
+    flags = [a for a in args if a.startswith("-")]
+    if all(a in ("-m", "--multirun") for a in flags):
+        try:
+            preflight.check([a for a in args if not a.startswith("-")], multirun=bool(flags))
+        except preflight.PreflightError as err:
+            raise UserError(str(err)) from None
     sys.argv = [sys.argv[0], *length_overrides(args)]
     hydra_main()
 

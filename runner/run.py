@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import os
 import platform
@@ -42,7 +43,7 @@ def run_identity(cfg: DictConfig) -> dict[str, Any]:
         pkg_version = version("compress-train")
     except PackageNotFoundError:
         pkg_version = None
-    resolved = OmegaConf.to_yaml(cfg, resolve=True)
+    resolved = OmegaConf.to_yaml({k: v for k, v in OmegaConf.to_container(cfg, resolve=True).items() if k != "resume"})
     return {
         "status": "starting",
         "method": cfg.get("label"),
@@ -133,10 +134,32 @@ def resume_point(cfg: DictConfig, run_dir: Path) -> Path | None:
     return checkpoint.find(str(resume), run_dir)
 
 
+FINISHED = ("completed", "converged", "diverged")
+
+
+def finished_run(cfg: DictConfig, run_dir: Path) -> dict[str, Any] | None:
+    """With ``resume=auto``, the summary of this very run (same config) if it already finished: a
+    re-run sweep skips its completed jobs."""
+    path = run_dir / "summary.json"
+    if cfg.get("resume") != "auto" or not path.exists():
+        return None
+    try:
+        previous = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    same = previous.get("config_digest") == run_identity(cfg)["config_digest"]
+    return previous if same and previous.get("status") in FINISHED else None
+
+
 def run_training(cfg: DictConfig, comm: Communicator, run_dir: Path,
                  device: torch.device | None = None) -> dict[str, Any]:
     """Train with ``comm``'s workers; write outputs into ``run_dir``; return the summary."""
     device = device or pick_device(cfg.device)
+    finished = finished_run(cfg, run_dir)
+    if finished is not None:
+        if comm.is_writer:
+            log.info(f"{run_dir} already holds this run, finished with status {finished['status']}: nothing to resume")
+        return finished
     resume_from = resume_point(cfg, run_dir)
     if resume_from is not None and comm.is_writer:
         checkpoint.truncate_metrics(run_dir, checkpoint.read_manifest(resume_from)["rows"])

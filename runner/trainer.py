@@ -12,6 +12,8 @@ everything written so far.
 from __future__ import annotations
 
 import math
+import os
+import signal
 import time
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
@@ -31,6 +33,28 @@ from compress_train.runner.metrics import Sink
 from compress_train.runner.signals import StopRequest
 from compress_train.runner.schedule import lr_at
 from compress_train.runner.tasks import select_task
+
+
+class FaultInjection:
+    """``COMPRESS_TRAIN_KILL_AT=RANK:STEP`` (tests and ``scripts/soak_resume.sh`` only): the process
+    running worker RANK kills itself with SIGKILL right after step STEP, on the first attempt of a
+    torchrun group only (``TORCHELASTIC_RESTART_COUNT`` 0), so that restarts and resumes are tested
+    against a real death."""
+
+    def __init__(self, rank: int | None = None, step: int | None = None):
+        self.rank, self.step = rank, step
+
+    @classmethod
+    def from_env(cls, rank: int) -> "FaultInjection":
+        spec = os.environ.get("COMPRESS_TRAIN_KILL_AT")
+        if not spec or int(os.environ.get("TORCHELASTIC_RESTART_COUNT", "0") or 0) > 0:
+            return cls()
+        target, step = (int(v) for v in spec.split(":"))
+        return cls(rank, step) if target == rank else cls()
+
+    def maybe_kill(self, step: int) -> None:
+        if self.step is not None and step == self.step:
+            os.kill(os.getpid(), signal.SIGKILL)
 
 
 CHECKPOINT_SECONDS = 600  # checkpoint_every=auto: about every ten minutes of work
@@ -86,6 +110,7 @@ class Trainer:
         self.first_loss: float | None = None    # the first row's train_loss (train.diverge_ratio)
         self.elapsed_at_start = 0.0             # work time before this process started (a resume)
         self.interval: int | None = None        # checkpoint_every=auto, once measured
+        self.fault = FaultInjection.from_env(min(comm.local_workers))
         algo_cls = ALGORITHMS.get(cfg.algo.name)
         self.task = task = select_task(cfg)(cfg, comm, log, device, algo_cls.needs)
         summary.update(task.summary_fields)
@@ -271,6 +296,7 @@ class Trainer:
             for step in range(self.step + 1, self.total_steps + 1):
                 loss = self.run_step(step - 1)
                 self.step = step
+                self.fault.maybe_kill(step)
                 self.window.append(loss)
                 reason = self.divergence(loss)
                 if reason is not None:

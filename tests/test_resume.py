@@ -43,6 +43,10 @@ EXTRA = {  # further families: Adam after EF, and ACCORDION's controller state
     "ef_sgd-adam": ("algo=ef_sgd", "algo.optimizer=adam", "algo.ef=powersgd", "compressor=topk"),
     "accordion": ("algo=ef_sgd", "compressor=topk", "compressor.scope=layer", "controller=accordion",
                   "controller.interval=1", "train.batch_size=100"),
+    "language_model": ("algo=ef_sgd", "compressor=topk", "dataset=ptb", "model.hidden=16", "model.layers=1",
+                       "dataset.bptt=5", "dataset.eval_tokens=200", "train.batch_size=4"),
+    "recommendation": ("algo=ef_sgd", "compressor=topk", "dataset=movielens", "model.factors=8",
+                       "model.layers=[16,8]", "dataset.eval_users=20", "train.batch_size=256"),
 }
 CASES = {name: (f"algo={name}", *SETUPS.get(name, ())) for name in ALGORITHMS.names()} | EXTRA
 
@@ -77,8 +81,8 @@ def run_in_process(run_dir, *overrides):
 
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_resumed_run_equals_the_uninterrupted_one(tmp_path, name):
-    convex = any(o.startswith("problem=") for o in CASES[name])
-    setup = (*(STEPS if convex else SMALL), *CASES[name], "workers=4", "train.epochs=null", "train.tol=null")
+    own_data = any(o.startswith(("problem=", "dataset=")) for o in CASES[name])  # not the MNIST CNN
+    setup = (*(STEPS if own_data else SMALL), *CASES[name], "workers=4", "train.epochs=null", "train.tol=null")
     whole, split = tmp_path / "whole", tmp_path / "split"
     assert run_in_process(whole, *setup, "train.max_steps=12")["status"] == "completed"
     assert run_in_process(split, *setup, "train.max_steps=6")["status"] == "completed"

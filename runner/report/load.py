@@ -176,14 +176,21 @@ def _convex_columns(s: dict[str, Any]) -> dict[str, Any]:
             "theory_rate": theory.get("rate"), "bound0": theory.get("bound0"), "tol": s.get("tol")}
 
 
+REPORTED = ("completed", "converged", "diverged")  # diverged runs are results, drawn and counted apart
+
+
 def load_runs(paths: list[str | Path]) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(metrics, runs): one row per metrics row with run-level columns, and one row per run."""
     run_rows, frames = [], []
     keys: dict[str, dict[str, Any]] = {}
     firsts: dict[str, dict[str, Any]] = {}
+    unfinished = []
     for run_dir in find_run_dirs(paths):
         s = load_summary(run_dir)
         if s is None:
+            continue
+        if s.get("status") not in REPORTED:  # running, interrupted, preempted, failed: not a result yet
+            unfinished.append(f"{run_dir} ({s.get('status')})")
             continue
         key = group_key(s, _run_config(run_dir))
         gid = json.dumps(key, sort_keys=True, default=str)
@@ -208,8 +215,10 @@ def load_runs(paths: list[str | Path]) -> tuple[pd.DataFrame, pd.DataFrame]:
                 m[c] = run[c]
         m["group"] = gid
         frames.append(m)
+    if unfinished:
+        print(f"left out {len(unfinished)} run(s) that did not finish: " + ", ".join(unfinished), file=sys.stderr)
     if not run_rows:
-        raise ReportError("no readable run in " + ", ".join(map(str, paths)))
+        raise ReportError("no readable finished run in " + ", ".join(map(str, paths)))
     labels = assign_labels(keys, firsts)
     runs = pd.DataFrame(run_rows)
     for c in ("steps", "total_bits_up", "final_train_loss", "kappa", "theory_rate", "bound0"):

@@ -1,0 +1,136 @@
+"""The command line checked before Hydra starts anything, so that a rejected config leaves no run
+directory behind and a sweep with bad jobs never starts.
+
+- every group option named (``experiment=``, ``method=``, ``problem=`` included, which Hydra's
+  ``optional`` defaults would silently drop) must exist; the message names the nearest ones;
+- a key added with ``+`` must be one the config has (nothing would read it otherwise);
+- a mistyped key gets the nearest key, a wrong type the message template (``discover.py``);
+- every job of a sweep (the command line's ``a,b`` values and a preset's sweeper params, the
+  cartesian product) is composed and validated, and all bad jobs are reported at once;
+- the run or sweep directory must be creatable.
+"""
+from __future__ import annotations
+
+import difflib
+import itertools
+import os
+from pathlib import Path
+
+from hydra import compose, initialize_config_module
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.errors import ConfigCompositionException
+from omegaconf import OmegaConf
+
+from compress_train.runner.config.check import ConfigError, check_config
+from compress_train.runner.discover import CONF, explain_composition_error, nearest_key
+
+MAX_JOBS = 512  # a larger sweep is validated job by job as it runs
+
+
+class PreflightError(ValueError):
+    """One or more lines for the user; the CLI prints them and exits 2."""
+
+
+def _options(group: str) -> list[str]:
+    return sorted(str(p.relative_to(CONF / group).with_suffix("")) for p in (CONF / group).rglob("*.yaml"))
+
+
+def _values(override) -> list[str]:
+    if override.is_sweep_override():
+        return [str(v) for v in override.sweep_string_iterator()]
+    value = override.value()
+    return ["null" if value is None else str(value)]
+
+
+def group_errors(parsed) -> list[str]:
+    errors = []
+    for o in parsed:
+        group = o.key_or_group
+        if "." in group or not (CONF / group).is_dir() or o.is_delete():
+            continue
+        options = _options(group)
+        for value in _values(o):
+            if value != "null" and value not in options:
+                near = difflib.get_close_matches(value, options, n=3, cutoff=0.4) or options[:5]
+                errors.append(f"`{group}` must be one of the options in conf/{group}/ (nearest: {near}; "
+                              f"`compress-train list` shows all), but is {value!r}.")
+    return errors
+
+
+def jobs(parsed, sweeper_params: dict[str, str]) -> list[list[str]]:
+    """Every job's overrides: the cartesian product of the sweeps (command line over preset)."""
+    axes: dict[str, list[str]] = {}
+    for key, values in sweeper_params.items():
+        (o,) = OverridesParser.create().parse_overrides([f"{key}={values}"])
+        axes[key] = _values(o)
+    for o in parsed:
+        axes[o.get_key_element()] = _values(o)
+    keys = list(axes)
+    return [[f"{k}={v}" for k, v in zip(keys, combo)] for combo in itertools.product(*(axes[k] for k in keys))]
+
+
+def writable(directory: str) -> str | None:
+    path = Path(directory).expanduser().absolute()
+    while not path.exists():
+        path = path.parent
+    return None if path.is_dir() and os.access(path, os.W_OK) else str(path)
+
+
+def check(overrides: list[str], multirun: bool) -> None:
+    """Raise PreflightError with every problem of the command line's job(s)."""
+    try:
+        parsed = OverridesParser.create().parse_overrides(overrides)
+    except Exception:  # a malformed override: Hydra's own message says what is wrong
+        return
+    errors = group_errors(parsed)
+    if errors:
+        raise PreflightError("\n".join(errors))
+    plain = [o for o in parsed if not o.get_key_element().startswith("hydra.")]
+    with initialize_config_module(config_module="compress_train.conf", version_base="1.3"):
+        first = [f"{o.get_key_element()}={_values(o)[0]}" if o.is_sweep_override() else o.input_line for o in plain]
+        try:
+            hydra_keys = [o.input_line for o in parsed if o.get_key_element().startswith("hydra.")
+                          and not o.is_sweep_override()]
+            cfg = compose(config_name="config", overrides=[*first, *hydra_keys], return_hydra_config=True)
+        except ConfigCompositionException as err:
+            text = f"{err} {err.__cause__ or ''}"
+            groups = [o.input_line for o in plain if "." not in o.get_key_element() and not o.is_sweep_override()]
+            try:
+                base = compose(config_name="config", overrides=groups)
+            except ConfigCompositionException:
+                base = None
+            message = explain_composition_error(text, base)
+            if message is not None:
+                raise PreflightError(message) from None
+            return  # Hydra reports what we cannot phrase better
+        adds = [o for o in plain if o.is_add()]
+        without = compose(config_name="config", overrides=[x for x, o in zip(first, plain) if not o.is_add()]) \
+            if adds else cfg
+        for o in adds:
+            if OmegaConf.select(without, o.key_or_group, default="<missing>") == "<missing>":
+                near = nearest_key(without, o.key_or_group)
+                raise PreflightError(f"`{o.key_or_group}` is not a config key: nothing would read it."
+                                     + (f" Did you mean `{near}`?" if near else ""))
+        multirun = multirun or str(cfg.hydra.mode).endswith("MULTIRUN")
+        target = cfg.hydra.sweep.dir if multirun else cfg.hydra.run.dir
+        blocked = writable(target)
+        if blocked is not None:
+            raise PreflightError(f"`hydra.{'sweep' if multirun else 'run'}.dir` '{target}' cannot be created: "
+                                 f"'{blocked}' is not a writable directory.")
+        params = cfg.hydra.sweeper.get("params") if multirun else None
+        sweeper = OmegaConf.to_container(params, resolve=True) if params else {}
+        todo = jobs(plain, {k: str(v) for k, v in sweeper.items()}) if multirun else [first]
+        bad = []
+        for job in todo[:MAX_JOBS]:
+            try:
+                check_config(compose(config_name="config", overrides=job))
+            except ConfigError as err:
+                bad.append((job, err.errors))
+            except ConfigCompositionException as err:
+                bad.append((job, [explain_composition_error(f"{err} {err.__cause__ or ''}", None) or str(err)]))
+    if bad and not multirun:
+        raise PreflightError("invalid configuration:\n  " + "\n  ".join(bad[0][1]))
+    if bad:
+        lines = [f"{len(bad)} of {len(todo)} sweep jobs are invalid; none was started:"]
+        lines += [f"  {' '.join(job)}:\n    " + "\n    ".join(errs) for job, errs in bad]
+        raise PreflightError("\n".join(lines))
