@@ -27,10 +27,19 @@ from compress_train.runner.discover import HELP, groups_help, listing, presets
 from compress_train.runner.launch import launch
 from compress_train.runner.signals import EXIT_CODES
 from compress_train.runner.checkpoint import CheckpointError
+from compress_train.runner.metrics import OutputError
 from compress_train.runner.run import RunDirError
 from compress_train.runner.launchers.torchrun import WorkersFailed
 
 log = logging.getLogger("compress_train")
+
+
+class RunFailed(SystemExit):
+    """A run that could not go on for a reason outside the config (a full disk): one line, exit code 1."""
+
+    def __init__(self, message: str):
+        print(f"error: {message}", file=sys.stderr)
+        super().__init__(1)
 
 
 class UserError(SystemExit):
@@ -53,7 +62,7 @@ def sweep_job(cfg: DictConfig) -> None:
     log) and the sweep goes on; Ctrl-C and SIGTERM still stop the whole sweep."""
     try:
         run_job(cfg)
-    except UserError:  # its one line is printed
+    except (UserError, RunFailed):  # its one line is printed
         log.error(f"job {HydraConfig.get().job.num} failed; the sweep goes on")
     except Exception:
         log.exception(f"job {HydraConfig.get().job.num} failed with a traceback; the sweep goes on")
@@ -69,6 +78,8 @@ def run_job(cfg: DictConfig) -> None:
         summary = launch(cfg, run_dir)
     except (DataFileError, ParameterError, WorkersFailed, CheckpointError, RunDirError) as err:
         raise UserError(str(err)) from None
+    except OutputError as err:
+        raise RunFailed(str(err)) from None
     if summary is not None and summary.get("status") in EXIT_CODES:
         raise SystemExit(EXIT_CODES[summary["status"]])  # Ctrl-C 130, SIGTERM 143: outputs and a checkpoint are written
 

@@ -36,20 +36,39 @@ class JsonlSink:
         self._file = open(self.run_dir / "metrics.jsonl", "a", buffering=1)
 
     def log(self, row: dict[str, Any]) -> None:
-        self._file.write(json.dumps(_clean(row)) + "\n")
-        self._file.flush()
+        try:
+            self._file.write(json.dumps(_clean(row)) + "\n")
+            self._file.flush()
+        except OSError as err:
+            raise OutputError(f"cannot write {self.run_dir / 'metrics.jsonl'}: {err.strerror or err}") from None
 
     def summary(self, summary: dict[str, Any]) -> None:
         write_json_atomic(self.run_dir / "summary.json", summary)
 
     def close(self) -> None:
-        self._file.close()
+        try:
+            self._file.close()
+        except OSError:  # the disk filled up: already reported by the write that failed
+            pass
+
+
+class OutputError(OSError):
+    """A run output that cannot be written (a full disk, a vanished directory): one line, no traceback."""
 
 
 def write_json_atomic(path: Path, data: dict[str, Any]) -> None:
+    """Write to a temporary file and rename; on failure the temporary file is removed and the
+    previous ``path`` stays as it was."""
     tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(_clean(data), indent=2) + "\n")
-    os.replace(tmp, path)
+    try:
+        tmp.write_text(json.dumps(_clean(data), indent=2) + "\n")
+        os.replace(tmp, path)
+    except OSError as err:
+        try:
+            tmp.unlink(missing_ok=True)
+        except OSError:
+            pass
+        raise OutputError(f"cannot write {path}: {err.strerror or err}") from None
 
 
 def read_metrics(run_dir: Path | str) -> list[dict[str, Any]]:

@@ -187,7 +187,10 @@ def run_training(cfg: DictConfig, comm: Communicator, run_dir: Path,
             summary["status"] = "failed"
             summary["error"] = f"{type(err).__name__}: {err}"
             for sink in sinks:
-                sink.summary(summary)
+                try:
+                    sink.summary(summary)
+                except OSError:  # the failure being reported may be this very write
+                    pass
         raise
     finally:
         stop.restore()

@@ -71,3 +71,15 @@ def test_a_sweep_goes_on_past_a_diverged_job_and_resume_skips_finished_ones(tmp_
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.count("nothing to resume") + proc.stderr.count("nothing to resume") == 2
     assert [len(metrics(j)) for j in jobs] == rows
+
+
+@pytest.mark.slow
+def test_a_full_disk_is_one_line_and_leaves_no_temporary_file(tmp_path):
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "summary.json.tmp").symlink_to("/dev/full")  # every write to it fails with ENOSPC
+    proc = run_cli(f"hydra.run.dir={run}", "train.max_steps=2", cwd=tmp_path)
+    assert proc.returncode == 1
+    assert f"error: cannot write {run / 'summary.json'}: No space left on device" in proc.stderr
+    assert "Traceback" not in proc.stderr and not (run / "summary.json.tmp").exists()
+    assert summary(run)["status"] == "failed"  # the next write had room again
