@@ -276,3 +276,11 @@ def test_flatten_joins_nested_keys():
     assert flatten(nested) == {"algo_params.lr": 0.1, "algo_params.ef.mode": "classic", "seed": 0}
     assert flatten(nested, sep="/")["algo_params/ef/mode"] == "classic"
     assert flatten({"a": 1}, prefix="run.") == {"run.a": 1}
+
+
+def test_an_unwritable_out_is_one_line(fig1, tmp_path, capsys):
+    blocker = tmp_path / "a_file"  # a file where the folder would have to be (tests may run as root)
+    blocker.write_text("")
+    assert main([str(fig1), "--out", str(blocker / "report")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: --out {blocker / 'report'} cannot be written:") and err.count("\n") == 1

@@ -53,7 +53,14 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {err}", file=sys.stderr)
         return 2
     out: Path = args.out
-    out.mkdir(parents=True, exist_ok=True)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        probe = out / ".write_test"
+        probe.write_text("")
+        probe.unlink()
+    except OSError as err:
+        print(f"error: --out {out} cannot be written: {err.strerror or err}", file=sys.stderr)
+        return 2
     lr_note = None
     if args.best_lr:
         df, runs, lr_note = keep_best_lr(df, runs, args.metric)
