@@ -10,7 +10,9 @@ the content starts with the gzip magic bytes 1f 8b.
 from __future__ import annotations
 
 import gzip
+import math
 import struct
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -30,8 +32,10 @@ def _read_bytes(path: Path) -> bytes:
     if path.name.endswith(".gz") or raw[:2] == _GZIP_MAGIC:
         try:
             return gzip.decompress(raw)
-        except (OSError, EOFError, ValueError) as e:
-            raise DataFileError(f"{path}: corrupt gzip data ({e})") from e
+        except (OSError, EOFError, ValueError, zlib.error) as e:  # BadGzipFile is an OSError
+            reason = str(e).removeprefix("Error -3 while decompressing data: ") or type(e).__name__
+            raise DataFileError(f"{path}: corrupt gzip data ({reason}): the file is damaged or "
+                                "truncated; replace it (e.g. download it again)") from e
     return raw
 
 
@@ -40,8 +44,9 @@ def read_idx(path: Path | str, ndim: int | None = None) -> np.ndarray:
 
     ``ndim``, when given, is the number of dimensions the caller expects (3 for an image file,
     1 for a label file); a file whose magic number says otherwise is rejected. Raises
-    ``DataFileError`` naming ``path`` for a wrong magic number, a truncated file or trailing
-    bytes beyond the declared size.
+    ``DataFileError`` naming ``path`` for damaged gzip data (a broken deflate stream, a CRC or
+    length mismatch, a cut-off file), a wrong magic number, a truncated file or trailing bytes
+    beyond the declared size.
     """
     path = Path(path)
     data = _read_bytes(path)
@@ -63,7 +68,7 @@ def read_idx(path: Path | str, ndim: int | None = None) -> np.ndarray:
             f"{path}: truncated: header needs {header_len} bytes, file holds {len(data)}"
         )
     dims = struct.unpack(f">{file_ndim}I", data[4:header_len])
-    n_bytes = int(np.prod(dims, dtype=np.int64))
+    n_bytes = math.prod(dims)  # Python ints: a damaged header cannot overflow the check below
     held = len(data) - header_len
     if held < n_bytes:
         raise DataFileError(

@@ -13,6 +13,8 @@ from typing import Iterator
 import numpy as np
 import torch
 
+from compress_train.datasets.errors import DataSizeError
+
 SCHEMES = ("iid", "label_sorted", "dirichlet")
 DIRICHLET_TRIES = 10
 
@@ -48,9 +50,9 @@ def _dirichlet(labels: np.ndarray, n_workers: int, rng: np.random.Generator, alp
         shards = [np.sort(np.concatenate(p)).astype(np.int64) for p in parts]
         if all(len(s) > 0 for s in shards):
             return shards
-    raise ValueError(
-        f"dirichlet partition left a worker with no samples in {DIRICHLET_TRIES} tries: "
-        f"dataset.alpha={alpha} is too small for {n_workers} workers and {len(labels)} samples"
+    raise DataSizeError(
+        f"`dataset.alpha` ({alpha}) is too small for {n_workers} workers and {len(labels)} samples: the "
+        f"dirichlet partition left a worker with no samples in {DIRICHLET_TRIES} tries; raise it or use fewer workers."
     )
 
 
@@ -62,7 +64,10 @@ def partition_indices(labels: np.ndarray | torch.Tensor, n_workers: int, scheme:
     * ``label_sorted``: indices sorted by label (ties in seeded random order), cut into
       contiguous equal shards (remainder dropped): each worker sees few classes.
     * ``dirichlet``: per class, proportions ~ Dirichlet(alpha * ones(n_workers)); sizes differ,
-      every worker gets >= 1 sample (resampled up to 10 times, else ValueError).
+      every worker gets >= 1 sample (resampled up to 10 times, else DataSizeError).
+
+    More workers than samples, or a dirichlet draw that keeps leaving a worker empty, raise
+    ``DataSizeError`` (a ``DataFileError``) naming the key to change.
     """
     if scheme not in SCHEMES:
         raise ValueError(f"dataset.partition={scheme!r} is not a known scheme; allowed: "
@@ -70,6 +75,9 @@ def partition_indices(labels: np.ndarray | torch.Tensor, n_workers: int, scheme:
     if int(n_workers) < 1:
         raise ValueError(f"partition_indices: n_workers must be >= 1, got {n_workers}")
     labels = _as_labels(labels)
+    if n_workers > len(labels):
+        raise DataSizeError(f"`workers` ({n_workers}) is more than the training samples ({len(labels)}): "
+                            "every worker needs a non-empty shard; use fewer workers.")
     rng = np.random.default_rng(seed)
     if scheme == "iid":
         return _equal_shards(rng.permutation(len(labels)), n_workers)

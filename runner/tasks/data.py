@@ -8,6 +8,7 @@ from omegaconf import DictConfig
 
 from compress_train.compressors.registry import Registry
 from compress_train.datasets.base import ArrayDataset
+from compress_train.datasets.errors import DataSizeError
 from compress_train.datasets.partition import ShardSampler, partition_indices
 
 
@@ -22,6 +23,7 @@ class WorkerStream:
     """Worker ``w``'s batches, epoch after epoch of its own shard (seeded by run seed, w, epoch)."""
 
     def __init__(self, shard: np.ndarray, batch_size: int, seed: int, worker: int):
+        check_batch_fits(batch_size, worker, len(shard))
         self.sampler = ShardSampler(shard, batch_size, seed, worker)
         self.epoch, self.position = 0, 0  # batches drawn in this epoch
         self._it: Iterator[np.ndarray] = self.sampler.batches(0)
@@ -48,6 +50,13 @@ class WorkerStream:
             self.position += 1
 
 
+def check_batch_fits(batch_size: int, worker: int, shard_size: int) -> None:
+    """``DataSizeError`` naming ``train.batch_size`` when worker ``worker``'s shard holds less than one batch."""
+    if shard_size < batch_size:
+        raise DataSizeError(f"`train.batch_size` ({batch_size}) is larger than worker {worker}'s shard "
+                            f"({shard_size} samples): lower it or use fewer workers.")
+
+
 def streams_state(streams: dict[int, WorkerStream]) -> dict[int, list[int]]:
     return {w: s.state() for w, s in streams.items()}
 
@@ -61,7 +70,12 @@ def seek_streams(streams: dict[int, WorkerStream], state: dict[int, list[int]]) 
 
 def worker_streams(labels, workers: list[int], n: int, cfg: DictConfig, batch_size: int,
                    seed: int) -> tuple[dict[int, WorkerStream], int]:
-    """Streams for the local ``workers`` and the steps per epoch (mean shard size / batch)."""
+    """Streams for the local ``workers`` and the steps per epoch (mean shard size / batch).
+
+    Every process checks every worker's shard (not only its own), so that all of them stop with the
+    same ``DataSizeError`` when the smallest shard holds less than one batch."""
     shards = partition_indices(labels, n, cfg.partition, seed, alpha=cfg.alpha)
+    smallest = int(np.argmin([len(s) for s in shards]))
+    check_batch_fits(batch_size, smallest, len(shards[smallest]))
     steps = max(1, int(np.mean([len(s) for s in shards])) // batch_size)
     return {w: WorkerStream(shards[w], batch_size, seed, w) for w in workers}, steps
