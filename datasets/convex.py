@@ -18,6 +18,8 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from compress_train.datasets.errors import DataSizeError
+
 
 F64 = torch.float64
 EPS = torch.finfo(F64).eps
@@ -121,7 +123,8 @@ def _shards(X: Tensor, y: Tensor, workers: int, name: str) -> tuple[list[Tensor]
     if X.ndim != 2 or y.ndim != 1 or X.shape[0] != y.shape[0]:
         raise ValueError(f"{name}: need X of shape n x d and y of length n, got {tuple(X.shape)} and {tuple(y.shape)}.")
     if not 1 <= workers <= X.shape[0]:
-        raise ValueError(f"{name}: workers must be in [1, {X.shape[0]}] (the number of samples), but is {workers}.")
+        raise DataSizeError(f"`workers` ({workers}) is more than the training samples of {name} ({X.shape[0]}): "
+                            "every worker needs a non-empty shard; use fewer workers.")
     size = X.shape[0] // workers
     X, y = X.detach().to(F64), y.detach().to(F64)
     return ([X[i * size:(i + 1) * size] for i in range(workers)],
