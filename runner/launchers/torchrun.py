@@ -1,24 +1,161 @@
 """One process per worker under torch's own launcher (``launcher=torchrun``): the workers read
-the frozen ``config.yaml`` (Hydra would resolve ``${now:}`` again in every child)."""
+the frozen ``config.yaml`` (Hydra would resolve ``${now:}`` again in every child).
+
+A worker that dies: with ``launcher.max_restarts`` left, torchrun's elastic agent restarts the
+whole group and every rank resumes from the newest complete checkpoint (``runner/run.py``
+``resume_point``). Without, the surviving ranks' collectives fail (at once for a dead peer's closed
+socket, after ``launcher.timeout_s`` for a hung one), torchrun ends the group and prints its failure
+report. torchrun's stderr (its workers' too) is passed through as it comes and its tail is kept:
+the report's "Root Cause" entry names the rank and how it ended (``exitcode: -9`` = SIGKILL). The
+parent then marks ``summary.json`` ``failed``, records that cause under ``reason`` (and under
+``error`` too when no worker wrote one), keeps the metrics written so far, and raises
+``WorkersFailed`` with one line, which ``compress-train`` prints as ``error: ...`` (exit code 2).
+"""
 from __future__ import annotations
 
 import json
 import logging
 import os
+import re
+import signal
 import subprocess
 import sys
+import threading
 from pathlib import Path
 from typing import Any
 
 from omegaconf import DictConfig
 
 from compress_train.runner.launch import FROZEN
+from compress_train.runner.metrics import write_json_atomic
+from compress_train.runner.signals import EXIT_CODES
 
 log = logging.getLogger("compress_train")
+TAIL_BYTES = 64 * 1024  # torchrun's failure report is the last ~25 lines of its stderr
 
 
 class WorkersFailed(RuntimeError):
     """torchrun's workers exited with an error (their own messages are above it in the log)."""
+
+
+class StderrTee:
+    """Copies a pipe to this process's stderr as the bytes come (progress bars included) and keeps
+    the last ``TAIL_BYTES`` of it."""
+
+    def __init__(self, pipe):
+        self.pipe, self.tail = pipe, bytearray()
+        self.thread = threading.Thread(target=self._pump, name="torchrun-stderr", daemon=True)
+        self.thread.start()
+
+    def _pump(self) -> None:
+        out = getattr(sys.stderr, "buffer", None)
+        fd = self.pipe.fileno()
+        while chunk := os.read(fd, 65536):
+            try:
+                if out is not None:
+                    out.write(chunk)
+                    out.flush()
+                else:
+                    sys.stderr.write(chunk.decode(errors="replace"))
+                    sys.stderr.flush()
+            except (OSError, ValueError):  # our own stderr closed: keep draining the pipe
+                out = None
+            self.tail += chunk
+            del self.tail[:-TAIL_BYTES]
+
+    def text(self, timeout: float = 10.0) -> str:
+        self.thread.join(timeout)  # EOF once torchrun and its workers have exited
+        return bytes(self.tail).decode(errors="replace")
+
+
+def how_it_ended(exitcode: int) -> str:
+    """``-9`` -> ``SIGKILL``; ``1`` -> ``exit code 1`` (torchrun reports a signal as a negative code)."""
+    if exitcode < 0:
+        try:
+            return signal.Signals(-exitcode).name
+        except ValueError:
+            return f"signal {-exitcode}"
+    return f"exit code {exitcode}"
+
+
+def root_cause(stderr: str) -> dict[str, Any] | None:
+    """The rank, exit code and time of the first failure in torchrun's report, or None when its
+    stderr holds no report (then torchrun's own "failed (exitcode: N) local_rank: R" line, which
+    is the global rank under ``--standalone``)."""
+    at = stderr.rfind("Root Cause")
+    if at >= 0:
+        block = stderr[at:].split("=====", 1)[0]
+        rank = re.search(r"^\s*rank\s*:\s*(\d+)", block, re.M)
+        code = re.search(r"^\s*exitcode\s*:\s*(-?\d+)", block, re.M)
+        if rank and code:
+            when = re.search(r"^\s*time\s*:\s*(\S+)", block, re.M)
+            return {"rank": int(rank.group(1)), "exitcode": int(code.group(1)), "time": when and when.group(1)}
+    lines = re.findall(r"failed \(exitcode: (-?\d+)\) local_rank: (\d+)", stderr)
+    if lines:
+        code, rank = lines[0]
+        return {"rank": int(rank), "exitcode": int(code), "time": None}
+    return None
+
+
+def _last_step(run_dir: Path) -> int | None:
+    """The step of the last metrics row rank 0 wrote (a torn last line is skipped)."""
+    try:
+        lines = (run_dir / "metrics.jsonl").read_text().splitlines()
+    except OSError:
+        return None
+    for line in reversed(lines):
+        try:
+            return int(json.loads(line)["step"])
+        except (ValueError, KeyError, TypeError):
+            continue
+    return None
+
+
+def _newest_checkpoint(run_dir: Path) -> int | None:
+    from compress_train.runner import checkpoint
+
+    done = checkpoint.complete(run_dir)
+    try:
+        return checkpoint.read_manifest(done[-1])["step"] if done else None
+    except checkpoint.CheckpointError:
+        return None
+
+
+def failure_reason(returncode: int, stderr: str, run_dir: Path, max_restarts: int) -> str:
+    """One sentence: which worker died and how, when, and how far the run had come."""
+    cause = root_cause(stderr)
+    if cause is None:
+        who = (f"torchrun was killed by {how_it_ended(returncode)}" if returncode < 0
+               else f"torchrun workers failed with exit code {returncode} (their errors are printed above)")
+    else:
+        how = how_it_ended(cause["exitcode"])
+        who = f"torchrun worker rank {cause['rank']} " + (f"died ({how})" if cause["exitcode"] < 0 else f"failed ({how})")
+        if cause["time"]:
+            who += f" at {cause['time']}"
+    facts = []
+    step, saved = _last_step(run_dir), _newest_checkpoint(run_dir)
+    if step is not None:
+        facts.append(f"after logged step {step}")
+    if saved is not None:
+        facts.append(f"newest checkpoint: step {saved}")
+    if max_restarts:
+        facts.append(f"launcher.max_restarts={max_restarts} used up")
+    return who + (f" ({'; '.join(facts)})" if facts else "")
+
+
+def record_failure(summary_path: Path, reason: str) -> dict[str, Any] | None:
+    """Mark the workers' summary ``failed`` with ``reason`` (a rank that died by a signal left it
+    ``running``; a surviving rank may have written its own collective error under ``error``)."""
+    try:
+        summary = json.loads(summary_path.read_text())
+    except (OSError, ValueError):
+        return None
+    if summary.get("status") in ("starting", "running", "failed"):
+        summary["status"] = "failed"
+        summary.setdefault("error", reason)
+        summary["reason"] = reason
+        write_json_atomic(summary_path, summary)
+    return summary
 
 
 def launch_torchrun(cfg: DictConfig, run_dir: Path) -> dict[str, Any] | None:
@@ -26,17 +163,44 @@ def launch_torchrun(cfg: DictConfig, run_dir: Path) -> dict[str, Any] | None:
     --config RUN_DIR/config.yaml``, with the run directory as the workers' working directory."""
     threads = cfg.threads or max(1, (os.cpu_count() or 1) // cfg.workers)
     env = {**os.environ, "OMP_NUM_THREADS": str(threads), "PYTHONUNBUFFERED": "1"}
+    max_restarts = int(cfg.launcher.get("max_restarts", 0) or 0)
+    if max_restarts:
+        # The workers' process group then gets a store of its own per attempt (rank 0 hosts it at the port
+        # the agent picks for that attempt), not the agent's, which keeps the previous attempt's keys: a
+        # restarted gloo group would otherwise read a dead peer's address ("connectFullMesh failed ...
+        # Connection refused"; pytorch/pytorch#135712).
+        env.setdefault("TORCH_DISABLE_SHARE_RDZV_TCP_STORE", "1")
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone",
-           "--nproc-per-node", str(cfg.workers), "--max-restarts", str(cfg.launcher.get("max_restarts", 0)),
+           "--nproc-per-node", str(cfg.workers), "--max-restarts", str(max_restarts),
            "-m", "compress_train.runner",
            "--config", str((run_dir / FROZEN).resolve())]
     log.info("launching: %s", " ".join(cmd))
-    proc = subprocess.run(cmd, cwd=run_dir, env=env)
+    proc = subprocess.Popen(cmd, cwd=run_dir, env=env, stderr=subprocess.PIPE)
+    tee = StderrTee(proc.stderr)
+    try:
+        returncode = proc.wait()
+    except KeyboardInterrupt:  # Ctrl-C reached torchrun and its workers too: they checkpoint and stop
+        try:
+            returncode = proc.wait(timeout=60)
+        except BaseException:
+            proc.kill()
+            proc.wait()
+            raise
+    except BaseException:
+        proc.kill()
+        proc.wait()
+        raise
+    stderr = tee.text()
+    proc.stderr.close()
     summary_path = run_dir / "summary.json"
-    if proc.returncode != 0:
-        raise WorkersFailed(f"torchrun workers failed with exit code {proc.returncode} (their errors are printed "
-                            f"above); outputs so far are in {run_dir}")
-    return json.loads(summary_path.read_text()) if summary_path.exists() else None
+    summary = json.loads(summary_path.read_text()) if summary_path.exists() else None
+    if returncode == 0:
+        return summary
+    if summary is not None and summary.get("status") in EXIT_CODES:
+        return summary  # interrupted / preempted: a checkpoint is written, the CLI exits 130 / 143
+    reason = failure_reason(returncode, stderr, run_dir, max_restarts)
+    record_failure(summary_path, reason)
+    raise WorkersFailed(f"{reason}; outputs so far are in {run_dir}")
 
 
 IMPLEMENTATION = launch_torchrun
