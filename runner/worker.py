@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import signal
 import sys
 from datetime import datetime
 from pathlib import Path
@@ -34,7 +35,19 @@ def compose(overrides: list[str]):
         return hydra_compose(config_name="config", overrides=overrides)
 
 
+def die_with_parent() -> None:
+    """Linux: this worker gets SIGKILL when its torchrun agent dies, so that a killed launcher never
+    leaves workers writing into the run directory (another process may already resume it)."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
 def main(argv: list[str] | None = None) -> int:
+    die_with_parent()
     parser = argparse.ArgumentParser(prog="python -m compress_train.runner")
     parser.add_argument("--config", type=Path, help="a frozen config.yaml written by compress-train")
     parser.add_argument("overrides", nargs="*", help="Hydra overrides, when no --config is given")

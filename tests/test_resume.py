@@ -162,3 +162,22 @@ def test_a_loss_that_explodes_is_diverged_with_its_reason(tmp_path):
     s = summary(run)
     assert s["status"] == "diverged" and s["steps"] < 60, s
     assert "diverge_ratio" in s["reason"] or "not finite" in s["reason"] or "loss is" in s["reason"]
+
+
+TORCHRUN_FAMILIES = ("qadam", "ef_sgd-adam", "accordion", "aiade")  # comp_ams: the SIGKILL test above
+
+
+@pytest.mark.dist
+@pytest.mark.parametrize("name", TORCHRUN_FAMILIES)
+def test_torchrun_resume_equals_the_uninterrupted_run(tmp_path, name):
+    """The same parity under torchrun with 2 processes: each rank restores its own worker's part."""
+    own_data = any(o.startswith(("problem=", "dataset=")) for o in CASES[name])
+    setup = (*(STEPS if own_data else SMALL), *CASES[name], "launcher=torchrun", "workers=2", "train.epochs=null",
+             "train.tol=null")
+    whole, split = tmp_path / "whole", tmp_path / "split"
+    for run_dir, extra in ((whole, ("train.max_steps=12",)), (split, ("train.max_steps=6",)),
+                           (split, ("train.max_steps=12", "resume=auto"))):
+        proc = run_cli(f"hydra.run.dir={run_dir}", *setup, *extra, cwd=tmp_path)
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert summary(split)["resumed"]["from_steps"] == [6]
+    assert_same(whole, split)
