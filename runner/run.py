@@ -36,7 +36,7 @@ def _git_commit() -> str | None:
 
 
 def run_identity(cfg: DictConfig) -> dict[str, Any]:
-    """The summary fields that say what this run is (design.md §6)."""
+    """The summary fields that say what this run is (docs/architecture.md §5)."""
     from importlib.metadata import PackageNotFoundError, version
 
     try:
@@ -96,7 +96,7 @@ class Progress:
 
 
 def final_line(summary: dict[str, Any]) -> str:
-    """One log line with the run's outcome, in the task's own metric (design.md §6)."""
+    """One log line with the run's outcome, in the task's own metric (docs/architecture.md §5)."""
     f, nan = summary["final"], float("nan")
     if "problem" in summary:
         quality = f"||x-x*||/||x0-x*|| {f.get('rel_dist', nan):.3g}, f-f* {f.get('suboptimality', nan):.3g}"

@@ -1,4 +1,4 @@
-"""The training loop shared by the simulator and torchrun (design.md §3, "Trainer").
+"""The training loop shared by the simulator and torchrun (docs/architecture.md §2, "Trainer").
 
 Each process runs the workers in ``comm.local_workers``. The task (``NetworkTask``: a model on
 a dataset, dropout seeded by (seed, step, worker); ``ConvexTask``: f = (1/N) sum_i f_i with a
@@ -86,7 +86,7 @@ class Totals:
 
 def clip_(grads: dict[int, torch.Tensor], max_norm: float) -> None:
     """Each worker's gradient scaled to norm <= max_norm before it reaches the compressor
-    (torch.nn.utils.clip_grad_norm_'s rule on the whole flat gradient; seed 002's LSTM: 0.4)."""
+    (torch.nn.utils.clip_grad_norm_'s rule on the whole flat gradient; hard_threshold's LSTM: 0.4)."""
     for g in grads.values():
         norm = float(g.norm())
         if norm > max_norm:
