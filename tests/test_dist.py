@@ -65,3 +65,16 @@ def test_plain_torchrun_module_entry(tmp_path):
                    *STEPS, cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert_same_run(metrics(sim), metrics(run_dir))
+
+
+def test_hand_run_torchrun_honours_hydra_run_dir_and_never_reuses_one(tmp_path):
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    run = tmp_path / "mine"
+    cmd = [str(BIN / "torchrun"), "--standalone", "--nproc-per-node", "2", "-m", "compress_train.runner", *QUICK,
+           f"hydra.run.dir={run}", "model.hidden=16", *STEPS]
+    proc = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert summary(run)["status"] == "completed" and not (tmp_path / "outputs").exists()
+    again = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    assert again.returncode != 0 and "already holds a run" in again.stderr
+    assert len(metrics(run)) == 2  # the first run's rows, untouched

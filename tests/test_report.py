@@ -216,6 +216,16 @@ def test_corrupt_summary_is_skipped_with_a_warning(fig1, capsys):
     assert str(bad / "summary.json") in capsys.readouterr().err
 
 
+def test_runs_that_did_not_finish_are_left_out_with_one_line(fig1, capsys):
+    import json
+    first = sorted(p for p in fig1.iterdir() if (p / "summary.json").exists())[0]
+    s = json.loads((first / "summary.json").read_text())
+    (first / "summary.json").write_text(json.dumps({**s, "status": "interrupted"}))
+    df, runs = load_runs([fig1])
+    assert len(runs) == 4 and str(first) not in set(df["run_dir"])
+    assert f"left out 1 run(s) that did not finish: {first} (interrupted)" in capsys.readouterr().err
+
+
 @pytest.mark.slow
 def test_report_on_a_real_multirun(tmp_path):
     sweep = tmp_path / "sweep"
