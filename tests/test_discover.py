@@ -64,6 +64,7 @@ def test_max_steps_alone_sets_the_length_and_forced_choices_run(tmp_path):
     assert "7 steps (train.max_steps=7)" in proc.stdout + proc.stderr
     run2 = tmp_path / "run2"  # the MNIST default: 5 epochs x 20 steps would cap 150 at 100
     proc = run_cli(f"hydra.run.dir={run2}", "train.max_steps=150", "train.log_every=150", "train.eval_every=1000",
+                   "model.hidden=8",
                    "train.batch_size=200", "threads=1", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert summary(run2)["steps"] == 150 and metrics(run2)[-1]["step"] == 150
