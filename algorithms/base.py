@@ -55,6 +55,8 @@ class Needs:
     (Nesterov's y_k; only convex tasks can). ``full_gradient``: on a convex task each worker uses
     its whole shard (GD-type methods). ``compressor_name`` / ``compressor_params``: the one
     compressor the method is defined with (IADE's bounded-error quantizer); the config selects it.
+    ``worker_points``: each worker's gradient is taken at its own point (``gradient_points``: def's
+    detached point, PSync's local models), which network and convex tasks support.
     """
 
     compressor: bool = True
@@ -64,6 +66,7 @@ class Needs:
     full_gradient: bool = False
     compressor_name: str | None = None
     compressor_params: Mapping[str, Any] = field(default_factory=dict)
+    worker_points: bool = False
 
 
 @dataclass(frozen=True)
@@ -139,17 +142,37 @@ class Algorithm(Stateful, ABC):
         extrapolates (Nesterov's y_k)."""
         return self.params
 
+    def gradient_points(self) -> dict[int, Tensor] | None:
+        """Where each local worker evaluates its next gradient, when workers differ (``def``'s detached
+        point x - lambda e_i, PSync's local models); None: every worker at ``gradient_point()``."""
+        return None
+
+    def evaluation_point(self) -> tuple[Tensor, int] | None:
+        """The model to evaluate when it is not the iterate (``def``'s y = x - avg_i e_i), with the bits
+        of the communication it cost (``bits_eval``). Called on every process (it may be collective);
+        None: evaluate ``params``."""
+        return None
+
     def theory(self) -> dict[str, Any]:
         """The resolved constants and the rate the paper proves (summary ``theory``); {} if none."""
         return {}
 
     # -- shared worker/server pieces -------------------------------------------------------
 
-    def compress_and_exchange(self, grads: dict[int, Tensor], step: int) -> tuple[list[Message], StepReport]:
-        """Worker side of every compressed protocol: memory -> C -> message; then allgather.
+    @property
+    def allreduces(self) -> bool:
+        """The compressor's payloads are summed by one allreduce (``Compressor.allreduce``: linear,
+        shared support) instead of allgathered."""
+        return self.compressor is not None and getattr(self.compressor.compressor, "allreduce", False)
 
-        Returns all workers' messages (worker order) and a report with uplink bits/elements
-        (mean over workers) and the local EF norms; ``bits_down`` is left for the caller.
+    def compress_and_exchange(self, grads: dict[int, Tensor], step: int) -> tuple[list[Message], StepReport]:
+        """Worker side of every compressed protocol: memory -> C -> message; then the exchange.
+
+        Allgather (the default): all workers' messages (worker order). With an ``allreduce``
+        compressor: one message, the workers' payloads summed by one allreduce, and ``bits_down``
+        its size (what a parameter server would send back). The report has uplink bits/elements
+        (mean over workers) and the local EF norms; an allgather leaves ``bits_down`` to the caller.
+        ``average_decoded`` turns either into the workers' mean.
         """
         t0 = time.perf_counter()
         local = []
@@ -160,23 +183,29 @@ class Algorithm(Stateful, ABC):
             memory.update(corrected, self.compressor.decompress(message), self.lr)
             local.append(message)
         t1 = time.perf_counter()
-        messages = self.comm.allgather(local)
+        if self.allreduces:
+            messages = [self.comm.allreduce_sum(local)]
+            # every worker sends the same support: the mean of the local messages is every worker's
+            bits, elements = sum(m.bits for m in local) / len(local), sum(m.elements for m in local) / len(local)
+            bits_down = messages[0].bits
+        else:
+            messages = self.comm.allgather(local)
+            n = len(messages)
+            bits, elements, bits_down = sum(m.bits for m in messages) / n, sum(m.elements for m in messages) / n, 0.0
         t2 = time.perf_counter()
-        n = len(messages)
         return messages, StepReport(
-            bits_up=sum(m.bits for m in messages) / n,
-            bits_down=0.0,
-            elements_up=sum(m.elements for m in messages) / n,
+            bits_up=bits, bits_down=bits_down, elements_up=elements,
             error_norms={w: self.memories[w].norm() for w in self.comm.local_workers},
             time_compress_s=t1 - t0, time_comm_s=t2 - t1,
         )
 
     def average_decoded(self, messages: list[Message]) -> Tensor:
-        """(1/n) sum_i decode(message_i), summed in worker order (identical in every mode)."""
+        """(1/n) sum_i decode(message_i), summed in worker order (identical in every mode); with an
+        allreduce the one summed message decoded, over n."""
         total = self.compressor.decompress(messages[0]).clone()
         for m in messages[1:]:
             total += self.compressor.decompress(m)
-        return total / len(messages)
+        return total / self.comm.world_size
 
     def exchange_dense(self, grads: dict[int, Tensor]) -> tuple[Tensor, StepReport]:
         """Uncompressed data parallelism: allreduce-mean of fp32 gradients."""

@@ -10,11 +10,17 @@ implementation really hands to its collectives, and the simulator counts the sam
 the same rule:
 - allgather of a message: a header of int64 (the length of each payload tensor, and each
   payload's element count), then all tensors as one byte buffer padded to the largest worker's;
-- allreduce: the dense tensor's bytes.
+- allreduce: the dense tensor's bytes; allreduce_sum of a linear message: its tensors' bytes
+  (packed into one buffer).
+
+``collectives`` lists each collective since the trainer last took it (``take_collectives``) as
+(kind, bytes one worker contributes): what the network model (``runner/network_model.py``)
+turns into projected seconds.
 """
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from dataclasses import replace
 
 from torch import Tensor
 
@@ -35,16 +41,46 @@ def allgather_wire_bytes(messages: list[Message]) -> int:
     return 8 * header_numel(messages[0]) + max(message_nbytes(m) for m in messages)
 
 
+def sum_messages(messages: list[Message]) -> Message:
+    """Element-wise sum of the payload tensors, in worker order (the simulator's allreduce)."""
+    first = messages[0]
+    payloads = []
+    for b, p in enumerate(first.payloads):
+        tensors = {}
+        for name, t in p.tensors.items():
+            total = t.clone()
+            for m in messages[1:]:
+                total += m.payloads[b].tensors[name]
+            tensors[name] = total
+        payloads.append(replace(p, tensors=tensors))
+    return Message(payloads)
+
+
 class Communicator(ABC):
     world_size: int
     local_workers: list[int]
 
     def __init__(self) -> None:
         self.wire_bytes = 0
+        self.collectives: list[tuple[str, int]] = []
+
+    def count(self, kind: str, nbytes: int) -> None:
+        self.wire_bytes += nbytes
+        self.collectives.append((kind, nbytes))
+
+    def take_collectives(self) -> list[tuple[str, int]]:
+        taken, self.collectives = self.collectives, []
+        return taken
 
     @abstractmethod
     def allgather(self, local: list[Message]) -> list[Message]:
         """All workers' messages, in worker order (variable sizes allowed)."""
+
+    @abstractmethod
+    def allreduce_sum(self, local: list[Message]) -> Message:
+        """The sum over all workers of messages of one structure (a linear compressor with a shared
+        support): each payload tensor summed element-wise, meta and counts from this process's first
+        worker's message. One collective over one buffer."""
 
     @abstractmethod
     def allreduce_mean(self, local: list[Tensor]) -> Tensor:
@@ -73,11 +109,15 @@ class SimCommunicator(Communicator):
         self.local_workers = list(range(world_size))
 
     def allgather(self, local: list[Message]) -> list[Message]:
-        self.wire_bytes += allgather_wire_bytes(local)
+        self.count("allgather", allgather_wire_bytes(local))
         return list(local)
 
+    def allreduce_sum(self, local: list[Message]) -> Message:
+        self.count("allreduce", message_nbytes(local[0]))
+        return sum_messages(local)
+
     def allreduce_mean(self, local: list[Tensor]) -> Tensor:
-        self.wire_bytes += local[0].numel() * local[0].element_size()
+        self.count("allreduce", local[0].numel() * local[0].element_size())
         total = local[0].clone()
         for t in local[1:]:
             total += t

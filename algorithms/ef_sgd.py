@@ -5,7 +5,9 @@ Workers: ``ef=scaled`` (default, Alg. 1): p_i = e_i + gamma g_i; Delta_i = gamma
 e_i = p_i - Delta_i (the compressor sees gradient units, so a hard threshold lambda keeps
 |p_j| >= gamma lambda); ``ef=powersgd`` (the authors' network code) or ``classic`` (the same
 memory under comp_ams's name): send C(g_i + e_i), e_i = g_i + e_i - C(g_i + e_i), raw gradient
-units; ``ef=none``: send C(g_i). Messages are allgathered (variable sizes padded on the wire),
+units; ``ef=none``: send C(g_i); ``ef=local_momentum`` (``def``'s EF baseline, baselines.md C1(a)): each
+worker's own momentum and weight decay before the memory, error in step units, x <- x - avg C(p_i)
+(``algorithms/detached.py`` with lambda = 0; no global momentum). Messages are allgathered (variable sizes padded on the wire),
 so each worker receives every other worker's payload.
 
 Server step, identical on every worker, in gradient units: d = (1/n) sum_i decode_i + wd x (with
@@ -26,6 +28,7 @@ import torch
 from torch import Tensor
 
 from compress_train.algorithms.base import Algorithm, Needs, ParameterError
+from compress_train.algorithms.detached import local_momentum_step
 from compress_train.algorithms.sgd import check_momentum
 
 OPTIMIZERS = ("sgd", "adam")
@@ -34,7 +37,7 @@ OPTIMIZERS = ("sgd", "adam")
 class EFSGD(Algorithm):
     name = "ef_sgd"
     default_ef = "scaled"
-    allowed_ef = ("none", "classic", "scaled", "powersgd")
+    allowed_ef = ("none", "classic", "scaled", "powersgd", "local_momentum")
     needs = Needs(problem="optional", decay_mask=True)
 
     def __init__(self, params, comm, compressor, seed=0, lr=0.01, ef=None,
@@ -53,6 +56,9 @@ class EFSGD(Algorithm):
         self.m: Tensor | None = None
         self.v: Tensor | None = None
         self.t = 0
+        if self.ef == "local_momentum":  # def's EF baseline: the momentum is each worker's own
+            for memory in self.memories.values():
+                memory.mu = momentum
 
     @classmethod
     def check(cls, cfg):
@@ -67,9 +73,14 @@ class EFSGD(Algorithm):
                 errors.append(f"`betas` must be two numbers in [0, 1), but is {b!r}.")
             if cfg.get("momentum"):
                 errors.append("`momentum` must be 0 with algo.optimizer=adam (Adam has its own moments).")
+        if cfg.get("ef") == "local_momentum" and (opt != "sgd" or cfg.get("nesterov")):
+            errors.append("`ef` local_momentum (def's EF baseline) takes algo.optimizer=sgd without nesterov: "
+                          "its momentum is each worker's own.")
         return errors
 
     def step(self, grads, step):
+        if self.ef == "local_momentum":
+            return local_momentum_step(self, grads, step, None)
         messages, report = self.compress_and_exchange(grads, step)
         d = self.average_decoded(messages)
         if self.weight_decay:
@@ -82,8 +93,8 @@ class EFSGD(Algorithm):
                 self.m = d.clone() if self.m is None else self.m.mul_(self.momentum).add_(d)
                 d = d + self.m if self.nesterov else self.m
             self.params.add_(d, alpha=-self.lr)
-        # Each worker receives the n - 1 other payloads of the allgather (mean over workers).
-        report.bits_down = report.bits_up * (len(messages) - 1)
+        if not self.allreduces:  # each worker receives the n - 1 other payloads of the allgather
+            report.bits_down = report.bits_up * (len(messages) - 1)
         return report
 
     def adam_step(self, d: Tensor) -> None:

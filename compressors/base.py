@@ -69,13 +69,16 @@ class Compressor(ABC):
 
     ``unbiased``: E[decompress(compress(x))] = x. ``linear``: C(a) + C(b) = C(a + b), so
     payloads may be summed by an allreduce. ``shared_randomness``: the random choices must be
-    the same on all workers (decode regenerates them from ``meta``).
+    the same on all workers (decode regenerates them from ``meta``). ``allreduce``: linear with a
+    support every worker shares, and meant to be exchanged that way: the algorithms sum the
+    workers' payload tensors with one allreduce (``Communicator.allreduce_sum``) and decode once.
     """
 
     name: ClassVar[str]
     unbiased: ClassVar[bool] = False
     linear: ClassVar[bool] = False
     shared_randomness: ClassVar[bool] = False
+    allreduce: ClassVar[bool] = False
 
     @abstractmethod
     def compress(self, x: Tensor, ctx: CompressContext) -> Payload: ...

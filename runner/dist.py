@@ -47,7 +47,7 @@ class DistCommunicator(Communicator):
             buffer[:mine.numel()] = mine
             buffers = [torch.empty_like(buffer) for _ in range(self.world_size)]
             dist.all_gather(buffers, buffer)
-        self.wire_bytes += header.numel() * 8 + buffer.numel()
+        self.count("allgather", header.numel() * 8 + buffer.numel())
         assert header.numel() == header_numel(message)
         return [self._unpack(message, h, s, b) for h, s, b in zip(headers, sizes, buffers)]
 
@@ -61,11 +61,24 @@ class DistCommunicator(Communicator):
             payloads.append(replace(p, tensors=tensors, elements=int(n_elements)))
         return Message(payloads)
 
+    def allreduce_sum(self, local: list[Message]) -> Message:
+        (message,) = local
+        tensors = message.tensors
+        if len({t.dtype for t in tensors}) != 1:
+            raise TypeError("allreduce_sum needs payload tensors of one dtype")
+        buffer = torch.cat([t.reshape(-1) for t in tensors])
+        dist.all_reduce(buffer)
+        self.count("allreduce", buffer.numel() * buffer.element_size())
+        chunks = iter(buffer.split([t.numel() for t in tensors]))
+        payloads = [replace(p, tensors={name: next(chunks).view_as(t) for name, t in p.tensors.items()})
+                    for p in message.payloads]
+        return Message(payloads)
+
     def allreduce_mean(self, local: list[Tensor]) -> Tensor:
         (t,) = local
         total = t.clone()
         dist.all_reduce(total)
-        self.wire_bytes += total.numel() * total.element_size()
+        self.count("allreduce", total.numel() * total.element_size())
         return total / self.world_size
 
     def gather_floats(self, local: list[float]) -> list[float]:

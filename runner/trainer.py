@@ -27,6 +27,7 @@ from compress_train.algorithms.registry import ALGORITHMS, CONTROLLERS
 from compress_train.algorithms.communicator import Communicator
 from compress_train.compressors import registry as compressors
 from compress_train.compressors.scope import ScopedCompressor
+from compress_train.runner import network_model
 from compress_train.runner.config.check import component_params, compressor_params, qualify
 from compress_train.runner import checkpoint
 from compress_train.runner.metrics import Sink
@@ -111,6 +112,7 @@ class Trainer:
         self.elapsed_at_start = 0.0             # work time before this process started (a resume)
         self.interval: int | None = None        # checkpoint_every=auto, once measured
         self.fault = FaultInjection.from_env(min(comm.local_workers))
+        self.network = network_model.from_config(cfg.get("network"))  # projected comm time, or None
         algo_cls = ALGORITHMS.get(cfg.algo.name)
         self.task = task = select_task(cfg)(cfg, comm, log, device, algo_cls.needs)
         summary.update(task.summary_fields)
@@ -154,7 +156,11 @@ class Trainer:
 
     def run_step(self, step: int) -> float:
         t0 = time.perf_counter()
-        grads, losses = self.task.local_gradients(step, self.algo.gradient_point())
+        points = self.algo.gradient_points()
+        if points is None:
+            grads, losses = self.task.local_gradients(step, self.algo.gradient_point())
+        else:
+            grads, losses = self.task.local_gradients(step, self.algo.gradient_point(), points=points)
         if self.cfg.train.get("grad_clip"):
             clip_(grads, self.cfg.train.grad_clip)
         if self.schedule is not None:
@@ -178,6 +184,10 @@ class Trainer:
         t.time_compute_s += t1 - t0
         t.time_compress_s += report.time_compress_s
         t.time_comm_s += report.time_comm_s
+        collectives = self.comm.take_collectives()
+        if self.network is not None:
+            projected = self.network.step_seconds(collectives, self.cfg.workers)
+            report.extra["time_comm_model_s"] = projected
         t.last = {"bits_up_step": report.bits_up, "bits_down_step": report.bits_down,
                   "elements_up_step": report.elements_up, "wire_bytes_step": self.comm.wire_bytes - wire_before,
                   "density": density, "error_norm": sum(errors) / len(errors)}
@@ -195,6 +205,28 @@ class Trainer:
             "train_loss": train_loss, **self.totals.cumulative(), **self.totals.last,
             "time_s": time.perf_counter() - start, **self.task.row_metrics(), **self.controller.metrics(),
         }
+
+    def evaluate_into(self, row: dict[str, Any]) -> None:
+        """Evaluate the algorithm's output model (the writer evaluates; every process takes part in
+        the communication an output other than the iterate costs: ``bits_eval``, apart from bits_up)."""
+        point = self.algo.evaluation_point()
+        self.comm.take_collectives()  # not training traffic
+        if point is not None:
+            model, bits = point
+            self.totals.extra["bits_eval"] = self.totals.extra.get("bits_eval", 0.0) + bits
+            row["bits_eval"] = self.totals.extra["bits_eval"]
+        if not self.comm.is_writer:
+            return
+        if point is None:
+            row.update(self.task.evaluate())
+        else:
+            iterate = self.task.params.clone()
+            self.task.params.copy_(model)
+            try:
+                row.update(self.task.evaluate())
+            finally:
+                self.task.params.copy_(iterate)
+        self.write_summary("running", row)
 
     def emit(self, row: dict[str, Any]) -> None:
         self.rows += 1
@@ -312,9 +344,8 @@ class Trainer:
                     self.window = []
                     if self.first_loss is None:
                         self.first_loss = last["train_loss"]
-                    if self.comm.is_writer and (step % cfg.eval_every == 0 or step == self.total_steps or converged):
-                        last.update(self.task.evaluate())
-                        self.write_summary("running", last)
+                    if step % cfg.eval_every == 0 or step == self.total_steps or converged:
+                        self.evaluate_into(last)
                     self.emit(last)
                     if progress is not None:
                         progress(step, last)

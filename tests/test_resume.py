@@ -2,8 +2,8 @@
 
 Every registered algorithm (new ones join through ``ALGORITHMS``) is run three ways with the
 same config and 4 simulated workers: 12 steps uninterrupted; 6 steps, then ``resume=auto`` to 12;
-and, for one case per launcher, a run killed with SIGKILL once its first checkpoint is complete,
-then resumed. Every metrics row (wall-clock times aside) and the final parameters must be equal.
+and, for one algorithm of every family under both launchers (sim with 4 workers, torchrun with 2
+processes), a run whose worker process SIGKILLs itself mid-way, then resumed. Every metrics row (wall-clock times aside) and the final parameters must be equal.
 """
 from __future__ import annotations
 
@@ -38,6 +38,12 @@ SETUPS = {
     "iade": ("problem=quadratic", "dataset.dim=10"),
     "aiade": ("problem=quadratic", "dataset.dim=10"),
     "iade_sgd": ("problem=lsq_interp",),
+    "def": ("compressor=rbgs", "compressor.ratio=16", "train.bn_stats=average"),
+    "def_a": ("compressor=rbgs", "compressor.ratio=16"),
+    "saef": ("compressor=rbgs", "compressor.ratio=16"),
+    "psync": ("compressor=rbgs", "compressor.ratio=16"),
+    "ef21": ("compressor=rbgs", "compressor.ratio=16"),
+    "ef21_sgdm": ("compressor=topk",),
 }
 EXTRA = {  # further families: Adam after EF, and ACCORDION's controller state
     "ef_sgd-adam": ("algo=ef_sgd", "algo.optimizer=adam", "algo.ef=powersgd", "compressor=topk"),
@@ -91,32 +97,51 @@ def test_resumed_run_equals_the_uninterrupted_one(tmp_path, name):
     assert_same(whole, split)
 
 
-def wait_for_checkpoint(run_dir, proc, timeout=240):
-    deadline = time.time() + timeout
-    while time.time() < deadline and proc.poll() is None:
-        if checkpoint.complete(run_dir):
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"no checkpoint appeared in {run_dir} (exit code {proc.poll()})")
+# Algorithms whose state is a subset of a tested family member's: covered by that member's SIGKILL
+# case (and by their own stop-and-resume case above). Every other registered algorithm, a new one
+# included, gets its own SIGKILL case under both launchers.
+KILL_FAMILY = {"sgd": "ef_sgd", "amsgrad": "comp_ams", "gd": "aiade", "agd": "aiade", "qgd": "aiade",
+               "iade": "aiade", "iade_sgd": "aiade", "def_a": "def", "saef": "def", "ef21_sgdm": "ef21"}
+TASK_CASES = ("language_model", "recommendation")  # tasks, not algorithm families: stop-and-resume only
+KILL_CASES = sorted(n for n in CASES if n not in KILL_FAMILY and n not in TASK_CASES)
 
 
-@pytest.mark.parametrize("launcher", ["sim", "torchrun"])
-def test_sigkill_then_resume_equals_the_uninterrupted_run(tmp_path, launcher):
+def test_the_sigkill_cases_cover_every_family():
+    assert {"comp_ams", "qadam", "ef_sgd", "ef_sgd-adam", "accordion", "aiade"} <= set(KILL_CASES)
+    assert set(KILL_FAMILY.values()) <= set(KILL_CASES)
+
+
+def kill_setup(name, launcher):
+    own_data = any(o.startswith(("problem=", "dataset=")) for o in CASES[name])
     workers = 4 if launcher == "sim" else 2
-    setup = ("algo=comp_ams", "compressor=topk", f"launcher={launcher}", f"workers={workers}", *SMALL,
-             "train.max_steps=40", "train.epochs=null", "train.checkpoint_every=5")
+    return (*(STEPS if own_data else SMALL), *CASES[name], f"launcher={launcher}", f"workers={workers}",
+            "train.max_steps=12", "train.epochs=null", "train.tol=null", "train.checkpoint_every=4")
+
+
+@pytest.mark.parametrize("launcher", ["sim", pytest.param("torchrun", marks=pytest.mark.dist)])
+@pytest.mark.parametrize("name", KILL_CASES)
+def test_sigkill_then_resume_equals_the_uninterrupted_run(tmp_path, name, launcher):
+    """Worker 1's process (under sim: the one process) SIGKILLs itself right after step 6; the
+    checkpoint of step 4 is the newest complete one; ``resume=auto`` carries on to step 12 and the
+    run equals the uninterrupted one: every metrics row, the totals, the final parameters."""
+    setup = kill_setup(name, launcher)
     whole, killed = tmp_path / "whole", tmp_path / "killed"
-    assert run_cli(f"hydra.run.dir={whole}", *setup, cwd=tmp_path).returncode == 0
-    proc = subprocess.Popen([str(BIN / "compress-train"), *QUICK, f"hydra.run.dir={killed}", *setup], cwd=tmp_path,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-    wait_for_checkpoint(killed, proc)
-    os.killpg(proc.pid, signal.SIGKILL)  # the CLI and, under torchrun, every worker
-    proc.wait(timeout=60)
-    assert summary(killed)["status"] == "running"  # what a killed run leaves behind
+    if launcher == "sim":
+        assert run_in_process(whole, *setup)["status"] == "completed"
+    else:
+        proc = run_cli(f"hydra.run.dir={whole}", *setup, cwd=tmp_path)
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+    env = {k: v for k, v in os.environ.items() if k != "TORCHELASTIC_RESTART_COUNT"}
+    env["COMPRESS_TRAIN_KILL_AT"] = f"{0 if launcher == 'sim' else 1}:6"
+    proc = subprocess.run([str(BIN / "compress-train"), *QUICK, f"hydra.run.dir={killed}", *setup], cwd=tmp_path,
+                          env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == (-signal.SIGKILL if launcher == "sim" else 2), proc.stdout + proc.stderr
+    assert summary(killed)["status"] == ("running" if launcher == "sim" else "failed")  # what the death leaves
+    assert [json.loads((c / "manifest.json").read_text())["step"] for c in checkpoint.complete(killed)][-1] == 4
     proc = run_cli(f"hydra.run.dir={killed}", *setup, "resume=auto", cwd=tmp_path)
-    assert proc.returncode == 0, proc.stderr
+    assert proc.returncode == 0, proc.stdout + proc.stderr
     s = summary(killed)
-    assert s["status"] == "completed" and s["resumed"]["count"] == 1
+    assert s["status"] == "completed" and s["resumed"]["count"] == 1 and s["resumed"]["from_steps"] == [4]
     assert_same(whole, killed)
 
 
@@ -162,22 +187,3 @@ def test_a_loss_that_explodes_is_diverged_with_its_reason(tmp_path):
     s = summary(run)
     assert s["status"] == "diverged" and s["steps"] < 60, s
     assert "diverge_ratio" in s["reason"] or "not finite" in s["reason"] or "loss is" in s["reason"]
-
-
-TORCHRUN_FAMILIES = ("qadam", "ef_sgd-adam", "accordion", "aiade")  # comp_ams: the SIGKILL test above
-
-
-@pytest.mark.dist
-@pytest.mark.parametrize("name", TORCHRUN_FAMILIES)
-def test_torchrun_resume_equals_the_uninterrupted_run(tmp_path, name):
-    """The same parity under torchrun with 2 processes: each rank restores its own worker's part."""
-    own_data = any(o.startswith(("problem=", "dataset=")) for o in CASES[name])
-    setup = (*(STEPS if own_data else SMALL), *CASES[name], "launcher=torchrun", "workers=2", "train.epochs=null",
-             "train.tol=null")
-    whole, split = tmp_path / "whole", tmp_path / "split"
-    for run_dir, extra in ((whole, ("train.max_steps=12",)), (split, ("train.max_steps=6",)),
-                           (split, ("train.max_steps=12", "resume=auto"))):
-        proc = run_cli(f"hydra.run.dir={run_dir}", *setup, *extra, cwd=tmp_path)
-        assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert summary(split)["resumed"]["from_steps"] == [6]
-    assert_same(whole, split)

@@ -17,6 +17,7 @@ from compress_train.algorithms.registry import CONTROLLERS
 from compress_train.compressors import registry as compressors
 from compress_train.compressors.scope import SCOPES
 from compress_train.datasets.partition import SCHEMES
+from compress_train.runner import network_model
 from compress_train.runner.tasks.data import DATASETS
 from compress_train.runner.schedule import check_schedule
 from compress_train.runner.tasks import TASKS
@@ -57,6 +58,9 @@ def component_params(section: DictConfig | dict, drop: tuple[str, ...] = ("name"
     return {k: v for k, v in data.items() if k not in drop and k != "defaults"}  # defaults: a raw YAML's list
 
 
+BN_STATS = ("broadcast", "average")
+
+
 def check_config(cfg: DictConfig) -> None:
     """Raise ConfigError listing every invalid value in ``cfg``."""
     errors: list[str] = []
@@ -85,6 +89,8 @@ def check_config(cfg: DictConfig) -> None:
         errors.append(f"`train.checkpoint_every` must be 'auto', null or an integer >= 1, but is {every!r}.")
     if t.diverge_ratio is not None and not t.diverge_ratio > 1:
         errors.append(f"`train.diverge_ratio` must be null or a number > 1, but is {t.diverge_ratio!r}.")
+    _choice(errors, "train.bn_stats", t.get("bn_stats", "broadcast"), BN_STATS)
+    errors += network_model.check(cfg.get("network"))
 
     d = cfg.dataset
     _choice(errors, "dataset.name", d.name, DATASETS.names())

@@ -41,6 +41,14 @@ class TrainSchema:
     checkpoint_every: Any = "auto"
     keep_checkpoints: int = 2
     diverge_ratio: Optional[float] = 1000.0
+    bn_stats: str = "broadcast"
+
+
+@dataclass
+class NetworkSchema:
+    bandwidth_gbps: Optional[float] = None
+    latency_us: Optional[float] = 0.0
+    topology: Optional[str] = "ring"
 
 
 @dataclass
@@ -56,6 +64,7 @@ class RootSchema:
     precision: str = "float32"
     resume: Optional[str] = None
     train: TrainSchema = field(default_factory=TrainSchema)
+    network: NetworkSchema = field(default_factory=NetworkSchema)
     # preset parameters that experiment presets interpolate from (scales.<scale>.*, ...)
     scales: Any = None
     problem_args: Any = None

@@ -20,6 +20,7 @@ from compress_train.algorithms.base import AlgorithmContext, Needs, ParameterErr
 class Task:
     log_initial = False                       # log a row for the starting point (step 0)
     supports_gradient_point = False           # can evaluate gradients away from the iterate
+    supports_worker_points = False            # can take each worker's gradient at its own point
     constants: dict[str, Any] | None = None   # a convex problem's L, mu, ... for theory-driven methods
     decay_mask = None                         # 0 on normalisation layers, where the task knows them
     models: tuple[str, ...] = ()              # the only models this task trains (empty: checked elsewhere)
@@ -51,6 +52,9 @@ class Task:
         if needs.gradient_point and not self.supports_gradient_point:
             raise ParameterError(f"algo={algo_name} evaluates gradients away from the iterate, which only "
                                  "convex models support (model=logreg|least_squares|quadratic).")
+        if needs.worker_points and not self.supports_worker_points:
+            raise ParameterError(f"algo={algo_name} takes each worker's gradient at its own point, which only "
+                                 "the network task (image datasets) and convex models support.")
         return AlgorithmContext(self.params, list(self.layer_sizes), problem=self.constants,
                                 decay_mask=self.decay_mask)
 

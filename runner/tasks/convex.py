@@ -139,6 +139,7 @@ def build_problem(cfg: DictConfig, log: Callable[[str], None]) -> ConvexProblem:
 class ConvexTask(Task):
     log_initial = True
     supports_gradient_point = True
+    supports_worker_points = True
 
     @classmethod
     def check(cls, cfg: DictConfig) -> list[str]:
@@ -175,11 +176,12 @@ class ConvexTask(Task):
             "dataset": {"name": p.name, "description": p.description, "source": p.source},
             "problem": self.constants, "precision": cfg.precision, "tol": self.tol}
 
-    def local_gradients(self, step: int, point: torch.Tensor) -> tuple[dict[int, torch.Tensor], list[float]]:
+    def local_gradients(self, step: int, point: torch.Tensor,
+                        points: dict[int, torch.Tensor] | None = None) -> tuple[dict[int, torch.Tensor], list[float]]:
         grads, losses = {}, []
         for w in self.comm.local_workers:
             idx = None if self.full else torch.from_numpy(self.streams[w].next())
-            loss, grads[w] = self.problem.worker_loss_grad(w, point, idx)
+            loss, grads[w] = self.problem.worker_loss_grad(w, point if points is None else points[w], idx)
             losses.append(float(loss))
         return grads, losses
 

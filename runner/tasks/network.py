@@ -66,17 +66,29 @@ class NetworkTask(Task):
         self.params, self.layer_sizes, self.numel = self.flat.params, self.flat.layer_sizes, self.flat.numel
         self.samples_per_step = cfg.workers * cfg.train.batch_size
         self.buffers = [b for b in self.model.buffers() if b.is_floating_point()]
+        self.average_buffers = cfg.train.get("bn_stats", "broadcast") == "average"
+        self.worker_buffers: list[torch.Tensor] = []
         self.decay_mask = self.flat.norm_mask().to(device)
 
-    def local_gradients(self, step: int, point: torch.Tensor) -> tuple[dict[int, torch.Tensor], list[float]]:
-        """Gradients at the model's parameters; ``point`` must be them (networks have no other)."""
+    supports_worker_points = True
+
+    def local_gradients(self, step: int, point: torch.Tensor,
+                        points: dict[int, torch.Tensor] | None = None) -> tuple[dict[int, torch.Tensor], list[float]]:
+        """Gradients at the model's parameters (``point`` must be them), or with ``points`` at each
+        worker's own point, loaded into the model for its pass and the parameters put back after.
+        BatchNorm statistics (``train.bn_stats``): worker 0's (``broadcast``) or, with ``average``,
+        every worker's kept for ``after_step`` to average."""
         grads, losses = {}, []
         snapshot = [b.clone() for b in self.buffers] if len(self.comm.local_workers) > 1 else None
+        iterate = self.params.clone() if points is not None else None
         kept = None
+        self.worker_buffers = []
         for i, w in enumerate(self.comm.local_workers):
             if snapshot is not None and i > 0:
                 for b, s in zip(self.buffers, snapshot):
                     b.copy_(s)
+            if points is not None:
+                self.params.copy_(points[w])
             idx = torch.from_numpy(self.streams[w].next()).to(self.device)
             torch.manual_seed(dropout_seed(self.cfg.seed, step, w))
             x = self.x_train[idx]
@@ -87,11 +99,15 @@ class NetworkTask(Task):
             loss.backward()
             grads[w] = self.flat.gradient().clone()
             losses.append(loss.item())
+            if self.average_buffers and self.buffers:
+                self.worker_buffers.append(torch.cat([b.reshape(-1) for b in self.buffers]))
             if snapshot is not None and i == 0:
                 kept = [b.clone() for b in self.buffers]
         if kept is not None:  # BatchNorm statistics: worker 0's, as torchrun broadcasts them
             for b, k in zip(self.buffers, kept):
                 b.copy_(k)
+        if iterate is not None:
+            self.params.copy_(iterate)
         return grads, losses
 
     def state_dict(self) -> dict[str, Any]:
@@ -106,6 +122,15 @@ class NetworkTask(Task):
             b.copy_(state["buffers"][name])
 
     def after_step(self) -> None:
+        """Share the BatchNorm statistics after the communication: worker 0's (broadcast, not
+        counted) or, with ``train.bn_stats=average`` (def's code), their mean over the workers
+        (one allreduce, counted in ``wire_bytes``)."""
+        if self.average_buffers and self.worker_buffers:
+            mean = self.comm.allreduce_mean(self.worker_buffers)
+            for b, part in zip(self.buffers, mean.split([b.numel() for b in self.buffers])):
+                b.copy_(part.view_as(b))
+            self.worker_buffers = []
+            return
         for b in self.buffers:
             self.comm.broadcast_(b, src=0)
 
