@@ -252,3 +252,77 @@ def test_family_rejects_bad_values_naming_the_key():
     assert any("`eta` must be in (0, 1]" in e for e in registry.get("ef21_sgdm").check({"lr": 0.1, "eta": 0}))
     assert any("local_momentum" in e for e in registry.get("ef_sgd").check(
         {"lr": 0.1, "ef": "local_momentum", "optimizer": "adam", "momentum": 0, "weight_decay": 0}))
+
+
+# -- the runner's side: BatchNorm statistics, per-worker points, the network model ----------------
+
+def network_task(*overrides):
+    from conftest import compose_config
+
+    from compress_train.runner.tasks.network import NetworkTask
+
+    cfg = compose_config("dataset=cifar10", "dataset.synthetic=true", "dataset.download=false", "model=resnet18_cifar",
+                         "workers=2", "train.batch_size=4", *overrides)
+    return NetworkTask(cfg, SimCommunicator(2), lambda s: None, torch.device("cpu"))
+
+
+def test_batchnorm_statistics_averaged_over_workers_when_asked():
+    broadcast, average = network_task(), network_task("train.bn_stats=average")
+    for task in (broadcast, average):
+        task.local_gradients(0, task.params)
+    worker1 = [b.clone() for b in average.worker_buffers][1]
+    average.after_step()
+    broadcast.after_step()
+    flat = lambda task: torch.cat([b.reshape(-1) for b in task.buffers])  # noqa: E731
+    worker0 = flat(broadcast)  # broadcast keeps worker 0's statistics
+    assert not torch.equal(worker0, worker1)
+    torch.testing.assert_close(flat(average), (worker0 + worker1) / 2)
+    assert average.comm.take_collectives()[-1][0] == "allreduce"
+
+
+def test_gradients_at_each_workers_point_and_the_iterate_put_back():
+    task = network_task()
+    x = task.params.clone()
+    points = {0: x + 0.01, 1: x - 0.02}
+    grads, _ = task.local_gradients(0, task.params, points=points)
+    assert torch.equal(task.params, x)
+    again = network_task()
+    again.params.copy_(points[1])
+    g1, _ = again.local_gradients(0, again.params)
+    torch.testing.assert_close(grads[1], g1[1])
+
+
+def test_a_task_without_worker_points_refuses_def_naming_it(tmp_path):
+    from cli_helpers import run_cli
+
+    proc = run_cli(f"hydra.run.dir={tmp_path / 'run'}", "algo=def", "compressor=rbgs", "dataset=ptb",
+                   "train.max_steps=1", cwd=tmp_path)
+    assert proc.returncode == 2 and "algo=def takes each worker's gradient at its own point" in proc.stderr
+
+
+def test_projected_communication_time_follows_the_bytes_each_collective_moved(tmp_path):
+    from cli_helpers import metrics
+    from conftest import compose_config
+
+    from compress_train.runner.launch import launch
+    from compress_train.runner.network_model import NetworkModel
+
+    cfg = compose_config("dataset.download=false", "logger.progress=false", "algo=def", "compressor=rbgs",
+                         "compressor.ratio=16", "workers=4", "model.hidden=16", "train.batch_size=20",
+                         "train.max_steps=4", "train.epochs=null", "train.log_every=1", "threads=1",
+                         "network.bandwidth_gbps=1", "network.latency_us=10")
+    threads = torch.get_num_threads()
+    try:
+        assert launch(cfg, tmp_path / "run")["status"] == "completed"
+    finally:
+        torch.set_num_threads(threads)
+    rows = metrics(tmp_path / "run")
+    model = NetworkModel(1.0, 10.0, "ring")
+    for r in rows:  # one allreduce of the RBGS blocks per step (the MNIST CNN has no BatchNorm)
+        assert r["time_comm_model_s_step"] == pytest.approx(model.seconds("allreduce", r["wire_bytes_step"], 4))
+    assert rows[-1]["time_comm_model_s"] == pytest.approx(sum(r["time_comm_model_s_step"] for r in rows))
+    from cli_helpers import summary
+
+    d = summary(tmp_path / "run")["num_params"]
+    assert rows[-1]["bits_eval"] == 32 * d  # one evaluation (the last step): the allreduce of the errors
+    assert "bits_eval" not in rows[0] and rows[-1]["bits_up"] == sum(r["bits_up_step"] for r in rows)

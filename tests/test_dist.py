@@ -16,7 +16,7 @@ from cli_helpers import BIN, QUICK, metrics, run_cli, summary
 pytestmark = [pytest.mark.slow, pytest.mark.dist]
 EXACT = ("step", "samples", "bits_up", "bits_down", "elements_up", "wire_bytes", "bits_up_step",
          "bits_down_step", "elements_up_step", "wire_bytes_step", "density", "avg_density", "bits_lemma21",
-         "bits_lemma21_step", "bits_lemma21_down")
+         "bits_lemma21_step", "bits_lemma21_down", "bits_eval", "time_comm_model_s", "time_comm_model_s_step")
 CLOSE = ("train_loss", "test_loss", "test_acc", "error_norm", "total_error", "dist_to_opt", "suboptimality")
 # The same thread count in both modes: CPU kernels reduce in a thread-dependent order.
 STEPS = ("train.max_steps=4", "train.log_every=2", "train.eval_every=4", "threads=1")
@@ -37,7 +37,10 @@ def assert_same_run(a: list[dict], b: list[dict]) -> None:
     ("algo=ef_sgd", "compressor=threshold", "compressor.lam=0.01", "algo.momentum=0.9"),
     ("algo=sgd",),
     ("algo=iade", "compressor=bounded", "problem=quadratic", "dataset.dim=10"),
-], ids=["comp_ams-blocksign", "ef_sgd-threshold", "sgd-allreduce", "iade-double-encoding"])
+    ("algo=def", "compressor=rbgs", "compressor.ratio=16", "network.bandwidth_gbps=10", "network.latency_us=5"),
+    ("algo=psync", "compressor=rbgs", "compressor.ratio=64"),
+], ids=["comp_ams-blocksign", "ef_sgd-threshold", "sgd-allreduce", "iade-double-encoding", "def-rbgs-allreduce",
+        "psync-rbgs"])
 def test_sim_equals_torchrun(tmp_path, setup):
     runs = {}
     for launcher in ("sim", "torchrun"):
@@ -48,6 +51,24 @@ def test_sim_equals_torchrun(tmp_path, setup):
     assert summary(runs["torchrun"])["launcher"] == "torchrun"
     assert_same_run(metrics(runs["sim"]), metrics(runs["torchrun"]))
     assert summary(runs["sim"])["totals"]["bits_up"] == summary(runs["torchrun"])["totals"]["bits_up"]
+
+
+def test_ef21_shared_estimate_stays_bit_identical_on_every_rank(tmp_path):
+    """EF21's g is moved only by the averaged correction, never recomputed locally: after a torchrun
+    run each rank's checkpointed g is the same tensor, bit for bit, and equals the mean of the g_i."""
+    import torch
+
+    from compress_train.runner import checkpoint
+
+    run = tmp_path / "run"
+    proc = run_cli(f"hydra.run.dir={run}", "launcher=torchrun", "workers=2", "algo=ef21", "compressor=topk",
+                   "compressor.ratio=0.05", *STEPS, "train.max_steps=6", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    newest = checkpoint.complete(run)[-1]
+    ranks = [checkpoint.load(newest / f"rank_{r}.pt")["algo"] for r in (0, 1)]
+    assert torch.equal(ranks[0]["g"], ranks[1]["g"])
+    mean = (ranks[0]["g_local"][0] + ranks[1]["g_local"][1]) / 2
+    torch.testing.assert_close(ranks[0]["g"], mean, rtol=1e-5, atol=1e-6)
 
 
 def test_plain_torchrun_module_entry(tmp_path):

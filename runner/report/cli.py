@@ -11,7 +11,8 @@ message beside Lemma 2.1, and IADE-SGD's mean square distance. Otherwise it writ
 ``comp_ams`` figures as PNG and PDF (training loss and the metric against
 epochs, training loss against iterations, the metric against bits sent per worker; each curve
 the mean over seeds with a min–max band; ``comp_ams.py``), with error feedback the
-``hard_threshold`` figures and Table 1 (``hard_threshold.py``), ``summary.md`` (one row per
+``hard_threshold`` figures and Table 1 (``hard_threshold.py``), for ``def/*`` presets its Tables 1-4
+beside the paper's numbers and Figures 1 and 3 (``detached_ef.py``, ``tables.md``), ``summary.md`` (one row per
 method), when runs differ in ``workers`` ``iterations_to_target.md``, and ``runs.csv`` (every
 metrics row with its run's identity). A missing path or one holding no run: one line on stderr
 and exit code 2.
@@ -22,7 +23,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from compress_train.runner.report import aiade, comp_ams, hard_threshold
+from compress_train.runner.report import aiade, comp_ams, detached_ef, hard_threshold
 from compress_train.runner.report.load import ReportError, keep_best_lr, load_runs, method_order
 from compress_train.runner.report.plots import BAND_NOTE, BITS_LABEL
 from compress_train.runner.report.tables import header, summary_table, to_markdown
@@ -42,6 +43,9 @@ def build_parser() -> argparse.ArgumentParser:
                    "||x-x*||/||x0-x*|| at which iterations and bits are counted (default 1e-6, the aiade presets)")
     p.add_argument("--best-lr", action="store_true", help="methods run at several learning rates: keep, per "
                    "method, the lr with the best mean final metric over seeds (the papers' 'best of a grid')")
+    p.add_argument("--time-axis", choices=["projected", "measured"], default="projected",
+                   help="def figures: time as compute + compression + the network model's communication time "
+                   "(projected, when the runs set network.bandwidth_gbps) or this machine's wall clock (measured)")
     return p
 
 
@@ -80,6 +84,10 @@ def main(argv: list[str] | None = None) -> int:
         written = comp_ams.make_figures(df, runs, order, out, args.metric, title, args.target_loss, workers_vary)
         density_files, convex_lines = hard_threshold.density_report(df, runs, order, out, args.metric, title)
         written += density_files
+        if detached_ef.is_def(runs):
+            def_files, def_lines = detached_ef.def_report(df, runs, out, args.time_axis)
+            written += def_files
+            convex_lines = [*convex_lines, *def_lines]
 
     table = summary_table(df, runs, order, args.metric)
     md = header(title or "compress-report", runs, args.paths) + convex_lines + [

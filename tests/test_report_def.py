@@ -1,0 +1,40 @@
+"""compress-report's ``def`` additions on real (tiny) multiruns of the presets: Table 1 with the
+paper's numbers beside ours and "diverge" for runs that diverged, Table 4's lambda rows with where
+the optimum lies, and the Figure 1 / 3 layouts."""
+from __future__ import annotations
+
+import pytest
+from cli_helpers import run_cli
+
+from compress_train.runner.report.cli import main
+
+pytestmark = pytest.mark.slow
+TINY = ("model.hidden=8", "train.max_steps=4", "train.epochs=null", "train.eval_every=4", "train.log_every=2",
+        "train.eval_batch_size=500", "threads=1", "seed=0")
+
+
+def sweep(tmp_path, name, *overrides):
+    out = tmp_path / name
+    proc = run_cli("-m", f"hydra.sweep.dir={out}", *overrides, *TINY, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return out
+
+
+def test_def_tables_and_figures(tmp_path):
+    sgd = sweep(tmp_path, "sgd", "experiment=def/sgd")
+    t1 = sweep(tmp_path, "table1", "experiment=def/table1", "method=def/ef,def/def", "method_args.ratio=16,1024",
+               "method_args.lr_ef=1000")  # EF at lr 1000: a run that diverges, drawn as the paper's "diverge"
+    t4 = sweep(tmp_path, "table4", "experiment=def/table4", "method_args.lam=0.1,0.3,0.8")
+    out = tmp_path / "report"
+    assert main([str(t1), str(sgd), "--out", str(out)]) == 0
+    text = (out / "tables.md").read_text()
+    assert "### Table 1" in text and "| 1 (SGD) |" in text and "/ 93.76 ± 0.14" in text
+    row16 = next(line for line in text.splitlines() if line.startswith("| 16 |"))
+    assert row16.split("|")[2].strip().startswith("diverge /") and "/ 93.04 ± 0.13" in row16
+    assert "/ 93.61 ± 0.04" in row16  # DEF at R = 16, the paper's number beside ours
+    assert (out / "def_fig1.png").stat().st_size > 0
+    out4 = tmp_path / "report4"
+    assert main([str(t4), "--out", str(out4), "--time-axis", "measured"]) == 0
+    text4 = (out4 / "tables.md").read_text()
+    assert "### Table 4" in text4 and "| 0.3 |" in text4 and "/ 93.75 ± 0.12" in text4
+    assert "DEF: best lambda" in text4 and (out4 / "def_fig3.png").stat().st_size > 0
