@@ -57,6 +57,8 @@ class Needs:
     compressor the method is defined with (IADE's bounded-error quantizer); the config selects it.
     ``worker_points``: each worker's gradient is taken at its own point (``gradient_points``: def's
     detached point, PSync's local models), which network and convex tasks support.
+    ``server_compressor``: the server compresses its broadcast too (two-way compression): a second
+    compressor of the same config is built for it (``server_compression.py``).
     """
 
     compressor: bool = True
@@ -67,6 +69,7 @@ class Needs:
     compressor_name: str | None = None
     compressor_params: Mapping[str, Any] = field(default_factory=dict)
     worker_points: bool = False
+    server_compressor: bool = False
 
 
 @dataclass(frozen=True)
@@ -115,6 +118,8 @@ class Algorithm(Stateful, ABC):
                                  "it needs a convex model (model=logreg|least_squares|quadratic).")
         if cls.needs.decay_mask and ctx.decay_mask is not None:
             extra["decay_mask"] = ctx.decay_mask
+        if cls.needs.server_compressor:  # first: the last one built is the workers' (a controller acts on it)
+            extra["server_compressor"] = make_compressor()
         compressor = make_compressor() if cls.needs.compressor else None
         return cls(ctx.params, comm, compressor, seed=seed, **hyper, **extra)
 

@@ -44,6 +44,8 @@ SETUPS = {
     "psync": ("compressor=rbgs", "compressor.ratio=16"),
     "ef21": ("compressor=rbgs", "compressor.ratio=16"),
     "ef21_sgdm": ("compressor=topk",),
+    "efficient_adam": ("compressor=topk",),
+    "onebit_adam": ("compressor=onebit_rms", "algo.freeze_step=3"),  # warm-up, then compressed steps
 }
 EXTRA = {  # further families: Adam after EF, and ACCORDION's controller state
     "ef_sgd-adam": ("algo=ef_sgd", "algo.optimizer=adam", "algo.ef=powersgd", "compressor=topk"),
@@ -101,7 +103,8 @@ def test_resumed_run_equals_the_uninterrupted_one(tmp_path, name):
 # case (and by their own stop-and-resume case above). Every other registered algorithm, a new one
 # included, gets its own SIGKILL case under both launchers.
 KILL_FAMILY = {"sgd": "ef_sgd", "amsgrad": "comp_ams", "gd": "aiade", "agd": "aiade", "qgd": "aiade",
-               "iade": "aiade", "iade_sgd": "aiade", "def_a": "def", "saef": "def", "ef21_sgdm": "ef21"}
+               "iade": "aiade", "iade_sgd": "aiade", "def_a": "def", "saef": "def", "ef21_sgdm": "ef21",
+               "onebit_adam": "efficient_adam"}
 TASK_CASES = ("language_model", "recommendation")  # tasks, not algorithm families: stop-and-resume only
 KILL_CASES = sorted(n for n in CASES if n not in KILL_FAMILY and n not in TASK_CASES)
 

@@ -56,7 +56,8 @@ class NetworkTask(Task):
         data = load_dataset(cfg.dataset, log)
         self.data = data
         self.summary_fields: dict[str, Any] = {
-            "dataset": {"name": data.name, "description": data.description, "source": data.source}}
+            "dataset": {"name": data.name, "description": data.description, "source": data.source},
+            "num_classes": data.num_classes}
         self.x_train, self.y_train = data.x_train.to(device), data.y_train.to(device)
         self.streams, self.steps_per_epoch = worker_streams(
             data.y_train.numpy(), comm.local_workers, cfg.workers, cfg.dataset, cfg.train.batch_size, cfg.seed)
