@@ -8,13 +8,20 @@ alone, decompress alone and compress+decompress.
 Each time is the median of ``--repeats`` runs after one warm-up. The table gives the total as a
 ratio to the copy, and the bits one worker would send, also as a fraction of dense fp32 (32 d).
 
-Part 2, training: one ``Trainer.run_step`` of the default config (MNIST CNN, simulated workers,
+Part 2, count sketch (compressors/count_sketch.py) at the SketchedAMSGrad scale: d = 25M, r = 5,
+c = 100,000, k = 50,000, on ONE thread, for each hash family: the hash build (once, then cached),
+compress (the r x c table), decompress (the unsketch: estimates, top-k) and the estimate alone.
+Each repeat times ``out.copy_(x)`` right before the operation and the table gives the median of the
+per-repeat ratios, so a load change on a shared machine moves both.
+
+Part 3, training: one ``Trainer.run_step`` of the default config (MNIST CNN, simulated workers,
 CPU) for uncompressed AMSGrad and COMP-AMS with identity, top-k 1% and Block-Sign; median over
 ``--repeats`` steps after a few warm-up steps, and the ratio to the uncompressed step.
 
 Everything is measured in this one run; nothing is hard-coded. Run from the repository root:
 
     .venv/bin/python scripts/bench_compressors.py [--sizes 1e6 25e6] [--repeats 5] [--json out.json]
+    .venv/bin/python scripts/bench_compressors.py --parts sketch      # the count sketch part alone
 """
 from __future__ import annotations
 
@@ -33,6 +40,8 @@ from omegaconf import OmegaConf
 import compress_train.conf as conf_package
 from compress_train.algorithms.communicator import SimCommunicator
 from compress_train.compressors import registry
+from compress_train.compressors.base import CompressContext
+from compress_train.compressors.count_sketch import HASHINGS, CountSketch, clear_cache
 from compress_train.compressors.scope import ScopedCompressor
 from compress_train.runner.config.check import compressor_params
 from compress_train.runner.trainer import Trainer
@@ -46,6 +55,7 @@ STEP_VARIANTS = {  # label -> Hydra overrides; the first is the baseline of the 
     "comp_ams + blocksign": ["algo=comp_ams", "compressor=blocksign"],
 }
 WARMUP_STEPS = 3
+PARTS = ("compressors", "sketch", "steps")
 
 
 def median_time(fn: Callable[[], object], repeats: int, sync: Callable[[], None], warmup: int = 1) -> float:
@@ -97,6 +107,66 @@ def bench_compressors(args: argparse.Namespace, device: torch.device, sync) -> l
     return rows
 
 
+def paired_ratio(fn: Callable[[], object], base: Callable[[], object], repeats: int, sync) -> tuple[float, float]:
+    """Median wall time of ``fn`` and the median over repeats of time(fn) / time(base), ``base`` timed
+    right before ``fn`` in every repeat (one warm-up of each first)."""
+    times, ratios = [], []
+    for i in range(repeats + 1):
+        t0 = time.perf_counter()
+        base()
+        sync()
+        t1 = time.perf_counter()
+        fn()
+        sync()
+        t2 = time.perf_counter()
+        if i:
+            times.append(t2 - t1)
+            ratios.append((t2 - t1) / (t1 - t0))
+    return statistics.median(times), statistics.median(ratios)
+
+
+def bench_count_sketch(args: argparse.Namespace, device: torch.device, sync) -> list[dict]:
+    d, r, c, k = int(args.sketch_d), args.sketch_rows, args.sketch_columns, args.sketch_k
+    threads = torch.get_num_threads()
+    if args.sketch_threads is not None:
+        torch.set_num_threads(args.sketch_threads)
+    rows = []
+    try:
+        print(f"\n== count sketch (d={d:,}, r={r}, c={c:,}, k={k:,}; threads {torch.get_num_threads()}; "
+              f"median of {args.repeats}, each ratio to a copy timed just before) ==")
+        print(f"{'hashing':<8} {'build s':>8} {'hash MB':>8} {'compress ms':>12} {'/copy':>6} {'decomp ms':>10} "
+              f"{'/copy':>6} {'estimate ms':>12} {'/copy':>6} {'bits sent':>12} {'bits/(32d)':>10}")
+        x = torch.randn(d, generator=torch.Generator().manual_seed(args.seed), dtype=torch.float32).to(device)
+        out = torch.empty_like(x)  # allocated once (never clone())
+        copy_s = median_time(lambda: out.copy_(x), args.repeats, sync)
+        print(f"{'copy':<8} {'':>8} {'':>8} {copy_s * 1e3:>12.2f} {1.0:>6.1f}")
+        rows.append({"compressor": "copy", "d": d, "total_s": copy_s, "threads": torch.get_num_threads()})
+        ctx = CompressContext(seed=args.seed)
+        for hashing in args.sketch_hashing:
+            comp = CountSketch(rows=r, columns=c, ratio=None, k=k, hashing=hashing)
+            t0 = time.perf_counter()
+            hashes = comp.hashes(d, comp.key(ctx), device)  # built once, then cached
+            sync()
+            build_s = time.perf_counter() - t0
+            payload = comp.compress(x, ctx)
+            comp_s, comp_ratio = paired_ratio(lambda: comp.compress(x, ctx), lambda: out.copy_(x), args.repeats, sync)
+            dec_s, dec_ratio = paired_ratio(lambda: comp.decompress(payload), lambda: out.copy_(x), args.repeats, sync)
+            est_s, est_ratio = paired_ratio(lambda: comp.estimate(payload), lambda: out.copy_(x), args.repeats, sync)
+            frac = payload.bits / (32 * d)
+            print(f"{hashing:<8} {build_s:>8.2f} {hashes.nbytes / 2 ** 20:>8.0f} {comp_s * 1e3:>12.1f} {comp_ratio:>6.1f} "
+                  f"{dec_s * 1e3:>10.1f} {dec_ratio:>6.1f} {est_s * 1e3:>12.1f} {est_ratio:>6.1f} "
+                  f"{payload.bits:>12,} {frac:>10.4f}")
+            rows.append({"compressor": f"count_sketch/{hashing}", "d": d, "rows": r, "columns": c, "k": k,
+                         "threads": torch.get_num_threads(), "hash_build_s": build_s, "hash_bytes": hashes.nbytes,
+                         "compress_s": comp_s, "compress_ratio": comp_ratio, "decompress_s": dec_s,
+                         "decompress_ratio": dec_ratio, "estimate_s": est_s, "estimate_ratio": est_ratio,
+                         "bits": payload.bits, "bits_fraction": frac})
+            clear_cache()  # the random family's int64 r x d index: 8 r d bytes
+    finally:
+        torch.set_num_threads(threads)
+    return rows
+
+
 def bench_steps(args: argparse.Namespace) -> list[dict]:
     from hydra import compose, initialize_config_module
 
@@ -145,6 +215,14 @@ def main() -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's)")
     p.add_argument("--json", type=Path, default=None, help="also write all measurements to this file")
+    p.add_argument("--parts", nargs="+", choices=PARTS, default=list(PARTS), help="which parts to run")
+    p.add_argument("--sketch-d", type=float, default=25e6, help="count sketch part: vector length")
+    p.add_argument("--sketch-rows", type=int, default=5, help="count sketch part: rows r")
+    p.add_argument("--sketch-columns", type=int, default=100_000, help="count sketch part: columns c")
+    p.add_argument("--sketch-k", type=int, default=50_000, help="count sketch part: k of the unsketch")
+    p.add_argument("--sketch-hashing", nargs="+", choices=HASHINGS, default=list(HASHINGS),
+                   help="count sketch part: hash families")
+    p.add_argument("--sketch-threads", type=int, default=1, help="count sketch part: torch threads")
     args = p.parse_args()
 
     if args.threads is not None:
@@ -155,13 +233,15 @@ def main() -> None:
               "date": datetime.datetime.now().isoformat(timespec="seconds")}
     print(f"torch {header['torch']} | threads {header['threads']} | device {header['device']} | {header['date']}")
     start = time.perf_counter()
-    compressor_rows = bench_compressors(args, device, sync)
-    step_rows = bench_steps(args)
+    compressor_rows = bench_compressors(args, device, sync) if "compressors" in args.parts else []
+    sketch_rows = bench_count_sketch(args, device, sync) if "sketch" in args.parts else []
+    step_rows = bench_steps(args) if "steps" in args.parts else []
     print(NOTE)
     print(f"\n(benchmark took {time.perf_counter() - start:.0f} s)")
     if args.json is not None:
         args.json.write_text(json.dumps({**header, "args": {k: str(v) for k, v in vars(args).items()},
-                                         "compressors": compressor_rows, "steps": step_rows}, indent=2))
+                                         "compressors": compressor_rows, "count_sketch": sketch_rows,
+                                         "steps": step_rows}, indent=2))
 
 
 if __name__ == "__main__":

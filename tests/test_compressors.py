@@ -110,6 +110,8 @@ def closed_form_bits(name: str, params: dict, x: torch.Tensor, sizes: list[int],
         return sum(per * k_of(d, params.get("ratio"), params.get("k")) for d in sizes)
     if name == "rbgs":  # def Sec. 5: 32 bits per kept entry, max(1, floor(n / R)) per bucket, no indices
         return sum(32 * max(1, d // params["ratio"]) for d in sizes)
+    if name == "count_sketch":  # one r x c fp32 table per bucket, whatever its length
+        return 32 * params["rows"] * params["columns"] * len(sizes)
     if name == "threshold":
         return 64 * sum(int((part.abs() >= params["lam"]).sum()) for part in parts)
     if name in ("scaled_sign", "blocksign"):
