@@ -21,7 +21,7 @@ from cli_helpers import BIN, QUICK, metrics, run_cli, summary
 
 from compress_train.runner import checkpoint
 
-pytestmark = [pytest.mark.slow, pytest.mark.dist]
+pytestmark = [pytest.mark.slow, pytest.mark.dist, pytest.mark.xdist_group("elastic")]  # one module fixture, one worker
 SETUP = ("launcher=torchrun", "workers=2", "train.checkpoint_every=4", "model.hidden=16", "train.batch_size=20",
          "threads=1", "train.max_steps=16", "train.epochs=null", "train.log_every=2", "train.eval_every=8")
 KILL = {"COMPRESS_TRAIN_KILL_AT": "1:6"}

@@ -24,6 +24,8 @@ BIN = Path(sys.executable).parent
 D = 1000  # parameters of the fake model: full gradient = 32,000 bits per step
 DATASET = {"name": "fake-mnist", "description": "hand-written test rows", "source": "tests"}
 
+pytestmark = pytest.mark.xdist_group("report")  # one module fixture (the fig1 report): one worker
+
 
 def make_run(root: Path, name: str, *, losses: dict[int, float | None], accs: dict[int, float] | None = None,
              bits_step: float = 640.0, status: str = "completed", steps_per_epoch: int = 4, **identity) -> Path:
