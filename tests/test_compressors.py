@@ -114,7 +114,7 @@ def closed_form_bits(name: str, params: dict, x: torch.Tensor, sizes: list[int],
         return 32 * params["rows"] * params["columns"] * len(sizes)
     if name == "threshold":
         return 64 * sum(int((part.abs() >= params["lam"]).sum()) for part in parts)
-    if name in ("scaled_sign", "blocksign"):
+    if name in ("scaled_sign", "blocksign", "onebit_rms"):
         return sum(32 + 8 * math.ceil(d / 8) for d in sizes)
     if name == "mvss":
         return 64 * int((decoded != 0).sum())
