@@ -192,6 +192,10 @@ PROBLEM = {"L": 1.0, "mu": 0.1, "rho": 2.0, "grad0_norm": 1.0, "x0_dist": 1.0}
 def companions(cls):
     """What an algorithm needs beside its YAML (its ``Needs``): dtype, problem constants, compressor."""
     needs = cls.needs
+    if needs.compressor_name == "count_sketch":  # the sketch methods: a 3 x 5 table, k = 2
+        from compress_train.compressors.count_sketch import CountSketch
+
+        return torch.float32, None, CountSketch(rows=3, columns=5, ratio=None, k=2)
     if needs.problem != "required":
         return torch.float32, None, TopK(ratio=0.2)
     from compress_train.compressors import registry as compressors
@@ -218,7 +222,9 @@ def test_every_algorithm_steps_and_reports_bits(path):
     algo.step({w: torch.randn(10, dtype=dtype) for w in range(3)}, 0)  # EF21's first step is dense
     report = algo.step({w: torch.randn(10, dtype=dtype) for w in range(3)}, 1)
     assert theta.abs().sum() > 0
-    if cls.needs.compressor_name:  # variable-width codes: bits read off the payload, > 0
+    if cls.needs.compressor_name == "count_sketch":  # the r x c table (+ a second round), 001's numbers beside
+        assert report.bits_up >= 32 * 3 * 5 and report.extra["numbers_sent"] >= 3 * 5 + 2
+    elif cls.needs.compressor_name:  # variable-width codes: bits read off the payload, > 0
         assert report.bits_up > 0 and report.elements_up == 10
     else:
         assert report.bits_up == (64 * (1 + 1) if cls.needs.compressor and step_two_compressed(cls, cfg) else 32 * 10)
