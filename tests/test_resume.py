@@ -46,6 +46,10 @@ SETUPS = {
     "ef21_sgdm": ("compressor=topk",),
     "efficient_adam": ("compressor=topk",),
     "onebit_adam": ("compressor=onebit_rms", "algo.freeze_step=3"),  # warm-up, then compressed steps
+    "sketched_ams_pa": ("compressor=count_sketch", "compressor.columns=2000", "compressor.ratio=null", "compressor.k=500"),
+    "sketched_ams_ga": ("compressor=count_sketch", "compressor.columns=2000", "compressor.ratio=null", "compressor.k=500"),
+    "sketched_sgd": ("compressor=count_sketch", "compressor.columns=2000", "compressor.ratio=null", "compressor.k=500"),
+    "fetchsgd": ("compressor=count_sketch", "compressor.columns=2000", "compressor.ratio=null", "compressor.k=500"),
 }
 EXTRA = {  # further families: Adam after EF, and ACCORDION's controller state
     "ef_sgd-adam": ("algo=ef_sgd", "algo.optimizer=adam", "algo.ef=powersgd", "compressor=topk"),
@@ -104,7 +108,8 @@ def test_resumed_run_equals_the_uninterrupted_one(tmp_path, name):
 # included, gets its own SIGKILL case under both launchers.
 KILL_FAMILY = {"sgd": "ef_sgd", "amsgrad": "comp_ams", "gd": "aiade", "agd": "aiade", "qgd": "aiade",
                "iade": "aiade", "iade_sgd": "aiade", "def_a": "def", "saef": "def", "ef21_sgdm": "ef21",
-               "onebit_adam": "efficient_adam"}
+               "onebit_adam": "efficient_adam", "sketched_ams_ga": "sketched_ams_pa",
+               "sketched_sgd": "sketched_ams_pa", "fetchsgd": "sketched_ams_pa"}
 TASK_CASES = ("language_model", "recommendation")  # tasks, not algorithm families: stop-and-resume only
 KILL_CASES = sorted(n for n in CASES if n not in KILL_FAMILY and n not in TASK_CASES)
 

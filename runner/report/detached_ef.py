@@ -189,7 +189,7 @@ def def_report(df: pd.DataFrame, runs: pd.DataFrame, out: Path, axis: str = "pro
         lines += ["### Table 1 (VGG-16, CIFAR-10 in the paper)", "", *ratio_table(rt, PAPER_TABLE1, "table1"), ""]
     if "def/table2" in exps:
         lines += ["### Table 2 (ResNet-50, ImageNet in the paper)", "", *ratio_table(rt, PAPER_TABLE2, "table2"), ""]
-    if "def/table3" in exps:
+    if "def/table3" in exps or "def/table1" in exps:  # at ci, Table 3's one column is Table 1's R = 64 row
         lines += ["### Table 3 (R = 64)", "", *method_table(rt[(rt["ratio"] == 64) | (rt["label"] == "SGD")]), ""]
     if "def/table4" in exps:
         lines += ["### Table 4 (lambda, R = 64)", "", *lambda_table(rt), "", *best_lambda(rt), ""]
