@@ -3,7 +3,9 @@
 Losses to float tolerance (the error-norm reduction may use a different thread count), bit
 and byte counts exactly, for a fixed-size payload (COMP-AMS + layer-wise Block-Sign), a
 variable-size one (EF-SGD + hard threshold, allgather with padding), the dense allreduce, and
-aiade's IADE (float64, variable-width codes, the server's re-encoding replicated per rank).
+aiade's IADE (float64, variable-width codes, the server's re-encoding replicated per rank), the
+allreduce of linear payloads (DEF and PSync over RBGS, SketchedAMSGrad-GA's count-sketch tables and
+its exact second round) and a compressing server with its own error (1-bit Adam).
 """
 from __future__ import annotations
 
@@ -14,7 +16,7 @@ import pytest
 from cli_helpers import BIN, QUICK, metrics, run_cli, summary
 
 pytestmark = [pytest.mark.slow, pytest.mark.dist]
-EXACT = ("step", "samples", "bits_up", "bits_down", "elements_up", "wire_bytes", "bits_up_step",
+EXACT = ("numbers_sent", "step", "samples", "bits_up", "bits_down", "elements_up", "wire_bytes", "bits_up_step",
          "bits_down_step", "elements_up_step", "wire_bytes_step", "density", "avg_density", "bits_lemma21",
          "bits_lemma21_step", "bits_lemma21_down", "bits_eval", "time_comm_model_s", "time_comm_model_s_step")
 CLOSE = ("train_loss", "test_loss", "test_acc", "error_norm", "total_error", "dist_to_opt", "suboptimality")
@@ -39,8 +41,10 @@ def assert_same_run(a: list[dict], b: list[dict]) -> None:
     ("algo=iade", "compressor=bounded", "problem=quadratic", "dataset.dim=10"),
     ("algo=def", "compressor=rbgs", "compressor.ratio=16", "network.bandwidth_gbps=10", "network.latency_us=5"),
     ("algo=psync", "compressor=rbgs", "compressor.ratio=64"),
+    ("algo=onebit_adam", "compressor=onebit_rms", "algo.freeze_step=2"),
+    ("algo=sketched_ams_ga", "compressor.columns=2000", "compressor.ratio=null", "compressor.k=500"),
 ], ids=["comp_ams-blocksign", "ef_sgd-threshold", "sgd-allreduce", "iade-double-encoding", "def-rbgs-allreduce",
-        "psync-rbgs"])
+        "psync-rbgs", "onebit_adam-server-compression", "sketched_ams_ga-two-rounds"])
 def test_sim_equals_torchrun(tmp_path, setup):
     runs = {}
     for launcher in ("sim", "torchrun"):

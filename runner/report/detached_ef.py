@@ -118,7 +118,7 @@ def best_lambda(rt: pd.DataFrame) -> list[str]:
     """Where the sweep's optimum lies: inside the grid or at an end (Table 4's claim)."""
     out = []
     for m in ("DEF", "DEF-A"):
-        sub = rt[(rt["label"] == m) & ~rt["diverged"]].groupby("lam")["acc"].mean()
+        sub = rt[(rt["label"] == m) & (rt["status"] != "diverged")].groupby("lam")["acc"].mean()
         if len(sub) >= 3:
             best = float(sub.idxmax())
             where = "at an end of the grid" if best in (sub.index.min(), sub.index.max()) else "inside the grid"
