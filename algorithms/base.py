@@ -188,21 +188,28 @@ class Algorithm(Stateful, ABC):
             memory.update(corrected, self.compressor.decompress(message), self.lr)
             local.append(message)
         t1 = time.perf_counter()
+        messages, bits, elements, bits_down = self.exchange(local)
+        t2 = time.perf_counter()
+        return messages, StepReport(
+            bits_up=bits, bits_down=bits_down if self.allreduces else 0.0, elements_up=elements,
+            error_norms={w: self.memories[w].norm() for w in self.comm.local_workers},
+            time_compress_s=t1 - t0, time_comm_s=t2 - t1,
+        )
+
+    def exchange(self, local: list[Message]) -> tuple[list[Message], float, float, float]:
+        """The local workers' messages exchanged: (messages, bits_up, elements_up, bits_down) per
+        worker. With an ``allreduce`` compressor one summed message and ``bits_down`` its size;
+        otherwise the allgathered messages and ``bits_down`` the n - 1 others'. Bits and elements
+        up are the mean over all workers' messages (the same figure in every process)."""
         if self.allreduces:
             messages = [self.comm.allreduce_sum(local)]
             # every worker sends the same support: the mean of the local messages is every worker's
             bits, elements = sum(m.bits for m in local) / len(local), sum(m.elements for m in local) / len(local)
-            bits_down = messages[0].bits
-        else:
-            messages = self.comm.allgather(local)
-            n = len(messages)
-            bits, elements, bits_down = sum(m.bits for m in messages) / n, sum(m.elements for m in messages) / n, 0.0
-        t2 = time.perf_counter()
-        return messages, StepReport(
-            bits_up=bits, bits_down=bits_down, elements_up=elements,
-            error_norms={w: self.memories[w].norm() for w in self.comm.local_workers},
-            time_compress_s=t1 - t0, time_comm_s=t2 - t1,
-        )
+            return messages, bits, elements, float(messages[0].bits)
+        messages = self.comm.allgather(local)
+        n = len(messages)
+        bits, elements = sum(m.bits for m in messages) / n, sum(m.elements for m in messages) / n
+        return messages, bits, elements, bits * (n - 1)
 
     def average_decoded(self, messages: list[Message]) -> Tensor:
         """(1/n) sum_i decode(message_i), summed in worker order (identical in every mode); with an

@@ -20,7 +20,7 @@ from typing import ClassVar
 
 from torch import Tensor
 
-from compress_train.algorithms.base import Algorithm, StepReport, tensor_bits
+from compress_train.algorithms.base import Algorithm, StepReport
 
 
 class EF21(Algorithm):
@@ -68,7 +68,7 @@ class EF21(Algorithm):
 
     def correct(self, grads: dict[int, Tensor], step: int) -> StepReport:
         t0 = time.perf_counter()
-        local, decoded = [], []
+        local = []
         for w in self.comm.local_workers:
             if self.v is not None:
                 target = self.v[w].mul_(1 - self.eta).add_(grads[w], alpha=self.eta)
@@ -78,16 +78,10 @@ class EF21(Algorithm):
             self.g_local[w].add_(self.compressor.decompress(message))
             local.append(message)
         t1 = time.perf_counter()
-        if self.allreduces:
-            messages = [self.comm.allreduce_sum(local)]
-            bits_down = messages[0].bits
-        else:
-            messages = self.comm.allgather(local)
-            bits_down = sum(m.bits for m in local) / len(local) * (len(messages) - 1)
+        messages, bits, elements, bits_down = self.exchange(local)
         t2 = time.perf_counter()
         self.g.add_(self.average_decoded(messages))
-        return StepReport(bits_up=sum(m.bits for m in local) / len(local), bits_down=bits_down,
-                          elements_up=sum(m.elements for m in local) / len(local),
+        return StepReport(bits_up=bits, bits_down=bits_down, elements_up=elements,
                           time_compress_s=t1 - t0, time_comm_s=t2 - t1)
 
 

@@ -54,20 +54,14 @@ class PSync(Algorithm):
             x.add_(m, alpha=-self.lr)
             local.append(self.compressor.compress(x, self.seed, step, w))
         t1 = time.perf_counter()
-        if self.allreduces:
-            messages = [self.comm.allreduce_sum(local)]
-            bits_down = messages[0].bits
-        else:
-            messages = self.comm.allgather(local)
-            bits_down = sum(m.bits for m in local) / len(local) * (len(messages) - 1)
+        messages, bits, elements, bits_down = self.exchange(local)
         t2 = time.perf_counter()
         avg = self.average_decoded(messages)
         for w, message in zip(self.comm.local_workers, local):
             x = self.models[w]
             x.sub_(self.compressor.decompress(message)).add_(avg)  # x_i[B] = avg_j x_j[B]; zeros elsewhere
         self.params.copy_(self.models[self.comm.local_workers[0]])
-        return StepReport(bits_up=sum(m.bits for m in local) / len(local), bits_down=bits_down,
-                          elements_up=sum(m.elements for m in local) / len(local),
+        return StepReport(bits_up=bits, bits_down=bits_down, elements_up=elements,
                           time_compress_s=t1 - t0, time_comm_s=t2 - t1)
 
     def load_state_dict(self, state, strict=True):

@@ -16,14 +16,8 @@ from compress_train.compressors.scope import SCOPES, ScopedCompressor
 
 HASHINGS = cs.HASHINGS
 
+pytestmark = pytest.mark.usefixtures("one_thread")  # the suite shares two cores
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """One intra-op thread: the suite shares two cores, and oversubscribed small ops crawl."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def integers(d: int, seed: int, high: int = 50) -> torch.Tensor:

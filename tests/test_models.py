@@ -83,14 +83,6 @@ SEED002 = {"resnet18_cifar": (11_173_962, 512), "googlenet_cifar": (6_166_250, 1
            "senet18_cifar": (11_260_354, 512)}
 
 
-@pytest.fixture
-def one_thread():
-    """One intra-op thread: on a shared 2-core machine this is ~10x faster than oversubscribing."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
 
 @pytest.mark.parametrize("classes", [10, 100])
 @pytest.mark.parametrize("name", sorted(SEED002))

@@ -106,13 +106,6 @@ def test_wrn_depth_and_width_are_configurable() -> None:
     assert count(models.build("wrn28_10_cifar", {"depth": 16, "widen": 8, "variant": "official"}, 10)) == 10_961_370
 
 
-@pytest.fixture
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
 
 @pytest.mark.parametrize("name,params,classes,side", [
     ("vgg16_bn_cifar", {}, 10, 32), ("vgg16_bn_cifar", {"classifier": "linear"}, 100, 32),
