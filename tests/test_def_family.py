@@ -326,3 +326,17 @@ def test_projected_communication_time_follows_the_bytes_each_collective_moved(tm
     d = summary(tmp_path / "run")["num_params"]
     assert rows[-1]["bits_eval"] == 32 * d  # one evaluation (the last step): the allreduce of the errors
     assert "bits_eval" not in rows[0] and rows[-1]["bits_up"] == sum(r["bits_up_step"] for r in rows)
+
+
+@pytest.mark.parametrize("override, message", [
+    ("network.topology=tree", "`network.topology` must be one of ['ring', 'allgather', 'parameter_server'], but is 'tree'."),
+    ("train.bn_stats=mean", "`train.bn_stats` must be one of ['broadcast', 'average'], but is 'mean'."),
+])
+def test_network_and_bn_keys_reject_bad_values_naming_the_key(override, message):
+    from conftest import compose_config
+
+    from compress_train.runner.config.check import ConfigError, check_config
+
+    with pytest.raises(ConfigError) as err:
+        check_config(compose_config("network.bandwidth_gbps=10", override))
+    assert message in str(err.value)
