@@ -4,7 +4,8 @@ worker's gradient compressed: the full-precision limit of AIADE (aiade Alg. 2 wi
     x_{k+1} = y_k - eta (1/N) sum_i C(grad f_i(y_k)),  eta = 1/L
     y_{k+1} = x_{k+1} + tau (x_{k+1} - x_k),           tau = (sqrt L - sqrt mu)/(sqrt L + sqrt mu)
 
-Rate c = sqrt(1 - sqrt(mu/L)) in distance. Downlink: x_{k+1} (dense).
+Rate c = sqrt(1 - sqrt(mu/L)) in distance. Downlink as implemented: the n - 1 other payloads
+(``bits_down``); a dense broadcast of x_{k+1} is only modelled (``bits_down_ps_model``).
 """
 from __future__ import annotations
 
@@ -40,7 +41,7 @@ class AGD(GD):
         x_next = self.y - self.lr * g
         self.y = x_next + self.tau * (x_next - self.params)
         self.params.copy_(x_next)
-        report.bits_down = tensor_bits(self.params)
+        report.extra["bits_down_ps_model"] = tensor_bits(self.params)
         return report
 
     def theory(self) -> dict[str, Any]:

@@ -175,8 +175,10 @@ class Algorithm(Stateful, ABC):
 
         Allgather (the default): all workers' messages (worker order). With an ``allreduce``
         compressor: one message, the workers' payloads summed by one allreduce, and ``bits_down``
-        its size (what a parameter server would send back). The report has uplink bits/elements
-        (mean over workers) and the local EF norms; an allgather leaves ``bits_down`` to the caller.
+        its size. The report has uplink bits/elements (mean over workers), ``bits_down`` = what a
+        worker receives in that exchange (allgather: the n - 1 other payloads; allreduce: the
+        reduced payload) and the local EF norms. An algorithm that sends something more overrides
+        ``bits_down`` with that payload's bits; one that replicates its server sends nothing more.
         ``average_decoded`` turns either into the workers' mean.
         """
         t0 = time.perf_counter()
@@ -191,7 +193,7 @@ class Algorithm(Stateful, ABC):
         messages, bits, elements, bits_down = self.exchange(local)
         t2 = time.perf_counter()
         return messages, StepReport(
-            bits_up=bits, bits_down=bits_down if self.allreduces else 0.0, elements_up=elements,
+            bits_up=bits, bits_down=bits_down, elements_up=elements,
             error_norms={w: self.memories[w].norm() for w in self.comm.local_workers},
             time_compress_s=t1 - t0, time_comm_s=t2 - t1,
         )

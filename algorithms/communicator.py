@@ -91,8 +91,10 @@ class Communicator(ABC):
         """All workers' values, in worker order. A side channel for metrics: not counted."""
 
     @abstractmethod
-    def broadcast_(self, tensor: Tensor, src: int = 0) -> None:
-        """Overwrite ``tensor`` with worker ``src``'s copy (model buffers; not counted)."""
+    def broadcast_(self, tensor: Tensor, src: int = 0, counted: bool = False) -> None:
+        """Overwrite ``tensor`` with worker ``src``'s copy. Not counted by default (model buffers
+        that every rank already holds identically); ``counted=True`` for protocol traffic (a
+        controller's decision): its bytes go into ``wire_bytes`` on every worker."""
 
     @property
     def is_writer(self) -> bool:
@@ -126,5 +128,6 @@ class SimCommunicator(Communicator):
     def gather_floats(self, local: list[float]) -> list[float]:
         return list(local)
 
-    def broadcast_(self, tensor: Tensor, src: int = 0) -> None:
-        return None
+    def broadcast_(self, tensor: Tensor, src: int = 0, counted: bool = False) -> None:
+        if counted:
+            self.count("broadcast", tensor.numel() * tensor.element_size())

@@ -45,8 +45,6 @@ def local_momentum_step(algo: Algorithm, grads: dict[int, Tensor], step: int,
     messages, report = algo.compress_and_exchange(grads, step)
     # avg_i C(p_i) = eta avg_i C(p_i / eta): the compressor sees gradient units (the memory contract)
     algo.params.sub_(algo.lr * algo.average_decoded(messages))
-    if not algo.allreduces:  # each worker receives the n - 1 other payloads of the allgather
-        report.bits_down = report.bits_up * (len(messages) - 1)
     return report
 
 

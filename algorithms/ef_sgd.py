@@ -93,8 +93,6 @@ class EFSGD(Algorithm):
                 self.m = d.clone() if self.m is None else self.m.mul_(self.momentum).add_(d)
                 d = d + self.m if self.nesterov else self.m
             self.params.add_(d, alpha=-self.lr)
-        if not self.allreduces:  # each worker receives the n - 1 other payloads of the allgather
-            report.bits_down = report.bits_up * (len(messages) - 1)
         return report
 
     def adam_step(self, d: Tensor) -> None:

@@ -6,7 +6,8 @@ With ``compressor=identity`` it is exact GD (the full-precision limit of aiade's
 rate (kappa-1)/(kappa+1) at eta = 2/(L+mu)); with ``compressor=qsgd`` it is QSGD (Alistarh et
 al. 2017) on full local gradients; with ``compressor=bounded`` (fixed ``compressor.eps``) it is
 the "trivial" scheme of aiade section 3 (``algo=qgd``). ``algo.ef`` adds error feedback.
-Downlink: the server broadcasts x_{k+1} (dense, in the run's precision).
+Downlink as implemented: the server is replicated, so a worker receives the n - 1 other payloads
+(``bits_down``); a server broadcasting x_{k+1} dense is only modelled (``bits_down_ps_model``).
 """
 from __future__ import annotations
 
@@ -40,7 +41,7 @@ class GD(Algorithm):
     def step(self, grads, step):
         g, report = self.direction(grads, step)
         self.params.add_(g, alpha=-self.lr)
-        report.bits_down = tensor_bits(self.params)
+        report.extra["bits_down_ps_model"] = tensor_bits(self.params)
         return report
 
     def theory(self) -> dict[str, Any]:

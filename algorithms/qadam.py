@@ -11,7 +11,10 @@ marked [U] and listed here:
     worker i:  m_i = b1 m_i + (1 - b1) g_i ;  v_i = b2 v_i + (1 - b2) g_i^2    (LOCAL moments)
                u_i = eta m_i / (sqrt(v_i) + eps)                               (lr inside u [U])
                q_i = C(u_i + e_i) ;  e_i = u_i + e_i - q_i ;  send q_i
-    server:    x <- x - (1/n) sum_i q_i ;  broadcast x in fp32 (32 bits per parameter down)
+    server:    x <- x - (1/n) sum_i q_i   (replicated: every process decodes every q_i)
+
+Downlink as implemented: the n - 1 other workers' payloads of the allgather (``bits_down``); a
+parameter server broadcasting x in fp32 is only modelled (``bits_down_ps_model`` = 32 d).
 
 No bias correction and no AMSGrad max [U]; the residual e_i is in parameter (step) units, so
 a changing lr needs no rescaling. "1-bit" = ``compressor=blocksign`` (one sign per coordinate
@@ -52,7 +55,7 @@ class QAdam(Algorithm):
         steps = {w: self.local_step(w, g) for w, g in grads.items()}
         messages, report = self.compress_and_exchange(steps, step)
         self.params.sub_(self.average_decoded(messages))
-        report.bits_down = tensor_bits(self.params)
+        report.extra["bits_down_ps_model"] = tensor_bits(self.params)
         return report
 
 

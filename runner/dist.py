@@ -87,8 +87,10 @@ class DistCommunicator(Communicator):
         dist.all_gather(out, t)
         return torch.cat(out).tolist()
 
-    def broadcast_(self, tensor: Tensor, src: int = 0) -> None:
+    def broadcast_(self, tensor: Tensor, src: int = 0, counted: bool = False) -> None:
         dist.broadcast(tensor, src=src)
+        if counted:
+            self.count("broadcast", tensor.numel() * tensor.element_size())
 
 
 def init_process_group(backend: str, timeout_s: float = 60) -> torch.device:

@@ -73,3 +73,17 @@ def test_lr_schedule_warmup_and_decay():
     assert lr_at(0.1, 5, s) == pytest.approx(1.6)
     assert lr_at(0.1, 150, s) == pytest.approx(0.16) and lr_at(0.1, 260, s) == pytest.approx(0.016)
     assert check_schedule(s) == [] and check_schedule({"gamma": 2}) != []
+
+
+def test_each_decision_is_counted_on_the_wire():
+    """The broadcast of the per-layer decision and norms is protocol traffic (issue 13): two
+    float64 vectors of one entry per layer, in every worker's ``wire_bytes``, once per decision."""
+    acc, _ = controller(interval=1, steps_per_epoch=3)
+    g = {0: grad_with_norms(1.0, 1.0), 1: grad_with_norms(1.0, 1.0)}
+    acc.before_step(0, g, lr=0.1)
+    assert acc.comm.wire_bytes == 2 * 8 * len(SIZES)
+    acc.before_step(1, g, lr=0.1)  # no decision mid-epoch: nothing sent
+    assert acc.comm.wire_bytes == 2 * 8 * len(SIZES)
+    acc.before_step(3, g, lr=0.1)
+    assert acc.comm.wire_bytes == 4 * 8 * len(SIZES)
+    assert [kind for kind, _ in acc.comm.take_collectives()] == ["broadcast"] * 4

@@ -45,7 +45,8 @@ def test_comp_ams_two_steps_by_hand():
     assert torch.allclose(algo.memories[0].error, T([0.5, 0.0, 0.1, 0.0]))
     assert torch.allclose(algo.memories[1].error, T([0.0, 0.2, 0.0, 0.1]))
     assert report.bits_up == 2 * 64 and report.elements_up == 2
-    assert report.bits_down == 32 * 4  # theta_t to each worker (line 5)
+    assert report.bits_down == 2 * 64  # the other worker's payload (the server is replicated)
+    assert report.extra["bits_down_ps_model"] == 32 * 4  # theta_t to each worker (line 5), modelled
     # Step 2. Zero gradients: each worker sends its top-2 residual, the memory empties.
     before = theta.clone()
     algo.step(grads([0.0] * 4, [0.0] * 4), 1)
@@ -252,7 +253,8 @@ def test_qadam_step_by_hand():
     assert algo.memories[1].error.abs().max() < 1e-6
     assert torch.allclose(x, T([1.0] * 3) - (q0 + T([b, b, b])) / 2, atol=1e-6)
     assert torch.allclose(algo.m[0], T([0.1, -0.3, 0.0])) and torch.allclose(algo.v[1], T([0.004] * 3))
-    assert report.bits_up == 32 + 8 and report.bits_down == 32 * 3
+    assert report.bits_up == 32 + 8 and report.bits_down == 32 + 8  # the other worker's payload
+    assert report.extra["bits_down_ps_model"] == 32 * 3
 
 
 def test_no_weight_decay_on_batchnorm_when_asked():

@@ -30,7 +30,8 @@ def test_default_run_writes_the_output_contract(tmp_path):
     k = MNIST_CNN_PARAMS // 100
     assert all(r["bits_up_step"] == 64 * k and r["elements_up_step"] == k for r in rows)
     assert rows[-1]["bits_up"] == 4 * 64 * k and s["totals"]["bits_up"] == 4 * 64 * k
-    assert rows[-1]["bits_down_step"] == 32 * MNIST_CNN_PARAMS
+    assert rows[-1]["bits_down_step"] == 0  # one worker: no other payload to receive
+    assert rows[-1]["bits_down_ps_model"] == 4 * 32 * MNIST_CNN_PARAMS  # the modelled server broadcast
     assert 0 <= rows[-1]["test_acc"] <= 1 and s["final"]["test_acc"] == rows[-1]["test_acc"]
     assert (run / "config.yaml").exists()
 

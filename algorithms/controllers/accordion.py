@@ -70,8 +70,8 @@ class Accordion(Controller):
         if 0 in grads:  # worker 0's process decides; the broadcast gives every process its choice
             norms = torch.stack([p.norm() for p in grads[0].split(self.compressor.bucket_sizes)]).to(torch.float64)
             high = self.decide(norms, lr)
-        self.comm.broadcast_(high, src=0)
-        self.comm.broadcast_(norms, src=0)
+        self.comm.broadcast_(high, src=0, counted=True)  # protocol traffic: in every worker's wire_bytes
+        self.comm.broadcast_(norms, src=0, counted=True)
         self.high, self.prev, self.lr_at_check = high, norms, lr
         self.decisions += 1
         self.apply()
