@@ -95,6 +95,8 @@ class Algorithm(Stateful, ABC):
     needs: ClassVar[Needs] = Needs()
     default_ef: ClassVar[str] = "classic"
     allowed_ef: ClassVar[tuple[str, ...]] = ("none", "classic", "scaled")
+    wiring: ClassVar[frozenset[str]] = Stateful.wiring | {"_decoded"}  # this step's decodes, not state
+    _decoded: list[tuple[Message, Tensor]] = []  # replaced per instance in compress_and_exchange
 
     def __init__(self, params: Tensor, comm: Communicator, compressor: ScopedCompressor | None,
                  seed: int = 0, lr: float = 1e-3, ef: Any = None, **hyper: Any):
@@ -183,12 +185,15 @@ class Algorithm(Stateful, ABC):
         """
         t0 = time.perf_counter()
         local = []
+        self._decoded = []
         for w in self.comm.local_workers:
             memory = self.memories[w]
             corrected = memory.corrected(grads[w], self.lr)
             message = self.compressor.compress(corrected, self.seed, step, w)
-            memory.update(corrected, self.compressor.decompress(message), self.lr)
+            decoded = self.compressor.decompress(message)
+            memory.update(corrected, decoded, self.lr)
             local.append(message)
+            self._decoded.append((message, decoded))  # average_decoded reuses it: one decode per message
         t1 = time.perf_counter()
         messages, bits, elements, bits_down = self.exchange(local)
         t2 = time.perf_counter()
@@ -213,12 +218,22 @@ class Algorithm(Stateful, ABC):
         bits, elements = sum(m.bits for m in messages) / n, sum(m.elements for m in messages) / n
         return messages, bits, elements, bits * (n - 1)
 
+    def decoded(self, message: Message) -> Tensor:
+        """decode(message); a local message of this step's ``compress_and_exchange`` is not decoded
+        again (its decode for the error memory is reused; the communicators hand the local objects
+        back from the exchange)."""
+        for sent, dense in self._decoded:
+            if sent is message:
+                return dense
+        return self.compressor.decompress(message)
+
     def average_decoded(self, messages: list[Message]) -> Tensor:
         """(1/n) sum_i decode(message_i), summed in worker order (identical in every mode); with an
-        allreduce the one summed message decoded, over n."""
-        total = self.compressor.decompress(messages[0]).clone()
+        allreduce the one summed message decoded, over n. Each message is decoded once per step."""
+        total = self.decoded(messages[0]).clone()
         for m in messages[1:]:
-            total += self.compressor.decompress(m)
+            total += self.decoded(m)
+        self.__dict__.pop("_decoded", None)  # the step's decodes are spent (and never state)
         return total / self.comm.world_size
 
     def exchange_dense(self, grads: dict[int, Tensor]) -> tuple[Tensor, StepReport]:

@@ -271,3 +271,22 @@ def test_no_weight_decay_on_batchnorm_when_asked():
                  weight_decay=0.5, decay_norm=False, decay_mask=T([1.0, 0.0, 1.0, 0.0]))
     algo.step({0: torch.zeros(4)}, 0)
     assert torch.allclose(x, T([0.95, 1.0, 0.95, 1.0]))
+
+
+@pytest.mark.parametrize("cls", [CompAMS, EFSGD])
+def test_each_message_is_decoded_once_per_step(cls, monkeypatch):
+    """Issue 14: the decode made for the error memory is the one the average uses (4 workers,
+    4 decodes a step), and the result equals decoding every message afresh."""
+    scoped = ScopedCompressor(TopK(ratio=0.25), [8], "model")
+    calls = []
+    real = scoped.decompress
+    monkeypatch.setattr(scoped, "decompress", lambda m: calls.append(1) or real(m))
+    algo = cls(torch.zeros(8), SimCommunicator(4), scoped, lr=0.1)
+    torch.manual_seed(0)
+    g = {w: torch.randn(8) for w in range(4)}
+    messages, _ = algo.compress_and_exchange(g, 0)
+    fresh = sum(real(m) for m in messages) / 4
+    calls.clear()
+    assert torch.equal(algo.average_decoded(messages), fresh) and calls == []
+    algo.step(g, 1)
+    assert len(calls) == 4
