@@ -1,13 +1,19 @@
 """LIBSVM / svmlight text files (gisette, a9a, ...) as dense float64 binary-classification data.
 
-Read with ``sklearn.datasets.load_svmlight_file`` (plain, ``.gz`` or ``.bz2``; one-based indices
-as LIBSVM writes them, or zero-based as ``dump_svmlight_file`` does by default: sklearn's "auto").
-Labels are mapped to -1 / +1 for ``datasets/convex.py``; every failure is a ``DataFileError``
-that names the file.
+Read with ``sklearn.datasets.load_svmlight_file`` (plain, ``.gz`` or ``.bz2``). The indexing is
+explicit, never guessed from the data: one-based as LIBSVM's format defines it (``dataset.zero_based:
+false``, the default; an index 0 is then an error naming its line), or zero-based as
+``dump_svmlight_file`` writes by default (``dataset.zero_based: true``). NaN and infinite labels or
+values are rejected with the file and line. Labels are mapped to -1 / +1 for ``datasets/convex.py``;
+every failure is a ``DataFileError`` that names the file.
 """
 from __future__ import annotations
 
 from pathlib import Path
+
+import bz2
+import gzip
+import math
 
 import numpy as np
 import torch
@@ -16,26 +22,81 @@ from torch import Tensor
 from compress_train.datasets.errors import DataFileError
 
 
-def load_libsvm(path: str, max_samples: int | None = None) -> tuple[Tensor, Tensor, str, str, str]:
+def _open_text(p: Path):
+    """The file's text lines, decompressed by extension as sklearn does (.gz, .bz2)."""
+    opener = gzip.open if p.suffix == ".gz" else bz2.open if p.suffix == ".bz2" else open
+    return opener(p, "rt", encoding="utf-8", errors="replace")
+
+
+def _finite(text: str) -> bool:
+    try:
+        return math.isfinite(float(text))
+    except ValueError:  # not a number at all: sklearn's own message covers it
+        return True
+
+
+def _first_bad_line(p: Path, zero_based: bool) -> tuple[int, str] | None:
+    """(line number, what is wrong) of the first line with a non-finite label or value, or with index 0
+    in a one-based file; None if there is none. Only read after sklearn has parsed (or refused) the file."""
+    with _open_text(p) as lines:
+        for number, line in enumerate(lines, start=1):
+            tokens = line.split("#", 1)[0].split()
+            if not tokens:
+                continue
+            if not all(_finite(v) for v in tokens[0].split(",") if v):
+                return number, f"label {tokens[0]!r} is not a finite number"
+            for token in tokens[1:]:
+                index, _, value = token.partition(":")
+                if index == "qid":
+                    continue
+                if not zero_based and index.strip() == "0":
+                    return number, (f"feature index 0 in {token!r}, but the file is read as one-based (LIBSVM's "
+                                    "format; set dataset.zero_based=true for a zero-based file)")
+                if not _finite(value):
+                    return number, f"value {token!r} is not a finite number"
+    return None
+
+
+def _check_path(p: Path) -> None:
+    if p.is_dir():
+        raise DataFileError(f"LIBSVM file '{p}' is a directory, not a file: dataset.path must name the LIBSVM "
+                            "file itself")
+    if not p.exists():
+        raise DataFileError(f"LIBSVM file '{p}' does not exist (dataset.path)")
+    if not p.is_file():
+        raise DataFileError(f"LIBSVM file '{p}' is not a regular file (dataset.path)")
+
+
+def load_libsvm(path: str, max_samples: int | None = None,
+                zero_based: bool = False) -> tuple[Tensor, Tensor, str, str, str]:
     """(X, y, name, description, source) from the LIBSVM file ``path``.
 
-    X is dense float64 n x d (d = the largest feature index in the file), y float64 in {-1, +1}:
-    the file must hold exactly two distinct label values, the smaller mapped to -1. With
-    ``max_samples`` only the first rows are kept (as hard_threshold keeps gisette's first 6,000).
-    A missing, unparsable or non-binary file raises ``DataFileError`` naming it.
+    X is dense float64 n x d (d = the largest feature index in the file, plus one if ``zero_based``),
+    y float64 in {-1, +1}: the file must hold exactly two distinct label values, the smaller mapped
+    to -1. With ``max_samples`` only the first rows are kept (as hard_threshold keeps gisette's first
+    6,000). A missing, unparsable, non-finite or non-binary file, or an index 0 in a one-based file,
+    raises ``DataFileError`` naming it (and the line, where one line is at fault).
     """
     from sklearn.datasets import load_svmlight_file
 
     if max_samples is not None and max_samples < 1:
         raise ValueError(f"dataset.max_samples must be a positive integer or null, but is {max_samples}.")
+    if not isinstance(zero_based, bool):
+        raise ValueError(f"dataset.zero_based must be true or false, but is {zero_based!r}.")
     p = Path(path).expanduser()
-    if not p.is_file():
-        raise DataFileError(f"LIBSVM file '{p}' does not exist (dataset.path)")
+    _check_path(p)
     try:
-        X, y = load_svmlight_file(str(p), dtype=np.float64)
+        X, y = load_svmlight_file(str(p), dtype=np.float64, zero_based=zero_based)
     except Exception as e:  # sklearn raises ValueError, OSError, UnicodeDecodeError, ... on bad input
+        bad = _first_bad_line(p, zero_based) if isinstance(e, ValueError) and "index" in str(e) else None
+        if bad is not None:
+            raise DataFileError(f"LIBSVM file '{p}', line {bad[0]}: {bad[1]}") from e
         raise DataFileError(f"LIBSVM file '{p}' could not be parsed as LIBSVM/svmlight text: "
                             f"{type(e).__name__}: {e}") from e
+    if not (np.isfinite(y).all() and np.isfinite(X.data).all()):
+        bad = _first_bad_line(p, zero_based)
+        where = f", line {bad[0]}: {bad[1]}" if bad else " holds NaN or infinite values"
+        raise DataFileError(f"LIBSVM file '{p}'{where}")
     labels = np.unique(y)
     if len(labels) != 2:
         shown = ", ".join(f"{v:g}" for v in labels[:10]) + (", ..." if len(labels) > 10 else "")
@@ -45,7 +106,8 @@ def load_libsvm(path: str, max_samples: int | None = None) -> tuple[Tensor, Tens
     n = total if max_samples is None else min(max_samples, total)
     X, y = X[:n].toarray(), np.where(y[:n] == labels[1], 1.0, -1.0)
     rows = f"{n:,} samples" + (f" (the first {n:,} of {total:,})" if n < total else "")
-    desc = (f"LIBSVM file {p.name}: {rows} x {X.shape[1]:,} features, labels {labels[0]:g} -> -1, "
+    base = "zero-based" if zero_based else "one-based"
+    desc = (f"LIBSVM file {p.name}: {rows} x {X.shape[1]:,} features ({base} indices), labels {labels[0]:g} -> -1, "
             f"{labels[1]:g} -> +1")
     return torch.from_numpy(X), torch.from_numpy(y), f"libsvm:{p.stem}", desc, str(p)
 
@@ -55,7 +117,7 @@ CONVEX_MODELS = ("logreg", "least_squares")
 
 def convex_data(d, log=None) -> tuple[Tensor, Tensor, str, str, str]:
     """The convex task's data (``dataset=libsvm dataset.path=FILE``)."""
-    return load_libsvm(d.path, d.get("max_samples"))
+    return load_libsvm(d.path, d.get("max_samples"), d.get("zero_based", False))
 
 
 IMPLEMENTATION = convex_data

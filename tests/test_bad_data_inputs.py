@@ -1,5 +1,6 @@
 """Bad data inputs stop with one line naming what to fix (exit code 2), and W&B loses nothing:
-a batch larger than a worker's shard, more workers than samples, a corrupted gzip IDX file; W&B's
+a batch larger than a worker's shard, more workers than samples, a corrupted gzip IDX file, LIBSVM
+files with NaN / inf, a stray index 0 or a directory for a path; W&B's
 own environment variables, a quick offline fallback, and a resumed run continuing its W&B run."""
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from test_cli import write_tiny_mnist
 
 from compress_train.datasets.errors import DataFileError, DataSizeError
 from compress_train.datasets.idx import read_idx, write_idx
+from compress_train.datasets.libsvm import load_libsvm
 from compress_train.datasets.partition import partition_indices
 from compress_train.runner.loggers import wandb as wandb_sink
 
@@ -59,7 +61,7 @@ def test_more_workers_than_samples_names_workers(tmp_path, mnist_root):
 def test_convex_batch_larger_than_a_shard_names_train_batch_size(tmp_path):
     x, y = load_breast_cancer(return_X_y=True)
     path = tmp_path / "bc.svm"
-    dump_svmlight_file(x[:50], y[:50], str(path))
+    dump_svmlight_file(x[:50], y[:50], str(path), zero_based=False)  # one-based, as LIBSVM's format says
     proc = run_cli("algo=sgd", "dataset=libsvm", f"dataset.path={path}", "model=logreg", "model.l2=0.01",
                    "workers=2", "train.batch_size=40", cwd=tmp_path)
     assert one_error_line(proc) == ("error: `train.batch_size` (40) is larger than worker 0's shard (25 samples): "
@@ -132,6 +134,61 @@ def test_a_damaged_header_cannot_overflow_the_size_check(tmp_path):
     path.write_bytes(gzip.compress(bytes([0, 0, 8, 3]) + b"\xff" * 8 + b"\0\0\0\1" + b"\0" * 16))
     with pytest.raises(DataFileError, match=r"truncated: header says 18446744065119617025 bytes of data, file holds 16$"):
         read_idx(path)
+
+
+# --- LIBSVM: non-finite values, index 0 in a one-based file, a directory ------------------------
+
+@pytest.mark.parametrize("line, what", [("+1 1:0.5 2:nan", "value '2:nan' is not a finite number"),
+                                        ("-1 1:inf", "value '1:inf' is not a finite number"),
+                                        ("nan 1:0.5", "label 'nan' is not a finite number")])
+@pytest.mark.parametrize("suffix", [".svm", ".svm.gz"])
+def test_libsvm_non_finite_values_name_the_file_and_line(tmp_path, line, what, suffix):
+    path = tmp_path / f"bad{suffix}"
+    text = f"+1 1:0.1 2:0.2\n# a comment line\n-1 2:0.3\n{line}\n"
+    path.write_bytes(gzip.compress(text.encode()) if suffix.endswith(".gz") else text.encode())
+    with pytest.raises(DataFileError) as err:
+        load_libsvm(str(path))
+    assert str(err.value) == f"LIBSVM file '{path}', line 4: {what}"
+
+
+def test_libsvm_index_zero_is_rejected_in_a_one_based_file_and_read_when_zero_based(tmp_path):
+    path = tmp_path / "mixed.svm"
+    path.write_text("+1 1:0.1 3:0.2\n-1 2:0.3\n+1 0:0.7 1:0.1\n-1 3:0.4\n")
+    with pytest.raises(DataFileError, match=r"mixed\.svm', line 3: feature index 0 in '0:0\.7', but the file is "
+                                            r"read as one-based .*dataset\.zero_based=true"):
+        load_libsvm(str(path))
+    x, _, _, desc, _ = load_libsvm(str(path), zero_based=True)
+    assert x.shape == (4, 4) and x[2, 0] == 0.7 and x[0, 1] == 0.1 and "zero-based" in desc
+    one_based = tmp_path / "one.svm"
+    one_based.write_text("+1 1:0.1 3:0.2\n-1 2:0.3\n")
+    x1, _, _, desc1, _ = load_libsvm(str(one_based))
+    assert x1.shape == (2, 3) and x1[0, 0] == 0.1 and "one-based" in desc1  # no extra column
+
+
+def test_libsvm_path_that_is_a_directory_says_so(tmp_path):
+    with pytest.raises(DataFileError, match=r"is a directory, not a file"):
+        load_libsvm(str(tmp_path))
+    with pytest.raises(DataFileError, match=r"does not exist"):
+        load_libsvm(str(tmp_path / "nowhere.svm"))
+
+
+def libsvm_cli(tmp_path, path):
+    return run_cli("algo=gd", "dataset=libsvm", f"dataset.path={path}", "model=logreg", "model.l2=0.01", cwd=tmp_path)
+
+
+@slow
+def test_libsvm_directory_path_is_a_config_error_saying_directory(tmp_path):
+    proc = libsvm_cli(tmp_path, tmp_path)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
+    assert f"`dataset.path` must be a LIBSVM file, but '{tmp_path}' is a directory." in proc.stderr
+
+
+@slow
+def test_libsvm_nan_stops_the_cli_with_one_line_naming_file_and_line(tmp_path):
+    path = tmp_path / "nan.svm"
+    path.write_text("+1 1:0.5\n-1 1:nan\n")
+    assert one_error_line(libsvm_cli(tmp_path, path)) == (
+        f"error: LIBSVM file '{path}', line 2: value '1:nan' is not a finite number")
 
 
 # --- W&B: its environment variables, a quick offline fallback, the run id ---------------------

@@ -96,10 +96,14 @@ def check_dataset(cfg: DictConfig) -> list[str]:
         path = d.get("path")
         if not isinstance(path, str):
             errors.append(f"`dataset.path` must be the path of a LIBSVM file, but is {path!r}.")
+        elif Path(path).expanduser().is_dir():
+            errors.append(f"`dataset.path` must be a LIBSVM file, but '{path}' is a directory.")
         elif not Path(path).expanduser().is_file():
             errors.append(f"`dataset.path` must be an existing LIBSVM file, but '{path}' does not exist.")
         if d.get("max_samples") is not None:
             _int(errors, "dataset.max_samples", d.max_samples, 1)
+        if not isinstance(d.get("zero_based", False), bool):
+            errors.append(f"`dataset.zero_based` must be true or false, but is {d.get('zero_based')!r}.")
     else:  # mnist: two digits
         classes = d.get("classes")
         if not (OmegaConf.is_list(classes) and len(classes) == 2 and len(set(classes)) == 2
