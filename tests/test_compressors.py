@@ -24,7 +24,8 @@ from compress_train.runner.config.check import compressor_params
 CONF = Path(__file__).resolve().parents[1] / "conf" / "compressor"
 YAMLS = sorted(CONF.glob("*.yaml"))
 LAYERS = [7, 300, 64, 1, 1000]
-DTYPE_BITS = {torch.float32: 32, torch.float64: 64, torch.int32: 32, torch.uint8: 8}
+DTYPE_BITS = {torch.float32: 32, torch.float64: 64, torch.int32: 32, torch.uint8: 8,
+              torch.bfloat16: 16, torch.float16: 16}
 
 
 def load(path: Path) -> dict:
@@ -103,6 +104,8 @@ def closed_form_bits(name: str, params: dict, x: torch.Tensor, sizes: list[int],
     parts = x.split(sizes)
     if name == "identity":
         return 32 * x.numel()
+    if name in ("bf16", "fp16"):  # one 16-bit float per element
+        return 16 * x.numel()
     if name == "topk":
         return sum(64 * k_of(d, params.get("ratio"), params.get("k")) for d in sizes)
     if name == "randk":
