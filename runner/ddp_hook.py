@@ -1,8 +1,8 @@
 """Our compressors and error-feedback modes as a PyTorch DDP communication hook.
 
-``ddp_hook(compressor, params, ef=..., lr=...)`` returns ``(state, hook)`` for
-``DistributedDataParallel.register_comm_hook(state, hook)``. On every gradient bucket DDP hands
-over, each rank does what a worker of ``algo=ef_sgd`` does (``algorithms/ef_sgd.py``,
+``ddp_hook(compressor, params, ef=..., lr=...)`` (also ``compress_train.ddp_hook``) returns
+``(state, hook)`` for ``DistributedDataParallel.register_comm_hook(state, hook)``. On every
+gradient bucket DDP hands over, each rank does what a worker of ``algo=ef_sgd`` does (``algorithms/ef_sgd.py``,
 ``hard_threshold`` Alg. 1 lines 4-6 with ``ef=scaled``; ``comp_ams`` Alg. 2 lines 7-8 with
 ``ef=classic``): p = memory.corrected(g), send C(p), memory.update(p, decode C(p)); then it
 returns (1/n) sum_i decode(message_i), summed in worker order, as the bucket's gradient. DDP does
@@ -23,6 +23,8 @@ Contract:
   format, one allgather (header + padded byte buffer) per DDP bucket, or one allreduce of the
   payloads for an ``allreduce`` compressor (RBGS, count sketch), decoded once. It runs on the
   default process group, synchronously inside the hook (the returned future is already done).
+  With several DDP buckets a step costs one header and one padding per bucket, so
+  ``state.wire_bytes`` exceeds the runner's single allgather; the payload bits do not change.
 - Bits, from the payloads produced: ``state.bits_up`` (this rank's payloads), ``state.bits_down``
   (the other ranks' payloads it received; with an allreduce, the summed payload), totals since
   the start; ``state.elements_up``; ``state.wire_bytes`` (bytes handed to the collectives);
@@ -36,7 +38,9 @@ With ``ef`` none/classic/scaled/powersgd and ``torch.optim.SGD(lr, momentum, wei
 ``algo.optimizer=sgd|adam``: the same server step on the averaged gradient. With
 ``ef=local_momentum`` (``def``'s EF baseline) the momentum and weight decay are each worker's,
 before the memory: give them to ``ddp_hook(momentum=..., weight_decay=...)`` and use a plain
-``torch.optim.SGD(lr)``.
+``torch.optim.SGD(lr)``. ``tests/test_ddp_hook.py`` checks this: 2 gloo ranks give the CLI run's
+parameters bit for bit, and its bits; Adam and local_momentum agree to rounding (torch's Adam and
+SGD round their updates differently from ``EFSGD``).
 
 Example, one process per rank (``torchrun --nproc-per-node 2 train.py``)::
 
@@ -132,6 +136,8 @@ def ddp_hook(compressor: Compressor | str, params: Iterable[Tensor], ef: str = "
         errors.append(f"`ef` must be one of {modes()}, but is {ef!r}.")
     if scope not in SCOPES:
         errors.append(f"`scope` must be one of {list(SCOPES)}, but is {scope!r}.")
+    if lr is not None and not callable(lr) and (isinstance(lr, bool) or not isinstance(lr, (int, float)) or lr <= 0):
+        errors.append(f"`lr` must be a number > 0 or a callable returning the current lr, but is {lr!r}.")
     if ef in STEP_UNIT_EF and lr is None:
         errors.append(f"`lr` must be given with ef={ef!r} (its memory is in step units): a number or a "
                       "callable returning the optimizer's current lr.")
@@ -151,8 +157,9 @@ def ddp_hook(compressor: Compressor | str, params: Iterable[Tensor], ef: str = "
     return state, compressed_allreduce_hook
 
 
-def compressed_allreduce_hook(state: HookState, bucket) -> torch.futures.Future:
-    """DDP comm hook: compress this bucket's gradients with EF, exchange, return their average."""
+def compressed_allreduce_hook(state: HookState, bucket):  # no annotations: DDP checks them as objects
+    """DDP comm hook: compress this bucket's gradients with EF, exchange, and return their average,
+    a ``torch.futures.Future[torch.Tensor]`` of the bucket buffer's shape."""
     if state.comm is None:
         state.comm = DistCommunicator(bucket.buffer().device)
     lr = state.current_lr()

@@ -9,7 +9,7 @@ EFSGD's per-step ``bits_up`` / ``bits_down``. The cases cover each EF mode, both
 buckets, shared randomness (random-k), variable-size payloads (hard threshold, padded allgather)
 and an allreduce compressor (RBGS).
 
-Run as a script (``python tests/test_ddp_hook.py OUT_DIR``) it is the two DDP processes.
+Run as a script (``python tests/test_ddp_hook.py OUT_DIR CLI_RUN_DIR``) it is the two DDP processes.
 """
 from __future__ import annotations
 
@@ -22,6 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+pytestmark = pytest.mark.xdist_group("ddp_hook")  # one xdist worker: the module's fixtures run once
 STEPS = 5
 WORLD = 2
 BATCH = 16
@@ -101,7 +102,39 @@ def model_scope_error(rank: int) -> str:
     return ""
 
 
-def run_rank(rank: int, out_dir: str) -> None:
+def train_like_the_cli(rank: int, run_dir: Path) -> dict:
+    """The CLI run's own task (its frozen config.yaml: model, initialisation, this worker's batches and
+    dropout seeds, as ``NetworkTask.local_gradients`` draws them) trained under DDP with the hook."""
+    from compress_train.algorithms.ef_sgd import EFSGD
+    from compress_train.runner.ddp_hook import ddp_hook
+    from compress_train.runner.dist import DistCommunicator
+    from compress_train.runner.tasks import select_task
+    from compress_train.runner.tasks.network import dropout_seed
+    from omegaconf import OmegaConf
+    from torch.nn.parallel import DistributedDataParallel as DDP
+
+    cfg = OmegaConf.load(run_dir / "config.yaml")
+    cpu = torch.device("cpu")
+    task = select_task(cfg)(cfg, DistCommunicator(cpu), lambda message: None, cpu, EFSGD.needs)
+    assert task.data.augment is None and not task.buffers  # nothing else the trainer's step does
+    model = DDP(task.model, bucket_cap_mb=ONE_BUCKET_MB)
+    opt = torch.optim.SGD(model.parameters(), lr=cfg.algo.lr, momentum=cfg.algo.momentum)
+    state, hook = ddp_hook(cfg.compressor.name, model.parameters(), ef=cfg.algo.ef, lr=cfg.algo.lr, seed=cfg.seed,
+                           scope=cfg.compressor.scope,
+                           compressor_params={"ratio": cfg.compressor.ratio, "k": cfg.compressor.k})
+    model.register_comm_hook(state, hook)
+    for step in range(cfg.train.max_steps):
+        idx = torch.from_numpy(task.streams[rank].next())
+        torch.manual_seed(dropout_seed(cfg.seed, step, rank))
+        opt.zero_grad()
+        F.cross_entropy(model(task.x_train[idx]), task.y_train[idx]).backward()
+        opt.step()
+    flat = torch.cat([p.detach().reshape(-1) for p in model.parameters()])
+    return {"params": flat, "bits_up": state.bits_up, "bits_down": state.bits_down, "steps": state.step,
+            "elements_up": state.elements_up, "wire_bytes": state.wire_bytes}
+
+
+def run_rank(rank: int, out_dir: str, cli_run_dir: str) -> None:
     import torch.distributed as dist
 
     torch.set_num_threads(1)
@@ -109,6 +142,7 @@ def run_rank(rank: int, out_dir: str) -> None:
     try:
         results = {name: train_with_hook(rank, case) for name, case in CASES.items()}
         results["model-scope-over-buckets"] = model_scope_error(rank)
+        results["cli"] = train_like_the_cli(rank, Path(cli_run_dir))
     finally:
         dist.destroy_process_group()
     torch.save(results, Path(out_dir) / f"rank{rank}.pt")
@@ -144,12 +178,45 @@ def train_with_efsgd(case: dict) -> dict:
             "wire_bytes": comm.wire_bytes}
 
 
+CLI_RUN = ("launcher=sim", f"workers={WORLD}", "algo=ef_sgd", "compressor=topk", "compressor.ratio=0.05",
+           "algo.momentum=0.9", "train.max_steps=4", "train.batch_size=16", "threads=1")
+
+
 @pytest.fixture(scope="module")
-def ddp_results(tmp_path_factory) -> list[dict]:
+def cli_run(tmp_path_factory) -> Path:
+    """``compress-train algo=ef_sgd compressor=topk ...`` (mnist_cnn, MNIST subset, 2 simulated workers)."""
+    from cli_helpers import run_cli
+
+    run = tmp_path_factory.mktemp("cli") / "run"
+    proc = run_cli(f"hydra.run.dir={run}", *CLI_RUN, cwd=run.parent)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return run
+
+
+@pytest.fixture(scope="module")
+def ddp_results(tmp_path_factory, cli_run) -> list[dict]:
     out = tmp_path_factory.mktemp("ddp_hook")
-    proc = subprocess.run([sys.executable, __file__, str(out)], check=False, capture_output=True, text=True, timeout=240)
+    proc = subprocess.run([sys.executable, __file__, str(out), str(cli_run)], check=False, capture_output=True,
+                          text=True, timeout=240, cwd=cli_run.parent)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     return [torch.load(out / f"rank{r}.pt") for r in range(WORLD)]
+
+
+@pytest.mark.slow
+@pytest.mark.dist
+def test_ddp_hook_equals_the_cli_run(ddp_results, cli_run):
+    """The same parameters after the run's 4 steps as the CLI's final checkpoint, the same totals."""
+    from cli_helpers import summary
+
+    (final,) = (cli_run / "checkpoints").iterdir()
+    shared = torch.load(final / "shared.pt", weights_only=True)
+    ranks = [r["cli"] for r in ddp_results]
+    assert shared["step"] == 4 and all(r["steps"] == 4 for r in ranks)
+    assert torch.equal(ranks[0]["params"], ranks[1]["params"])
+    assert torch.equal(ranks[0]["params"], shared["params"])
+    totals = summary(cli_run)["totals"]
+    for key in ("bits_up", "bits_down", "elements_up", "wire_bytes"):
+        assert sum(r[key] for r in ranks) / WORLD == totals[key], key
 
 
 @pytest.mark.slow
@@ -192,6 +259,8 @@ def test_ddp_hook_rejects_bad_arguments():
         ddp_hook("topk", params, ef="bogus")
     with pytest.raises(ValueError, match="`lr` must be given with ef='scaled'"):
         ddp_hook("topk", params, ef="scaled")
+    with pytest.raises(ValueError, match="`lr` must be a number > 0 or a callable"):
+        ddp_hook("topk", params, ef="scaled", lr=-1.0)
     with pytest.raises(ValueError, match=r"`scope` must be one of \['model', 'layer'\], but is 'bucket'"):
         ddp_hook("topk", params, ef="classic", scope="bucket")
     with pytest.raises(ValueError, match="exactly one of `ratio` and `k`"):
@@ -205,4 +274,4 @@ def test_ddp_hook_rejects_bad_arguments():
 if __name__ == "__main__":
     import torch.multiprocessing as mp
 
-    mp.spawn(run_rank, args=(sys.argv[1],), nprocs=WORLD, join=True)
+    mp.spawn(run_rank, args=(sys.argv[1], sys.argv[2]), nprocs=WORLD, join=True)
