@@ -5,7 +5,8 @@ and byte counts exactly, for a fixed-size payload (COMP-AMS + layer-wise Block-S
 variable-size one (EF-SGD + hard threshold, allgather with padding), the dense allreduce, and
 aiade's IADE (float64, variable-width codes, the server's re-encoding replicated per rank), the
 allreduce of linear payloads (DEF and PSync over RBGS, SketchedAMSGrad-GA's count-sketch tables and
-its exact second round) and a compressing server with its own error (1-bit Adam).
+its exact second round, as SketchedAMSGrad-PA's and Sketched-SGD's; FetchSGD's server state in sketch
+space) and a compressing server with its own error (1-bit Adam, Efficient-Adam).
 """
 from __future__ import annotations
 
@@ -43,8 +44,13 @@ def assert_same_run(a: list[dict], b: list[dict]) -> None:
     ("algo=psync", "compressor=rbgs", "compressor.ratio=64"),
     ("algo=onebit_adam", "compressor=onebit_rms", "algo.freeze_step=2"),
     ("algo=sketched_ams_ga", "compressor.columns=2000", "compressor.ratio=null", "compressor.k=500"),
+    ("algo=sketched_ams_pa", "compressor.columns=2000", "compressor.ratio=null", "compressor.k=500"),
+    ("algo=sketched_sgd", "compressor.columns=2000", "compressor.ratio=null", "compressor.k=500"),
+    ("algo=fetchsgd", "compressor.columns=2000", "compressor.ratio=null", "compressor.k=500"),
+    ("algo=efficient_adam", "compressor=topk", "compressor.ratio=0.05"),
 ], ids=["comp_ams-blocksign", "ef_sgd-threshold", "sgd-allreduce", "iade-double-encoding", "def-rbgs-allreduce",
-        "psync-rbgs", "onebit_adam-server-compression", "sketched_ams_ga-two-rounds"])
+        "psync-rbgs", "onebit_adam-server-compression", "sketched_ams_ga-two-rounds", "sketched_ams_pa-two-rounds",
+        "sketched_sgd-two-rounds", "fetchsgd-sketch-space-server", "efficient_adam-server-compression"])
 def test_sim_equals_torchrun(tmp_path, setup):
     runs = {}
     for launcher in ("sim", "torchrun"):

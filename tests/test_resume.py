@@ -115,9 +115,22 @@ TASK_CASES = ("language_model", "recommendation")  # tasks, not algorithm famili
 KILL_CASES = sorted(n for n in CASES if n not in KILL_FAMILY and n not in TASK_CASES)
 
 
+# Under torchrun, one case per kind of exchange and state layout: the allgather with a replicated
+# server (comp_ams), a controller's broadcast (accordion), float64 double encoding (aiade), the
+# allreduce with per-worker points (def), a compressing server with its own error (efficient_adam)
+# and the sketch tables with a second round (sketched_ams_pa). A rank's state is its worker's state
+# in the simulator, so the other families' state round trip is the sim case's (CI time, issue 15).
+TORCHRUN_KILL_CASES = ("accordion", "aiade", "comp_ams", "def", "efficient_adam", "sketched_ams_pa")
+KILL_PARAMS = [pytest.param(name, launcher, marks=[pytest.mark.dist] if launcher == "torchrun" else [],
+                            id=f"{name}-{launcher}")
+               for name in KILL_CASES for launcher in ("sim", "torchrun")
+               if launcher == "sim" or name in TORCHRUN_KILL_CASES]
+
+
 def test_the_sigkill_cases_cover_every_family():
     assert {"comp_ams", "qadam", "ef_sgd", "ef_sgd-adam", "accordion", "aiade"} <= set(KILL_CASES)
     assert set(KILL_FAMILY.values()) <= set(KILL_CASES)
+    assert set(TORCHRUN_KILL_CASES) <= set(KILL_CASES)
 
 
 def kill_setup(name, launcher):
@@ -127,8 +140,7 @@ def kill_setup(name, launcher):
             "train.max_steps=12", "train.epochs=null", "train.tol=null", "train.checkpoint_every=4")
 
 
-@pytest.mark.parametrize("launcher", ["sim", pytest.param("torchrun", marks=pytest.mark.dist)])
-@pytest.mark.parametrize("name", KILL_CASES)
+@pytest.mark.parametrize("name, launcher", KILL_PARAMS)
 def test_sigkill_then_resume_equals_the_uninterrupted_run(tmp_path, name, launcher):
     """Worker 1's process (under sim: the one process) SIGKILLs itself right after step 6; the
     checkpoint of step 4 is the newest complete one; ``resume=auto`` carries on to step 12 and the
