@@ -12,8 +12,8 @@ import torch
 
 from compress_train.algorithms.aiade import AIADE
 from compress_train.algorithms.amsgrad import AMSGrad
-from compress_train.algorithms.comp_ams import CompAMS
 from compress_train.algorithms.communicator import SimCommunicator
+from compress_train.algorithms.comp_ams import CompAMS
 from compress_train.algorithms.iade import IADE
 from compress_train.algorithms.iade_sgd import IADESGD
 from compress_train.algorithms.qadam import QAdam
