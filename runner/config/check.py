@@ -137,10 +137,37 @@ def check_config(cfg: DictConfig) -> None:
     errors += check_controller(cfg)
     if _choice(errors, "launcher.name", cfg.launcher.name, ("sim", "torchrun")) and cfg.launcher.name == "torchrun":
         _choice(errors, "launcher.backend", cfg.launcher.backend, ("auto", "gloo", "nccl"))
+        errors += check_nodes(cfg)
     if _choice(errors, "logger.name", cfg.logger.name, ("jsonl", "wandb")) and cfg.logger.name == "wandb":
         _choice(errors, "logger.mode", cfg.logger.mode, ("auto", "online", "offline", "disabled"))
     if errors:
         raise ConfigError(errors)
+
+
+ENDPOINT = re.compile(r"^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_.-]+):(\d{1,5})$")  # HOST:PORT, [IPv6]:PORT
+
+
+def check_nodes(cfg: DictConfig) -> list[str]:
+    """Multi-node torchrun: ``launcher.nnodes`` nodes, this one ``launcher.node_rank``, meeting at
+    ``launcher.rdzv_endpoint``; ``workers`` (the world size) split evenly over the nodes."""
+    errors: list[str] = []
+    launcher = cfg.launcher
+    nnodes, rank, endpoint = launcher.get("nnodes", 1), launcher.get("node_rank", 0), launcher.get("rdzv_endpoint")
+    _int(errors, "launcher.nnodes", nnodes, 1)
+    _int(errors, "launcher.node_rank", rank, 0)
+    if errors:
+        return errors
+    if rank >= nnodes:
+        errors.append(f"`launcher.node_rank` must be below `launcher.nnodes` ({nnodes}), but is {rank!r}.")
+    if nnodes > 1:
+        match = ENDPOINT.match(str(endpoint)) if endpoint is not None else None
+        if match is None or not 0 < int(match.group(2)) < 65536:
+            errors.append(f"`launcher.rdzv_endpoint` must be HOST:PORT (node 0's address, port 1-65535) when "
+                          f"`launcher.nnodes` > 1, but is {endpoint!r}.")
+        if isinstance(cfg.workers, int) and cfg.workers % nnodes:
+            errors.append(f"`workers` must be a multiple of `launcher.nnodes` ({nnodes}): it is the world size, "
+                          f"workers / nnodes processes per node, but is {cfg.workers!r}.")
+    return errors
 
 
 RULE_KEYS = ("lam_rule", "kmin_ratio")  # resolved by the runner, not passed to the compressor

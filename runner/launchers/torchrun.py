@@ -10,6 +10,13 @@ the report's "Root Cause" entry names the rank and how it ended (``exitcode: -9`
 parent then marks ``summary.json`` ``failed``, records that cause under ``reason`` (and under
 ``error`` too when no worker wrote one), keeps the metrics written so far, and raises
 ``WorkersFailed`` with one line, which ``compress-train`` prints as ``error: ...`` (exit code 2).
+
+Several nodes (``launcher.nnodes`` > 1): every node runs the same ``compress-train`` command with its
+own ``launcher.node_rank``; their torchrun agents meet in a c10d rendezvous at
+``launcher.rdzv_endpoint`` (node 0 hosts its store) and each starts ``workers / nnodes`` processes.
+c10d numbers the nodes itself (by host name, then agent pid), so global rank 0, the one writer of
+metrics and summary, may live on any node: all nodes give the same ``hydra.run.dir`` on a shared
+filesystem, which also holds every rank's checkpoint.
 """
 from __future__ import annotations
 
@@ -158,10 +165,26 @@ def record_failure(summary_path: Path, reason: str) -> dict[str, Any] | None:
     return summary
 
 
+RDZV_ID = "compress-train"  # one id on every node; the endpoint already names the run's rendezvous
+
+
+def rendezvous_args(launcher: DictConfig) -> list[str]:
+    """``--standalone`` on one node; on several, a c10d rendezvous whose store node 0 hosts (an
+    explicit ``is_host``: nodes sharing one machine, as in the tests, would each guess they do)."""
+    nnodes = int(launcher.get("nnodes", 1) or 1)
+    if nnodes == 1:
+        return ["--standalone"]
+    is_host = "true" if int(launcher.get("node_rank", 0)) == 0 else "false"
+    return ["--nnodes", str(nnodes), "--rdzv-backend", "c10d", "--rdzv-endpoint", str(launcher.rdzv_endpoint),
+            "--rdzv-id", RDZV_ID, "--rdzv-conf", f"is_host={is_host}"]
+
+
 def launch_torchrun(cfg: DictConfig, run_dir: Path) -> dict[str, Any] | None:
     """``python -m torch.distributed.run --standalone --nproc-per-node n -m compress_train.runner
-    --config RUN_DIR/config.yaml``, with the run directory as the workers' working directory."""
-    threads = cfg.threads or max(1, (os.cpu_count() or 1) // cfg.workers)
+    --config RUN_DIR/config.yaml`` (n = workers / launcher.nnodes; a c10d rendezvous instead of
+    ``--standalone`` on several nodes), with the run directory as the workers' working directory."""
+    nproc = cfg.workers // int(cfg.launcher.get("nnodes", 1) or 1)
+    threads = cfg.threads or max(1, (os.cpu_count() or 1) // nproc)
     env = {**os.environ, "OMP_NUM_THREADS": str(threads), "PYTHONUNBUFFERED": "1"}
     max_restarts = int(cfg.launcher.get("max_restarts", 0) or 0)
     if max_restarts:
@@ -170,8 +193,8 @@ def launch_torchrun(cfg: DictConfig, run_dir: Path) -> dict[str, Any] | None:
         # restarted gloo group would otherwise read a dead peer's address ("connectFullMesh failed ...
         # Connection refused"; pytorch/pytorch#135712).
         env.setdefault("TORCH_DISABLE_SHARE_RDZV_TCP_STORE", "1")
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone",
-           "--nproc-per-node", str(cfg.workers), "--max-restarts", str(max_restarts),
+    cmd = [sys.executable, "-m", "torch.distributed.run", *rendezvous_args(cfg.launcher),
+           "--nproc-per-node", str(nproc), "--max-restarts", str(max_restarts),
            "-m", "compress_train.runner",
            "--config", str((run_dir / FROZEN).resolve())]
     log.info("launching: %s", " ".join(cmd))
