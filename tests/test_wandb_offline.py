@@ -1,0 +1,147 @@
+"""W&B as researchers use it, against the real library offline (no key, no network): the run's
+transaction log, read back with W&B's own reader (``wandb leet inspect --json``), holds the four
+x-axis metrics, the rows, the method label as name and the overrides in its config; the run's
+last line says the ``wandb sync`` command."""
+from __future__ import annotations
+
+import json
+import logging
+import subprocess
+import sys
+import types
+from pathlib import Path
+
+import pytest
+from cli_helpers import BIN, run_cli, summary
+from test_cli import write_tiny_mnist
+
+from compress_train.runner.loggers import wandb as wandb_sink
+
+pytest.importorskip("wandb")
+SMALL_RUN = ("model.hidden=16", "train.batch_size=20", "train.log_every=1")
+
+
+@pytest.fixture
+def offline_env(monkeypatch, tmp_path):
+    for var in ("WANDB_MODE", "WANDB_API_KEY", "WANDB_DIR", "WANDB_NAME", "WANDB_PROJECT", "WANDB_RUN_GROUP"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path))  # no ~/.netrc login: mode auto -> offline
+    monkeypatch.setenv("WANDB_SILENT", "true")
+
+
+def read_records(wandb_file: Path) -> list[dict]:
+    """Every record of a ``.wandb`` transaction log, as W&B's own reader prints them."""
+    proc = subprocess.run([str(BIN / "wandb"), "leet", "inspect", "--json", str(wandb_file)],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    return [json.loads(line) for line in proc.stdout.splitlines() if line.strip()]
+
+
+@pytest.mark.slow
+def test_an_offline_run_holds_the_x_axes_the_label_and_the_overrides(tmp_path, offline_env):
+    write_tiny_mnist(tmp_path / "mnist")
+    run = tmp_path / "run"
+    proc = run_cli(f"hydra.run.dir={run}", "logger=wandb", "method=comp_ams/topk_ef_0.01", "seed=3",
+                   f"dataset.root={tmp_path / 'mnist'}", *SMALL_RUN, "train.max_steps=2", cwd=tmp_path)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0, out
+    assert summary(run)["status"] == "completed"
+    (wandb_file,) = run.glob("wandb/offline-run-*/run-*.wandb")
+    records = read_records(wandb_file)
+    by_type: dict[str, list[dict]] = {}
+    for r in records:
+        by_type.setdefault(r["type"], []).append(r[r["type"]])
+
+    metrics = by_type["metric"]
+    defined = {m["name"] for m in metrics if "name" in m}
+    assert {"step", "bits_up", "samples", "time_s"} <= defined
+    assert {"glob_name": "*", "step_metric": "step"}.items() <= next(m for m in metrics if "glob_name" in m).items()
+
+    rows = [h["item"] for h in by_type["history"]]
+    assert [r["step"] for r in rows] == [1, 2]
+    assert all(r["train_loss"] > 0 and r["bits_up"] > 0 for r in rows) and "test_acc" in rows[-1]
+    assert rows[1]["bits_up"] == 2 * rows[0]["bits_up"] == summary(run)["totals"]["bits_up"]
+
+    (start,) = by_type["run"]
+    assert start["display_name"] == "TopK-EF-0.01 (seed 3)"
+    overrides = start["config"]["update"]["overrides"]
+    assert overrides["method"] == "comp_ams/topk_ef_0.01" and overrides["seed"] == 3
+    assert overrides["train.max_steps"] == 2 and "hydra.run.dir" not in overrides
+    assert start["config"]["update"]["train"]["max_steps"] == 2  # the resolved config beside them
+
+    lines = [ln for ln in out.splitlines() if "[compress_train]" in ln]
+    assert lines[-1].endswith(f"W&B: offline run saved; upload it with: wandb sync {wandb_file.parent}"), lines[-3:]
+
+
+class FakeRun:
+    def __init__(self, run_dir: Path):
+        self.id, self.url = "abc", "https://wandb.ai/me/compress-train/runs/abc"
+        self.dir, self.defined, self.finished = str(run_dir / "wandb" / "offline-run-x-abc" / "files"), [], False
+
+    def define_metric(self, name, **kw):
+        self.defined.append((name, kw.get("step_metric")))
+
+    def finish(self):
+        self.finished = True
+
+
+@pytest.fixture
+def fake_wandb(monkeypatch, tmp_path, offline_env):
+    fake = types.ModuleType("wandb")
+    fake.inits = []
+    fake.Settings = lambda **kw: kw
+
+    def init(**kw):
+        fake.inits.append(kw)
+        return FakeRun(tmp_path)
+    fake.init = init
+    monkeypatch.setitem(sys.modules, "wandb", fake)
+    return fake
+
+
+def test_the_sync_line_closes_an_offline_run(make_config, fake_wandb, tmp_path, caplog):
+    sink = wandb_sink.WandbSink(make_config("logger=wandb"), tmp_path)
+    run = sink.run
+    assert run.defined == [("step", None), ("bits_up", None), ("samples", None), ("time_s", None), ("*", "step")]
+    with caplog.at_level(logging.INFO, logger="compress_train"):
+        sink.close()
+    assert run.finished
+    assert caplog.messages[-1] == ("W&B: offline run saved; upload it with: wandb sync "
+                                   f"{tmp_path / 'wandb' / 'offline-run-x-abc'}")
+
+
+def test_no_sync_line_for_an_online_run(make_config, fake_wandb, tmp_path, caplog, monkeypatch):
+    monkeypatch.setenv("WANDB_MODE", "online")
+    sink = wandb_sink.WandbSink(make_config("logger=wandb"), tmp_path)
+    assert sink.run is not None
+    with caplog.at_level(logging.INFO, logger="compress_train"):
+        sink.close()
+    assert not any("wandb sync" in m for m in caplog.messages)
+
+
+def test_name_group_and_overrides_of_a_preset_run(make_config, fake_wandb, tmp_path):
+    (tmp_path / ".hydra").mkdir()
+    (tmp_path / ".hydra" / "overrides.yaml").write_text(
+        "- method=comp_ams/topk_ef_0.01\n- compressor.ratio=0.001\n- train.epochs=null\n- hydra.job.chdir=false\n"
+        "- seed=2\n- '+train.note=[1,2]'\n")
+    wandb_sink.WandbSink(make_config("logger=wandb", "method=comp_ams/topk_ef_0.01", "seed=2"), tmp_path)
+    (init,) = fake_wandb.inits
+    assert init["name"] == "TopK-EF-0.01 (seed 2)" and init["group"] is None  # no preset: no group
+    assert init["config"]["overrides"] == {"method": "comp_ams/topk_ef_0.01", "compressor.ratio": 0.001,
+                                           "train.epochs": None, "seed": 2, "train.note": [1, 2]}
+
+
+def test_an_unlabelled_run_in_a_preset_group(make_config, fake_wandb, tmp_path):
+    wandb_sink.WandbSink(make_config("logger=wandb", "experiment_name=my_sweep", "workers=2"), tmp_path)
+    (init,) = fake_wandb.inits
+    assert init["name"] == "comp_ams-topk-n2-s0" and init["group"] == "my_sweep"
+    assert init["config"]["overrides"] == {}  # no .hydra/overrides.yaml: nothing overridden
+
+
+def test_a_corrupt_overrides_file_only_leaves_the_overrides_out(make_config, fake_wandb, tmp_path, caplog):
+    (tmp_path / ".hydra").mkdir()
+    (tmp_path / ".hydra" / "overrides.yaml").write_text("seed: 1\n")  # a mapping, not Hydra's list
+    with caplog.at_level(logging.WARNING, logger="compress_train"):
+        sink = wandb_sink.WandbSink(make_config("logger=wandb"), tmp_path)
+    assert sink.run is not None and "overrides" not in fake_wandb.inits[0]["config"]
+    assert any(str(tmp_path / ".hydra" / "overrides.yaml") in m for m in caplog.messages)
