@@ -37,7 +37,7 @@ are read off the payload as the communicator counts them (``allgather_wire_bytes
 * compressed = compute + exchange, where an ``allreduce`` compressor (its payloads summed, decoded
   once) costs compress + decompress + a ring allreduce of its payload, and any other compressor
   costs compress + n x decompress (every worker decodes all n messages, as
-  ``Algorithm.average_decoded`` does) + a ring allgather of its payload;
+  ``Algorithm.average_decoded`` does; ``--decodes one``: one decompress) + a ring allgather of its payload;
 * dense fp32 = a ring allreduce of 4 d bytes; dense bf16 = the measured fp32 -> bf16 -> fp32 casts
   + a ring allreduce of 2 d bytes (reduction arithmetic inside a collective is not modelled).
 
@@ -503,7 +503,7 @@ def bench_break_even_model(label: str, layer_sizes: list[int], grad: torch.Tenso
         for dev in devices:
             codec = time_codec(scoped, grad.to(dev), args.repeats, args.budget_s, args.seed)
             records = exchange_records(scoped, codec.message, n)
-            decodes = 1 if scoped.compressor.allreduce else n
+            decodes = 1 if scoped.compressor.allreduce or args.decodes == "one" else n
             compute_s = codec.compress_s + decodes * codec.decompress_s
             cost = ring_cost(records, n, latency, compute_s)
             vs = {kind: break_even(cost, dense[dev.type][kind]) for kind in ("fp32", "bf16")}
@@ -520,7 +520,8 @@ def bench_break_even_model(label: str, layer_sizes: list[int], grad: torch.Tenso
 
 def bench_break_even(args: argparse.Namespace) -> list[dict]:
     print(f"\n== break-even bandwidth (n = {args.workers} workers, ring alpha-beta, latency {args.latency_us:g} us; "
-          f"compressed = compute + exchange of the payload; compression pays below / above the bandwidth shown) ==")
+          f"compressed = compress + {'n x decompress (allreduce compressors: 1 x)' if args.decodes == 'all' else 'decompress'} "
+          f"+ exchange of the payload; compression pays below / above the bandwidth shown) ==")
     sources = {"default": lambda: ("default model", *default_model_gradient(args)),
                "resnet50": lambda: ("resnet50", *resnet50_gradient(args.seed))}
     rows = []
@@ -570,6 +571,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--profile", type=int, default=0, metavar="TOP",
                    help="steps part: print cProfile's TOP functions of one step of each variant")
     p.add_argument("--latency-us", type=float, default=10.0, help="breakeven part: latency alpha per message")
+    p.add_argument("--decodes", choices=["all", "one"], default="all",
+                   help="breakeven part, allgather compressors: every worker decodes all n messages (as the "
+                        "algorithms do) or one (compress + decompress only)")
     p.add_argument("--breakeven-models", nargs="+", choices=BREAKEVEN_MODELS, default=list(BREAKEVEN_MODELS))
     args = p.parse_args(argv)
     for key in ("repeats", "threads", "workers"):
