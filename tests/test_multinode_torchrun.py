@@ -51,6 +51,15 @@ def test_two_nodes_on_localhost_equal_the_simulator(tmp_path):
     assert sorted(p.name for p in newest.glob("rank_*.pt")) == ["rank_0.pt", "rank_1.pt"]
 
 
+@pytest.mark.slow
+def test_several_nodes_need_one_named_run_dir(tmp_path):
+    """The default run directory is named by each node's clock: the nodes' checkpoints would split."""
+    proc = run_cli("launcher=torchrun", "workers=2", "launcher.nnodes=2", f"launcher.rdzv_endpoint=127.0.0.1:{free_port()}",
+                   *STEPS, cwd=tmp_path, timeout=120)
+    assert proc.returncode == 2 and "`hydra.run.dir` must be given when `launcher.nnodes` > 1" in proc.stderr, proc.stderr
+    assert not list(tmp_path.rglob("metrics.jsonl"))
+
+
 def test_one_node_stays_standalone(make_config):
     assert rendezvous_args(make_config("launcher=torchrun").launcher) == ["--standalone"]
 

@@ -31,10 +31,12 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
 from compress_train.runner.launch import FROZEN
 from compress_train.runner.metrics import write_json_atomic
+from compress_train.runner.run import RunDirError
 from compress_train.runner.signals import EXIT_CODES
 
 log = logging.getLogger("compress_train")
@@ -179,10 +181,23 @@ def rendezvous_args(launcher: DictConfig) -> list[str]:
             "--rdzv-id", RDZV_ID, "--rdzv-conf", f"is_host={is_host}"]
 
 
+def check_shared_run_dir(launcher: DictConfig) -> None:
+    """Several nodes must write into one run directory, and the default one is named by each node's
+    own clock: without ``hydra.run.dir`` (or ``hydra.sweep.dir``) rank 0's manifest and the other
+    nodes' checkpoint files would land in different directories, and no checkpoint could be resumed."""
+    if int(launcher.get("nnodes", 1) or 1) == 1 or not HydraConfig.initialized():
+        return
+    given = {o.split("=", 1)[0].lstrip("+~") for o in HydraConfig.get().overrides.hydra}
+    if not given & {"hydra.run.dir", "hydra.sweep.dir"}:
+        raise RunDirError("`hydra.run.dir` must be given when `launcher.nnodes` > 1: the same directory on every node, "
+                          "on a filesystem they share (every rank's checkpoint and rank 0's metrics go there)")
+
+
 def launch_torchrun(cfg: DictConfig, run_dir: Path) -> dict[str, Any] | None:
     """``python -m torch.distributed.run --standalone --nproc-per-node n -m compress_train.runner
     --config RUN_DIR/config.yaml`` (n = workers / launcher.nnodes; a c10d rendezvous instead of
     ``--standalone`` on several nodes), with the run directory as the workers' working directory."""
+    check_shared_run_dir(cfg.launcher)
     nproc = cfg.workers // int(cfg.launcher.get("nnodes", 1) or 1)
     threads = cfg.threads or max(1, (os.cpu_count() or 1) // nproc)
     env = {**os.environ, "OMP_NUM_THREADS": str(threads), "PYTHONUNBUFFERED": "1"}
