@@ -95,10 +95,11 @@ class DistCommunicator(Communicator):
             self.count("broadcast", tensor.numel() * tensor.element_size())
 
 
-def init_process_group(backend: str, timeout_s: float = 60) -> torch.device:
+def init_process_group(backend: str, timeout_s: float = 60, device: str = "auto") -> torch.device:
     """Join the group torchrun set up (env://); returns this rank's device. A collective that waits
-    longer than ``timeout_s`` (a dead peer) raises instead of hanging for torch's default 30 minutes."""
-    use_cuda = torch.cuda.is_available() and backend in ("auto", "nccl")
+    longer than ``timeout_s`` (a dead peer) raises instead of hanging for torch's default 30 minutes.
+    The backend follows the device: NCCL on CUDA, gloo on CPU (``device=cpu`` on a CUDA machine too)."""
+    use_cuda = torch.cuda.is_available() and device != "cpu" and backend in ("auto", "nccl")
     if backend == "auto":
         backend = "nccl" if use_cuda else "gloo"
     if use_cuda:

@@ -43,7 +43,9 @@ def run_identity(cfg: DictConfig) -> dict[str, Any]:
         pkg_version = version("compress-train")
     except PackageNotFoundError:
         pkg_version = None
-    resolved = OmegaConf.to_yaml({k: v for k, v in OmegaConf.to_container(cfg, resolve=True).items() if k != "resume"})
+    data = {k: v for k, v in OmegaConf.to_container(cfg, resolve=True).items() if k != "resume"}
+    data.get("launcher", {}).pop("node_rank", None)  # every node of one multi-node run is the same run
+    resolved = OmegaConf.to_yaml(data)
     return {
         "status": "starting",
         "method": cfg.get("label"),

@@ -68,7 +68,8 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    device = init_process_group(cfg.launcher.get("backend", "auto"), cfg.launcher.get("timeout_s", 60))
+    device = init_process_group(cfg.launcher.get("backend", "auto"), cfg.launcher.get("timeout_s", 60),
+                                cfg.get("device", "auto"))
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     try:
