@@ -111,10 +111,12 @@ class BoundedQuantizer(Compressor):
         if self.mode == "stochastic":
             coins = torch.rand(d, generator=generator_for(ctx.key(shared=False), x.device),
                                dtype=torch.float64, device=x.device)
-            codes = ratio.floor() + (coins < ratio - ratio.floor())
+            codes = ratio.floor()
+            codes.add_(coins < ratio.sub_(codes))  # floor + Bernoulli(fractional part), in place
         else:
-            codes = ratio.round()
-        max_code = float(codes.abs().max())
+            codes = ratio.round_()
+        lowest, highest = torch.aminmax(codes)
+        max_code = max(-float(lowest), float(highest))
         if not max_code < 2 ** MAX_CODE_BITS:
             raise QuantizerRangeError(f"cannot code x (||x||={norm:.6g}) with eps={eps}: the largest code, "
                              f"{max_code:.6g}, needs more than {MAX_CODE_BITS + 1} bits.")
@@ -123,14 +125,14 @@ class BoundedQuantizer(Compressor):
         return Payload(
             {"scale": scale,
              "width": torch.tensor([width], dtype=torch.uint8, device=x.device),
-             "codes": pack_uint(codes.long() + offset(width), width)},
+             "codes": pack_uint(codes.long().add_(offset(width)), width)},
             numel=d, elements=d, meta={"eps": eps, "bits_lemma21": lemma21_bits(d, norm, sigma)},
         )
 
     def decompress(self, payload: Payload) -> Tensor:
         scale, width = payload.tensors["scale"], int(payload.tensors["width"])
-        codes = unpack_uint(payload.tensors["codes"], width, payload.numel) - offset(width)
-        return (codes.to(torch.float64) * float(scale)).to(scale.dtype)
+        codes = unpack_uint(payload.tensors["codes"], width, payload.numel).sub_(offset(width))
+        return codes.to(torch.float64).mul_(float(scale)).to(scale.dtype)
 
 
 IMPLEMENTATION = BoundedQuantizer

@@ -19,19 +19,21 @@ from compress_train.compressors.base import CompressContext, Compressor, Payload
 
 
 def mvss_probabilities(x: Tensor, kappa: float, iterations: int = 2) -> Tensor:
+    """The greedy probabilities of the module docstring (float64, x's shape), updated in place: the
+    same roundings, in the same order, as the formula written out with temporaries."""
     d = x.numel()
-    a = x.abs().to(torch.float64)
-    l1 = a.sum()
+    p = x.to(torch.float64, copy=True).abs_()
+    l1 = p.sum()
     if l1 == 0:
-        return torch.zeros_like(a)
-    p = torch.clamp(kappa * d * a / l1, max=1.0)
+        return p.zero_()
+    p.mul_(kappa * d).div_(l1).clamp_(max=1.0)
     for _ in range(iterations):
         active = p < 1
-        mass = p[active].sum()
+        mass = torch.masked_select(p, active).sum()  # the same compacted vector as p[active]
         if mass <= 0:
             break
         c = (kappa * d - d + active.sum()) / mass
-        p = torch.clamp(c * p, max=1.0)
+        p.mul_(c).clamp_(max=1.0)
         if c <= 1:
             break
     return p
@@ -60,7 +62,7 @@ class MVSS(Compressor):
         gen = generator_for(ctx.key(shared=False))
         coins = torch.rand(x.numel(), generator=gen, dtype=torch.float64).to(x.device)
         idx = (coins < p).nonzero().view(-1)
-        values = (x[idx].to(torch.float64) / p[idx]).to(torch.float32)
+        values = x[idx].to(torch.float64).div_(p[idx]).to(torch.float32)
         return Payload({"values": values, "indices": idx.to(torch.int32)}, numel=x.numel(), elements=idx.numel())
 
     def decompress(self, payload: Payload) -> Tensor:

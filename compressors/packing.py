@@ -1,53 +1,196 @@
 """Sign bits packed eight to a byte (docs/architecture.md §3), and fixed-width unsigned integers packed
-back to back: most significant bit first in both."""
+back to back: most significant bit first in both.
+
+Each map makes a constant number of passes over its input (never one per element or per bit).
+Bits are packed by NumPy's ``packbits`` / ``unpackbits`` for CPU tensors (zero-copy views) and by
+the pure-torch ``*_torch`` functions on any other device; both write the same bytes
+(tests/test_fast_quantizers.py). Integers are packed by 64-bit words: w-bit fields repeat their
+alignment every 64 / gcd(w, 64) values, so each of those (at most 64) field positions is one
+vectorised shift-and-or over the whole vector.
+"""
 from __future__ import annotations
 
+import math
+
+import numpy as np
 import torch
 from torch import Tensor
 
-_WEIGHTS = torch.tensor([128, 64, 32, 16, 8, 4, 2, 1], dtype=torch.uint8)
+# (0x8040201008040201 * eight 0/1 bytes b_0..b_7 read as a little-endian int64) >> 56 has b_i
+# at bit 7 - i and no carry into bits 56..63: the eight bits, MSB first, in one multiply.
+_GATHER_BITS = 0x8040201008040201 - (1 << 64)
+
+
+def _spread_table() -> Tensor:
+    """Byte b -> the int64 whose bytes (in memory order) are b's bits, MSB first, as 0/1."""
+    bits = np.unpackbits(np.arange(256, dtype=np.uint8)[:, None], axis=1)
+    return torch.from_numpy(np.ascontiguousarray(bits)).view(torch.int64).reshape(256)
+
+
+_SPREAD = _spread_table()
 
 
 def pack_bits(bits: Tensor) -> Tensor:
     """Pack a bool vector of length d into ceil(d / 8) uint8 (the last byte zero-padded)."""
+    bits = bits.reshape(-1).to(torch.bool)
+    if bits.device.type != "cpu":
+        return pack_bits_torch(bits)
+    return torch.from_numpy(np.packbits(bits.contiguous().numpy()))
+
+
+def pack_bits_torch(bits: Tensor) -> Tensor:
+    """:func:`pack_bits` in torch ops only (any device)."""
     d = bits.numel()
     padded = torch.zeros(-(-d // 8) * 8, dtype=torch.uint8, device=bits.device)
     padded[:d] = bits.reshape(-1)
-    return (padded.view(-1, 8) * _WEIGHTS.to(bits.device)).sum(1, dtype=torch.uint8)
+    gathered = padded.view(torch.int64).mul_(_GATHER_BITS).bitwise_right_shift_(56).bitwise_and_(0xFF)
+    return gathered.to(torch.uint8)
 
 
 def unpack_bits(packed: Tensor, d: int) -> Tensor:
     """Inverse of :func:`pack_bits`: the first d bits as a bool vector."""
-    shifts = torch.arange(7, -1, -1, dtype=torch.uint8, device=packed.device)
-    return ((packed.unsqueeze(1) >> shifts) & 1).reshape(-1)[:d].bool()
+    if packed.device.type != "cpu":
+        return unpack_bits_torch(packed, d)
+    bits = np.unpackbits(packed.contiguous().numpy(), count=d)
+    return torch.from_numpy(bits).view(torch.bool)
+
+
+def unpack_bits_torch(packed: Tensor, d: int) -> Tensor:
+    """:func:`unpack_bits` in torch ops only (any device): one table lookup per byte."""
+    spread = _SPREAD.to(packed.device)[packed.reshape(-1).long()]
+    return spread.view(torch.uint8)[:d].view(torch.bool)
+
+
+def _field_layout(width: int) -> tuple[int, int]:
+    """(values per period, 64-bit words per period): w-bit fields realign every 64 / gcd(w, 64)."""
+    g = math.gcd(width, 64)
+    return 64 // g, width // g
+
+
+def _check_width(width: int) -> None:
+    if not 0 <= width <= 62:
+        raise ValueError(f"`width` must be an integer in [0, 62], but is {width!r}.")
+
+
+def _chunk_values(period: int) -> int:
+    """Values per chunk: whole periods, about 2^20 values, so the int64 scratch stays near 8 MB."""
+    return period * max(1, _CHUNK // period)
+
+
+_CHUNK = 1 << 20
+
+
+def _swap_bytes(words: Tensor) -> Tensor:
+    """int64 words (contiguous) -> their bytes, most significant first (big-endian)."""
+    if words.device.type == "cpu":
+        return torch.from_numpy(words.numpy().byteswap().view(np.uint8))
+    return words.view(torch.uint8).view(-1, 8).flip(1).reshape(-1)
+
+
+def _words_from_bytes(chunk: Tensor, count: int) -> Tensor:
+    """``count`` big-endian int64 words read off the bytes ``chunk`` (zero-padded at the end)."""
+    padded = torch.zeros(count * 8, dtype=torch.uint8, device=chunk.device)
+    padded[: chunk.numel()] = chunk
+    if padded.device.type == "cpu":
+        return torch.from_numpy(padded.numpy().view(">i8").astype(np.int64))
+    return padded.view(-1, 8).flip(1).contiguous().view(torch.int64)
+
+
+class _FieldLayout:
+    """Where each of the ``period`` w-bit fields of a word period lies in its ``words`` 64-bit words.
+
+    Field j starts ``bit`` = (j w) mod 64 bits below the top of word (j w) div 64; when it runs
+    ``spill`` = bit + w - 64 > 0 bits past that word's end, its low ``spill`` bits open the next word.
+    """
+
+    def __init__(self, width: int, device: torch.device):
+        self.width, (self.period, self.words) = width, _field_layout(width)
+        word = [j * width // 64 for j in range(self.period)]
+        spill = [j * width % 64 + width - 64 for j in range(self.period)]
+        long = dict(dtype=torch.int64, device=device)
+        self.word = torch.tensor(word, **long)
+        self.next_word = torch.tensor([min(q + 1, self.words - 1) for q in word], **long)
+        self.spill = torch.tensor([max(s, 0) for s in spill], **long)
+        self.lift = torch.tensor([max(-s, 0) for s in spill], **long)  # left shift of a field that fits
+        self.tail_shift = torch.tensor([64 - s if s > 0 else 0 for s in spill], **long)
+        self.tail_mask = torch.tensor([-1 if s > 0 else 0 for s in spill], **long)
+        self.head_mask = torch.tensor([(1 << (width - max(s, 0))) - 1 for s in spill], **long)
+        self.low_mask = torch.tensor([(1 << s) - 1 if s > 0 else 0 for s in spill], **long)
+        # for word q, the columns of [heads | tails | 0] that land in it, padded with the zero column
+        sources = [[j for j in range(self.period) if word[j] == q]
+                   + [self.period + j for j in range(self.period) if spill[j] > 0 and word[j] + 1 == q]
+                   for q in range(self.words)]
+        self.fan_in = max(len(src) for src in sources)
+        self.sources = torch.tensor([src + [2 * self.period] * (self.fan_in - len(src)) for src in sources],
+                                    **long).reshape(1, -1)
+
+    def pack(self, fields: Tensor) -> Tensor:
+        """(r, period) field values -> (r, words) int64 words holding them back to back."""
+        heads = fields.bitwise_right_shift(self.spill).bitwise_left_shift_(self.lift)
+        tails = fields.bitwise_left_shift(self.tail_shift).bitwise_and_(self.tail_mask)
+        parts = torch.cat([heads, tails, fields.new_zeros(fields.shape[0], 1)], dim=1)
+        gathered = parts.gather(1, self.sources.expand(fields.shape[0], -1))
+        # the parts of one word hold disjoint bits, so their sum is their bitwise or
+        return gathered.view(fields.shape[0], self.words, self.fan_in).sum(-1)
+
+    def unpack(self, words: Tensor) -> Tensor:
+        """Inverse of :meth:`pack`: (r, words) int64 words -> (r, period) field values."""
+        rows = words.shape[0]
+        heads = words.gather(1, self.word.expand(rows, -1))
+        heads.bitwise_right_shift_(self.lift).bitwise_and_(self.head_mask).bitwise_left_shift_(self.spill)
+        tails = words.gather(1, self.next_word.expand(rows, -1))
+        tails.bitwise_right_shift_(self.tail_shift).bitwise_and_(self.low_mask)
+        return heads.bitwise_or_(tails)
 
 
 def pack_uint(values: Tensor, width: int) -> Tensor:
     """Write non-negative integers < 2**width in ``width`` bits each, most significant bit first,
     back to back, packed into ceil(count * width / 8) uint8 (the last byte zero-padded).
 
-    ``width`` is 0..62; width 0 sends nothing (every value must then be 0). Loops over the
-    ``width`` bit positions, never over elements.
+    ``width`` is 0..62; width 0 sends nothing (every value must then be 0). Works through chunks
+    of about 2^20 values, each with one op per field position of a word period (at most 64),
+    never one per element.
     """
-    if not 0 <= width <= 62:
-        raise ValueError(f"`width` must be an integer in [0, 62], but is {width!r}.")
+    _check_width(width)
     values = values.reshape(-1).long()
-    if values.numel() and (int(values.min()) < 0 or int(values.max()) >= 1 << width):
-        raise ValueError(f"values must lie in [0, 2**{width}), but span "
-                         f"[{int(values.min())}, {int(values.max())}].")
-    bits = torch.empty(values.numel(), width, dtype=torch.bool, device=values.device)
-    for j in range(width):
-        bits[:, j] = (values >> (width - 1 - j)) & 1
-    return pack_bits(bits.reshape(-1))
+    n = values.numel()
+    if n:
+        low, high = (int(v) for v in torch.aminmax(values))
+        if low < 0 or high >= 1 << width:
+            raise ValueError(f"values must lie in [0, 2**{width}), but span [{low}, {high}].")
+    out = torch.empty(-(-n * width // 8), dtype=torch.uint8, device=values.device)
+    if width == 0:
+        return out
+    layout = _FieldLayout(width, values.device)
+    period, step = layout.period, _chunk_values(layout.period)
+    for start in range(0, n, step):
+        part = values[start:start + step]
+        rows = -(-part.numel() // period)
+        if part.numel() != rows * period:
+            part = torch.cat([part, part.new_zeros(rows * period - part.numel())])
+        packed = _swap_bytes(layout.pack(part.view(rows, period)).reshape(-1))
+        begin = start * width // 8
+        dest = out[begin:begin + packed.numel()]
+        dest.copy_(packed[: dest.numel()])
+    return out
 
 
 def unpack_uint(packed: Tensor, width: int, count: int) -> Tensor:
     """Inverse of :func:`pack_uint`: ``count`` int64 values of ``width`` bits each."""
+    _check_width(width)
     if packed.numel() != -(-count * width // 8):
         raise ValueError(f"{count} values of {width} bits take {-(-count * width // 8)} bytes, "
                          f"but {packed.numel()} were given.")
-    bits = unpack_bits(packed, count * width).view(count, width)
-    values = torch.zeros(count, dtype=torch.int64, device=packed.device)
-    for j in range(width):
-        values = (values << 1) | bits[:, j]
-    return values
+    if width == 0 or count == 0:
+        return torch.zeros(count, dtype=torch.int64, device=packed.device)
+    packed = packed.reshape(-1)
+    layout = _FieldLayout(width, packed.device)
+    period, words_per, step = layout.period, layout.words, _chunk_values(layout.period)
+    out = torch.empty(count, dtype=torch.int64, device=packed.device)
+    for start in range(0, count, step):
+        n = min(step, count - start)
+        rows = -(-n // period)
+        begin = start * width // 8
+        words = _words_from_bytes(packed[begin:begin + rows * words_per * 8], rows * words_per)
+        out[start:start + n] = layout.unpack(words.view(rows, words_per)).view(-1)[:n]
+    return out

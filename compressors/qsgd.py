@@ -47,19 +47,21 @@ class QSGD(Compressor):
     def compress(self, x: Tensor, ctx: CompressContext) -> Payload:
         x64 = x.reshape(-1).to(torch.float64)
         norm = cast_toward(float(torch.linalg.vector_norm(x64)), x.dtype, x.device, up=True)
-        scaled = x64.abs() / float(norm) * self.levels if float(norm) > 0 else torch.zeros_like(x64)
+        scaled = x64.abs().div_(float(norm)).mul_(self.levels) if float(norm) > 0 else torch.zeros_like(x64)
         scaled.clamp_(max=self.levels)  # a float64 norm may round a hair below max |v_i|
         coins = torch.rand(x.numel(), generator=generator_for(ctx.key(shared=False), x.device),
                            dtype=torch.float64, device=x.device)
-        levels = scaled.floor() + (coins < scaled - scaled.floor())
-        tensors = {"norm": norm, "signs": pack_bits(x64 >= 0), "levels": pack_uint(levels.long(), self.width)}
+        levels = scaled.floor()
+        levels.add_(coins < scaled.sub_(levels))  # floor + Bernoulli(fractional part), in place
+        tensors = {"norm": norm, "signs": pack_bits(x.reshape(-1) >= 0),
+                   "levels": pack_uint(levels.long(), self.width)}
         return Payload(tensors, numel=x.numel(), elements=x.numel())
 
     def decompress(self, payload: Payload) -> Tensor:
         norm, d = payload.tensors["norm"], payload.numel
         levels = unpack_uint(payload.tensors["levels"], self.width, d).to(torch.float64)
         signed = torch.where(unpack_bits(payload.tensors["signs"], d), levels, -levels)
-        return (signed * float(norm) / self.levels).to(norm.dtype)
+        return signed.mul_(float(norm)).div_(self.levels).to(norm.dtype)
 
 
 IMPLEMENTATION = QSGD
