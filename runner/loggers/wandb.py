@@ -114,7 +114,7 @@ def read_overrides(run_dir: Path) -> dict[str, Any]:
 
     lines = OmegaConf.to_container(OmegaConf.load(path))
     if not isinstance(lines, list):
-        raise ValueError(f"{path} is not a list of overrides")
+        raise TypeError(f"{path} is not a list of overrides")
     parsed = OverridesParser.create().parse_overrides([str(line) for line in lines])
     return {o.key_or_group + (f"@{o.package}" if o.package else ""): (None if o.is_delete() else o.value())
             for o in parsed if not o.key_or_group.startswith("hydra.")}
@@ -145,9 +145,9 @@ class WandbSink:
                 config["overrides"] = read_overrides(run_dir)
             except Exception as err:  # noqa: BLE001 - a W&B extra: never stop training over it
                 log.warning("W&B: the run's overrides are left out of its config (%s: %s)", type(err).__name__, err)
-            kwargs = dict(project=cfg.logger.project, entity=cfg.logger.entity, group=cfg.logger.get("group"),
-                          name=run_name(cfg), dir=str(run_dir), id=run_id, resume="allow" if run_id else None,
-                          config=config)
+            kwargs = {"project": cfg.logger.project, "entity": cfg.logger.entity, "group": cfg.logger.get("group"),
+                      "name": run_name(cfg), "dir": str(run_dir), "id": run_id,
+                      "resume": "allow" if run_id else None, "config": config}
             self.run, mode = init_run(wandb, kwargs, mode, auto, cfg.logger.init_timeout_s)
             where = self.run.url if mode == "online" else Path(self.run.dir).parent
             if mode == "offline":

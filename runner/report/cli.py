@@ -23,7 +23,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from compress_train.runner.report import aiade, comp_ams, detached_ef, hard_threshold
+from compress_train.runner.report import aiade, comp_ams, detached_ef, hard_threshold, wandb_upload
 from compress_train.runner.report.load import ReportError, keep_best_lr, load_runs, method_order
 from compress_train.runner.report.plots import BAND_NOTE, BITS_LABEL
 from compress_train.runner.report.tables import header, summary_table, to_markdown
@@ -43,6 +43,8 @@ def build_parser() -> argparse.ArgumentParser:
                    "||x-x*||/||x0-x*|| at which iterations and bits are counted (default 1e-6, the aiade presets)")
     p.add_argument("--best-lr", action="store_true", help="methods run at several learning rates: keep, per "
                    "method, the lr with the best mean final metric over seeds (the papers' 'best of a grid')")
+    p.add_argument("--wandb", action="store_true", help="log the figures and summary table to a W&B run "
+                   "(job_type report) even if the runs did not use logger=wandb (they are logged when they did)")
     p.add_argument("--time-axis", choices=["projected", "measured"], default="projected",
                    help="def figures: time as compute + compression + the network model's communication time "
                    "(projected, when the runs set network.bandwidth_gbps) or this machine's wall clock (measured)")
@@ -109,6 +111,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"wrote {len(written)} files:")
     for p in written:
         print(f"  {p}")
+    wandb_upload.upload(runs, table, written, out, title, args.paths, forced=args.wandb)
     return 0
 
 
