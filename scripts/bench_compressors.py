@@ -24,7 +24,8 @@ unsketch), both, the estimate alone, each as ms and a ratio to the paired copy.
 Part ``steps`` (the simulator): the default config's training step on CPU. (a) n simulated workers'
 uncompressed AMSGrad step / (n x one worker's forward+backward, ``task.local_gradients`` of a
 one-worker run), target <= 1.1 at n = 8; (b) the COMP-AMS Top-k 1% step / the uncompressed AMSGrad
-step at the same n, target <= 1.15. ``--profile`` prints cProfile's top functions of both steps.
+step at the same n, target <= 1.15; each as a ratio of wall and of CPU times, over paired repeats.
+``--profile TOP`` prints cProfile's TOP functions of one step of each.
 
 Part ``breakeven``: for the default model (its real gradient at step 0) and torchvision's
 ResNet-50 (random init, no weights downloaded; the gradient of one batch of 4 random 64 x 64
@@ -44,7 +45,7 @@ are read off the payload as the communicator counts them (``allgather_wire_bytes
 Both are a + b / B in the bandwidth B, so the break-even bandwidth is solved exactly: compression
 pays "below" B* (the usual case), "above" B*, "always" or "never". Run from the repository root:
 
-    .venv/bin/python scripts/bench_compressors.py                       # the default run (< 3 min idle)
+    .venv/bin/python scripts/bench_compressors.py                       # the default run (about 3 min, 2 cores)
     .venv/bin/python scripts/bench_compressors.py --sizes 1e6 25e6 --repeats 5 --json out.json
     .venv/bin/python scripts/bench_compressors.py --parts breakeven --workers 16 --latency-us 5
 """
