@@ -1,0 +1,49 @@
+"""compress_train: the Python API, for notebooks and scripts.
+
+    import compress_train
+
+    summary = compress_train.run(["method=comp_ams/topk_ef_0.01", "train.max_steps=50"])
+    rows = compress_train.load_runs(summary["run_dir"], per="row")   # one row per metrics row
+    rows.plot(x="bits_up", y="train_loss", logx=True)
+
+- ``run(overrides, run_dir=None)``: one run of the ``compress-train`` config with these overrides,
+  in this process (``compress_train._run``).
+- ``load_runs(path, per="run"|"row")``: the DataFrame ``compress-report`` uses (``compress_train._load``).
+- ``ddp_hook``: our compressors as a PyTorch DDP communication hook (``compress_train.runner.ddp_hook``).
+- ``ConfigError``: what ``run`` raises for a bad override (one line per problem, naming the key).
+
+This package is the folder ``runner/api/`` (pyproject maps it onto ``compress_train``); the rest of
+the namespace (``compress_train.runner``, ``.algorithms``, ``.compressors``, ...) is the design
+card's folders. Everything here is imported on first use, so ``import compress_train.compressors``
+pulls in nothing else.
+"""
+from __future__ import annotations
+
+import importlib
+import sys
+from typing import Any
+
+# An editable install (pip install -e .) finds the namespace package compress_train.datasets (no
+# __init__.py: tests/test_layout.py) through setuptools' path-hook placeholder, which setuptools
+# puts in a namespace parent's __path__; this package is a regular one, so it adds it itself.
+__path__ += [p for p in sys.path if p.startswith("__editable__.compress_train") and p.endswith(".__path_hook__")]
+
+_EXPORTS = {
+    "run": "compress_train._run",
+    "load_runs": "compress_train._load",
+    "ddp_hook": "compress_train.runner.ddp_hook",
+    "ConfigError": "compress_train.runner.config.check",
+}
+__all__ = ["ConfigError", "ddp_hook", "load_runs", "run"]
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'compress_train' has no attribute {name!r}")
+    value = getattr(importlib.import_module(_EXPORTS[name]), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})
