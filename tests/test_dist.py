@@ -48,9 +48,11 @@ def assert_same_run(a: list[dict], b: list[dict]) -> None:
     ("algo=sketched_sgd", "compressor.columns=2000", "compressor.ratio=null", "compressor.k=500"),
     ("algo=fetchsgd", "compressor.columns=2000", "compressor.ratio=null", "compressor.k=500"),
     ("algo=efficient_adam", "compressor=topk", "compressor.ratio=0.05"),
+    ("algo=ef_sgd", "compressor=bf16"),
 ], ids=["comp_ams-blocksign", "ef_sgd-threshold", "sgd-allreduce", "iade-double-encoding", "def-rbgs-allreduce",
         "psync-rbgs", "onebit_adam-server-compression", "sketched_ams_ga-two-rounds", "sketched_ams_pa-two-rounds",
-        "sketched_sgd-two-rounds", "fetchsgd-sketch-space-server", "efficient_adam-server-compression"])
+        "sketched_sgd-two-rounds", "fetchsgd-sketch-space-server", "efficient_adam-server-compression",
+        "ef_sgd-bf16-allreduce"])
 def test_sim_equals_torchrun(tmp_path, setup):
     runs = {}
     for launcher in ("sim", "torchrun"):

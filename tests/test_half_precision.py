@@ -39,3 +39,24 @@ def test_a_run_logs_16_bits_per_element(tmp_path, name):
     rows = metrics(run)
     d = rows[0]["elements_up_step"]
     assert d > 0 and all(r["bits_up_step"] == 16 * d for r in rows)
+
+
+def test_the_sum_is_formed_in_16_bits_by_one_allreduce():
+    """As DDP's bf16 hook: the workers' 16-bit payloads are summed in bf16 by one allreduce, decoded
+    once, divided by n; bits down = the reduced 16-bit payload."""
+    from compress_train.algorithms.communicator import SimCommunicator
+    from compress_train.algorithms.ef_sgd import EFSGD
+    from compress_train.compressors.scope import ScopedCompressor
+
+    torch.manual_seed(0)
+    g = {w: torch.randn(6) for w in range(3)}
+    params = torch.zeros(6)
+    algo = EFSGD(params, SimCommunicator(3), ScopedCompressor(BF16(), [6], "model"), lr=1.0, ef="none")
+    report = algo.step(g, 0)
+    wire = [g[w].to(torch.bfloat16) for w in range(3)]
+    total = wire[0].clone()
+    for t in wire[1:]:
+        total += t  # rounded to bf16 at each addition
+    assert torch.equal(params, -(total.to(torch.float32) / 3))
+    assert report.bits_up == 16 * 6 and report.bits_down == 16 * 6
+    assert [kind for kind, _ in algo.comm.take_collectives()] == ["allreduce"]
