@@ -5,17 +5,23 @@ Contract. ``compress_eps(x, eps, ctx)`` rounds x to the grid delta * Z^d:
 - ``deterministic``: delta = 2 (eps (1 - 1e-9) - u ||x||) / (sqrt(d) (1 + u)), the nearest grid
   point. Each coordinate is then off by <= delta (1 + u) / 2 + u |x_i| after every rounding
   (encoding in float64, decoding in float64 and casting to x's dtype, whose machine epsilon
-  is u), so ||decode - x||_2 <= eps holds exactly. In float64 delta is 2 eps / sqrt(d) (1 - 1e-9)
-  up to ~1e-16 ||x|| / eps; an eps below what x's dtype resolves (eps <= u ||x||) is a ValueError.
+  is u), so ||decode - x||_2 <= eps holds always, for every x and every call. In float64 delta is
+  2 eps / sqrt(d) (1 - 1e-9) up to ~1e-16 ||x|| / eps; an eps below what x's dtype resolves
+  (eps <= u ||x||) raises QuantizerRangeError.
 - ``stochastic``: delta = 2 sqrt(eps / d), code = floor(x / delta) + Bernoulli(frac), coins
   private to the worker; unbiased and E||decode - x||^2 <= d delta^2 / 4 = eps ("an unbiased
-  random quantization whose error's square is bounded by eps", §5).
+  random quantization whose error's square is bounded by eps", §5). The bound holds in
+  expectation over the coins only: one draw may miss it, each coordinate being off by up to
+  delta, so ||decode - x||^2 can reach nearly d delta^2 = 4 eps.
 ``compress(x, ctx)`` uses the fixed ``eps`` of the config: the "trivial" quantized GD of §3.
 
 Bit stream (every bit counted, docs/architecture.md §3): "scale" = delta (1 value of x's dtype), "width"
 = w (1 uint8), "codes" = the d integer codes in offset binary (code + 2^(w-1)), w bits each,
 MSB first, packed (``pack_uint``); w = 1 + bit_length(max |code|), 0 when every code is 0.
-So bits = 8 * (bytes of delta + 1 + ceil(d w / 8)).
+So bits = 8 * (bytes of delta + 1 + ceil(d w / 8)): delta costs 32 bits for float32 x, 64 for
+float64 x (the scale keeps x's dtype), plus 8 for w.
+Cost: a fixed number of vectorised passes over x (no per-element or per-bit work); the coins of
+the stochastic mode are torch's generator, drawn as before.
 
 Lemma 2.1 says some encoder needs only ceil(1.05 d + d log2((1 + 2e) / e)) bits for the ball
 ||x|| <= M, e = sigma / M. Our fixed-width code pays about d log2(sqrt(d) / e) bits instead (the
@@ -107,7 +113,7 @@ class BoundedQuantizer(Compressor):
             raise QuantizerRangeError(f"eps={eps} is below what {x.dtype} resolves for ||x||={norm:.6g}: "
                              f"it needs eps > {torch.finfo(x.dtype).eps:.3g} * ||x||; quantize in float64.")
         scale = cast_toward(step, x.dtype, x.device, up=False)
-        ratio = x64 / float(scale)
+        ratio = x64.div_(float(scale)) if x64.data_ptr() != x.data_ptr() else x64 / float(scale)
         if self.mode == "stochastic":
             coins = torch.rand(d, generator=generator_for(ctx.key(shared=False), x.device),
                                dtype=torch.float64, device=x.device)

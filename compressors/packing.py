@@ -107,7 +107,7 @@ class _FieldLayout:
         self.width, (self.period, self.words) = width, _field_layout(width)
         word = [j * width // 64 for j in range(self.period)]
         spill = [j * width % 64 + width - 64 for j in range(self.period)]
-        long = dict(dtype=torch.int64, device=device)
+        long = {"dtype": torch.int64, "device": device}
         self.word = torch.tensor(word, **long)
         self.next_word = torch.tensor([min(q + 1, self.words - 1) for q in word], **long)
         self.spill = torch.tensor([max(s, 0) for s in spill], **long)

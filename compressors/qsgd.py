@@ -47,21 +47,38 @@ class QSGD(Compressor):
     def compress(self, x: Tensor, ctx: CompressContext) -> Payload:
         x64 = x.reshape(-1).to(torch.float64)
         norm = cast_toward(float(torch.linalg.vector_norm(x64)), x.dtype, x.device, up=True)
-        scaled = x64.abs().div_(float(norm)).mul_(self.levels) if float(norm) > 0 else torch.zeros_like(x64)
-        scaled.clamp_(max=self.levels)  # a float64 norm may round a hair below max |v_i|
+        if float(norm) > 0:  # |x| in x64's own buffer when it is a copy of x
+            scaled = x64.abs_() if x64.data_ptr() != x.data_ptr() else x64.abs()
+            scaled.div_(float(norm)).mul_(self.levels).clamp_(max=self.levels)  # norm may round below max |v_i|
+        else:
+            scaled = torch.zeros_like(x64)
         coins = torch.rand(x.numel(), generator=generator_for(ctx.key(shared=False), x.device),
                            dtype=torch.float64, device=x.device)
         levels = scaled.floor()
         levels.add_(coins < scaled.sub_(levels))  # floor + Bernoulli(fractional part), in place
-        tensors = {"norm": norm, "signs": pack_bits(x.reshape(-1) >= 0),
-                   "levels": pack_uint(levels.long(), self.width)}
+        codes = coins.view(torch.int64).copy_(levels)  # the coins are spent: their buffer takes .long()
+        tensors = {"norm": norm, "signs": pack_bits(x.reshape(-1) >= 0), "levels": pack_uint(codes, self.width)}
         return Payload(tensors, numel=x.numel(), elements=x.numel())
 
     def decompress(self, payload: Payload) -> Tensor:
         norm, d = payload.tensors["norm"], payload.numel
         levels = unpack_uint(payload.tensors["levels"], self.width, d).to(torch.float64)
-        signed = torch.where(unpack_bits(payload.tensors["signs"], d), levels, -levels)
-        return signed.mul_(float(norm)).div_(self.levels).to(norm.dtype)
+        magnitude = levels.mul_(float(norm)).div_(self.levels).to(norm.dtype)
+        # negation commutes with the products and the cast (round to nearest is symmetric), so the
+        # signs go on last, as sign-bit flips: bit for bit norm * (+-level) / s
+        return flip_signs(magnitude, unpack_bits(torch.bitwise_not(payload.tensors["signs"]), d))
+
+
+_SAME_SIZE_INT = {torch.float16: torch.int16, torch.bfloat16: torch.int16, torch.float32: torch.int32,
+                  torch.float64: torch.int64}
+
+
+def flip_signs(values: Tensor, negative: Tensor) -> Tensor:
+    """-values where ``negative`` (bool), in place, by flipping the IEEE sign bit."""
+    as_int = _SAME_SIZE_INT[values.dtype]
+    bits = 8 * values.element_size() - 1
+    values.view(as_int).bitwise_xor_(negative.view(torch.uint8).to(as_int).bitwise_left_shift_(bits))
+    return values
 
 
 IMPLEMENTATION = QSGD

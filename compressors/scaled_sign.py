@@ -23,16 +23,16 @@ def scaled_sign_payload(x: Tensor) -> Payload:
 
 def scaled_sign_decode(payload: Payload) -> Tensor:
     """+scale where the sign bit is 1, -scale where it is 0 (float32, length ``numel``)."""
-    positive = unpack_bits(payload.tensors["signs"], payload.numel)
-    return signed_scale(positive, payload.tensors["scale"])
+    negative = unpack_bits(torch.bitwise_not(payload.tensors["signs"]), payload.numel)
+    return signed_scale(negative, payload.tensors["scale"])
 
 
-def signed_scale(positive: Tensor, scale: Tensor) -> Tensor:
-    """``torch.where(positive, scale, -scale)`` for a 1-element float32 ``scale``, in fewer passes:
+def signed_scale(negative: Tensor, scale: Tensor) -> Tensor:
+    """``torch.where(negative, -scale, scale)`` for a 1-element float32 ``scale``, in three passes:
     negation flips only the IEEE sign bit, so -scale is scale's bits xor bit 31 (bit-exact,
     NaN and zero included)."""
-    sign_bits = positive.view(torch.uint8).to(torch.int32).sub_(1).bitwise_and_(-(1 << 31))
-    return sign_bits.bitwise_xor_(scale.view(torch.int32)).view(torch.float32)
+    flips = negative.view(torch.uint8).to(torch.int32).bitwise_left_shift_(31)
+    return flips.bitwise_xor_(scale.view(torch.int32)).view(torch.float32)
 
 
 class ScaledSign(Compressor):

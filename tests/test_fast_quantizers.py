@@ -137,8 +137,8 @@ def same_bits(a: torch.Tensor, b: torch.Tensor) -> bool:
 
 def assert_same_payload(tensors: dict, expected: dict):
     assert list(tensors) == list(expected)
-    for name in expected:
-        assert same_bits(tensors[name], expected[name]), name
+    for name, tensor in expected.items():
+        assert same_bits(tensors[name], tensor), name
 
 
 def inputs():
@@ -221,7 +221,7 @@ def test_sign_decode_negates_special_scales():
     positive = torch.tensor([True, False, False, True, False])
     for value in (0.0, -0.0, float("inf"), float("nan"), 3.5e-45, 1.5):
         scale = torch.tensor([value])
-        assert same_bits(signed_scale(positive, scale), torch.where(positive, scale, -scale)), value
+        assert same_bits(signed_scale(~positive, scale), torch.where(positive, scale, -scale)), value
 
 
 @pytest.mark.parametrize("label,x", INPUTS, ids=IDS)
@@ -268,3 +268,16 @@ def test_bounded_zeros_match_reference(mode):
     assert_same_payload(payload.tensors, ref_bounded(x, 0.01, mode, CTX))
     assert int(payload.tensors["width"]) == 0 and payload.tensors["codes"].numel() == 0
 
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("name,params", [("scaled_sign", {}), ("onebit_rms", {}), ("mvss", {"ratio": 0.3}),
+                                         ("qsgd", {}), ("bounded", {"mode": "deterministic"}),
+                                         ("bounded", {"mode": "stochastic"})])
+def test_compress_leaves_its_input_alone(name, params, dtype):
+    """The in-place passes work on copies: x itself, float64 (no copy made) or not, is untouched."""
+    x = torch.randn(99, dtype=dtype, generator=torch.Generator().manual_seed(4))
+    before = x.clone()
+    c = registry.build(name, params)
+    c.decompress(c.compress(x, CTX))
+    assert same_bits(x, before)
