@@ -4,6 +4,8 @@ report's DataFrame, per run or per metrics row, with the documented columns."""
 from __future__ import annotations
 
 import json
+import re
+import textwrap
 from pathlib import Path
 
 import pytest
@@ -56,6 +58,28 @@ def test_load_runs_per_run_and_per_row(api_run):
     assert list(rows["step"]) == [1, 2] and rows["bits_up"].iloc[-1] == result["totals"]["bits_up"]
     assert (rows["method"] == "TopK-EF-0.01").all() and rows["test_acc"].notna().iloc[-1]
     assert (rows["samples"] == rows["step"] * 20).all()  # one worker, batch 20
+
+
+EXAMPLE = re.compile(r"\n\n((?:    .*\n)+)")  # the package docstring's example, as in the README
+
+
+@pytest.mark.slow
+def test_the_readme_example_runs(tmp_path, monkeypatch):
+    """The five lines, on the tiny MNIST files (one more override for the data): a figure and both frames."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    code = textwrap.dedent(EXAMPLE.search(compress_train.__doc__).group(1))
+    assert len(code.strip().splitlines()) == 5
+    write_tiny_mnist(tmp_path / "mnist")
+    monkeypatch.chdir(tmp_path)
+    real_run = compress_train.run
+    monkeypatch.setattr(compress_train, "run", lambda o: real_run([*o, f"dataset.root={tmp_path / 'mnist'}",
+                                                                   *SMALL_RUN, "train.max_steps=3"]))
+    scope: dict = {}
+    exec(compile(code, "README example", "exec"), scope)  # noqa: S102 - our own docstring
+    assert scope["summary"]["status"] == "completed" and list(scope["rows"]["step"]) == [1, 2, 3]
+    assert len(scope["runs"]) == 1 and scope["runs"]["method"].tolist() == ["TopK-EF-0.01"]
 
 
 def test_load_runs_rejects_an_unknown_per_and_a_missing_path(tmp_path):

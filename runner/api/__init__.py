@@ -1,10 +1,10 @@
 """compress_train: the Python API, for notebooks and scripts.
 
     import compress_train
-
     summary = compress_train.run(["method=comp_ams/topk_ef_0.01", "train.max_steps=50"])
-    rows = compress_train.load_runs(summary["run_dir"], per="row")   # one row per metrics row
-    rows.plot(x="bits_up", y="train_loss", logx=True)
+    rows = compress_train.load_runs(summary["run_dir"], per="row")  # one row per metrics row
+    rows.plot(x="bits_up", y="train_loss")                          # loss against bits sent per worker
+    runs = compress_train.load_runs("outputs/runs", per="run")       # one row per run, every run so far
 
 - ``run(overrides, run_dir=None)``: one run of the ``compress-train`` config with these overrides,
   in this process (``compress_train._run``).

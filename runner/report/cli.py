@@ -3,6 +3,7 @@
     compress-report outputs/multirun/2026-01-01/12-00-00 --out docs/results/comp_ams/fig1
     compress-report SWEEP_DIR --out DIR --target-loss 0.5          # comp_ams Fig. 2 (workers vary)
     compress-report RUN_DIR... --out DIR --metric test_acc --title "MNIST, CI scale"
+    compress-report SWEEP_DIR --out DIR --wandb    # also to W&B (automatic for logger=wandb runs): wandb_upload.py
 
 Convex runs (``aiade``: their summaries carry ``problem`` and ``theory``) get their own figures
 and tables instead (``aiade.py``): distance to x* against iterations and bits, fitted
