@@ -18,7 +18,7 @@ def libsvm_file(tmp_path):
     LIBSVM's *_scale files are), labels 0/1, written by sklearn's svmlight writer."""
     x, y = load_breast_cancer(return_X_y=True)
     path = tmp_path / "breast_cancer_scale.svm"
-    dump_svmlight_file(MinMaxScaler((-1, 1)).fit_transform(x), y, str(path))
+    dump_svmlight_file(MinMaxScaler((-1, 1)).fit_transform(x), y, str(path), zero_based=False)  # LIBSVM's one-based
     return path
 
 

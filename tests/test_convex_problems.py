@@ -337,11 +337,11 @@ def test_libsvm_round_trip(tmp_path: Path, labels, zero_based: bool) -> None:
     raw = np.array([labels[i % 3 == 0] for i in range(12)], dtype=np.float64)
     path = tmp_path / "tiny.libsvm"
     X0 = _dump(path, raw, zero_based)
-    X, y, name, desc, source = load_libsvm(str(path))
+    X, y, name, desc, source = load_libsvm(str(path), zero_based=zero_based)
     assert X.dtype == y.dtype == F64 and np.array_equal(X.numpy(), X0)
     assert np.array_equal(y.numpy(), np.where(raw == labels[1], 1.0, -1.0))
     assert name == "libsvm:tiny" and source == str(path) and "12 samples" in desc
-    X5, y5, _, desc5, _ = load_libsvm(str(path), max_samples=5)
+    X5, y5, _, desc5, _ = load_libsvm(str(path), max_samples=5, zero_based=zero_based)
     assert torch.equal(X5, X[:5]) and torch.equal(y5, y[:5]) and "first 5 of 12" in desc5
     p = logistic_problem(X, y, 3, 0.1, name, desc, source)
     assert p.grad(p.x_star).norm() < 1e-12
