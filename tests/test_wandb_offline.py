@@ -204,9 +204,10 @@ def test_an_unlabelled_run_in_a_preset_group(make_config, fake_wandb, tmp_path):
     assert init["config"]["overrides"] == {}  # no .hydra/overrides.yaml: nothing overridden
 
 
-def test_a_corrupt_overrides_file_only_leaves_the_overrides_out(make_config, fake_wandb, tmp_path, caplog):
+@pytest.mark.parametrize("bad", ["seed: 1\n", "- seed=1\n  - [\n", "- 'seed=='\n"])  # a mapping, bad YAML, bad override
+def test_a_corrupt_overrides_file_only_leaves_the_overrides_out(bad, make_config, fake_wandb, tmp_path, caplog):
     (tmp_path / ".hydra").mkdir()
-    (tmp_path / ".hydra" / "overrides.yaml").write_text("seed: 1\n")  # a mapping, not Hydra's list
+    (tmp_path / ".hydra" / "overrides.yaml").write_text(bad)
     with caplog.at_level(logging.WARNING, logger="compress_train"):
         sink = wandb_sink.WandbSink(make_config("logger=wandb"), tmp_path)
     assert sink.run is not None and "overrides" not in fake_wandb.inits[0]["config"]

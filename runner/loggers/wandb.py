@@ -144,7 +144,8 @@ class WandbSink:
             try:
                 config["overrides"] = read_overrides(run_dir)
             except Exception as err:  # noqa: BLE001 - a W&B extra: never stop training over it
-                log.warning("W&B: the run's overrides are left out of its config (%s: %s)", type(err).__name__, err)
+                log.warning("W&B: the overrides in %s are left out of the run's config (%s: %s)",
+                            Path(run_dir) / OVERRIDES_FILE, type(err).__name__, err)
             kwargs = {"project": cfg.logger.project, "entity": cfg.logger.entity, "group": cfg.logger.get("group"),
                       "name": run_name(cfg), "dir": str(run_dir), "id": run_id,
                       "resume": "allow" if run_id else None, "config": config}
