@@ -27,3 +27,5 @@ class SweepEnd(Callback):
         counts = ", ".join(f"{n} {status}" for status, n in sorted(statuses(Path(sweep_dir)).items()))
         print(f"sweep written to {sweep_dir} ({counts or 'no job summaries'})\n"
               f"report it with:  compress-report {sweep_dir} --out {sweep_dir}/report", flush=True)
+        if any(Path(sweep_dir).glob("*/wandb/offline-run-*")):
+            print(f"upload its offline W&B runs with:  wandb sync {sweep_dir}/*/wandb/offline-run-*", flush=True)
