@@ -5,14 +5,53 @@ bucket), so every worker picks the same coordinates and the receiver regenerates
 only the k fp32 values are sent (docs/architecture.md §3, indices implied). Without it each worker draws
 its own support and sends int32 indices too. ``unbiased`` scales the kept values by d/k so that
 E[C(x)] = x; otherwise C is the plain (biased, contractive) random sparsifier.
+
+The support (``distinct_sample``), on the CPU from the project's generator (``base.generator_for``)
+whatever the device, so every device draws the same one: the first k distinct values of a stream of
+i.i.d. uniform draws from {0, ..., d-1}, i.e. sequential sampling without replacement, a uniform
+k-subset; no permutation of d. Sent in increasing index order. For k > d / 2 the stream would be
+long, so it draws the d - k coordinates left out instead. Supports are kept for reuse
+(``SUPPORT_CACHE_BYTES``, least recently used out): the decode of a payload regenerates nothing.
 """
 from __future__ import annotations
+
+import math
+from collections import OrderedDict
 
 import torch
 from torch import Tensor
 
-from compress_train.compressors.base import CompressContext, Compressor, Payload, generator_for, sparse_decode
-from compress_train.compressors.topk import topk_count
+from compress_train.compressors.base import CompressContext, Compressor, Payload, generator_for
+from compress_train.compressors.topk import scatter_decode, topk_count
+
+SUPPORT_CACHE_BYTES = 1 << 25  # supports kept per (d, k, key, device); the newest is always kept
+
+
+def distinct_sample(d: int, k: int, gen: torch.Generator) -> Tensor:
+    """k distinct int64 values of {0, ..., d-1}, increasing: a uniform k-subset drawn from ``gen``."""
+    if 2 * k > d:
+        left_out = distinct_sample(d, d - k, gen)
+        keep = torch.ones(d, dtype=torch.bool)
+        keep[left_out] = False
+        return keep.nonzero().view(-1)
+    if k == 0:
+        return torch.empty(0, dtype=torch.int64)
+    # draws needed for k distinct on average: d (H_d - H_{d-k}) ~ d log(d / (d - k)); a margin of a few
+    # standard deviations so that one batch nearly always suffices
+    need = d * (math.log(d) - math.log(d - k)) if k < d else float(k)
+    draws = torch.randint(d, (math.ceil(need + 4 * math.sqrt(need) + 16),), generator=gen)
+    while True:
+        values, order = torch.sort(draws, stable=True)
+        first = torch.ones_like(values, dtype=torch.bool)
+        first[1:] = values[1:] != values[:-1]  # the earliest draw of each value (stable sort)
+        distinct, drawn_at = values[first], order[first]
+        if distinct.numel() >= k:
+            break
+        draws = torch.cat([draws, torch.randint(d, (max(16, k - distinct.numel()) * 2,), generator=gen)])
+    if distinct.numel() > k:  # keep the values whose first draw is among the first k distinct
+        last = torch.kthvalue(drawn_at, k).values
+        distinct = distinct[drawn_at <= last]
+    return distinct
 
 
 class RandK(Compressor):
@@ -23,6 +62,7 @@ class RandK(Compressor):
         self.ratio, self.k, self.shared_seed, self.scale_unbiased = ratio, k, shared_seed, unbiased
         self.shared_randomness = shared_seed
         self.unbiased = unbiased
+        self._supports: OrderedDict[tuple, Tensor] = OrderedDict()
 
     def check(self) -> list[str]:
         from compress_train.compressors.topk import TopK
@@ -35,13 +75,22 @@ class RandK(Compressor):
 
     def _support(self, d: int, key: tuple[int, ...], device) -> Tensor:
         k = topk_count(d, self.ratio, self.k)
-        return torch.randperm(d, generator=generator_for(key), device="cpu")[:k].to(device)
+        ident = (d, k, key, str(device))
+        found = self._supports.get(ident)
+        if found is None:
+            found = self._supports[ident] = distinct_sample(d, k, generator_for(key)).to(device)
+            while len(self._supports) > 1 and sum(t.numel() * t.element_size()
+                                                  for t in self._supports.values()) > SUPPORT_CACHE_BYTES:
+                self._supports.popitem(last=False)
+        else:
+            self._supports.move_to_end(ident)
+        return found
 
     def compress(self, x: Tensor, ctx: CompressContext) -> Payload:
         d = x.numel()
         key = ctx.key(shared=self.shared_seed)
         idx = self._support(d, key, x.device)
-        values = x[idx].to(torch.float32)
+        values = x.reshape(-1)[idx].to(torch.float32)
         if self.scale_unbiased:
             values = values * (d / idx.numel())
         if self.shared_seed:
@@ -50,11 +99,10 @@ class RandK(Compressor):
 
     def decompress(self, payload: Payload) -> Tensor:
         if "indices" in payload.tensors:
-            return sparse_decode(payload)
+            return scatter_decode(payload)
         values = payload.tensors["values"]
-        out = torch.zeros(payload.numel, dtype=values.dtype, device=values.device)
-        out[self._support(payload.numel, payload.meta["key"], values.device)] = values
-        return out
+        support = self._support(payload.numel, payload.meta["key"], values.device)
+        return scatter_decode(Payload({"values": values, "indices": support}, payload.numel, values.numel()))
 
 
 IMPLEMENTATION = RandK

@@ -17,6 +17,7 @@ import torch
 from torch import Tensor
 
 from compress_train.compressors.base import CompressContext, Compressor, Payload, generator_for
+from compress_train.compressors.topk import dense_zeros
 
 
 def block_size(n: int, ratio: int) -> int:
@@ -60,7 +61,8 @@ class RBGS(Compressor):
     def decompress(self, payload: Payload) -> Tensor:
         values = payload.tensors["values"]
         n, k, s = payload.numel, values.numel(), payload.meta["start"]
-        out = torch.zeros(n, dtype=values.dtype, device=values.device)
+        out = dense_zeros(n, values.device) if values.dtype == torch.float32 else \
+            torch.zeros(n, dtype=values.dtype, device=values.device)
         end = s + k
         if end <= n:
             out[s:end] = values
