@@ -32,7 +32,7 @@ def mvss_probabilities(x: Tensor, kappa: float, iterations: int = 2) -> Tensor:
         mass = torch.masked_select(p, active).sum()  # the same compacted vector as p[active]
         if mass <= 0:
             break
-        c = (kappa * d - d + active.sum()) / mass
+        c = (kappa * d - d + torch.count_nonzero(active)) / mass  # int64 like active.sum(), no int64 copy
         p.mul_(c).clamp_(max=1.0)
         if c <= 1:
             break

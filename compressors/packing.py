@@ -133,6 +133,16 @@ class _FieldLayout:
         # the parts of one word hold disjoint bits, so their sum is their bitwise or
         return gathered.view(fields.shape[0], self.words, self.fan_in).sum(-1)
 
+    @property
+    def period_bytes(self) -> int:
+        return 8 * self.words
+
+    def pack_bytes(self, fields: Tensor) -> Tensor:
+        return _swap_bytes(self.pack(fields).reshape(-1))
+
+    def unpack_bytes(self, stream: Tensor, rows: int) -> Tensor:
+        return self.unpack(_words_from_bytes(stream, rows * self.words).view(rows, self.words))
+
     def unpack(self, words: Tensor) -> Tensor:
         """Inverse of :meth:`pack`: (r, words) int64 words -> (r, period) field values."""
         rows = words.shape[0]
@@ -141,6 +151,37 @@ class _FieldLayout:
         tails = words.gather(1, self.next_word.expand(rows, -1))
         tails.bitwise_right_shift_(self.tail_shift).bitwise_and_(self.low_mask)
         return heads.bitwise_or_(tails)
+
+
+class _ByteGroups:
+    """The short cut when k = 8 / gcd(w, 8) fields (a whole number of bytes) fit one int64: each
+    group of k fields is one shift-and-sum, then its k w / 8 low bytes, most significant first."""
+
+    def __init__(self, width: int, device: torch.device):
+        self.width, self.period = width, 8 // math.gcd(width, 8)
+        self.period_bytes = self.period * width // 8
+        self.shifts = torch.tensor([(self.period - 1 - j) * width for j in range(self.period)],
+                                   dtype=torch.int64, device=device)
+        self.byte_shifts = torch.tensor([8 * (self.period_bytes - 1 - b) for b in range(self.period_bytes)],
+                                        dtype=torch.int64, device=device)
+
+    @staticmethod
+    def fits(width: int) -> bool:
+        return 8 // math.gcd(width, 8) * width <= 62
+
+    def pack_bytes(self, fields: Tensor) -> Tensor:
+        groups = fields.bitwise_left_shift(self.shifts).sum(1)  # disjoint bits: the sum is the or
+        return _swap_bytes(groups).view(-1, 8)[:, 8 - self.period_bytes:].reshape(-1)
+
+    def unpack_bytes(self, stream: Tensor, rows: int) -> Tensor:
+        if stream.numel() != rows * self.period_bytes:
+            stream = torch.cat([stream, stream.new_zeros(rows * self.period_bytes - stream.numel())])
+        groups = stream.view(rows, self.period_bytes).long().bitwise_left_shift_(self.byte_shifts).sum(1)
+        return groups.unsqueeze(1).bitwise_right_shift(self.shifts).bitwise_and_((1 << self.width) - 1)
+
+
+def _layout(width: int, device: torch.device) -> _FieldLayout | _ByteGroups:
+    return _ByteGroups(width, device) if _ByteGroups.fits(width) else _FieldLayout(width, device)
 
 
 def pack_uint(values: Tensor, width: int) -> Tensor:
@@ -161,14 +202,14 @@ def pack_uint(values: Tensor, width: int) -> Tensor:
     out = torch.empty(-(-n * width // 8), dtype=torch.uint8, device=values.device)
     if width == 0:
         return out
-    layout = _FieldLayout(width, values.device)
+    layout = _layout(width, values.device)
     period, step = layout.period, _chunk_values(layout.period)
     for start in range(0, n, step):
         part = values[start:start + step]
         rows = -(-part.numel() // period)
         if part.numel() != rows * period:
             part = torch.cat([part, part.new_zeros(rows * period - part.numel())])
-        packed = _swap_bytes(layout.pack(part.view(rows, period)).reshape(-1))
+        packed = layout.pack_bytes(part.view(rows, period))
         begin = start * width // 8
         dest = out[begin:begin + packed.numel()]
         dest.copy_(packed[: dest.numel()])
@@ -184,13 +225,13 @@ def unpack_uint(packed: Tensor, width: int, count: int) -> Tensor:
     if width == 0 or count == 0:
         return torch.zeros(count, dtype=torch.int64, device=packed.device)
     packed = packed.reshape(-1)
-    layout = _FieldLayout(width, packed.device)
-    period, words_per, step = layout.period, layout.words, _chunk_values(layout.period)
+    layout = _layout(width, packed.device)
+    period, step = layout.period, _chunk_values(layout.period)
     out = torch.empty(count, dtype=torch.int64, device=packed.device)
     for start in range(0, count, step):
         n = min(step, count - start)
         rows = -(-n // period)
         begin = start * width // 8
-        words = _words_from_bytes(packed[begin:begin + rows * words_per * 8], rows * words_per)
-        out[start:start + n] = layout.unpack(words.view(rows, words_per)).view(-1)[:n]
+        stream = packed[begin:begin + rows * layout.period_bytes]
+        out[start:start + n] = layout.unpack_bytes(stream, rows).reshape(-1)[:n]
     return out
