@@ -18,6 +18,7 @@ from __future__ import annotations
 import math
 from collections import OrderedDict
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -38,20 +39,23 @@ def distinct_sample(d: int, k: int, gen: torch.Generator) -> Tensor:
         return torch.empty(0, dtype=torch.int64)
     # draws needed for k distinct on average: d (H_d - H_{d-k}) ~ d log(d / (d - k)); a margin of a few
     # standard deviations so that one batch nearly always suffices
-    need = d * (math.log(d) - math.log(d - k)) if k < d else float(k)
-    draws = torch.randint(d, (math.ceil(need + 4 * math.sqrt(need) + 16),), generator=gen)
+    need = d * (math.log(d) - math.log(d - k))
+    draws = torch.randint(d, (math.ceil(need + 4 * math.sqrt(need) + 16),), generator=gen).numpy()
     while True:
-        values, order = torch.sort(draws, stable=True)
-        first = torch.ones_like(values, dtype=torch.bool)
-        first[1:] = values[1:] != values[:-1]  # the earliest draw of each value (stable sort)
-        distinct, drawn_at = values[first], order[first]
-        if distinct.numel() >= k:
+        n = draws.shape[0]
+        # sort (value, draw position) pairs; the first of each run of equal values is its earliest draw
+        values, drawn_at = np.divmod(np.sort(draws * n + np.arange(n)), n)
+        first = np.empty(n, dtype=bool)
+        first[0] = True
+        np.not_equal(values[1:], values[:-1], out=first[1:])
+        values, drawn_at = values[first], drawn_at[first]
+        if values.shape[0] >= k:
             break
-        draws = torch.cat([draws, torch.randint(d, (max(16, k - distinct.numel()) * 2,), generator=gen)])
-    if distinct.numel() > k:  # keep the values whose first draw is among the first k distinct
-        last = torch.kthvalue(drawn_at, k).values
-        distinct = distinct[drawn_at <= last]
-    return distinct
+        more = torch.randint(d, (2 * max(16, k - values.shape[0]),), generator=gen).numpy()
+        draws = np.concatenate([draws, more])
+    if values.shape[0] > k:  # keep the values whose first draw is among the first k distinct
+        values = values[drawn_at <= np.partition(drawn_at, k - 1)[k - 1]]
+    return torch.from_numpy(values)
 
 
 class RandK(Compressor):
@@ -90,7 +94,7 @@ class RandK(Compressor):
         d = x.numel()
         key = ctx.key(shared=self.shared_seed)
         idx = self._support(d, key, x.device)
-        values = x.reshape(-1)[idx].to(torch.float32)
+        values = x.reshape(-1).index_select(0, idx).to(torch.float32)  # several times faster than x[idx]
         if self.scale_unbiased:
             values = values * (d / idx.numel())
         if self.shared_seed:
