@@ -12,6 +12,7 @@ import torch
 
 from compress_train.algorithms.aiade import AIADE
 from compress_train.algorithms.amsgrad import AMSGrad
+from compress_train.algorithms.base import ParameterError
 from compress_train.algorithms.communicator import SimCommunicator
 from compress_train.algorithms.comp_ams import CompAMS
 from compress_train.algorithms.iade import IADE
@@ -19,6 +20,7 @@ from compress_train.algorithms.iade_sgd import IADESGD
 from compress_train.algorithms.qadam import QAdam
 from compress_train.compressors.blocksign import BlockSign
 from compress_train.compressors.bounded import BoundedQuantizer
+from compress_train.compressors.randk import RandK
 from compress_train.compressors.scope import ScopedCompressor
 from compress_train.compressors.topk import TopK
 
@@ -223,3 +225,34 @@ def test_iade_sgd_four_steps_by_hand():
         assert close(enc.s_server, ((enc.s_worker[0] + enc.s_worker[1]) / 2).tolist()), k
         assert on_grid_floor_or_ceil(enc.v - v_prev, enc.s_server - v_prev, delta), k  # u_k = Q(s_k - v_{k-1})
         assert close(x, (x_k - eta * enc.v).tolist()), k
+
+
+def test_aiade_fixes_eta_to_1_over_L():
+    """Alg. 2 has no step size to choose: eta = 1/L (to 1e-12 relative), unless algo.unsafe."""
+    problem = {"L": 2.0, "mu": 0.5, "grad0_norm": 1.0, "x0_dist": 1.0}
+
+    def build(**kw):
+        return AIADE(torch.zeros(2, dtype=F64), SimCommunicator(1),
+                     ScopedCompressor(BoundedQuantizer(), [2], "model"), problem=problem, **kw)
+
+    assert build(lr=0.5).lr == 0.5
+    for lr in (0.5 + 1e-12, 0.9, 0.25):
+        with pytest.raises(ParameterError, match=r"`lr` \(eta\) must be 1/L = 0\.5 for algo=aiade .* but is "):
+            build(lr=lr)
+    assert build(lr=0.9, unsafe=True).lr == 0.9  # the user's call
+
+
+@pytest.mark.parametrize("cls", [CompAMS, QAdam])
+def test_random_compressor_draws_a_fresh_support_every_step(cls):
+    """The step index reaches the compressor (CompressContext.step): Random-1 of 8 on a constant
+    gradient without error feedback moves a different coordinate from one step to the next
+    (beta1 = 0, so COMP-AMS moves only where this step's g_bar is non-zero)."""
+    x = torch.zeros(8)
+    algo = cls(x, SimCommunicator(1), ScopedCompressor(RandK(k=1), [8], "model"), lr=0.1, ef="none", seed=5,
+               beta1=0.0)
+    moved = []
+    for k in range(6):
+        before = x.clone()
+        algo.step({0: torch.ones(8)}, k)
+        moved.append(int((x != before).nonzero()[0]))
+    assert len(set(moved)) > 1, moved
