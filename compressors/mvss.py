@@ -7,8 +7,10 @@ Probabilities follow the paper's greedy algorithm:
                                        p = min(c p, 1); stop if c <= 1
     C(x)_j = Z_j x_j / p_j with Z_j ~ Bernoulli(p_j) independent (0 where p_j = 0),
 so E[C(x)] = x and E[nnz] ~ kappa d. ``ratio`` is kappa. Coin flips are private to the worker
-(seeded by run seed, step, bucket and worker). Payload: fp32 values + int32 indices of the kept
-coordinates, the count varying per step.
+(seeded by run seed, step, bucket and worker) and drawn on x's device. Payload: fp32 values + int32
+indices of the kept coordinates, the count varying per step. Cost: the float64 probabilities
+are updated in place; the d float64 coins (torch's generator) and the compaction p[p < 1] that the
+greedy step sums (kept, so that the sum, hence p, is bit for bit the same) dominate.
 """
 from __future__ import annotations
 
@@ -59,8 +61,8 @@ class MVSS(Compressor):
 
     def compress(self, x: Tensor, ctx: CompressContext) -> Payload:
         p = mvss_probabilities(x, self.ratio, self.iterations)
-        gen = generator_for(ctx.key(shared=False))
-        coins = torch.rand(x.numel(), generator=gen, dtype=torch.float64).to(x.device)
+        gen = generator_for(ctx.key(shared=False), x.device)  # drawn where x lives: no host copy
+        coins = torch.rand(x.numel(), generator=gen, dtype=torch.float64, device=x.device)
         idx = (coins < p).nonzero().view(-1)
         values = x[idx].to(torch.float64).div_(p[idx]).to(torch.float32)
         return Payload({"values": values, "indices": idx.to(torch.int32)}, numel=x.numel(), elements=idx.numel())

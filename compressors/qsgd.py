@@ -11,6 +11,8 @@ actually sent), "signs" (d bits, v_i >= 0, packed), "levels" (d integer levels i
 ceil(log2(s + 1)) bits each, packed with ``pack_uint``). Bits = norm + 8 ceil(d / 8)
 + 8 ceil(d ceil(log2(s + 1)) / 8): 32 + d + 3d for s = 4 in float32, rounded up to bytes.
 The decode is exactly norm * sign * level / s (in float64, then cast to the norm's dtype).
+Cost: a few float64 passes done in place, the d float64 coins (torch's generator, the largest
+single cost on CPU), and packing by whole int64 groups (``pack_uint``); no per-element work.
 """
 from __future__ import annotations
 
