@@ -13,12 +13,15 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from compress_train.runner.metrics import flatten, read_metrics
 from compress_train.runner.report.cli import main
 from compress_train.runner.report.comp_ams import iterations_table
-from compress_train.runner.report.load import aggregate, derived_label, load_runs, method_order
+from compress_train.runner.report.load import aggregate, derived_label, keep_best_lr, load_runs, method_order
+from compress_train.runner.report.plots import data_labels, data_title
+from compress_train.runner.report.tables import summary_table
 
 BIN = Path(sys.executable).parent
 D = 1000  # parameters of the fake model: full gradient = 32,000 bits per step
@@ -263,11 +266,129 @@ def test_best_lr_keeps_the_best_grid_point_per_method(tmp_path, capsys):
     out = tmp_path / "report"
     assert main([str(root), "--out", str(out), "--best-lr"]) == 0
     note = capsys.readouterr().out
-    assert "TopK-EF-0.01: 0.0003 (grid 0.0003, 0.001)" in note
-    assert "BkSign-EF: 0.001" in note  # the diverged grid point ranks last
+    # a two-point grid brackets nothing: either winner is on its edge, and the report says so
+    assert "TopK-EF-0.01: 0.0003 (grid 0.0003, 0.001; **grid edge**: the lowest value)" in note
+    assert "BkSign-EF: 0.001 (grid 0.0003, 0.001; **grid edge**: the highest value)" in note  # diverged ranks last
+    assert "2 of 2 best learning rates sit on the grid edge" in note
     rows = _md_rows(out / "summary.md")
     assert set(rows) == {"TopK-EF-0.01", "BkSign-EF"}
     assert rows["TopK-EF-0.01"]["final test accuracy (%)"].startswith("88.00")
+    assert rows["TopK-EF-0.01"]["lr (best of grid)"] == "0.0003 (grid edge: lowest)"
+
+
+def lr_grid_tables(best: dict[str, float], grid=(1e-4, 1e-3, 1e-2)) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """A tiny synthetic (metrics, runs) pair as load_runs returns it: per family, one run per lr of
+    ``grid``, the final accuracy highest at the family's ``best`` lr."""
+    runs, rows = [], []
+    for family, best_lr in best.items():
+        for lr in grid:
+            run_dir, method = f"{family}_{lr:g}", f"{family} (lr={lr:g})"
+            acc = 0.9 if lr == best_lr else 0.5
+            runs.append({"run_dir": run_dir, "experiment": "e", "method": method, "group": method, "family": family,
+                         "lr": lr, "algo": "comp_ams", "compressor": "topk", "ef": "classic", "workers": 1, "seed": 0,
+                         "dataset": "mnist", "model": "m", "status": "completed", "full_gradient": False,
+                         "steps": 4, "total_bits_up": 256.0})
+            rows += [{"run_dir": run_dir, "method": method, "step": 4, "train_loss": 1 - acc, "test_acc": acc}]
+    return pd.DataFrame(rows), pd.DataFrame(runs)
+
+
+def test_best_lr_on_the_grid_edge_is_marked_in_the_note_and_the_table():
+    """A best lr inside the grid is plain; one on either edge is marked: the grid did not bracket it."""
+    df, runs = lr_grid_tables({"inside": 1e-3, "top": 1e-2, "bottom": 1e-4})
+    df, runs, note = keep_best_lr(df, runs, "test_acc")
+    assert "inside: 0.001 (grid 0.0001, 0.001, 0.01)." in note or "inside: 0.001 (grid 0.0001, 0.001, 0.01);" in note
+    assert "top: 0.01 (grid 0.0001, 0.001, 0.01; **grid edge**: the highest value)" in note
+    assert "bottom: 0.0001 (grid 0.0001, 0.001, 0.01; **grid edge**: the lowest value)" in note
+    assert "2 of 3 best learning rates sit on the grid edge" in note
+    table = summary_table(df, runs, ["inside", "top", "bottom"], "test_acc").set_index("method")
+    assert table.loc["inside", "lr (best of grid)"] == "0.001"
+    assert table.loc["top", "lr (best of grid)"] == "0.01 (grid edge: highest)"
+    assert table.loc["bottom", "lr (best of grid)"] == "0.0001 (grid edge: lowest)"
+    assert table.loc["top", "final test accuracy (%)"] == "90.00"
+
+
+def test_no_lr_column_without_a_grid():
+    df, runs = lr_grid_tables({"single": 1e-3}, grid=(1e-3,))
+    df, runs, note = keep_best_lr(df, runs, "test_acc")
+    assert note == "Learning rate: one per method (no grid)."
+    assert "lr (best of grid)" not in summary_table(df, runs, ["single"], "test_acc").columns
+
+
+@pytest.fixture
+def drawn(monkeypatch) -> list[dict]:
+    """What every figure saved shows: titles, legend texts, y labels and the plotted y values."""
+    from matplotlib.figure import Figure
+
+    seen: list[dict] = []
+    save = Figure.savefig
+
+    def record(fig, path, *args, **kwargs):
+        legends = [lg for lg in [*fig.legends, *(ax.get_legend() for ax in fig.axes)] if lg is not None]
+        seen.append({"path": Path(path).name,
+                     "titles": ([fig._suptitle.get_text()] if fig._suptitle else []) +
+                               [ax.get_title() for ax in fig.axes if ax.get_title()],
+                     "legend": [t.get_text() for lg in legends for t in lg.get_texts()],
+                     "ylabels": [ax.get_ylabel() for ax in fig.axes],
+                     "y": [list(line.get_ydata()) for ax in fig.axes for line in ax.lines]})
+        return save(fig, path, *args, **kwargs)
+
+    monkeypatch.setattr(Figure, "savefig", record)
+    return seen
+
+
+def two_datasets(root: Path) -> Path:
+    """TopK-EF-0.01 on a synthetic CIFAR-10 stand-in and on real data (another dataset name)."""
+    synthetic = {"name": "cifar10-synthetic", "description": "SYNTHETIC stand-in (not CIFAR-10)",
+                 "source": "generated (datasets/synthetic.py)"}
+    for seed in (0, 1):
+        runs = [make_run(root, f"syn_s{seed}", losses={2: 1.0, 4: 0.5}, accs={2: 0.6, 4: 0.8}, seed=seed,
+                         dataset=synthetic),
+                make_run(root, f"real_s{seed}", losses={2: 1.0, 4: 0.5}, accs={2: 0.7, 4: 0.9}, seed=seed)]
+        for run in runs:  # the error-feedback columns, so that the hard_threshold Fig. 3 panels are drawn too
+            rows = read_metrics(run)
+            (run / "metrics.jsonl").write_text("".join(
+                json.dumps({**r, "avg_density": r["density"], "error_norm": 0.1}) + "\n" for r in rows))
+    return root
+
+
+def test_figures_of_synthetic_runs_say_so_in_title_and_legend(tmp_path, drawn):
+    out = tmp_path / "report"
+    assert main([str(two_datasets(tmp_path / "sweep")), "--out", str(out), "--title", "CIFAR-10 ci"]) == 0
+    figs = {f["path"]: f for f in drawn if f["path"].endswith(".png")}
+    assert {"test_acc_vs_epochs.png", "fig3_panels.png"} <= set(figs)
+    for f in figs.values():  # some runs are real: the title points at the marked curves
+        assert f["titles"] and all("(synthetic data in the curves marked so)" in t for t in f["titles"]), f
+    legend = figs["test_acc_vs_epochs.png"]["legend"]
+    synthetic = [t for t in legend if "dataset=cifar10-synthetic" in t]
+    real = [t for t in legend if "dataset=fake-mnist" in t]
+    assert synthetic and real, legend
+    assert all(t.endswith("(synthetic data)") for t in synthetic) and not any("synthetic data" in t for t in real)
+
+
+def test_title_of_all_synthetic_runs():
+    runs = pd.DataFrame({"dataset": ["cifar10-synthetic", "imdb-synthetic"], "method": ["a", "b"]})
+    assert data_title("Fig. 3", runs) == "Fig. 3 (synthetic data)"
+    assert data_labels(runs, ["a", "b"]) == {"a": "a (synthetic data)", "b": "b (synthetic data)"}
+    assert data_title("Fig. 3", runs.assign(dataset="mnist")) == "Fig. 3"
+
+
+def test_figures_of_real_runs_carry_no_synthetic_mark(fig1, tmp_path, drawn):
+    assert main([str(fig1), "--out", str(tmp_path / "report")]) == 0
+    assert drawn and not any("synthetic" in t for f in drawn for t in [*f["titles"], *f["legend"]])
+
+
+def test_percent_axes_plot_percent(tmp_path, drawn):
+    """A y-axis that says (%) shows percent: the panels of hard_threshold Fig. 3 (test accuracy 0.8 -> 80)."""
+    assert main([str(two_datasets(tmp_path / "sweep")), "--out", str(tmp_path / "report")]) == 0
+    checked = 0
+    for f in drawn:
+        for ylabel in f["ylabels"]:
+            if "(%)" in ylabel:
+                checked += 1
+        if f["path"] in ("fig3_panels.png", "test_acc_vs_epochs.png"):
+            values = [v for line in f["y"] for v in line]
+            assert max(values) > 1.5, (f["path"], values)  # 0.9 accuracy drawn as 90, not 0.9
+    assert checked >= 2
 
 
 def test_killed_run_metrics_read_with_warnings(fig1, capsys):

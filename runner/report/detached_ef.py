@@ -23,7 +23,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from compress_train.runner.report.plots import RC  # noqa: E402
+from compress_train.runner.report.plots import RC, SYNTHETIC_TAG, is_synthetic  # noqa: E402
 
 METHODS = ["EF", "SAEF", "PSync", "DEF", "DEF-A"]
 CHANCE_FACTOR = 1.5  # final accuracy below 1.5 / classes (15 % on 10 classes) counts as "at chance"
@@ -145,7 +145,8 @@ def curves(df: pd.DataFrame, rt: pd.DataFrame, labels: list[str], ratio, x: str,
             continue
         g = sub.groupby("step").agg(x=(x, "mean"), y=(y, "mean"), lo=(y, "min"), hi=(y, "max")).sort_values("x")
         scale = 100.0 if y == "test_acc" else 1.0
-        ax.plot(g["x"], g["y"] * scale, label=lab, color=colours.get(lab))
+        synthetic = sub["dataset"].map(is_synthetic).any()
+        ax.plot(g["x"], g["y"] * scale, label=f"{lab} {SYNTHETIC_TAG}" if synthetic else lab, color=colours.get(lab))
         ax.fill_between(g["x"], g["lo"] * scale, g["hi"] * scale, color=colours.get(lab), alpha=0.15)
 
 
@@ -168,7 +169,8 @@ def figure(df: pd.DataFrame, rt: pd.DataFrame, out: Path, stem: str, title: str,
                 if logy == "log":
                     ax.set_yscale("log")
         axes[0][0].legend()
-        fig.suptitle(title)
+        synthetic = df.loc[df["run_dir"].isin(rt["run_dir"]), "dataset"].map(is_synthetic).any()
+        fig.suptitle(f"{title} {SYNTHETIC_TAG}" if synthetic else title)
         files = [out / f"{stem}.png", out / f"{stem}.pdf"]
         for f in files:
             fig.savefig(f)

@@ -20,7 +20,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from compress_train.runner.report.plots import (CONVEX_BITS_LABEL, RC, curve_plot, file_stem,  # noqa: E402
+from compress_train.runner.report.plots import (CONVEX_BITS_LABEL, RC, SYNTHETIC_TAG, curve_plot,  # noqa: E402
+                                                data_labels, data_title, file_stem, is_synthetic,
                                                 panel_figure, styles)
 from compress_train.runner.report.tables import PERCENT, metric_label, to_markdown  # noqa: E402
 
@@ -50,7 +51,8 @@ def density_figure(df: pd.DataFrame, runs: pd.DataFrame, order: list[str], metri
     error-feedback mode are joined by a line."""
     fv = final_values(df, runs, metric)
     scale = 100.0 if metric in PERCENT else 1.0
-    style = styles(runs, order)
+    style, names = styles(runs, order), data_labels(runs, order)
+    synthetic = set(runs.loc[runs["dataset"].map(is_synthetic), "run_dir"])
     with plt.rc_context(RC):
         fig, ax = plt.subplots(figsize=(8.5, 5.2), layout="constrained")
         for comp, fam in fv[~fv["full_gradient"]].groupby("family", sort=False):
@@ -58,15 +60,16 @@ def density_figure(df: pd.DataFrame, runs: pd.DataFrame, order: list[str], metri
                                                         s=("metric", "std")).sort_values("x")
             first = style[pts.index[0]]  # EF and no-EF of one compressor: one colour, no-EF dashed
             ax.errorbar(pts["x"] * 100, pts["y"] * scale, yerr=pts["s"].fillna(0) * scale, marker="o", capsize=3,
-                        color=first["color"], linestyle=first["linestyle"], label=comp)
+                        color=first["color"], linestyle=first["linestyle"],
+                        label=f"{comp} {SYNTHETIC_TAG}" if fam["run_dir"].isin(synthetic).any() else comp)
             for m, r in pts.iterrows():
                 ax.annotate(m, (r["x"] * 100, r["y"] * scale), textcoords="offset points", xytext=(4, 4), fontsize=8)
         for m, g in fv[fv["full_gradient"]].groupby("method", sort=False):
-            ax.axhline(g["metric"].mean() * scale, color="black", linestyle="--", label=f"{m} (mean)")
+            ax.axhline(g["metric"].mean() * scale, color="black", linestyle="--", label=f"{names[m]} (mean)")
         ax.set_xscale("log")
         ax.set_xlabel("average density (%) = (1/T) Σ k_t / d, values sent")
         ax.set_ylabel(f"final {metric_label(metric)}")
-        ax.set_title(title)
+        ax.set_title(data_title(title, runs))
         ax.legend(frameon=False, title="mean ± std over seeds", loc="upper left", bbox_to_anchor=(1.01, 1.0))
         paths = [out / f"{file_stem(metric)}_vs_avg_density.png", out / f"{file_stem(metric)}_vs_avg_density.pdf"]
         for p in paths:

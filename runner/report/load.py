@@ -266,13 +266,24 @@ def _without_lr(label: str) -> str:
     return f"{m.group(1)} ({', '.join(rest)})" if rest else m.group(1)
 
 
+EDGE_MARK = "grid edge"  # the best lr is the grid's lowest or highest value: the grid did not bracket it
+
+
+def grid_edge(chosen: float, grid: list[float]) -> str | None:
+    """'lowest' or 'highest' when ``chosen`` is on the edge of ``grid`` (two or more values), else None."""
+    if len(grid) < 2:
+        return None
+    return "lowest" if chosen == grid[0] else "highest" if chosen == grid[-1] else None
+
+
 def keep_best_lr(df: pd.DataFrame, runs: pd.DataFrame, metric: str) -> tuple[pd.DataFrame, pd.DataFrame, str]:
     """Per method family (identity without the lr), keep the lr whose runs have the best mean final
-    ``metric``; a group with a diverged run ranks last. Returns the filtered frames and a note."""
+    ``metric``; a group with a diverged run ranks last. Returns the filtered frames (``runs`` gains
+    ``best_lr``: the chosen lr, marked when it sits on the grid's edge) and a note."""
     finals = df.dropna(subset=[metric]).groupby("run_dir")[metric].last() if metric in df else pd.Series(dtype=float)
     runs = runs.assign(final=runs["run_dir"].map(finals))
     sign = 1.0 if higher_is_better(metric) else -1.0
-    keep, notes = [], []
+    keep, notes, chosen_lr, edges = [], [], {}, 0
     for _, fam in runs.groupby("family", sort=False):
         scores = {}
         for method, g in fam.groupby("method", sort=False):
@@ -283,10 +294,20 @@ def keep_best_lr(df: pd.DataFrame, runs: pd.DataFrame, metric: str) -> tuple[pd.
         grid = sorted(fam["lr"].dropna().unique())
         if len(grid) > 1:
             chosen = fam.loc[fam["method"] == best, "lr"].iloc[0]
-            notes.append(f"{_without_lr(best)}: {chosen:g} (grid {', '.join(f'{v:g}' for v in grid)})")
+            edge = grid_edge(chosen, grid)
+            edges += edge is not None
+            chosen_lr[best] = f"{chosen:g}" + (f" ({EDGE_MARK}: {edge})" if edge else "")
+            notes.append(f"{_without_lr(best)}: {chosen:g} (grid {', '.join(f'{v:g}' for v in grid)}"
+                         + (f"; **{EDGE_MARK}**: the {edge} value" if edge else "") + ")")
     relabel = {m: _without_lr(m) for m in keep}
-    runs = runs[runs["method"].isin(keep)].drop(columns="final").assign(method=lambda r: r["method"].map(relabel))
+    runs = runs[runs["method"].isin(keep)].drop(columns="final")
+    runs = runs.assign(best_lr=runs["method"].map(chosen_lr), method=runs["method"].map(relabel))
     df = df[df["method"].isin(keep)].assign(method=lambda d: d["method"].map(relabel))
+    if not notes:
+        return df, runs, "Learning rate: one per method (no grid)."
     note = ("Learning rate per method: the best of the grid by mean final " + metric + " over seeds "
-            "(the paper's protocol): " + "; ".join(notes) + ".") if notes else "Learning rate: one per method (no grid)."
+            "(the paper's protocol): " + "; ".join(notes) + ".")
+    if edges:
+        note += (f" {edges} of {len(notes)} best learning rates sit on the {EDGE_MARK} (marked): the grid did "
+                 "not bracket them, so a wider grid may find a better one.")
     return df, runs, note

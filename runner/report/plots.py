@@ -27,6 +27,35 @@ RC = {"font.size": 11, "axes.titlesize": 13, "axes.labelsize": 12, "legend.fonts
       "grid.alpha": 0.3, "lines.linewidth": 1.8, "savefig.dpi": 110}
 
 
+SYNTHETIC_TAG = "(synthetic data)"
+
+
+def is_synthetic(dataset: object) -> bool:
+    """A generated stand-in: the loaders name it ``<dataset>-synthetic`` (datasets/base.py), and the
+    name is what summary.json records."""
+    return isinstance(dataset, str) and dataset.endswith("-synthetic")
+
+
+def synthetic_methods(runs: pd.DataFrame) -> set[str]:
+    """The methods with at least one run on a synthetic stand-in."""
+    return set(runs.loc[runs["dataset"].map(is_synthetic), "method"])
+
+
+def data_title(title: str, runs: pd.DataFrame) -> str:
+    """``title`` with ' (synthetic data)' when the runs' data is a synthetic stand-in; when only some
+    are, it says the marked curves are."""
+    synthetic = runs["dataset"].map(is_synthetic)
+    if not synthetic.any() or SYNTHETIC_TAG in title:
+        return title
+    return f"{title} {SYNTHETIC_TAG}" if synthetic.all() else f"{title} (synthetic data in the curves marked so)"
+
+
+def data_labels(runs: pd.DataFrame, order: list[str]) -> dict[str, str]:
+    """Legend label per method: the method, with ' (synthetic data)' when its runs are on a stand-in."""
+    synthetic = synthetic_methods(runs)
+    return {m: f"{m} {SYNTHETIC_TAG}" if m in synthetic else m for m in order}
+
+
 def _base(label: str) -> str:
     """The label with its error-feedback tag removed: TopK-EF-0.01 and TopK-0.01 share a colour."""
     return re.sub(r"-?EF(\([^)]*\))?-?", "-", label).strip("-").replace("--", "-")
@@ -65,7 +94,7 @@ def curve_plot(df: pd.DataFrame, runs: pd.DataFrame, order: list[str], x: str, y
                hline: float | None = None, hline_label: str | None = None) -> list[Path]:
     """One figure: per method, the mean over seeds of ``y`` against ``x`` with a min–max band.
     ``logy`` is applied only when every value is positive. Returns the files written."""
-    style = styles(runs, order)
+    style, names = styles(runs, order), data_labels(runs, order)
     scale = 100.0 if y in PERCENT else 1.0
     with plt.rc_context(RC):
         fig, ax = plt.subplots(figsize=(9.5, 5.2), layout="constrained")
@@ -80,7 +109,7 @@ def curve_plot(df: pd.DataFrame, runs: pd.DataFrame, order: list[str], x: str, y
             st = style[m]
             mr = runs[runs["method"] == m]
             div = int((mr["status"] == "diverged").sum())
-            label = m + (f"  [{div}/{len(mr)} diverged]" if div else "")
+            label = names[m] + (f"  [{div}/{len(mr)} diverged]" if div else "")
             ax.plot(a["x"], a["mean"] * scale, color=st["color"], linestyle=st["linestyle"], marker=st["marker"],
                     markersize=5, markevery=max(1, len(a) // 8), label=label)
             if (a["n"] > 1).any():
@@ -115,7 +144,7 @@ def curve_plot(df: pd.DataFrame, runs: pd.DataFrame, order: list[str], x: str, y
             ax.xaxis.set_major_locator(mticker.MaxNLocator(integer=True, steps=[1, 2, 5, 10]))
         ax.set_xlabel(xlabel)
         ax.set_ylabel(ylabel)
-        ax.set_title(title)
+        ax.set_title(data_title(title, runs))
         ax.grid(True, which="major", alpha=0.3)
         if logx or logy:
             ax.grid(True, which="minor", alpha=0.1)
@@ -149,11 +178,13 @@ def panel_figure(df: pd.DataFrame, runs: pd.DataFrame, order: list[str], panels:
                  out: Path, stem: str) -> list[Path]:
     """Several curve panels side by side, one shared legend: a paper figure laid out as the paper
     does (``hard_threshold`` Fig. 1 and Fig. 3 have three). Each panel: ``x``, ``y``, ``xlabel``,
-    ``ylabel`` and optional ``logx``/``logy``; every curve the mean over seeds with a min–max band."""
-    style = styles(runs, order)
+    ``ylabel`` and optional ``logx``/``logy``; every curve the mean over seeds with a min–max band.
+    A percent metric (``PERCENT``) is drawn in percent, as its label says."""
+    style, names = styles(runs, order), data_labels(runs, order)
     with plt.rc_context(RC):
         fig, axes = plt.subplots(1, len(panels), figsize=(5.2 * len(panels), 4.4), layout="constrained")
         for ax, p in zip(np.atleast_1d(axes), panels):
+            scale = 100.0 if p["y"] in PERCENT else 1.0
             for m in order:
                 a = aggregate(df[df["method"] == m], p["x"], p["y"])
                 if p.get("logx"):
@@ -161,9 +192,10 @@ def panel_figure(df: pd.DataFrame, runs: pd.DataFrame, order: list[str], panels:
                 if a.empty:
                     continue
                 st = style[m]
-                ax.plot(a["x"], a["mean"], color=st["color"], linestyle=st["linestyle"], label=m)
+                ax.plot(a["x"], a["mean"] * scale, color=st["color"], linestyle=st["linestyle"], label=names[m])
                 if (a["n"] > 1).any():
-                    ax.fill_between(a["x"], a["lo"], a["hi"], color=st["color"], alpha=0.15, linewidth=0)
+                    ax.fill_between(a["x"], a["lo"] * scale, a["hi"] * scale, color=st["color"], alpha=0.15,
+                                    linewidth=0)
             ax.set_xscale("log" if p.get("logx") else "linear")
             ax.set_yscale("log" if p.get("logy") else "linear")
             ax.set_xlabel(p["xlabel"])
@@ -171,7 +203,7 @@ def panel_figure(df: pd.DataFrame, runs: pd.DataFrame, order: list[str], panels:
         handles, labels = np.atleast_1d(axes)[0].get_legend_handles_labels()
         fig.legend(handles, labels, loc="outside lower center", ncol=min(len(labels), 4), frameon=False,
                    title=BAND_NOTE)
-        fig.suptitle(title)
+        fig.suptitle(data_title(title, runs))
         paths = [out / f"{stem}.png", out / f"{stem}.pdf"]
         for path in paths:
             fig.savefig(path)

@@ -69,6 +69,7 @@ def summary_table(df: pd.DataFrame, runs: pd.DataFrame, order: list[str], metric
     mname = metric_label(metric)
     refs = {m: _reference(runs, runs[runs["method"] == m].iloc[0]) for m in order}
     several_refs = len(set(refs.values()) - {None}) > 1
+    lr_grid = "best_lr" in runs and runs["best_lr"].notna().any()  # --best-lr over a grid: the lr chosen
     rows = []
     for m in order:
         mr = runs[runs["method"] == m]
@@ -79,6 +80,7 @@ def summary_table(df: pd.DataFrame, runs: pd.DataFrame, order: list[str], metric
         seeds = ", ".join(str(s) for s in sorted(mr["seed"].dropna().unique()))
         steps = mr["steps"].dropna()
         row = {"method": m, "runs (seeds)": f"{len(mr)} ({seeds})", "status": _status_counts(mr["status"]),
+               **({"lr (best of grid)": next(iter(mr["best_lr"].dropna()), "–")} if lr_grid else {}),
                "steps": "–" if steps.empty else (f"{steps.min():.0f}" if steps.min() == steps.max()
                                                  else f"{steps.min():.0f}–{steps.max():.0f}"),
                "final train loss": mean_std(final_loss, total=len(mr)) if len(ok) else "diverged"}
