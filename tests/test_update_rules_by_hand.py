@@ -6,9 +6,11 @@ each rule (scripts/mutation.sh, and the list in its header) fails here."""
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import pytest
 import torch
+import yaml
 
 from compress_train.algorithms.aiade import AIADE
 from compress_train.algorithms.amsgrad import AMSGrad
@@ -25,6 +27,7 @@ from compress_train.compressors.scope import ScopedCompressor
 from compress_train.compressors.topk import TopK
 
 F64 = torch.float64
+CONF = Path(__file__).resolve().parents[1] / "conf" / "algo"
 
 
 def grads(*rows, dtype=torch.float32):
@@ -256,3 +259,19 @@ def test_random_compressor_draws_a_fresh_support_every_step(cls):
         algo.step({0: torch.ones(8)}, k)
         moved.append(int((x != before).nonzero()[0]))
     assert len(set(moved)) > 1, moved
+
+
+@pytest.mark.parametrize("cls", [AMSGrad, CompAMS, QAdam])
+def test_constructor_defaults_are_the_config_defaults(cls):
+    """Built from Python without hyper-parameters, an algorithm steps as conf/algo/<name>.yaml
+    configures it (the values the CLI passes)."""
+    cfg = yaml.safe_load((CONF / f"{cls.name}.yaml").read_text())
+    hyper = {k: cfg[k] for k in ("lr", "beta1", "beta2", "eps")}
+    runs = []
+    for kw in ({}, hyper):
+        x = torch.tensor([1.0, -2.0, 0.5])
+        algo = cls(x, SimCommunicator(1), ScopedCompressor(TopK(k=2), [3], "model"), **kw)
+        for k, g in enumerate(([0.3, -0.02, 1.5], [0.01, 0.4, -0.2])):
+            algo.step({0: torch.tensor(g)}, k)
+        runs.append(x)
+    assert torch.equal(runs[0], runs[1])
