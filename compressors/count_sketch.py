@@ -50,6 +50,7 @@ compressor.k=50000``); the YAML's default is a smaller 5 x 10,000 table.
 """
 from __future__ import annotations
 
+import math
 from collections import OrderedDict
 from dataclasses import dataclass, field
 
@@ -57,12 +58,12 @@ import torch
 from torch import Tensor
 
 from compress_train.compressors.base import CompressContext, Compressor, Payload, generator_for
-from compress_train.compressors.topk import SAMPLE, TopK, topk_count, topk_indices
+from compress_train.compressors.topk import TopK, topk_count
 
 HASHINGS = ("random", "block")
 CACHE_BYTES = 4 << 30    # hashes kept for reuse, least recently used evicted first (the newest always kept)
 DECODE_CHUNK = 1 << 16   # coordinates per decode chunk: the r x chunk row estimates stay in cache
-SELECT_SAMPLE = SAMPLE   # sample size of the unsketch's top-k threshold (``topk.topk_sampled``)
+SELECT_SAMPLE = 1 << 16  # sample size of the unsketch's top-k threshold (``topk_magnitude``)
 
 
 # --------------------------------------------------------------------------- hashes
@@ -288,10 +289,23 @@ def estimate(table: Tensor, hashes: SketchHashes) -> Tensor:
 
 
 def topk_magnitude(x: Tensor, k: int) -> Tensor:
-    """Indices (int64) of the k largest |x_j| of the 1-D ``x``: exactly the set ``torch.topk(x.abs(), k)``
-    selects, by ``topk.topk_indices`` (a sampled threshold and one chunked pass on large float32 CPU
-    vectors, no d-sized temporary; torch.topk otherwise)."""
-    return topk_indices(x, min(int(k), x.numel()))
+    """Indices of the k largest |x_j| of the 1-D ``x``: the set ``torch.topk(x.abs(), k)`` selects (up
+    to ties at the k-th value), found among the entries with |x_j| >= a threshold read off a strided
+    sample of ``SELECT_SAMPLE`` entries (about 2k candidates; the full ``torch.topk`` if fewer than k
+    pass). |x| is never built in full: no d-sized temporary but a mask."""
+    d, k = x.numel(), min(int(k), x.numel())
+    if d <= 4 * SELECT_SAMPLE or 8 * k > d:
+        return torch.topk(x.abs(), k, sorted=False).indices
+    sample = x[::d // SELECT_SAMPLE].abs()
+    m = sample.numel()
+    rank = min(m, math.ceil(2 * k * m / d) + 16)  # about 2k entries at or above the sample's rank-th largest
+    tau = torch.kthvalue(sample, m - rank + 1).values
+    mask = x >= tau
+    mask |= x <= -tau
+    candidates = torch.nonzero(mask).view(-1)
+    if candidates.numel() < k:
+        return torch.topk(x.abs(), k, sorted=False).indices
+    return candidates[torch.topk(x[candidates].abs(), k, sorted=False).indices]
 
 
 def heavy_hitters(table: Tensor, hashes: SketchHashes, k: int) -> Tensor:
