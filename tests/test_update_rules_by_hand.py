@@ -275,3 +275,21 @@ def test_constructor_defaults_are_the_config_defaults(cls):
             algo.step({0: torch.tensor(g)}, k)
         runs.append(x)
     assert torch.equal(runs[0], runs[1])
+
+
+def test_iade_sgd_takes_a_given_step_size():
+    """An eta below 1/(rho L) is used as given, with c = 1 - eta mu (Alg. 3's c at eta = 1/(rho L));
+    one above it breaks Theorem 5.2 and is refused unless algo.unsafe."""
+    problem = {"L": 1.0, "mu": 0.25, "rho": 2.0, "grad0_norm": 1.0, "x0_dist": 1.0}
+
+    def build(**kw):
+        return IADESGD(torch.zeros(2, dtype=F64), SimCommunicator(1),
+                       ScopedCompressor(BoundedQuantizer(mode="stochastic"), [2], "model"), problem=problem, **kw)
+
+    algo = build(lr=0.25, s=0.01)
+    assert algo.lr == 0.25 and algo.c == pytest.approx(1 - 0.25 * 0.25)
+    algo.step({0: torch.tensor([0.337, -0.121], dtype=F64)}, 0)
+    assert algo.encoding.v.abs().sum() > 0 and close(algo.params, (-0.25 * algo.encoding.v).tolist())
+    with pytest.raises(ParameterError, match=r"`lr` \(eta\) must be in \(0, 1/\(rho L\)\] = \(0, 0\.5\]"):
+        build(lr=0.6)
+    assert build(lr=0.6, unsafe=True).lr == 0.6
