@@ -293,3 +293,16 @@ def test_iade_sgd_takes_a_given_step_size():
     with pytest.raises(ParameterError, match=r"`lr` \(eta\) must be in \(0, 1/\(rho L\)\] = \(0, 0\.5\]"):
         build(lr=0.6)
     assert build(lr=0.6, unsafe=True).lr == 0.6
+
+
+@pytest.mark.parametrize("cls", [IADE, AIADE, IADESGD])
+def test_increasing_accuracy_config_check(cls):
+    """The double encoding is its own memory (ef must be none); step sizes are 'auto' or > 0."""
+    ok = {"lr": "auto", "c_prime": "auto", "s": "auto", "eps": "auto"}
+    for ef in (None, False, "none"):
+        assert cls.check({**ok, "ef": ef}) == []
+    assert cls.check({**ok, "ef": "classic"}) == [
+        f"`ef` must be 'none' for algo={cls.name} (the double encoding is its own memory), but is 'classic'."]
+    for lr in (0, -1.0, True, "fast"):
+        assert cls.check({**ok, "lr": lr}) == [f"`lr` must be 'auto' or a number > 0, but is {lr!r}."]
+    assert cls.check({**ok, "lr": 1e-3}) == []
