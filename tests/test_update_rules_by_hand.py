@@ -306,3 +306,14 @@ def test_increasing_accuracy_config_check(cls):
     for lr in (0, -1.0, True, "fast"):
         assert cls.check({**ok, "lr": lr}) == [f"`lr` must be 'auto' or a number > 0, but is {lr!r}."]
     assert cls.check({**ok, "lr": 1e-3}) == []
+
+
+@pytest.mark.parametrize("cls", [AMSGrad, CompAMS, QAdam])
+def test_adam_type_config_check(cls):
+    """beta1, beta2 in [0, 1) and eps > 0 (comp_ams Alg. 1-2), each refusal naming its key."""
+    ok = {"lr": 0.1, "beta1": 0.0, "beta2": 0.5, "eps": 1e-8}
+    assert cls.check(ok) == []
+    for key, bad in (("beta1", 1.0), ("beta2", 1.5), ("beta1", -0.1), ("beta2", "0.9")):
+        assert cls.check({**ok, key: bad}) == [f"`{key}` must be in [0, 1), but is {bad!r}."]
+    for bad in (0.0, -1e-8, "1e-8"):
+        assert cls.check({**ok, "eps": bad}) == [f"`eps` must be a number > 0, but is {bad!r}."]
