@@ -126,9 +126,11 @@ class _FieldLayout:
 
     def pack(self, fields: Tensor) -> Tensor:
         """(r, period) field values -> (r, words) int64 words holding them back to back."""
-        heads = fields.bitwise_right_shift(self.spill).bitwise_left_shift_(self.lift)
-        tails = fields.bitwise_left_shift(self.tail_shift).bitwise_and_(self.tail_mask)
-        parts = torch.cat([heads, tails, fields.new_zeros(fields.shape[0], 1)], dim=1)
+        p = self.period
+        parts = fields.new_empty(fields.shape[0], 2 * p + 1)  # [heads | tails | 0]
+        torch.bitwise_right_shift(fields, self.spill, out=parts[:, :p]).bitwise_left_shift_(self.lift)
+        torch.bitwise_left_shift(fields, self.tail_shift, out=parts[:, p:2 * p]).bitwise_and_(self.tail_mask)
+        parts[:, 2 * p] = 0
         gathered = parts.gather(1, self.sources.expand(fields.shape[0], -1))
         # the parts of one word hold disjoint bits, so their sum is their bitwise or
         return gathered.view(fields.shape[0], self.words, self.fan_in).sum(-1)
