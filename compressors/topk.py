@@ -52,8 +52,8 @@ def scatter_decode(payload: Payload) -> Tensor:
     """``base.sparse_decode`` (distinct indices): the values at their int32 indices, zeros elsewhere."""
     values, indices = payload.tensors["values"], payload.tensors["indices"]
     out = dense_zeros(payload.numel, values.device)
-    if values.device.type == "cpu" and values.dtype == torch.float32:
-        out.numpy()[indices.numpy()] = values.numpy()  # numpy takes the int32 indices as they are
+    if values.device.type == "cpu":  # int64 indices from numpy's allocator (huge pages) for scatter_
+        out.scatter_(0, torch.from_numpy(indices.numpy().astype(np.int64)), values.to(torch.float32))
     else:
         out[indices.long()] = values.to(torch.float32)
     return out
@@ -87,7 +87,10 @@ def entries_at_least(x: np.ndarray, tau: float, bits: bool) -> tuple[np.ndarray,
         tau = np.float32(tau)
     work = np.empty(min(n, CHUNK), dtype=x.dtype)
     mask = np.empty(min(n, CHUNK), dtype=bool)
-    indices, entries = [], []
+    # written in place: capacity n, of which only the pages written are ever touched (no per-chunk arrays
+    # to allocate, fault in and concatenate)
+    indices, entries = np.empty(n, dtype=np.int32), np.empty(n, dtype=x.dtype)
+    found = 0
     for start in range(0, n, CHUNK):
         part = x[start:start + CHUNK]
         m = part.shape[0]
@@ -97,13 +100,14 @@ def entries_at_least(x: np.ndarray, tau: float, bits: bool) -> tuple[np.ndarray,
             np.abs(part, out=work[:m])
         np.greater_equal(work[:m], tau, out=mask[:m])
         hits = np.flatnonzero(mask[:m])
-        if hits.size:
-            entries.append(part[hits])
-            hits += start
-            indices.append(hits.astype(np.int32))
-    if not indices:
-        return np.empty(0, dtype=np.int32), np.empty(0, dtype=x.dtype)
-    return np.concatenate(indices), np.concatenate(entries)
+        h = hits.shape[0]
+        if h:
+            np.take(part, hits, out=entries[found:found + h])
+            np.add(hits, start, out=indices[found:found + h], casting="unsafe")
+            found += h
+    if 2 * found < n:  # a sparse result: do not keep the n-entry buffers alive
+        return indices[:found].copy(), entries[:found].copy()
+    return indices[:found], entries[:found]
 
 
 def _sample_threshold(bits: np.ndarray, k: int, rank_scale: int) -> int:
