@@ -4,9 +4,12 @@ back to back: most significant bit first in both.
 Each map makes a constant number of passes over its input (never one per element or per bit).
 Bits are packed by NumPy's ``packbits`` / ``unpackbits`` for CPU tensors (zero-copy views) and by
 the pure-torch ``*_torch`` functions on any other device; both write the same bytes
-(tests/test_fast_quantizers.py). Integers are packed by 64-bit words: w-bit fields repeat their
-alignment every 64 / gcd(w, 64) values, so each of those (at most 64) field positions is one
-vectorised shift-and-or over the whole vector.
+(tests/test_fast_quantizers.py). Integers are packed in chunks of about 2^20 values, by whole
+groups: when 8 / gcd(w, 8) fields (a whole number of bytes) fit one int64, each group is one
+shift-and-sum (``_ByteGroups``); otherwise by 64-bit words, whose w-bit fields realign every
+64 / gcd(w, 64) values: each field's head and tail are shifted into place with broadcast shift
+tensors and gathered word by word (``_FieldLayout``). Either way a fixed number of torch ops per
+chunk, the same on any device; only the byte swap of the words uses NumPy on the CPU.
 """
 from __future__ import annotations
 
