@@ -317,3 +317,44 @@ def test_adam_type_config_check(cls):
         assert cls.check({**ok, key: bad}) == [f"`{key}` must be in [0, 1), but is {bad!r}."]
     for bad in (0.0, -1e-8, "1e-8"):
         assert cls.check({**ok, "eps": bad}) == [f"`eps` must be a number > 0, but is {bad!r}."]
+
+
+def test_iade_sgd_defaults_and_theorem_5_2_bounds():
+    """Defaults c' = c + (1-c)/4 and s = ||x_0 - x*||^2 / 10; eta in (0, 1/(rho L)] and c' in (c, 1)
+    at their edges; no rho, no run; the seed keys the quantizer's coins."""
+    problem = {"L": 1.0, "mu": 0.25, "rho": 2.0, "grad0_norm": 1.0, "x0_dist": 3.0}
+
+    def build(problem=problem, d=2, **kw):
+        return IADESGD(torch.zeros(d, dtype=F64), SimCommunicator(1),
+                       ScopedCompressor(BoundedQuantizer(mode="stochastic"), [d], "model"), problem=problem, **kw)
+
+    algo = build(lr=0.25)  # c = 1 - eta mu = 0.9375
+    assert algo.c_prime == pytest.approx(0.9375 + 0.0625 / 4) and algo.s == pytest.approx(0.9)
+    assert build(lr=0.5).lr == 0.5  # eta = 1/(rho L) itself is allowed
+    for kw in ({"lr": 0.0}, {"lr": 0.25, "c_prime": 0.9375}, {"lr": 0.25, "c_prime": 1.0},
+               {"lr": 0.25, "c_prime": 1.5}):
+        with pytest.raises(ParameterError, match="must be in"):
+            build(**kw)
+    with pytest.raises(ParameterError, match=r"^algo=iade_sgd needs the WGC constant rho \(aiade Ass\. 5\.1\), "
+                                             r"which this problem does not define; use dataset=lsq_interp "
+                                             r"model=least_squares\.$"):
+        build(problem={k: v for k, v in problem.items() if k != "rho"})
+    g = {0: torch.linspace(-1, 1, 16, dtype=F64) / 3}
+    runs = [build(d=16, seed=seed) for seed in (3, 4)]
+    for algo in runs:
+        algo.step(g, 0)
+    assert not torch.equal(runs[0].params, runs[1].params)
+
+
+def test_iade_theorem_3_1_bounds_at_their_edges():
+    """eta in (0, 2/(L+mu)] (2/(L+mu) itself allowed) and c' in (c, 1), for Alg. 1."""
+    problem = {"L": 1.0, "mu": 0.5, "grad0_norm": 1.0, "x0_dist": 1.0}
+
+    def build(**kw):
+        return IADE(torch.zeros(2, dtype=F64), SimCommunicator(1),
+                    ScopedCompressor(BoundedQuantizer(), [2], "model"), problem=problem, **kw)
+
+    assert build(lr=2 / 1.5).lr == pytest.approx(2 / 1.5)
+    for kw in ({"lr": 0.0}, {"lr": 1.0, "c_prime": 0.5}, {"lr": 1.0, "c_prime": 1.0}, {"lr": 1.0, "c_prime": 1.5}):
+        with pytest.raises(ParameterError, match="must be in"):
+            build(**kw)
