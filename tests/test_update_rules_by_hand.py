@@ -17,6 +17,7 @@ from compress_train.algorithms.amsgrad import AMSGrad
 from compress_train.algorithms.base import ParameterError
 from compress_train.algorithms.communicator import SimCommunicator
 from compress_train.algorithms.comp_ams import CompAMS
+from compress_train.algorithms.double_encoding import DoubleEncoding
 from compress_train.algorithms.iade import IADE
 from compress_train.algorithms.iade_sgd import IADESGD
 from compress_train.algorithms.qadam import QAdam
@@ -358,3 +359,34 @@ def test_iade_theorem_3_1_bounds_at_their_edges():
     for kw in ({"lr": 0.0}, {"lr": 1.0, "c_prime": 0.5}, {"lr": 1.0, "c_prime": 1.0}, {"lr": 1.0, "c_prime": 1.5}):
         with pytest.raises(ParameterError, match="must be in"):
             build(**kw)
+
+
+def test_double_encoding_coins_are_keyed_by_seed_step_and_worker():
+    """Alg. 3's quantizer is random: its coins must differ between steps, workers and seeds (and be
+    the same for the same ones), or the errors of successive steps and workers correlate."""
+    d = 16
+    g = torch.linspace(-1, 1, d, dtype=F64) / 3  # off the grid 2 sqrt(eps / d) = 0.05 almost everywhere
+
+    def v_after(seed=0, step=0, workers=2):
+        enc = DoubleEncoding(torch.zeros(d, dtype=F64), SimCommunicator(workers),
+                             ScopedCompressor(BoundedQuantizer(mode="stochastic"), [d], "model"), seed)
+        v, _ = enc.exchange({w: g.clone() for w in range(workers)}, 0.01, step)
+        return v.clone(), enc
+
+    base, enc = v_after()
+    assert torch.equal(base, v_after()[0])
+    assert not torch.equal(base, v_after(step=1)[0]) and not torch.equal(base, v_after(seed=1)[0])
+    assert not torch.equal(enc.s_worker[0], enc.s_worker[1])  # same vector, private coins
+
+
+@pytest.mark.parametrize("cls", [IADE, AIADE, IADESGD])
+def test_exchange_gets_the_step_and_its_budget(cls):
+    problem = {"L": 1.0, "mu": 0.25, "rho": 2.0, "grad0_norm": 1.0, "x0_dist": 1.0}
+    mode = "stochastic" if cls is IADESGD else "deterministic"
+    algo = cls(torch.zeros(2, dtype=F64), SimCommunicator(1),
+               ScopedCompressor(BoundedQuantizer(mode=mode), [2], "model"), problem=problem)
+    calls, exchange = [], algo.encoding.exchange
+    algo.encoding.exchange = lambda grads, eps, step: calls.append((eps, step)) or exchange(grads, eps, step)
+    for k in range(3):
+        algo.step({0: torch.tensor([0.3, -0.1], dtype=F64)}, k)
+    assert calls == [(algo.budget(k), k) for k in range(3)]
