@@ -183,6 +183,7 @@ class Algorithm(Stateful, ABC):
         ``bits_down`` with that payload's bits; one that replicates its server sends nothing more.
         ``average_decoded`` turns either into the workers' mean.
         """
+        assert self.compressor is not None  # only a method that compresses (needs.compressor) exchanges messages
         t0 = time.perf_counter()
         local = []
         self._decoded = []
@@ -225,6 +226,7 @@ class Algorithm(Stateful, ABC):
         for sent, dense in self._decoded:
             if sent is message:
                 return dense
+        assert self.compressor is not None  # a message exists only where a compressor made it
         return self.compressor.decompress(message)
 
     def average_decoded(self, messages: list[Message]) -> Tensor:

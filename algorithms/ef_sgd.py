@@ -100,6 +100,7 @@ class EFSGD(Algorithm):
         if self.m is None:
             self.m, self.v = torch.zeros_like(d), torch.zeros_like(d)
         self.t += 1
+        assert self.v is not None  # set together with self.m
         self.m.mul_(b1).add_(d, alpha=1 - b1)
         self.v.mul_(b2).addcmul_(d, d, value=1 - b2)
         denom = (self.v / (1 - b2 ** self.t)).sqrt_().add_(self.adam_eps)

@@ -109,8 +109,8 @@ def restore(current: Any, value: Any, where: str, device: torch.device | None = 
         current.update(new)
         return current
     if isinstance(value, (list, tuple)):
-        old = current if isinstance(current, (list, tuple)) and len(current) == len(value) else [None] * len(value)
-        items = [restore(o, v, f"{where}[{i}]", device, strict) for i, (o, v) in enumerate(zip(old, value))]
+        olds = current if isinstance(current, (list, tuple)) and len(current) == len(value) else [None] * len(value)
+        items = [restore(o, v, f"{where}[{i}]", device, strict) for i, (o, v) in enumerate(zip(olds, value))]
         if isinstance(current, list) and isinstance(value, list):
             current[:] = items
             return current

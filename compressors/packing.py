@@ -14,6 +14,7 @@ chunk, the same on any device; only the byte swap of the words uses NumPy on the
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 import torch
@@ -110,7 +111,7 @@ class _FieldLayout:
         self.width, (self.period, self.words) = width, _field_layout(width)
         word = [j * width // 64 for j in range(self.period)]
         spill = [j * width % 64 + width - 64 for j in range(self.period)]
-        long = {"dtype": torch.int64, "device": device}
+        long: dict[str, Any] = {"dtype": torch.int64, "device": device}
         self.word = torch.tensor(word, **long)
         self.next_word = torch.tensor([min(q + 1, self.words - 1) for q in word], **long)
         self.spill = torch.tensor([max(s, 0) for s in spill], **long)

@@ -69,9 +69,11 @@ class ConvexProblem:
         if self.kind == "quadratic":
             if idx is not None:
                 raise ValueError(f"{self.name}: a quadratic problem has no samples, so idx must be None.")
+            assert self.A is not None and self.b is not None  # a quadratic problem holds A_i, b_i
             ax = self.A[i] @ x
             loss, grad = 0.5 * x.dot(ax) - self.b[i].dot(x), ax - self.b[i]
         else:
+            assert self.X is not None and self.y is not None  # a sample problem holds X_i, y_i
             X, y = self.X[i], self.y[i]
             if idx is not None:
                 if idx.numel() == 0:

@@ -81,7 +81,7 @@ def scan(directory: Path, class_to_idx: dict[str, int] | None = None) -> tuple[l
     if not samples:
         raise DataFileError(f"dataset.root: {directory} holds no images with extensions "
                             f"{', '.join(_image_extensions())}; expected {LAYOUT}")
-    return sorted(class_to_idx, key=class_to_idx.get), samples
+    return sorted(class_to_idx, key=class_to_idx.__getitem__), samples
 
 
 def _open(path: str):
@@ -186,6 +186,7 @@ class ImageFolderView:
         return (len(self.images), 3, self.images.crop, self.images.crop)
 
     def __getitem__(self, key) -> torch.Tensor:
+        ids: Sequence[int]
         if isinstance(key, slice):
             ids = range(len(self.images))[key]
         elif isinstance(key, (int, np.integer)):

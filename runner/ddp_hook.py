@@ -214,6 +214,7 @@ def exchange_and_average(state: HookState, mine: Message) -> list[Tensor]:
     """Per payload of ``mine``: (1/n) sum_i decode(payload of worker i), in worker order (allgather),
     or the decoded sum of one allreduce over n; the bit counters advanced from the payloads."""
     comm, decode = state.comm, state.compressor.decompress
+    assert comm is not None  # the hook opens the communicator on its first call, before this
     state.bits_up += mine.bits
     state.elements_up += mine.elements
     if getattr(state.compressor, "allreduce", False):

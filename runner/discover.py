@@ -31,7 +31,7 @@ The five most useful commands:
 
 def describe(path: Path) -> str:
     """The first sentence of a YAML file's header comment (``# @package`` lines skipped)."""
-    lines = []
+    lines: list[str] = []
     for line in path.read_text().splitlines():
         if not line.startswith("#"):
             break

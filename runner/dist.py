@@ -105,11 +105,11 @@ def init_process_group(backend: str, timeout_s: float = 60, device: str = "auto"
     if use_cuda:
         local_rank = int(os.environ.get("LOCAL_RANK", 0))
         torch.cuda.set_device(local_rank)
-        device = torch.device("cuda", local_rank)
+        rank_device = torch.device("cuda", local_rank)
     else:
-        device = torch.device("cpu")
+        rank_device = torch.device("cpu")
     dist.init_process_group(backend=backend, timeout=timedelta(seconds=timeout_s))
-    return device
+    return rank_device
 
 
 def shutdown() -> None:

@@ -15,9 +15,11 @@ import difflib
 import itertools
 import os
 from pathlib import Path
+from typing import Any, cast
 
 from hydra import compose, initialize_config_module
 from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.core.override_parser.types import Override
 from hydra.errors import ConfigCompositionException
 from omegaconf import OmegaConf
 
@@ -40,6 +42,12 @@ def _values(override) -> list[str]:
         return [str(v) for v in override.sweep_string_iterator()]
     value = override.value()
     return ["null" if value is None else str(value)]
+
+
+def _line(override: Override) -> str:
+    """The override as typed; ``parse_overrides`` records it on every override it returns."""
+    assert override.input_line is not None
+    return override.input_line
 
 
 def group_errors(parsed) -> list[str]:
@@ -87,14 +95,14 @@ def check(overrides: list[str], multirun: bool) -> None:
         raise PreflightError("\n".join(errors))
     plain = [o for o in parsed if not o.get_key_element().startswith("hydra.")]
     with initialize_config_module(config_module="compress_train.conf", version_base="1.3"):
-        first = [f"{o.get_key_element()}={_values(o)[0]}" if o.is_sweep_override() else o.input_line for o in plain]
+        first = [f"{o.get_key_element()}={_values(o)[0]}" if o.is_sweep_override() else _line(o) for o in plain]
         try:
-            hydra_keys = [o.input_line for o in parsed if o.get_key_element().startswith("hydra.")
+            hydra_keys = [_line(o) for o in parsed if o.get_key_element().startswith("hydra.")
                           and not o.is_sweep_override()]
             cfg = compose(config_name="config", overrides=[*first, *hydra_keys], return_hydra_config=True)
         except ConfigCompositionException as err:
             text = f"{err} {err.__cause__ or ''}"
-            groups = [o.input_line for o in plain if "." not in o.get_key_element() and not o.is_sweep_override()]
+            groups = [_line(o) for o in plain if "." not in o.get_key_element() and not o.is_sweep_override()]
             try:
                 base = compose(config_name="config", overrides=groups)
             except ConfigCompositionException:
@@ -118,7 +126,8 @@ def check(overrides: list[str], multirun: bool) -> None:
             raise PreflightError(f"`hydra.{'sweep' if multirun else 'run'}.dir` '{target}' cannot be created: "
                                  f"'{blocked}' is not a writable directory.")
         params = cfg.hydra.sweeper.get("params") if multirun else None
-        sweeper = OmegaConf.to_container(params, resolve=True) if params else {}
+        # a sweeper preset is a mapping of config keys to sweep strings
+        sweeper = cast("dict[str, Any]", OmegaConf.to_container(params, resolve=True)) if params else {}
         todo = jobs(plain, {k: str(v) for k, v in sweeper.items()}) if multirun else [first]
         bad = []
         for job in todo[:MAX_JOBS]:

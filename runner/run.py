@@ -9,7 +9,7 @@ import platform
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import torch
 from omegaconf import DictConfig, OmegaConf
@@ -43,7 +43,8 @@ def run_identity(cfg: DictConfig) -> dict[str, Any]:
         pkg_version = version("compress-train")
     except PackageNotFoundError:
         pkg_version = None
-    data = {k: v for k, v in OmegaConf.to_container(cfg, resolve=True).items() if k != "resume"}
+    config = cast("dict[str, Any]", OmegaConf.to_container(cfg, resolve=True))  # a DictConfig gives a dict
+    data = {k: v for k, v in config.items() if k != "resume"}
     data.get("launcher", {}).pop("node_rank", None)  # every node of one multi-node run is the same run
     resolved = OmegaConf.to_yaml(data)
     return {
@@ -78,7 +79,7 @@ class Progress:
         if enabled:
             from tqdm import tqdm
             self.bar = tqdm(total=total, desc="train", unit="it", dynamic_ncols=True, file=sys.stderr)
-        self.acc = None
+        self.acc: tuple[str, Any] | None = None  # the last (metric, value) shown
 
     def __call__(self, step: int, row: dict[str, Any] | None) -> None:
         if self.bar is None:

@@ -9,6 +9,12 @@ from __future__ import annotations
 
 import signal
 import threading
+from collections.abc import Callable
+from types import FrameType
+from typing import Any
+
+# what signal.signal returns and accepts: a handler, SIG_DFL/SIG_IGN (ints), or None (not set from Python)
+SignalHandler = Callable[[int, FrameType | None], Any] | int | None
 
 STATUS = {0: None, 1: "interrupted", 2: "preempted"}
 EXIT_CODES = {"interrupted": 130, "preempted": 143}
@@ -17,7 +23,7 @@ EXIT_CODES = {"interrupted": 130, "preempted": 143}
 class StopRequest:
     def __init__(self) -> None:
         self.code = 0
-        self._previous: dict[int, object] = {}
+        self._previous: dict[int, SignalHandler] = {}
 
     def _handle(self, signum, frame) -> None:
         if signum == signal.SIGINT and self.code:

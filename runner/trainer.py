@@ -251,7 +251,7 @@ class Trainer:
             mine = max(1.0, round(CHECKPOINT_SECONDS / max(per_step, 1e-9)))
             self.interval = int(self.comm.gather_floats([mine] * len(self.comm.local_workers))[0])
         interval = every if isinstance(every, int) else self.interval
-        return bool(interval) and step % interval == 0
+        return interval is not None and interval != 0 and step % interval == 0
 
     def save_checkpoint(self, start: float) -> None:
         """Write this process's part, then (writer) the shared part and, once all have written, the manifest."""

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import torch
 import torch.distributed as dist
-from omegaconf import OmegaConf
+from omegaconf import DictConfig, OmegaConf
 
 from compress_train.algorithms.base import ParameterError
 from compress_train.datasets.errors import DataFileError
@@ -56,7 +56,11 @@ def main(argv: list[str] | None = None) -> int:
         if not args.config.is_file():
             print(f"error: config file {args.config} does not exist", file=sys.stderr)
             return 2
-        cfg = OmegaConf.load(args.config)
+        loaded = OmegaConf.load(args.config)
+        if not isinstance(loaded, DictConfig):
+            print(f"error: config file {args.config} holds a list, not a config mapping", file=sys.stderr)
+            return 2
+        cfg = loaded
         run_dir = args.config.resolve().parent
     else:
         world = os.environ.get("WORLD_SIZE", "1")

@@ -22,7 +22,7 @@ from compress_train.algorithms.error_feedback import ErrorFeedback
 class LocalMomentumMemory(ErrorFeedback):
     raw_gradient = False
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.mu = 0.0
         self.m = torch.zeros_like(self.error)
@@ -34,6 +34,7 @@ class LocalMomentumMemory(ErrorFeedback):
         return self._p / lr
 
     def update(self, corrected: Tensor, decoded: Tensor, lr: float) -> None:
+        assert self._p is not None  # set by corrected(), which every step calls first
         torch.sub(self._p, lr * decoded, out=self.error)
         self._p = None
 

@@ -17,7 +17,7 @@ from compress_train.algorithms.error_feedback import ErrorFeedback
 class ScaledMemory(ErrorFeedback):
     raw_gradient = False
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self._p: Tensor | None = None
 
@@ -26,6 +26,7 @@ class ScaledMemory(ErrorFeedback):
         return self._p / lr
 
     def update(self, corrected: Tensor, decoded: Tensor, lr: float) -> None:
+        assert self._p is not None  # set by corrected(), which every step calls first
         torch.sub(self._p, lr * decoded, out=self.error)
         self._p = None
 

@@ -59,7 +59,7 @@ def run(overrides: Sequence[str] = (), run_dir: str | Path | None = None) -> dic
         lines = [ln.strip() for ln in str(err).splitlines() if ln.strip() != "invalid configuration:"]
         raise ConfigError(lines) from None
     with initialize_config_module(config_module="compress_train.conf", version_base="1.3"):
-        cfg = compose(config_name="config", overrides=overrides, return_hydra_config=True)
+        cfg = compose(config_name="config", overrides=list(overrides), return_hydra_config=True)
     where = Path(cfg.hydra.run.dir)
     with open_dict(cfg):
         del cfg["hydra"]

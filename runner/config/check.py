@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from omegaconf import DictConfig, OmegaConf
 
@@ -54,7 +54,8 @@ def qualify(section: str, message: str) -> str:
 
 
 def component_params(section: DictConfig | dict, drop: tuple[str, ...] = ("name",)) -> dict[str, Any]:
-    data = OmegaConf.to_container(section, resolve=True) if isinstance(section, DictConfig) else dict(section)
+    data = (cast("dict[str, Any]", OmegaConf.to_container(section, resolve=True))  # a DictConfig gives a dict
+            if isinstance(section, DictConfig) else dict(section))
     return {k: v for k, v in data.items() if k not in drop and k != "defaults"}  # defaults: a raw YAML's list
 
 

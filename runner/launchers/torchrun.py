@@ -229,6 +229,7 @@ def launch_torchrun(cfg: DictConfig, run_dir: Path) -> dict[str, Any] | None:
         proc.wait()
         raise
     stderr = tee.text()
+    assert proc.stderr is not None  # opened with stderr=PIPE
     proc.stderr.close()
     summary_path = run_dir / "summary.json"
     summary = json.loads(summary_path.read_text()) if summary_path.exists() else None

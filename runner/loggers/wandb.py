@@ -36,7 +36,7 @@ import logging
 import netrc
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from omegaconf import DictConfig, OmegaConf
 
@@ -130,7 +130,8 @@ def define_axes(run) -> None:
 
 class WandbSink:
     def __init__(self, cfg: DictConfig, run_dir: Path):
-        self.run = None
+        # a wandb Run (wandb is imported lazily, untyped here), None while disabled; _guard checks it
+        self.run: Any = None
         self.offline_dir: Path | None = None
         mode, auto = start_mode(cfg.logger.mode)
         if mode == "disabled":
@@ -140,7 +141,7 @@ class WandbSink:
             import wandb
 
             run_id = _stored_id(cfg, run_dir)
-            config = OmegaConf.to_container(cfg, resolve=True)
+            config = cast("dict[str, Any]", OmegaConf.to_container(cfg, resolve=True))  # a DictConfig gives a dict
             try:
                 config["overrides"] = read_overrides(run_dir)
             except Exception as err:  # noqa: BLE001 - a W&B extra: never stop training over it

@@ -10,14 +10,19 @@ test, no model buffers to share.
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from omegaconf import DictConfig
 
 from compress_train.algorithms.base import AlgorithmContext, Needs, ParameterError
 
+if TYPE_CHECKING:
+    from torch import Tensor
+
 
 class Task:
+    params: Tensor                            # the flat iterate, set by each task's __init__
+    layer_sizes: list[int]                    # numel of each parameter tensor, in order
     log_initial = False                       # log a row for the starting point (step 0)
     supports_gradient_point = False           # can evaluate gradients away from the iterate
     supports_worker_points = False            # can take each worker's gradient at its own point

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, cast
 
 import numpy as np
 import torch
@@ -61,7 +61,8 @@ def _int(errors: list[str], key: str, value: Any, low: int) -> None:
 def check_model(cfg: DictConfig) -> list[str]:
     errors: list[str] = []
     name = cfg.model.name
-    params = {k: v for k, v in OmegaConf.to_container(cfg.model, resolve=True).items() if k != "name"}
+    model = cast("dict[str, Any]", OmegaConf.to_container(cfg.model, resolve=True))  # a DictConfig gives a dict
+    params = {k: v for k, v in model.items() if k != "name"}
     errors += [f"`model.{k}` is not a parameter of model {name!r} (it takes {sorted(CONVEX_MODELS[name])})."
                for k in params if k not in CONVEX_MODELS[name]]
     if params.get("l2_over_L") is not None:

@@ -26,7 +26,7 @@ The contract (what ``network_task.py`` gives the trainer, for token streams):
 from __future__ import annotations
 
 import math
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import torch
 import torch.nn.functional as F
@@ -45,12 +45,15 @@ from compress_train.runner.tasks.flat import FlatModel
 from compress_train.runner.tasks.network import dropout_seed
 from compress_train.runner.tasks.base import Task, dropout_error
 
+if TYPE_CHECKING:
+    from compress_train.models.lstm_lm import LSTMLanguageModel
+
 EVAL_BATCH = 10  # columns of the evaluation stream (PyTorch word_language_model's eval_batch_size)
 LM_MODELS = ("lstm_lm",)
 
 
 @torch.no_grad()
-def lm_loss(model: torch.nn.Module, tokens: torch.Tensor, bptt: int, batch: int = EVAL_BATCH) -> float:
+def lm_loss(model: LSTMLanguageModel, tokens: torch.Tensor, bptt: int, batch: int = EVAL_BATCH) -> float:
     """Mean cross-entropy per predicted token of ``tokens`` (batchified, hidden state carried)."""
     source = batchify(tokens, batch)
     hidden = model.init_hidden(batch)

@@ -94,6 +94,7 @@ class RecommendationTask(Task):
             raise DataFileError(f"{data.name}: {examples:,} examples per epoch over {cfg.workers} worker(s) leave "
                                 f"{self.shard_size:,} per worker, fewer than one batch of {self.batch}: lower "
                                 "train.batch_size or workers")
+        self.shards: dict[int, tuple[torch.Tensor, ...]]  # worker -> (users, items, labels) of this epoch
         self.epoch, self.shards = -1, {}
         n_eval = min(d.get("eval_users") or data.num_users, data.num_users)
         self.eval_users = data.test_users[:n_eval].to(device)
