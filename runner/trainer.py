@@ -165,9 +165,9 @@ class Trainer:
             clip_(grads, self.cfg.train.grad_clip)
         if self.schedule is not None:
             self.algo.lr = lr_at(self.base_lr, step / self.steps_per_epoch, self.schedule)
+        wire_before = self.comm.wire_bytes  # a controller's broadcast decision is this step's traffic too
         self.controller.before_step(step, grads, self.algo.lr)
         t1 = time.perf_counter()
-        wire_before = self.comm.wire_bytes
         report = self.algo.step(grads, step)
         self.task.after_step()
         all_losses = self.comm.gather_floats(losses)
