@@ -15,6 +15,6 @@ done
 for fig in fig1 fig2 fig3_mnist fig3_imdb fig3_cifar10; do
   extra=()
   [ "$fig" = fig2 ] && extra=(--target-loss 0.5)
-  [ "$fig" = fig1 ] && extra=(--best-lr)
+  [[ "$fig" = fig1 || "$fig" = fig3_* ]] && extra=(--best-lr)
   "$bin/compress-report" "$root/$fig" --out "docs/results/comp_ams/$fig" --title "COMP-AMS $fig (scale=ci)" "${extra[@]}"
 done
