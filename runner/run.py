@@ -164,6 +164,9 @@ def run_training(cfg: DictConfig, comm: Communicator, run_dir: Path,
             log.info(f"{run_dir} already holds this run, finished with status {finished['status']}: nothing to resume")
         return finished
     resume_from = resume_point(cfg, run_dir)
+    # every rank has looked at the run directory before the writer truncates or creates metrics.jsonl
+    # (a slower rank would otherwise find the writer's fresh file and take it for another run's)
+    comm.gather_floats([0.0] * len(comm.local_workers))
     if resume_from is not None and comm.is_writer:
         checkpoint.truncate_metrics(run_dir, checkpoint.read_manifest(resume_from)["rows"])
     elif resume_from is None and comm.is_writer:
