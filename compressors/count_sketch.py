@@ -95,19 +95,25 @@ class SketchHashes:
 
     @property
     def device(self) -> torch.device:
-        return (self.index if self.index is not None else self.pattern).device
+        held = self.index if self.index is not None else self.pattern
+        assert held is not None, "random hashes hold index, block hashes pattern"
+        return held.device
 
     def buckets(self) -> Tensor:
         """bucket_i(j) as an explicit (r, d) int64 tensor (tests, other uses; the sketch never builds it)."""
         if self.hashing == "random":
+            assert self.index is not None
             return self.index // 2
+        assert self.shift is not None
         j = torch.arange(self.numel, device=self.device)
         return (j % self.columns + self.shift[:, j // self.columns]) % self.columns
 
     def signs(self) -> Tensor:
         """sign_i(j) in {-1, +1} as an explicit (r, d) fp32 tensor."""
         if self.hashing == "random":
+            assert self.index is not None
             return 1.0 - 2.0 * (self.index % 2).to(torch.float32)
+        assert self.block_sign is not None and self.pattern is not None
         j = torch.arange(self.numel, device=self.device)
         return self.block_sign[:, j // self.columns] * self.pattern[:, j % self.columns]
 
@@ -172,9 +178,11 @@ def accumulate(x: Tensor, hashes: SketchHashes) -> Tensor:
         # column 2b collects the +1-signed entries of bucket b, column 2b + 1 the -1-signed ones: one
         # scatter-add for all rows, x expanded (stride 0) rather than repeated r times
         signed = torch.zeros(r, 2 * c, dtype=torch.float32, device=x.device)
+        assert hashes.index is not None  # random hashes hold their index
         signed.scatter_add_(1, hashes.index, x.expand(r, d))
         return signed[:, 0::2] - signed[:, 1::2]
     table = torch.zeros(r, c, dtype=torch.float32, device=x.device)
+    assert hashes.pattern is not None  # block hashes hold their pattern
     rows, pattern = table.unbind(0), hashes.pattern.unbind(0)
     for b, block in enumerate(hashes._blocks):
         xb = x[b * c:(b + 1) * c]
@@ -216,7 +224,9 @@ def _rows(prepared: Tensor, hashes: SketchHashes, start: int, stop: int, out: Te
     if out is None:
         out = torch.empty(hashes.rows, stop - start, dtype=prepared.dtype, device=prepared.device)
     if hashes.hashing == "random":
+        assert hashes.index is not None
         return torch.gather(prepared, 1, hashes.index[:, start:stop], out=out)
+    assert hashes.pattern is not None and hashes._neg_pattern is not None
     c, d = hashes.columns, hashes.numel
     for b in range(start // c, -(-stop // c)):
         lo, n = b * c - start, min(c, d - b * c)
@@ -263,7 +273,7 @@ def lower_median(values: Tensor, out: Tensor | None = None) -> Tensor:
     r = values.shape[0]
     rows = list(values.unbind(0))
     if r == 3:
-        return _median3(*rows, out=out)
+        return _median3(rows[0], rows[1], rows[2], out=out)
     if r == 5:  # median5(a..e) = median3(max(min(a,b), min(c,d)), min(max(a,b), max(c,d)), e)
         a, b, c, d, e = rows
         return _median3(torch.maximum(torch.minimum(a, b), torch.minimum(c, d)),

@@ -63,6 +63,7 @@ def topk_count(d: int, ratio: float | None, k: int | None) -> int:
     """Number of coordinates kept out of d: ``k`` capped at d, else max(1, floor(ratio * d))."""
     if k is not None:
         return min(int(k), d)
+    assert ratio is not None, "ratio or k must be given (the compressor's check says so first)"
     return min(d, max(1, math.floor(ratio * d + 1e-9)))
 
 
@@ -81,10 +82,11 @@ def entries_at_least(x: np.ndarray, tau: float, bits: bool) -> tuple[np.ndarray,
     is a float and the float compare of ``x.abs() >= tau`` is reproduced (NaN never passes).
     """
     n = x.shape[0]
+    threshold: np.generic
     if bits:
-        x, tau = x.view(np.int32), np.int32(tau)
+        x, threshold = x.view(np.int32), np.int32(tau)
     else:
-        tau = np.float32(tau)
+        threshold = np.float32(tau)
     work = np.empty(min(n, CHUNK), dtype=x.dtype)
     mask = np.empty(min(n, CHUNK), dtype=bool)
     # written in place: capacity n, of which only the pages written are ever touched (no per-chunk arrays
@@ -98,7 +100,7 @@ def entries_at_least(x: np.ndarray, tau: float, bits: bool) -> tuple[np.ndarray,
             np.bitwise_and(part, _ABS_MASK, out=work[:m])
         else:
             np.abs(part, out=work[:m])
-        np.greater_equal(work[:m], tau, out=mask[:m])
+        np.greater_equal(work[:m], threshold, out=mask[:m])
         hits = np.flatnonzero(mask[:m])
         h = hits.shape[0]
         if h:

@@ -139,7 +139,7 @@ def bits_figure(df: pd.DataFrame, runs: pd.DataFrame, order: list[str], out: Pat
     style = styles(runs, order)
     with plt.rc_context(RC):
         fig, ax = plt.subplots(figsize=(9.5, 5.2), layout="constrained")
-        span = 0
+        span = 0.0
         for m in order:
             sub = df[(df["method"] == m) & (df["step"] > 0)]
             a = aggregate(sub, "step", "bits_up_step")

@@ -6,6 +6,8 @@ sent per worker, log x). Every curve is the mean over a method's seeds aligned o
 with a min–max band."""
 from __future__ import annotations
 
+from typing import Any
+
 import math
 from pathlib import Path
 
@@ -24,7 +26,7 @@ def make_figures(df: pd.DataFrame, runs: pd.DataFrame, order: list[str], out: Pa
     prefix = f"{title}: " if title else ""
     written: list[Path] = []
     mlabel = metric_label(metric)
-    specs = [
+    specs: list[tuple[str, str, str, str, str, str, dict[str, Any]]] = [
         ("train_loss_vs_epochs", "epoch", "train_loss", "epochs", TRAIN_LOSS_LABEL,
          "Training loss vs epochs", dict(logy=True)),
         (f"{file_stem(metric)}_vs_epochs", "epoch", metric, "epochs", mlabel,

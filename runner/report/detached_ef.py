@@ -23,7 +23,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from compress_train.runner.report.plots import RC, SYNTHETIC_TAG, is_synthetic  # noqa: E402
+from compress_train.runner.report.plots import RC, SYNTHETIC_TAG, _colors, is_synthetic  # noqa: E402
 
 METHODS = ["EF", "SAEF", "PSync", "DEF", "DEF-A"]
 CHANCE_FACTOR = 1.5  # final accuracy below 1.5 / classes (15 % on 10 classes) counts as "at chance"
@@ -133,7 +133,7 @@ def time_column(df: pd.DataFrame, axis: str) -> pd.Series:
 
 
 def curves(df: pd.DataFrame, rt: pd.DataFrame, labels: list[str], ratio, x: str, y: str, ax, axis: str) -> None:
-    colours = dict(zip(["SGD", *METHODS], ["black", *plt.get_cmap("tab10").colors]))
+    colours = dict(zip(["SGD", *METHODS], ["black", *_colors("tab10")]))
     for lab in labels:
         keep = rt[(rt["label"] == lab) & ((rt["ratio"] == ratio) | (lab == "SGD"))]
         if keep.empty:

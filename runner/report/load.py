@@ -97,7 +97,7 @@ def is_full_gradient(s: dict[str, Any]) -> bool:
 
 def derived_label(s: dict[str, Any]) -> str:
     """A ``comp_ams``-style legend name: TopK-EF-0.01, TopK-0.01, BkSign-EF, MVSS-0.01, AMSGrad, QAdam."""
-    algo, comp = s.get("algo"), s.get("compressor")
+    algo, comp = str(s.get("algo")), str(s.get("compressor"))
     params = s.get("compressor_params") or {}
     ef = s.get("ef") or (s.get("algo_params") or {}).get("ef") or "none"
     if is_full_gradient(s):
@@ -289,7 +289,7 @@ def keep_best_lr(df: pd.DataFrame, runs: pd.DataFrame, metric: str) -> tuple[pd.
         for method, g in fam.groupby("method", sort=False):
             bad = (g["status"] == "diverged").any() or g["final"].isna().all()
             scores[method] = -np.inf if bad else sign * g["final"].mean()
-        best = max(scores, key=scores.get)
+        best = max(scores, key=lambda method: scores[method])
         keep.append(best)
         grid = sorted(fam["lr"].dropna().unique())
         if len(grid) > 1:

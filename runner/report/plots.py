@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Any, cast
 
 import matplotlib
 
@@ -13,6 +14,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import matplotlib.ticker as mticker  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
+from matplotlib.colors import ListedColormap  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
 
 from compress_train.runner.report.load import aggregate  # noqa: E402
@@ -22,7 +24,13 @@ BAND_NOTE = "mean over seeds, band: min–max"
 BITS_LABEL = "bits sent per worker (uplink: values + indices, signs + scales; cumulative)"
 CONVEX_BITS_LABEL = "bits sent per worker (uplink, cumulative; the real code's size)"
 MARKERS = ["o", "s", "^", "D", "v", "P", "X", "*", "<", ">"]
-RC = {"font.size": 11, "axes.titlesize": 13, "axes.labelsize": 12, "legend.fontsize": 10,
+
+def _colors(name: str) -> tuple:
+    """The colours of a qualitative (listed) colormap such as tab10."""
+    return cast(ListedColormap, plt.get_cmap(name)).colors  # type: ignore[return-value]
+
+
+RC: Any = {"font.size": 11,  # matplotlib rcParams (its stubs want literal keys) "axes.titlesize": 13, "axes.labelsize": 12, "legend.fontsize": 10,
       "legend.title_fontsize": 10, "xtick.labelsize": 10, "ytick.labelsize": 10, "axes.grid": True,
       "grid.alpha": 0.3, "lines.linewidth": 1.8, "savefig.dpi": 110}
 
@@ -71,7 +79,7 @@ def styles(runs: pd.DataFrame, order: list[str]) -> dict[str, dict]:
     for m in order:
         buckets.setdefault(_base(m), []).append(m)
     colour_of: dict[str, str] = {}
-    palette = list(plt.get_cmap("tab10").colors) if len(order) <= 10 else list(plt.get_cmap("tab20").colors)
+    palette = list(_colors("tab10")) if len(order) <= 10 else list(_colors("tab20"))
     palette = [c for i, c in enumerate(palette) if i != 7]  # tab10's grey is too close to black
     nxt = 0
     for m in order:

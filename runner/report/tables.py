@@ -108,7 +108,7 @@ def summary_table(df: pd.DataFrame, runs: pd.DataFrame, order: list[str], metric
             row["bits vs full gradient"] = text
         rows.append(row)
     table = pd.DataFrame(rows).fillna("–")
-    table.attrs["references"] = sorted(set(refs.values()) - {None})
+    table.attrs["references"] = sorted(r for r in set(refs.values()) if r is not None)
     return table
 
 
