@@ -7,11 +7,11 @@ worker's gradient compressed: the full-precision limit of AIADE (aiade Alg. 2 wi
 Rate c = sqrt(1 - sqrt(mu/L)) in distance. Downlink as implemented: the n - 1 other payloads
 (``bits_down``); a dense broadcast of x_{k+1} is only modelled (``bits_down_ps_model``).
 """
+
 from __future__ import annotations
 
-from dataclasses import replace
-
 import math
+from dataclasses import replace
 from typing import Any
 
 import torch

@@ -10,11 +10,11 @@ with x_0 = y_0 = 0. Theorem 4.1: ||x_k - x*|| <= c^k G(k), G(k) = O(ln k), and O
 bits at iteration k. The parameters are the paper's (fixed: no eta or tau to choose); ``algo.eps``
 scales the budget (auto = ||grad f(x_0)||). Requires ``compressor=bounded`` (deterministic).
 """
+
 from __future__ import annotations
 
-from dataclasses import replace
-
 import math
+from dataclasses import replace
 from typing import Any
 
 import torch
@@ -26,12 +26,12 @@ class AIADE(IncreasingAccuracy):
     name = "aiade"
     needs = replace(IncreasingAccuracy.needs, full_gradient=True, gradient_point=True)
 
-    def __init__(self, params, comm, compressor, seed=0, lr="auto", ef=None, problem=None, unsafe=False,
-                 eps="auto"):
+    def __init__(self, params, comm, compressor, seed=0, lr="auto", ef=None, problem=None, unsafe=False, eps="auto"):
         super().__init__(params, comm, compressor, seed, lr, ef, problem, unsafe)
-        self.require(abs(self.lr - 1 / self.L) <= 1e-12 / self.L,
-                     f"`lr` (eta) must be 1/L = {1 / self.L:.6g} for algo=aiade (Alg. 2 fixes it), "
-                     f"but is {lr!r}.")
+        self.require(
+            abs(self.lr - 1 / self.L) <= 1e-12 / self.L,
+            f"`lr` (eta) must be 1/L = {1 / self.L:.6g} for algo=aiade (Alg. 2 fixes it), but is {lr!r}.",
+        )
         root_l, root_mu = math.sqrt(self.L), math.sqrt(self.mu)
         self.tau = (root_l - root_mu) / (root_l + root_mu)
         self.c = math.sqrt(1 - math.sqrt(self.mu / self.L))
@@ -57,8 +57,16 @@ class AIADE(IncreasingAccuracy):
         self.params.copy_(x_next)
 
     def theory(self) -> dict[str, Any]:
-        return {"rate": self.c, "rate_of": "||x_k - x*|| up to a O(ln k) factor (Theorem 4.1)", "eta": self.lr,
-                "tau": self.tau, "c": self.c, "eps": self.eps, "L": self.L, "mu": self.mu}
+        return {
+            "rate": self.c,
+            "rate_of": "||x_k - x*|| up to a O(ln k) factor (Theorem 4.1)",
+            "eta": self.lr,
+            "tau": self.tau,
+            "c": self.c,
+            "eps": self.eps,
+            "L": self.L,
+            "mu": self.mu,
+        }
 
 
 IMPLEMENTATION = AIADE

@@ -8,6 +8,7 @@ Algorithm 1 (Reddi et al. 2018 as written in comp_ams): v_0 = eps * 1, m_0 = 0, 
     theta_{t+1} = theta_t - eta m_t / sqrt(vhat_t)       (line 8)
 no bias correction and no eps in the denominator (eps enters through v_0).
 """
+
 from __future__ import annotations
 
 import torch
@@ -27,8 +28,18 @@ class AMSGrad(Algorithm):
     name = "amsgrad"
     needs = Needs(compressor=False)
 
-    def __init__(self, params, comm, compressor, seed=0, lr=1e-3, ef=None,
-                 beta1: float = 0.9, beta2: float = 0.999, eps: float = 1e-8):
+    def __init__(
+        self,
+        params,
+        comm,
+        compressor,
+        seed=0,
+        lr=1e-3,
+        ef=None,
+        beta1: float = 0.9,
+        beta2: float = 0.999,
+        eps: float = 1e-8,
+    ):
         super().__init__(params, comm, None, seed, lr, ef)
         self.beta1, self.beta2 = beta1, beta2
         self.m = torch.zeros_like(params)

@@ -5,6 +5,7 @@ workers this process runs, and a view of the network through a Communicator. ``s
 the local workers' raw gradients and applies one synchronous iteration; it returns the
 protocol's bits, read off the payloads produced.
 """
+
 from __future__ import annotations
 
 import time
@@ -16,7 +17,8 @@ import torch
 from torch import Tensor
 
 from compress_train.algorithms.communicator import Communicator
-from compress_train.algorithms.error_feedback import build as build_memory, normalize_ef
+from compress_train.algorithms.error_feedback import build as build_memory
+from compress_train.algorithms.error_feedback import normalize_ef
 from compress_train.algorithms.state import Stateful
 from compress_train.compressors.scope import Message, ScopedCompressor
 
@@ -98,26 +100,45 @@ class Algorithm(Stateful, ABC):
     wiring: ClassVar[frozenset[str]] = Stateful.wiring | {"_decoded"}  # this step's decodes, not state
     _decoded: list[tuple[Message, Tensor]] = []  # replaced per instance in compress_and_exchange
 
-    def __init__(self, params: Tensor, comm: Communicator, compressor: ScopedCompressor | None,
-                 seed: int = 0, lr: float = 1e-3, ef: Any = None, **hyper: Any):
+    def __init__(
+        self,
+        params: Tensor,
+        comm: Communicator,
+        compressor: ScopedCompressor | None,
+        seed: int = 0,
+        lr: float = 1e-3,
+        ef: Any = None,
+        **hyper: Any,
+    ):
         self.params, self.comm, self.compressor, self.seed, self.lr = params, comm, compressor, seed, lr
         uses = self.needs.compressor
         self.ef = normalize_ef(self.default_ef if ef is None else ef, self.default_ef) if uses else "none"
         self.hyper = hyper
-        self.memories = {w: build_memory(self.ef, params.numel(), params.device, params.dtype)
-                         for w in comm.local_workers} if uses else {}
+        self.memories = (
+            {w: build_memory(self.ef, params.numel(), params.device, params.dtype) for w in comm.local_workers}
+            if uses
+            else {}
+        )
 
     @classmethod
-    def create(cls, ctx: AlgorithmContext, comm: Communicator,
-               make_compressor: Callable[[], ScopedCompressor], seed: int = 0, **hyper: Any) -> "Algorithm":
+    def create(
+        cls,
+        ctx: AlgorithmContext,
+        comm: Communicator,
+        make_compressor: Callable[[], ScopedCompressor],
+        seed: int = 0,
+        **hyper: Any,
+    ) -> "Algorithm":
         """Build from a task's context: the compressor only if the method compresses, and the
         problem constants and decay mask only if ``needs`` asks for them."""
         extra: dict[str, Any] = {}
         if cls.needs.problem != "no" and ctx.problem is not None:
             extra["problem"] = ctx.problem
         elif cls.needs.problem == "required":
-            raise ParameterError(f"algo={cls.name} takes its step sizes from a convex problem's L and mu: "
-                                 "it needs a convex model (model=logreg|least_squares|quadratic).")
+            raise ParameterError(
+                f"algo={cls.name} takes its step sizes from a convex problem's L and mu: "
+                "it needs a convex model (model=logreg|least_squares|quadratic)."
+            )
         if cls.needs.decay_mask and ctx.decay_mask is not None:
             extra["decay_mask"] = ctx.decay_mask
         if cls.needs.server_compressor:  # first: the last one built is the workers' (a controller acts on it)
@@ -135,7 +156,9 @@ class Algorithm(Stateful, ABC):
         if cls.needs.compressor:
             ef = normalize_ef(cfg.get("ef", cls.default_ef), cls.default_ef)
             if ef not in cls.allowed_ef:
-                errors.append(f"`ef` must be one of {list(cls.allowed_ef)} or true/false for algo={cls.name}, but is {cfg.get('ef')!r}.")
+                errors.append(
+                    f"`ef` must be one of {list(cls.allowed_ef)} or true/false for algo={cls.name}, but is {cfg.get('ef')!r}."
+                )
         return errors
 
     @abstractmethod
@@ -199,9 +222,12 @@ class Algorithm(Stateful, ABC):
         messages, bits, elements, bits_down = self.exchange(local)
         t2 = time.perf_counter()
         return messages, StepReport(
-            bits_up=bits, bits_down=bits_down, elements_up=elements,
+            bits_up=bits,
+            bits_down=bits_down,
+            elements_up=elements,
             error_norms={w: self.memories[w].norm() for w in self.comm.local_workers},
-            time_compress_s=t1 - t0, time_comm_s=t2 - t1,
+            time_compress_s=t1 - t0,
+            time_comm_s=t2 - t1,
         )
 
     def exchange(self, local: list[Message]) -> tuple[list[Message], float, float, float]:
@@ -244,5 +270,6 @@ class Algorithm(Stateful, ABC):
         local = [grads[w] for w in self.comm.local_workers]
         avg = self.comm.allreduce_mean(local)
         bits = tensor_bits(local[0])
-        return avg, StepReport(bits_up=bits, bits_down=bits, elements_up=local[0].numel(),
-                               time_comm_s=time.perf_counter() - t0)
+        return avg, StepReport(
+            bits_up=bits, bits_down=bits, elements_up=local[0].numel(), time_comm_s=time.perf_counter() - t0
+        )

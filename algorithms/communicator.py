@@ -17,6 +17,7 @@ the same rule:
 (kind, bytes one worker contributes): what the network model (``runner/network_model.py``)
 turns into projected seconds.
 """
+
 from __future__ import annotations
 
 from abc import ABC, abstractmethod

@@ -13,6 +13,7 @@ which would send theta_t to each worker (line 5, 32 bits per parameter), is not 
 cost is logged apart as the model ``bits_down_ps_model`` (never on a plot's bits axis unless a
 preset asks for it).
 """
+
 from __future__ import annotations
 
 import torch
@@ -25,8 +26,18 @@ class CompAMS(Algorithm):
     name = "comp_ams"
     default_ef = "classic"
 
-    def __init__(self, params, comm, compressor, seed=0, lr=1e-3, ef=None,
-                 beta1: float = 0.9, beta2: float = 0.999, eps: float = 1e-8):
+    def __init__(
+        self,
+        params,
+        comm,
+        compressor,
+        seed=0,
+        lr=1e-3,
+        ef=None,
+        beta1: float = 0.9,
+        beta2: float = 0.999,
+        eps: float = 1e-8,
+    ):
         super().__init__(params, comm, compressor, seed, lr, ef)
         self.beta1, self.beta2, self.eps = beta1, beta2, eps
         self.m = torch.zeros_like(params)

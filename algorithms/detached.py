@@ -13,6 +13,7 @@ lambda = 0 is ``def``'s EF baseline (C1(a)), lambda = 1 SAEF's step-ahead point 
 differs: DEF evaluates y_t = x_t - avg_i e_i (Alg. 1 output; one allreduce of the errors, 32 d
 bits, counted as ``bits_eval``, never in ``bits_up``), DEF-A, SAEF and EF evaluate x_t.
 """
+
 from __future__ import annotations
 
 from typing import ClassVar
@@ -33,15 +34,19 @@ def check_detached(cfg, lam: bool = True) -> list[str]:
     return errors
 
 
-def local_momentum_step(algo: Algorithm, grads: dict[int, Tensor], step: int,
-                        points: dict[int, Tensor] | None) -> StepReport:
+def local_momentum_step(
+    algo: Algorithm, grads: dict[int, Tensor], step: int, points: dict[int, Tensor] | None
+) -> StepReport:
     """One step of the family for ``algo`` (attributes ``weight_decay``, ``decay_mask`` and memories
     of mode ``local_momentum``): weight decay at each worker's point (the iterate where ``points``
     is None), the memory's momentum and error, the exchange, x <- x - avg_i C(p_i)."""
     if algo.weight_decay:
         mask = algo.decay_mask
-        grads = {w: g.add(z if mask is None else z * mask, alpha=algo.weight_decay)
-                 for w, g in grads.items() for z in [algo.params if points is None else points[w]]}
+        grads = {
+            w: g.add(z if mask is None else z * mask, alpha=algo.weight_decay)
+            for w, g in grads.items()
+            for z in [algo.params if points is None else points[w]]
+        }
     messages, report = algo.compress_and_exchange(grads, step)
     # avg_i C(p_i) = eta avg_i C(p_i / eta): the compressor sees gradient units (the memory contract)
     algo.params.sub_(algo.lr * algo.average_decoded(messages))
@@ -58,9 +63,20 @@ class DetachedErrorFeedback(Algorithm):
     evaluate_at: ClassVar[str] = "iterate"
     fixed_lam: ClassVar[float | None] = None
 
-    def __init__(self, params, comm, compressor, seed=0, lr=0.05, ef=None, momentum: float = 0.9,
-                 weight_decay: float = 5e-4, lam: float = 0.3, decay_norm: bool = True,
-                 decay_mask: Tensor | None = None):
+    def __init__(
+        self,
+        params,
+        comm,
+        compressor,
+        seed=0,
+        lr=0.05,
+        ef=None,
+        momentum: float = 0.9,
+        weight_decay: float = 5e-4,
+        lam: float = 0.3,
+        decay_norm: bool = True,
+        decay_mask: Tensor | None = None,
+    ):
         super().__init__(params, comm, compressor, seed, lr, ef)
         self.momentum, self.weight_decay = momentum, weight_decay
         self.lam = float(self.fixed_lam if self.fixed_lam is not None else lam)

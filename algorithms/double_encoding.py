@@ -18,6 +18,7 @@ re-encodes s_k - v_{k-1} with the same randomness, worker id -1), so one process
 give the same v_k. Bits: uplink = worker i's payload, downlink = u_k's payload; beside them
 the Lemma 2.1 figure for the same vectors and budgets (``bits_lemma21`` up, ``bits_lemma21_down``).
 """
+
 from __future__ import annotations
 
 import time
@@ -71,8 +72,11 @@ class DoubleEncoding(Stateful):
         # the Lemma 2.1 figure is a number beside the payload, not part of it: an uncounted side channel
         lemma = self.comm.gather_floats([float(m.payloads[0].meta["bits_lemma21"]) for m in local])
         report = StepReport(
-            bits_up=sum(m.bits for m in messages) / n, bits_down=down.bits,
+            bits_up=sum(m.bits for m in messages) / n,
+            bits_down=down.bits,
             elements_up=sum(m.elements for m in messages) / n,
-            time_compress_s=(t1 - t0) + (time.perf_counter() - t2), time_comm_s=t2 - t1,
-            extra={"bits_lemma21": sum(lemma) / n, "bits_lemma21_down": down.payloads[0].meta["bits_lemma21"]})
+            time_compress_s=(t1 - t0) + (time.perf_counter() - t2),
+            time_comm_s=t2 - t1,
+            extra={"bits_lemma21": sum(lemma) / n, "bits_lemma21_down": down.payloads[0].meta["bits_lemma21"]},
+        )
         return self.v, report

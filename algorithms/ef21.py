@@ -13,6 +13,7 @@ of this class takes the gradients at x_t: it first updates g from them (t > 0; a
 initialises), then moves x. With an ``allreduce`` compressor (RBGS) the corrections are summed by
 one allreduce; otherwise allgathered (each worker receives the n - 1 others).
 """
+
 from __future__ import annotations
 
 import time
@@ -29,8 +30,7 @@ class EF21(Algorithm):
     allowed_ef = ("none",)
     uses_momentum: ClassVar[bool] = False
 
-    def __init__(self, params, comm, compressor, seed=0, lr=0.05, ef=None, weight_decay: float = 0.0,
-                 eta: float = 1.0):
+    def __init__(self, params, comm, compressor, seed=0, lr=0.05, ef=None, weight_decay: float = 0.0, eta: float = 1.0):
         super().__init__(params, comm, compressor, seed, lr, ef)
         self.weight_decay = weight_decay
         self.eta = float(eta) if self.uses_momentum else 1.0
@@ -82,8 +82,9 @@ class EF21(Algorithm):
         messages, bits, elements, bits_down = self.exchange(local)
         t2 = time.perf_counter()
         self.g.add_(self.average_decoded(messages))
-        return StepReport(bits_up=bits, bits_down=bits_down, elements_up=elements,
-                          time_compress_s=t1 - t0, time_comm_s=t2 - t1)
+        return StepReport(
+            bits_up=bits, bits_down=bits_down, elements_up=elements, time_compress_s=t1 - t0, time_comm_s=t2 - t1
+        )
 
 
 IMPLEMENTATION = EF21

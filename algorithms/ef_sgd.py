@@ -22,6 +22,7 @@ Server step, identical on every worker, in gradient units: d = (1/n) sum_i decod
 ``lr: auto`` on a convex task: gamma = 1/(L + l2) with L the data term's smoothness (hard_threshold
 Fig. 1's step size; the problem's L already includes l2, so gamma = 1/L there).
 """
+
 from __future__ import annotations
 
 import torch
@@ -40,10 +41,24 @@ class EFSGD(Algorithm):
     allowed_ef = ("none", "classic", "scaled", "powersgd", "local_momentum")
     needs = Needs(problem="optional", decay_mask=True)
 
-    def __init__(self, params, comm, compressor, seed=0, lr=0.01, ef=None,
-                 momentum: float = 0.0, nesterov: bool = False, weight_decay: float = 0.0,
-                 optimizer: str = "sgd", betas: tuple[float, float] = (0.9, 0.999), adam_eps: float = 1e-8,
-                 decay_norm: bool = True, decay_mask: Tensor | None = None, problem: dict | None = None):
+    def __init__(
+        self,
+        params,
+        comm,
+        compressor,
+        seed=0,
+        lr=0.01,
+        ef=None,
+        momentum: float = 0.0,
+        nesterov: bool = False,
+        weight_decay: float = 0.0,
+        optimizer: str = "sgd",
+        betas: tuple[float, float] = (0.9, 0.999),
+        adam_eps: float = 1e-8,
+        decay_norm: bool = True,
+        decay_mask: Tensor | None = None,
+        problem: dict | None = None,
+    ):
         if lr == "auto":
             if problem is None:
                 raise ParameterError("`lr` is 'auto', which only convex models define (gamma = 1/L); give a number.")
@@ -74,8 +89,10 @@ class EFSGD(Algorithm):
             if cfg.get("momentum"):
                 errors.append("`momentum` must be 0 with algo.optimizer=adam (Adam has its own moments).")
         if cfg.get("ef") == "local_momentum" and (opt != "sgd" or cfg.get("nesterov")):
-            errors.append("`ef` local_momentum (def's EF baseline) takes algo.optimizer=sgd without nesterov: "
-                          "its momentum is each worker's own.")
+            errors.append(
+                "`ef` local_momentum (def's EF baseline) takes algo.optimizer=sgd without nesterov: "
+                "its momentum is each worker's own."
+            )
         return errors
 
     def step(self, grads, step):
@@ -103,8 +120,8 @@ class EFSGD(Algorithm):
         assert self.v is not None  # set together with self.m
         self.m.mul_(b1).add_(d, alpha=1 - b1)
         self.v.mul_(b2).addcmul_(d, d, value=1 - b2)
-        denom = (self.v / (1 - b2 ** self.t)).sqrt_().add_(self.adam_eps)
-        self.params.addcdiv_(self.m, denom, value=-self.lr / (1 - b1 ** self.t))
+        denom = (self.v / (1 - b2**self.t)).sqrt_().add_(self.adam_eps)
+        self.params.addcdiv_(self.m, denom, value=-self.lr / (1 - b1**self.t))
 
 
 IMPLEMENTATION = EFSGD

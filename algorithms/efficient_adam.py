@@ -12,6 +12,7 @@ The same compressor both ways (our choice [U]; ``sketched_ams`` runs ``scaled_si
 ``topk``). ``bits_down`` is the server message's size; ``numbers_sent`` counts values up + down
 without indices, ``sketched_ams``'s own convention.
 """
+
 from __future__ import annotations
 
 from compress_train.algorithms.base import Needs
@@ -23,8 +24,20 @@ class EfficientAdam(QAdam):
     name = "efficient_adam"
     needs = Needs(server_compressor=True)
 
-    def __init__(self, params, comm, compressor, seed=0, lr=1e-3, ef=None, beta1: float = 0.9,
-                 beta2: float = 0.999, eps: float = 1e-8, server_ef: bool = True, server_compressor=None):
+    def __init__(
+        self,
+        params,
+        comm,
+        compressor,
+        seed=0,
+        lr=1e-3,
+        ef=None,
+        beta1: float = 0.9,
+        beta2: float = 0.999,
+        eps: float = 1e-8,
+        server_ef: bool = True,
+        server_compressor=None,
+    ):
         super().__init__(params, comm, compressor, seed, lr, ef, beta1, beta2, eps)
         self.server = ServerCompression(server_compressor, params, error=server_ef)
 

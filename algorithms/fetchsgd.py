@@ -20,6 +20,7 @@ bucket (``scope: model``: one); k = the compressor's ``k`` / ``ratio`` over the 
 Bits (ours): up = 32 r c; down = 64 k (w's values and indices). ``numbers_sent`` (001's convention):
 |S| + k.
 """
+
 from __future__ import annotations
 
 import time
@@ -35,21 +36,35 @@ ERROR_UPDATES = ("zero_cells", "subtract")
 class FetchSGD(SketchedAlgorithm):
     name = "fetchsgd"
 
-    def __init__(self, params, comm, compressor, seed=0, lr=0.01, ef=None, rho: float = 0.9,
-                 lr_in_error: bool = False, fetch_error_update: str = "zero_cells",
-                 fetch_mask_momentum: bool = False):
+    def __init__(
+        self,
+        params,
+        comm,
+        compressor,
+        seed=0,
+        lr=0.01,
+        ef=None,
+        rho: float = 0.9,
+        lr_in_error: bool = False,
+        fetch_error_update: str = "zero_cells",
+        fetch_mask_momentum: bool = False,
+    ):
         super().__init__(params, comm, compressor, seed, lr, ef)
         self.rho, self.lr_in_error = rho, lr_in_error
         self.fetch_error_update, self.fetch_mask_momentum = fetch_error_update, fetch_mask_momentum
         shape = (len(compressor.bucket_sizes), self.sketch.rows, self.sketch.columns)
         self.momentum_sketch = torch.zeros(shape, dtype=torch.float32, device=params.device)  # S_u
-        self.error_sketch = torch.zeros(shape, dtype=torch.float32, device=params.device)     # S_e
+        self.error_sketch = torch.zeros(shape, dtype=torch.float32, device=params.device)  # S_e
 
     @classmethod
     def check(cls, cfg):
-        return (super().check(cfg) + check_rho(cfg) + check_choice(cfg, "lr_in_error", (False, True), False)
-                + check_choice(cfg, "fetch_error_update", ERROR_UPDATES, "zero_cells")
-                + check_choice(cfg, "fetch_mask_momentum", (False, True), False))
+        return (
+            super().check(cfg)
+            + check_rho(cfg)
+            + check_choice(cfg, "lr_in_error", (False, True), False)
+            + check_choice(cfg, "fetch_error_update", ERROR_UPDATES, "zero_cells")
+            + check_choice(cfg, "fetch_mask_momentum", (False, True), False)
+        )
 
     def step(self, grads, step):
         first = self.first_round(grads, step)

@@ -9,6 +9,7 @@ the "trivial" scheme of aiade section 3 (``algo=qgd``). ``algo.ef`` adds error f
 Downlink as implemented: the server is replicated, so a worker receives the n - 1 other payloads
 (``bits_down``); a server broadcasting x_{k+1} dense is only modelled (``bits_down_ps_model``).
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -48,8 +49,10 @@ class GD(Algorithm):
         """Exact GD's rate max |1 - eta lambda| over [mu, L]; none is proven with a compressor."""
         out = {"eta": self.lr, "L": self.L, "mu": self.mu}
         if self.compressor is None or self.compressor.compressor.name == "identity":
-            out.update(rate=max(abs(1 - self.lr * self.mu), abs(1 - self.lr * self.L)),
-                       rate_of="||x_k - x*|| of exact GD (max |1 - eta lambda|)")
+            out.update(
+                rate=max(abs(1 - self.lr * self.mu), abs(1 - self.lr * self.L)),
+                rate_of="||x_k - x*|| of exact GD (max |1 - eta lambda|)",
+            )
         return out
 
 

@@ -18,6 +18,7 @@ contraction holds there too), c' = c + (1-c)/4, s = ||grad f(x_0)||. A value tha
 theorem's conditions is rejected unless ``algo.unsafe=true``. Requires ``compressor=bounded``
 (deterministic).
 """
+
 from __future__ import annotations
 
 from dataclasses import replace
@@ -40,8 +41,11 @@ def lemma_7_1_xi(x0: float, c: float, c_prime: float, s: float) -> float:
 
 
 def check_auto(cfg: dict, keys: tuple[str, ...]) -> list[str]:
-    return [f"`{k}` must be 'auto' or a number > 0, but is {cfg.get(k)!r}."
-            for k in keys if not is_auto_or_number(cfg.get(k))]
+    return [
+        f"`{k}` must be 'auto' or a number > 0, but is {cfg.get(k)!r}."
+        for k in keys
+        if not is_auto_or_number(cfg.get(k))
+    ]
 
 
 class IncreasingAccuracy(Algorithm):
@@ -65,8 +69,11 @@ class IncreasingAccuracy(Algorithm):
     @classmethod
     def check_ef(cls, cfg):
         ef = cfg.get("ef")
-        return [] if ef in (None, False, "none") else \
-            [f"`ef` must be 'none' for algo={cls.name} (the double encoding is its own memory), but is {ef!r}."]
+        return (
+            []
+            if ef in (None, False, "none")
+            else [f"`ef` must be 'none' for algo={cls.name} (the double encoding is its own memory), but is {ef!r}."]
+        )
 
     def resolve_lr(self, lr):
         return lr
@@ -86,16 +93,21 @@ class IADE(IncreasingAccuracy):
     name = "iade"
     needs = replace(IncreasingAccuracy.needs, full_gradient=True)
 
-    def __init__(self, params, comm, compressor, seed=0, lr="auto", ef=None, problem=None, unsafe=False,
-                 c_prime="auto", s="auto"):
+    def __init__(
+        self, params, comm, compressor, seed=0, lr="auto", ef=None, problem=None, unsafe=False, c_prime="auto", s="auto"
+    ):
         super().__init__(params, comm, compressor, seed, lr, ef, problem, unsafe)
         bound = 2 / (self.L + self.mu)
-        self.require(0 < self.lr <= bound * (1 + 1e-12),
-                     f"`lr` (eta) must be in (0, 2/(L+mu)] = (0, {bound:.6g}] for algo=iade, but is {self.lr!r}.")
+        self.require(
+            0 < self.lr <= bound * (1 + 1e-12),
+            f"`lr` (eta) must be in (0, 2/(L+mu)] = (0, {bound:.6g}] for algo=iade, but is {self.lr!r}.",
+        )
         self.c = 1 - self.lr * self.mu
         self.c_prime = self.c + (1 - self.c) / 4 if c_prime == "auto" else float(c_prime)
-        self.require(self.c < self.c_prime < 1,
-                     f"`c_prime` must be in (c, 1) = ({self.c:.6g}, 1) for algo=iade, but is {c_prime!r}.")
+        self.require(
+            self.c < self.c_prime < 1,
+            f"`c_prime` must be in (c, 1) = ({self.c:.6g}, 1) for algo=iade, but is {c_prime!r}.",
+        )
         self.s = float(self.problem["grad0_norm"]) if s == "auto" else float(s)
 
     @classmethod
@@ -113,10 +125,18 @@ class IADE(IncreasingAccuracy):
 
     def theory(self) -> dict[str, Any]:
         x0 = self.problem["x0_dist"]
-        return {"rate": self.c_prime, "rate_of": "||x_k - x*|| (Theorem 3.1 as proved)", "eta": self.lr,
-                "c": self.c, "c_prime": self.c_prime, "s": self.s,
-                "xi_s": lemma_7_1_xi(x0, self.c, self.c_prime, self.lr * self.s),
-                "xi_s_as_stated": lemma_7_1_xi(x0, self.c, self.c_prime, self.s), "L": self.L, "mu": self.mu}
+        return {
+            "rate": self.c_prime,
+            "rate_of": "||x_k - x*|| (Theorem 3.1 as proved)",
+            "eta": self.lr,
+            "c": self.c,
+            "c_prime": self.c_prime,
+            "s": self.s,
+            "xi_s": lemma_7_1_xi(x0, self.c, self.c_prime, self.lr * self.s),
+            "xi_s_as_stated": lemma_7_1_xi(x0, self.c, self.c_prime, self.s),
+            "L": self.L,
+            "mu": self.mu,
+        }
 
 
 IMPLEMENTATION = IADE

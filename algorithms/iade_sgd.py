@@ -19,10 +19,10 @@ and the middle term is <= 0, so the recursion of Lemma 7.1 holds with c = 1 - et
 Defaults: eta = 1/(rho L), c' = c + (1-c)/4, s = ||x_0 - x*||^2 / 10 (the theorem's bound is in
 squared distance, so s is in those units). Larger eta is rejected unless ``algo.unsafe=true``.
 """
+
 from __future__ import annotations
 
 from dataclasses import replace
-
 from typing import Any
 
 from compress_train.algorithms.base import ParameterError
@@ -33,22 +33,29 @@ class IADESGD(IncreasingAccuracy):
     name = "iade_sgd"
     needs = replace(IncreasingAccuracy.needs, full_gradient=False, compressor_params={"mode": "stochastic"})
 
-    def __init__(self, params, comm, compressor, seed=0, lr="auto", ef=None, problem=None, unsafe=False,
-                 c_prime="auto", s="auto"):
+    def __init__(
+        self, params, comm, compressor, seed=0, lr="auto", ef=None, problem=None, unsafe=False, c_prime="auto", s="auto"
+    ):
         rho = (problem or {}).get("rho")
         if rho is None:
-            raise ParameterError("algo=iade_sgd needs the WGC constant rho (aiade Ass. 5.1), which this problem "
-                                 "does not define; use dataset=lsq_interp model=least_squares.")
+            raise ParameterError(
+                "algo=iade_sgd needs the WGC constant rho (aiade Ass. 5.1), which this problem "
+                "does not define; use dataset=lsq_interp model=least_squares."
+            )
         self.rho = float(rho)
         super().__init__(params, comm, compressor, seed, lr, ef, problem, unsafe)
         bound = 1 / (self.rho * self.L)
-        self.require(0 < self.lr <= bound * (1 + 1e-12),
-                     f"`lr` (eta) must be in (0, 1/(rho L)] = (0, {bound:.6g}] for algo=iade_sgd, but is {lr!r}.")
+        self.require(
+            0 < self.lr <= bound * (1 + 1e-12),
+            f"`lr` (eta) must be in (0, 1/(rho L)] = (0, {bound:.6g}] for algo=iade_sgd, but is {lr!r}.",
+        )
         self.c = 1 - self.lr * self.mu  # 1 - mu/(rho L) at the paper's eta = 1/(rho L)
         self.level = (self.lr * self.rho * self.L) ** 2  # the recursion's s is level * s
         self.c_prime = self.c + (1 - self.c) / 4 if c_prime == "auto" else float(c_prime)
-        self.require(self.c < self.c_prime < 1,
-                     f"`c_prime` must be in (c, 1) = ({self.c:.6g}, 1) for algo=iade_sgd, but is {c_prime!r}.")
+        self.require(
+            self.c < self.c_prime < 1,
+            f"`c_prime` must be in (c, 1) = ({self.c:.6g}, 1) for algo=iade_sgd, but is {c_prime!r}.",
+        )
         self.s = float(self.problem["x0_dist"]) ** 2 / 10 if s == "auto" else float(s)
 
     @classmethod
@@ -59,7 +66,7 @@ class IADESGD(IncreasingAccuracy):
         return 1 / (self.rho * self.L) if lr == "auto" else float(lr)
 
     def budget(self, k: int) -> float:
-        return self.rho ** 2 * self.L ** 2 * self.s * self.c_prime ** (k + 1) / 2
+        return self.rho**2 * self.L**2 * self.s * self.c_prime ** (k + 1) / 2
 
     def update(self, v) -> None:
         self.params.add_(v, alpha=-self.lr)
@@ -67,9 +74,19 @@ class IADESGD(IncreasingAccuracy):
     def theory(self) -> dict[str, Any]:
         recursion_s = self.level * self.s
         bound0 = lemma_7_1_xi(self.problem["x0_dist"] ** 2, self.c, self.c_prime, recursion_s)
-        return {"rate": self.c_prime, "rate_of": "E||x_k - x*||^2 (Theorem 5.2, constants for this eta)",
-                "eta": self.lr, "c": self.c, "c_prime": self.c_prime, "s": self.s, "recursion_s": recursion_s,
-                "bound0": bound0, "rho": self.rho, "L": self.L, "mu": self.mu}
+        return {
+            "rate": self.c_prime,
+            "rate_of": "E||x_k - x*||^2 (Theorem 5.2, constants for this eta)",
+            "eta": self.lr,
+            "c": self.c,
+            "c_prime": self.c_prime,
+            "s": self.s,
+            "recursion_s": recursion_s,
+            "bound0": bound0,
+            "rho": self.rho,
+            "L": self.L,
+            "mu": self.mu,
+        }
 
 
 IMPLEMENTATION = IADESGD

@@ -20,6 +20,7 @@ parameter server's message (``bits_down`` = its payload); DeepSpeed's chunked al
 its padding to n lcm(n, 8) is not reproduced (noted in baselines.md A3). DeepSpeed's dummy first
 step is not mirrored.
 """
+
 from __future__ import annotations
 
 import torch
@@ -35,9 +36,21 @@ class OneBitAdam(Algorithm):
     default_ef = "classic"
     allowed_ef = ("classic",)
 
-    def __init__(self, params, comm, compressor, seed=0, lr=1e-3, ef=None, beta1: float = 0.9,
-                 beta2: float = 0.999, eps: float = 1e-8, freeze_step: int = 100, weight_decay: float = 0.0,
-                 server_compressor=None):
+    def __init__(
+        self,
+        params,
+        comm,
+        compressor,
+        seed=0,
+        lr=1e-3,
+        ef=None,
+        beta1: float = 0.9,
+        beta2: float = 0.999,
+        eps: float = 1e-8,
+        freeze_step: int = 100,
+        weight_decay: float = 0.0,
+        server_compressor=None,
+    ):
         super().__init__(params, comm, compressor, seed, lr, ef)
         self.beta1, self.beta2, self.eps = beta1, beta2, eps
         self.freeze_step, self.weight_decay = freeze_step, weight_decay

@@ -10,6 +10,7 @@ the workers: x_i[B] <- avg_j x_j[B] (one allreduce of the blocks, 32 bits per ke
 momenta and the coordinates outside B stay local. The evaluated model is worker 0's own x_0, as
 in the authors' code (rank 0): ``params`` holds each process's first local worker's model.
 """
+
 from __future__ import annotations
 
 import time
@@ -26,8 +27,19 @@ class PSync(Algorithm):
     default_ef = "none"
     allowed_ef = ("none",)
 
-    def __init__(self, params, comm, compressor, seed=0, lr=0.05, ef=None, momentum: float = 0.9,
-                 weight_decay: float = 5e-4, decay_norm: bool = True, decay_mask: Tensor | None = None):
+    def __init__(
+        self,
+        params,
+        comm,
+        compressor,
+        seed=0,
+        lr=0.05,
+        ef=None,
+        momentum: float = 0.9,
+        weight_decay: float = 5e-4,
+        decay_norm: bool = True,
+        decay_mask: Tensor | None = None,
+    ):
         super().__init__(params, comm, compressor, seed, lr, ef)
         self.momentum, self.weight_decay = momentum, weight_decay
         self.decay_mask = None if decay_norm or decay_mask is None else decay_mask
@@ -61,8 +73,9 @@ class PSync(Algorithm):
             x = self.models[w]
             x.sub_(self.compressor.decompress(message)).add_(avg)  # x_i[B] = avg_j x_j[B]; zeros elsewhere
         self.params.copy_(self.models[self.comm.local_workers[0]])
-        return StepReport(bits_up=bits, bits_down=bits_down, elements_up=elements,
-                          time_compress_s=t1 - t0, time_comm_s=t2 - t1)
+        return StepReport(
+            bits_up=bits, bits_down=bits_down, elements_up=elements, time_compress_s=t1 - t0, time_comm_s=t2 - t1
+        )
 
     def load_state_dict(self, state, strict=True):
         super().load_state_dict(state, strict)

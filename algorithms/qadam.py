@@ -20,6 +20,7 @@ No bias correction and no AMSGrad max [U]; the residual e_i is in parameter (ste
 a changing lr needs no rescaling. "1-bit" = ``compressor=blocksign`` (one sign per coordinate
 + one fp32 scale per layer), as the COMP-AMS presets set it.
 """
+
 from __future__ import annotations
 
 import torch
@@ -33,8 +34,18 @@ class QAdam(Algorithm):
     default_ef = "classic"
     allowed_ef = ("none", "classic")  # the memory acts on u_i, already in step units
 
-    def __init__(self, params, comm, compressor, seed=0, lr=1e-3, ef=None,
-                 beta1: float = 0.9, beta2: float = 0.999, eps: float = 1e-8):
+    def __init__(
+        self,
+        params,
+        comm,
+        compressor,
+        seed=0,
+        lr=1e-3,
+        ef=None,
+        beta1: float = 0.9,
+        beta2: float = 0.999,
+        eps: float = 1e-8,
+    ):
         super().__init__(params, comm, compressor, seed, lr, ef)
         self.beta1, self.beta2, self.eps = beta1, beta2, eps
         self.m = {w: torch.zeros_like(params) for w in comm.local_workers}

@@ -7,6 +7,7 @@ heterogeneous workers and the error does not shrink, it stalls at an error floor
 eta eps / (1 - c): the constant-error drawback the paper names. This is ``gd`` with the
 bounded quantizer, kept as its own name so sweeps and reports label it.
 """
+
 from __future__ import annotations
 
 from dataclasses import replace

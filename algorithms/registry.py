@@ -1,5 +1,6 @@
 """The algorithm-side extension points (``compressors/registry.py``'s pattern): algorithms
 (``algo.name``), error-feedback modes (``algo.ef``) and controllers (``controller.name``)."""
+
 from __future__ import annotations
 
 from compress_train.compressors.registry import Registry

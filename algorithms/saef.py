@@ -3,6 +3,7 @@ tables run it: gradients at the step-ahead point x - e_i (DEF with lambda = 1), 
 momentum; evaluated at the synchronised x. ``average_every``: the original's error averaging,
 e_i <- avg_j e_j every that many steps (one allreduce of 32 d bits, counted in bits up and
 down); null (``def``'s scripts) turns it off."""
+
 from compress_train.algorithms.base import tensor_bits
 from compress_train.algorithms.detached import DetachedErrorFeedback
 

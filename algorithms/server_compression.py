@@ -9,6 +9,7 @@ The server's state is replicated on every process: each computes it from the sam
 so a single process and torchrun give the same numbers. Its compressions use the worker id
 ``SERVER`` in their context (private randomness stays apart from every worker's).
 """
+
 from __future__ import annotations
 
 import torch

@@ -2,6 +2,7 @@
 (dampening 0): d = g + wd x; b = mu b + d (b = d at the first step); d = d + mu b if Nesterov
 else b; x <- x - lr d.
 """
+
 from __future__ import annotations
 
 from torch import Tensor
@@ -25,8 +26,18 @@ class SGD(Algorithm):
     name = "sgd"
     needs = Needs(compressor=False)
 
-    def __init__(self, params, comm, compressor, seed=0, lr=0.01, ef=None,
-                 momentum: float = 0.0, nesterov: bool = False, weight_decay: float = 0.0):
+    def __init__(
+        self,
+        params,
+        comm,
+        compressor,
+        seed=0,
+        lr=0.01,
+        ef=None,
+        momentum: float = 0.0,
+        nesterov: bool = False,
+        weight_decay: float = 0.0,
+    ):
         super().__init__(params, comm, None, seed, lr, ef)
         self.momentum, self.nesterov, self.weight_decay = momentum, nesterov, weight_decay
         self.buf: Tensor | None = None

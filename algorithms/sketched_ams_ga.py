@@ -25,6 +25,7 @@ computed from the same averages), refreshed from the raw gradients on the PREVIO
 Bits (ours): up = 32 r c + 32 P k + 32 |I_{t-1}| (h's values; indices implied by I_{t-1}); down =
 32 P k + 64 k. ``numbers_sent`` (001): |S| + P k + 2 k (|S| + P k + k at the first step).
 """
+
 from __future__ import annotations
 
 import torch
@@ -38,9 +39,20 @@ GA_RESIDUALS = ("unscaled", "literal")
 class SketchedAMSGradGA(SketchedAlgorithm):
     name = "sketched_ams_ga"
 
-    def __init__(self, params, comm, compressor, seed=0, lr=1e-3, ef=None, beta1: float = 0.9,
-                 beta2: float = 0.999, eps: float = 1e-4, candidates_factor: int = 8,
-                 ga_residual: str = "unscaled"):
+    def __init__(
+        self,
+        params,
+        comm,
+        compressor,
+        seed=0,
+        lr=1e-3,
+        ef=None,
+        beta1: float = 0.9,
+        beta2: float = 0.999,
+        eps: float = 1e-4,
+        candidates_factor: int = 8,
+        ga_residual: str = "unscaled",
+    ):
         super().__init__(params, comm, compressor, seed, lr, ef)
         self.beta1, self.beta2, self.candidates_factor = beta1, beta2, candidates_factor
         self.ga_residual = ga_residual
@@ -55,8 +67,12 @@ class SketchedAMSGradGA(SketchedAlgorithm):
 
     @classmethod
     def check(cls, cfg):
-        return (super().check(cfg) + check_betas(cfg) + check_factor(cfg)
-                + check_choice(cfg, "ga_residual", GA_RESIDUALS, "unscaled"))
+        return (
+            super().check(cfg)
+            + check_betas(cfg)
+            + check_factor(cfg)
+            + check_choice(cfg, "ga_residual", GA_RESIDUALS, "unscaled")
+        )
 
     def step(self, grads, step):
         r = self.rescale(self.prev_lr)

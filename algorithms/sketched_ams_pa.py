@@ -20,6 +20,7 @@ P = ``candidates_factor``.
 Bits (ours): up = 32 r c + 32 P k; down = 32 P k (candidate indices) + 64 k (Delta's values and
 indices). ``numbers_sent`` (001): |S| + P k + k.
 """
+
 from __future__ import annotations
 
 import torch
@@ -31,8 +32,19 @@ from compress_train.algorithms.sketching import SketchedAlgorithm, check_factor
 class SketchedAMSGradPA(SketchedAlgorithm):
     name = "sketched_ams_pa"
 
-    def __init__(self, params, comm, compressor, seed=0, lr=1e-3, ef=None, beta1: float = 0.9,
-                 beta2: float = 0.999, eps: float = 1e-4, candidates_factor: int = 8):
+    def __init__(
+        self,
+        params,
+        comm,
+        compressor,
+        seed=0,
+        lr=1e-3,
+        ef=None,
+        beta1: float = 0.9,
+        beta2: float = 0.999,
+        eps: float = 1e-4,
+        candidates_factor: int = 8,
+    ):
         super().__init__(params, comm, compressor, seed, lr, ef)
         self.beta1, self.beta2, self.candidates_factor = beta1, beta2, candidates_factor
         workers = comm.local_workers

@@ -21,6 +21,7 @@ sketch baseline. Code: github dhroth/sketchedsgd ``sketched_optimizer.py``.
 Bits (ours): up = 32 r c + 32 P k; down = 32 P k + 64 k (P = 0: 32 r c up, 64 k down).
 ``numbers_sent`` (001): |S| + P k + k.
 """
+
 from __future__ import annotations
 
 import torch
@@ -31,9 +32,20 @@ from compress_train.algorithms.sketching import REDUCES, SketchedAlgorithm, chec
 class SketchedSGD(SketchedAlgorithm):
     name = "sketched_sgd"
 
-    def __init__(self, params, comm, compressor, seed=0, lr=0.01, ef=None, rho: float = 0.9,
-                 weight_decay: float = 0.0, candidates_factor: int = 8, reduce: str = "mean",
-                 lr_in_error: bool = False):
+    def __init__(
+        self,
+        params,
+        comm,
+        compressor,
+        seed=0,
+        lr=0.01,
+        ef=None,
+        rho: float = 0.9,
+        weight_decay: float = 0.0,
+        candidates_factor: int = 8,
+        reduce: str = "mean",
+        lr_in_error: bool = False,
+    ):
         super().__init__(params, comm, compressor, seed, lr, ef)
         self.rho, self.weight_decay, self.candidates_factor = rho, weight_decay, candidates_factor
         self.reduce, self.lr_in_error = reduce, lr_in_error
@@ -46,8 +58,11 @@ class SketchedSGD(SketchedAlgorithm):
         wd = cfg.get("weight_decay", 0.0)
         if isinstance(wd, bool) or not isinstance(wd, (int, float)) or wd < 0:
             errors.append(f"`weight_decay` must be a number >= 0, but is {wd!r}.")
-        return (errors + check_choice(cfg, "reduce", REDUCES, "mean")
-                + check_choice(cfg, "lr_in_error", (False, True), False))
+        return (
+            errors
+            + check_choice(cfg, "reduce", REDUCES, "mean")
+            + check_choice(cfg, "lr_in_error", (False, True), False)
+        )
 
     def step(self, grads, step):
         scale = self.lr if self.lr_in_error else 1.0

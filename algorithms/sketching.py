@@ -32,6 +32,7 @@ Hashes: the compressor's, key (seed, "count_sketch", bucket) for every worker an
 (``CountSketch.key``), so the server side can rebuild them for any table (FetchSGD's sketch-space
 state) with ``bucket_hashes``.
 """
+
 from __future__ import annotations
 
 import time
@@ -82,10 +83,15 @@ class Traffic:
     time_comm_s: float = 0.0
 
     def report(self, error_norms: dict[int, float] | None = None) -> StepReport:
-        return StepReport(bits_up=self.bits_up, bits_down=self.bits_down, elements_up=self.numbers_up,
-                          error_norms=error_norms or {}, time_compress_s=self.time_compress_s,
-                          time_comm_s=self.time_comm_s,
-                          extra={"numbers_sent": self.numbers_up + self.numbers_down})
+        return StepReport(
+            bits_up=self.bits_up,
+            bits_down=self.bits_down,
+            elements_up=self.numbers_up,
+            error_norms=error_norms or {},
+            time_compress_s=self.time_compress_s,
+            time_comm_s=self.time_comm_s,
+            extra={"numbers_sent": self.numbers_up + self.numbers_down},
+        )
 
 
 @dataclass
@@ -118,8 +124,9 @@ class SketchedAlgorithm(Algorithm):
         super().__init__(params, comm, compressor, seed, lr, ef)
         if compressor is None or not isinstance(compressor.compressor, CountSketch):
             found = None if compressor is None else type(compressor.compressor).__name__
-            raise ValueError(f"algo={self.name} sketches with the count sketch: it needs compressor=count_sketch, "
-                             f"not {found}.")
+            raise ValueError(
+                f"algo={self.name} sketches with the count sketch: it needs compressor=count_sketch, not {found}."
+            )
         self.memories = {}  # the methods' own residuals replace the EF memory: none is allocated
 
     # -- configuration ------------------------------------------------------------------------
@@ -165,16 +172,23 @@ class SketchedAlgorithm(Algorithm):
         t2 = time.perf_counter()
         tables = [p.tensors["table"] for p in summed.payloads[:buckets]]
         extra_sum = summed.payloads[buckets].tensors["values"] if extra is not None else None
-        traffic = Traffic(bits_up=local[0].bits, numbers_up=local[0].elements,
-                          time_compress_s=t1 - t0, time_comm_s=t2 - t1)
+        traffic = Traffic(
+            bits_up=local[0].bits, numbers_up=local[0].elements, time_compress_s=t1 - t0, time_comm_s=t2 - t1
+        )
         return FirstRound(tables, extra_sum, traffic)
 
     def exact_sum(self, values: list[Tensor]) -> Tensor:
         """Round 2's upload: the local workers' exact values (fp32 on the wire) summed by one allreduce."""
         return self.comm.allreduce_sum([Message([fp32_payload(v)]) for v in values]).payloads[0].tensors["values"]
 
-    def second_round(self, vectors: dict[int, Tensor], first: FirstRound, factor: int, reduce: str = "mean",
-                     divisor: Tensor | None = None) -> Selection:
+    def second_round(
+        self,
+        vectors: dict[int, Tensor],
+        first: FirstRound,
+        factor: int,
+        reduce: str = "mean",
+        divisor: Tensor | None = None,
+    ) -> Selection:
         """Candidates from the summed sketch, then exact values (module docstring). ``vectors``: what was
         sketched; ``reduce``: ``mean`` (over n) or ``sum`` of the workers' vectors; ``divisor``: per
         coordinate, applied to the estimate and to the exact aggregate before each top-k."""
@@ -204,7 +218,7 @@ class SketchedAlgorithm(Algorithm):
             traffic.bits_up += 32 * cand.numel()
             traffic.numbers_up += cand.numel()
             traffic.bits_down += 32 * cand.numel()  # the candidate indices, broadcast
-        traffic.bits_down += 64 * support.numel()   # the update: fp32 values + int32 indices
+        traffic.bits_down += 64 * support.numel()  # the update: fp32 values + int32 indices
         traffic.numbers_down += support.numel()
         traffic.time_compress_s += (t1 - t0) + (time.perf_counter() - t2)
         traffic.time_comm_s += t2 - t1
@@ -220,6 +234,7 @@ class SketchedAlgorithm(Algorithm):
 
 
 # -- shared checks ----------------------------------------------------------------------------
+
 
 def is_int(v) -> bool:
     return isinstance(v, int) and not isinstance(v, bool)

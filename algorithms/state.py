@@ -16,6 +16,7 @@ Loading copies each tensor into the tensor the attribute already holds (``copy_`
 algorithm keeps writing into the same objects, the parameter vector included) and assigns a
 copy where the attribute holds none (a lazily created moment), placed on ``state_device()``.
 """
+
 from __future__ import annotations
 
 import numbers
@@ -33,8 +34,11 @@ class Stateful:
 
     def state_names(self) -> list[str]:
         """The attributes that are state: all but the wiring, callables and modules."""
-        return [name for name, value in vars(self).items()
-                if name not in self.wiring and not callable(value) and not isinstance(value, types.ModuleType)]
+        return [
+            name
+            for name, value in vars(self).items()
+            if name not in self.wiring and not callable(value) and not isinstance(value, types.ModuleType)
+        ]
 
     def state_device(self) -> torch.device | None:
         """Where a loaded tensor goes when the attribute holds none yet (None: where it was loaded)."""
@@ -48,7 +52,9 @@ class Stateful:
         if strict:
             missing, unexpected = sorted(set(names) - set(state)), sorted(set(state) - set(names))
             if missing or unexpected:
-                raise KeyError(f"state of {type(self).__name__} does not match: missing {missing}, unexpected {unexpected}")
+                raise KeyError(
+                    f"state of {type(self).__name__} does not match: missing {missing}, unexpected {unexpected}"
+                )
         for name, value in state.items():
             where = f"{type(self).__name__}.{name}"
             setattr(self, name, restore(getattr(self, name, None), value, where, self.state_device(), strict))
@@ -75,8 +81,10 @@ def capture(value: Any, where: str) -> Any:
         return {k: capture(v, f"{where}[{k!r}]") for k, v in value.items()}
     if type(value) in (list, tuple):
         return type(value)(capture(v, f"{where}[{i}]") for i, v in enumerate(value))
-    raise TypeError(f"{where}: a {type(value).__name__} is not checkpointable state; make it Stateful "
-                    "or name the attribute in its class's `wiring`")
+    raise TypeError(
+        f"{where}: a {type(value).__name__} is not checkpointable state; make it Stateful "
+        "or name the attribute in its class's `wiring`"
+    )
 
 
 def restore(current: Any, value: Any, where: str, device: torch.device | None = None, strict: bool = True) -> Any:
@@ -94,8 +102,10 @@ def restore(current: Any, value: Any, where: str, device: torch.device | None = 
         if not isinstance(current, Tensor):
             return value.detach().to(device=device, copy=True)
         if current.shape != value.shape or current.dtype != value.dtype:
-            raise ValueError(f"{where}: the state holds a {value.dtype} tensor of shape {tuple(value.shape)}, "
-                             f"the object a {current.dtype} one of shape {tuple(current.shape)}")
+            raise ValueError(
+                f"{where}: the state holds a {value.dtype} tensor of shape {tuple(value.shape)}, "
+                f"the object a {current.dtype} one of shape {tuple(current.shape)}"
+            )
         return current.copy_(value)
     if isinstance(value, dict):
         old = current if isinstance(current, dict) else {}

@@ -5,6 +5,7 @@ indices, signs packed eight to a byte, fp32 scales); its bit count is read off t
 never from a formula. Anything every receiver already knows (the vector length, a shared
 random seed derived from the step) travels in ``meta`` and costs nothing.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -99,7 +100,9 @@ def sparse_payload(x: Tensor, idx: Tensor, **meta: Any) -> Payload:
     """fp32 values + int32 indices of the kept coordinates (docs/architecture.md §3: 64 bits each)."""
     return Payload(
         {"values": x[idx].to(torch.float32), "indices": idx.to(torch.int32)},
-        numel=x.numel(), elements=int(idx.numel()), meta=meta,
+        numel=x.numel(),
+        elements=int(idx.numel()),
+        meta=meta,
     )
 
 

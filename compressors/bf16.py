@@ -1,4 +1,5 @@
 """``compressor=bf16``: dense bfloat16 (16 bits per element); see compressors/half_precision.py."""
+
 from __future__ import annotations
 
 import torch

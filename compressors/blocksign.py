@@ -5,6 +5,7 @@ tensor when ``compressor.scope=layer`` (this compressor's default); with ``scope
 whole model is one block, which is sketched_ams's scaled sign. Per block: one fp32 scale + packed
 signs. q-deviate with q^2 = 1 - min_B 1/|B| (comp_ams Remark 1).
 """
+
 from __future__ import annotations
 
 from compress_train.compressors.scaled_sign import ScaledSign

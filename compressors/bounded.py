@@ -29,6 +29,7 @@ largest code is up to ||x|| / delta ~ sqrt(d) / (2e)); the lemma's figure for M 
 sigma = eps, or sqrt(eps) for the stochastic RMS error) is logged beside it as
 ``meta["bits_lemma21"]``, not sent.
 """
+
 from __future__ import annotations
 
 import math
@@ -48,6 +49,8 @@ class QuantizerRangeError(OverflowError):
     """The budget eps cannot be met in x's precision, or the codes outgrow 62 bits: what a
     diverging run (||x|| huge) or one run past float resolution (eps tiny) hits. The trainer
     ends the run with a status instead of a traceback."""
+
+
 MAX_CODE_BITS = 61  # w = 1 + bit_length <= 62, the widest pack_uint writes
 
 
@@ -110,29 +113,38 @@ class BoundedQuantizer(Compressor):
         norm = float(torch.linalg.vector_norm(x64))
         step = grid_step(eps, d, norm, self.mode, x.dtype)
         if not step > 0:
-            raise QuantizerRangeError(f"eps={eps} is below what {x.dtype} resolves for ||x||={norm:.6g}: "
-                             f"it needs eps > {torch.finfo(x.dtype).eps:.3g} * ||x||; quantize in float64.")
+            raise QuantizerRangeError(
+                f"eps={eps} is below what {x.dtype} resolves for ||x||={norm:.6g}: "
+                f"it needs eps > {torch.finfo(x.dtype).eps:.3g} * ||x||; quantize in float64."
+            )
         scale = cast_toward(step, x.dtype, x.device, up=False)
         ratio = x64.div_(float(scale)) if x64.data_ptr() != x.data_ptr() else x64 / float(scale)
         if self.mode == "stochastic":
-            coins = torch.rand(d, generator=generator_for(ctx.key(shared=False), x.device),
-                               dtype=torch.float64, device=x.device)
+            coins = torch.rand(
+                d, generator=generator_for(ctx.key(shared=False), x.device), dtype=torch.float64, device=x.device
+            )
             codes = ratio.floor()
             codes.add_(coins < ratio.sub_(codes))  # floor + Bernoulli(fractional part), in place
         else:
             codes = ratio.round_()
         lowest, highest = torch.aminmax(codes)
         max_code = max(-float(lowest), float(highest))
-        if not max_code < 2 ** MAX_CODE_BITS:
-            raise QuantizerRangeError(f"cannot code x (||x||={norm:.6g}) with eps={eps}: the largest code, "
-                             f"{max_code:.6g}, needs more than {MAX_CODE_BITS + 1} bits.")
+        if not max_code < 2**MAX_CODE_BITS:
+            raise QuantizerRangeError(
+                f"cannot code x (||x||={norm:.6g}) with eps={eps}: the largest code, "
+                f"{max_code:.6g}, needs more than {MAX_CODE_BITS + 1} bits."
+            )
         width = code_width(int(max_code))
         sigma = math.sqrt(eps) if self.mode == "stochastic" else eps
         return Payload(
-            {"scale": scale,
-             "width": torch.tensor([width], dtype=torch.uint8, device=x.device),
-             "codes": pack_uint(codes.long().add_(offset(width)), width)},
-            numel=d, elements=d, meta={"eps": eps, "bits_lemma21": lemma21_bits(d, norm, sigma)},
+            {
+                "scale": scale,
+                "width": torch.tensor([width], dtype=torch.uint8, device=x.device),
+                "codes": pack_uint(codes.long().add_(offset(width)), width),
+            },
+            numel=d,
+            elements=d,
+            meta={"eps": eps, "bits_lemma21": lemma21_bits(d, norm, sigma)},
         )
 
     def decompress(self, payload: Payload) -> Tensor:

@@ -48,6 +48,7 @@ SketchedAMSGrad convention: 001 counts numbers); meta: the hash key (the vector 
 k = 50,000 at d ~ 25M (``compressor.rows=10 compressor.columns=100000 compressor.ratio=null
 compressor.k=50000``); the YAML's default is a smaller 5 x 10,000 table.
 """
+
 from __future__ import annotations
 
 import math
@@ -61,12 +62,13 @@ from compress_train.compressors.base import CompressContext, Compressor, Payload
 from compress_train.compressors.topk import TopK, topk_count
 
 HASHINGS = ("random", "block")
-CACHE_BYTES = 4 << 30    # hashes kept for reuse, least recently used evicted first (the newest always kept)
-DECODE_CHUNK = 1 << 16   # coordinates per decode chunk: the r x chunk row estimates stay in cache
+CACHE_BYTES = 4 << 30  # hashes kept for reuse, least recently used evicted first (the newest always kept)
+DECODE_CHUNK = 1 << 16  # coordinates per decode chunk: the r x chunk row estimates stay in cache
 SELECT_SAMPLE = 1 << 16  # sample size of the unsketch's top-k threshold (``topk_magnitude``)
 
 
 # --------------------------------------------------------------------------- hashes
+
 
 @dataclass(eq=False)
 class SketchHashes:
@@ -122,8 +124,9 @@ def _pm1(bits: Tensor) -> Tensor:
     return 1.0 - 2.0 * bits.to(torch.float32)
 
 
-def build_hashes(numel: int, rows: int, columns: int, key: tuple, hashing: str = "random",
-                 device: torch.device | str = "cpu") -> SketchHashes:
+def build_hashes(
+    numel: int, rows: int, columns: int, key: tuple, hashing: str = "random", device: torch.device | str = "cpu"
+) -> SketchHashes:
     """Draw the hashes from the project generator seeded by ``key`` (on the CPU, so every device
     gets the same ones), then move them to ``device``. Not cached: see ``sketch_hashes``."""
     gen = generator_for(key)
@@ -139,16 +142,26 @@ def build_hashes(numel: int, rows: int, columns: int, key: tuple, hashing: str =
         pattern = _pm1(torch.randint(2, (rows, columns), generator=gen))
         per_block = [list(zip(s, g)) for s, g in zip(shift.t().tolist(), block_sign.t().tolist())]
         pattern = pattern.to(device)
-        return SketchHashes(rows, columns, numel, hashing, shift=shift.to(device), block_sign=block_sign.to(device),
-                            pattern=pattern, _neg_pattern=-pattern, _blocks=per_block)
+        return SketchHashes(
+            rows,
+            columns,
+            numel,
+            hashing,
+            shift=shift.to(device),
+            block_sign=block_sign.to(device),
+            pattern=pattern,
+            _neg_pattern=-pattern,
+            _blocks=per_block,
+        )
     raise ValueError(f"`hashing` must be one of {list(HASHINGS)}, but is {hashing!r}.")
 
 
 _CACHE: OrderedDict[tuple, SketchHashes] = OrderedDict()
 
 
-def sketch_hashes(numel: int, rows: int, columns: int, key: tuple, hashing: str = "random",
-                  device: torch.device | str = "cpu") -> SketchHashes:
+def sketch_hashes(
+    numel: int, rows: int, columns: int, key: tuple, hashing: str = "random", device: torch.device | str = "cpu"
+) -> SketchHashes:
     """``build_hashes``, cached per (numel, rows, columns, key, hashing, device)."""
     device = torch.device(device)
     ident = (numel, rows, columns, tuple(key), hashing, str(device))
@@ -168,6 +181,7 @@ def clear_cache() -> None:
 
 # --------------------------------------------------------------------------- sketch and estimates
 
+
 def accumulate(x: Tensor, hashes: SketchHashes) -> Tensor:
     """S(x): the (r, c) fp32 table, table[i, bucket_i(j)] += sign_i(j) x_j for all i, j."""
     x = x.reshape(-1).to(torch.float32)
@@ -185,13 +199,13 @@ def accumulate(x: Tensor, hashes: SketchHashes) -> Tensor:
     assert hashes.pattern is not None  # block hashes hold their pattern
     rows, pattern = table.unbind(0), hashes.pattern.unbind(0)
     for b, block in enumerate(hashes._blocks):
-        xb = x[b * c:(b + 1) * c]
+        xb = x[b * c : (b + 1) * c]
         n = xb.numel()
         for row, rho, (s, sign) in zip(rows, pattern, block):
             a = min(n, c - s)  # offsets [0, a) land in buckets [s, s + a), the rest wraps to [0, n - a)
-            row[s:s + a].addcmul_(xb[:a], rho[:a], value=sign)
+            row[s : s + a].addcmul_(xb[:a], rho[:a], value=sign)
             if n > a:
-                row[:n - a].addcmul_(xb[a:], rho[a:n], value=sign)
+                row[: n - a].addcmul_(xb[a:], rho[a:n], value=sign)
     return table
 
 
@@ -232,7 +246,7 @@ def _rows(prepared: Tensor, hashes: SketchHashes, start: int, stop: int, out: Te
         lo, n = b * c - start, min(c, d - b * c)
         for i, (s, sign) in enumerate(hashes._blocks[b]):  # one contiguous window of the doubled table per row
             pattern = hashes.pattern[i] if sign > 0 else hashes._neg_pattern[i]
-            torch.mul(prepared[i, s:s + n], pattern[:n], out=out[i, lo:lo + n])
+            torch.mul(prepared[i, s : s + n], pattern[:n], out=out[i, lo : lo + n])
     return out
 
 
@@ -241,8 +255,9 @@ def row_estimates(table: Tensor, hashes: SketchHashes, start: int = 0, stop: int
     hashing ``start`` must be a multiple of c: whole blocks)."""
     stop = hashes.numel if stop is None else stop
     if hashes.hashing == "block" and start % hashes.columns:
-        raise ValueError(f"block hashing estimates whole blocks: start {start} is not a multiple of "
-                         f"c = {hashes.columns}")
+        raise ValueError(
+            f"block hashing estimates whole blocks: start {start} is not a multiple of c = {hashes.columns}"
+        )
     return _rows(_prepared(table, hashes), hashes, start, stop)
 
 
@@ -276,8 +291,12 @@ def lower_median(values: Tensor, out: Tensor | None = None) -> Tensor:
         return _median3(rows[0], rows[1], rows[2], out=out)
     if r == 5:  # median5(a..e) = median3(max(min(a,b), min(c,d)), min(max(a,b), max(c,d)), e)
         a, b, c, d, e = rows
-        return _median3(torch.maximum(torch.minimum(a, b), torch.minimum(c, d)),
-                        torch.minimum(torch.maximum(a, b), torch.maximum(c, d)), e, out=out)
+        return _median3(
+            torch.maximum(torch.minimum(a, b), torch.minimum(c, d)),
+            torch.minimum(torch.maximum(a, b), torch.maximum(c, d)),
+            e,
+            out=out,
+        )
     for i, j in _sort_pairs(r):
         rows[i], rows[j] = torch.minimum(rows[i], rows[j]), torch.maximum(rows[i], rows[j])
     median = rows[(r - 1) // 2]
@@ -306,7 +325,7 @@ def topk_magnitude(x: Tensor, k: int) -> Tensor:
     d, k = x.numel(), min(int(k), x.numel())
     if d <= 4 * SELECT_SAMPLE or 8 * k > d:
         return torch.topk(x.abs(), k, sorted=False).indices
-    sample = x[::d // SELECT_SAMPLE].abs()
+    sample = x[:: d // SELECT_SAMPLE].abs()
     m = sample.numel()
     rank = min(m, math.ceil(2 * k * m / d) + 16)  # about 2k entries at or above the sample's rank-th largest
     tau = torch.kthvalue(sample, m - rank + 1).values
@@ -345,6 +364,7 @@ def l2_estimate(table: Tensor) -> Tensor:
 
 # --------------------------------------------------------------------------- the compressor
 
+
 def _is_int(v) -> bool:
     return isinstance(v, int) and not isinstance(v, bool)
 
@@ -355,18 +375,27 @@ class CountSketch(Compressor):
     shared_randomness = True
     allreduce = True  # workers' tables are summed by one allreduce and the sum is decoded once
 
-    def __init__(self, rows: int = 5, columns: int = 10_000, ratio: float | None = 0.002, k: int | None = None,
-                 hashing: str = "random"):
+    def __init__(
+        self,
+        rows: int = 5,
+        columns: int = 10_000,
+        ratio: float | None = 0.002,
+        k: int | None = None,
+        hashing: str = "random",
+    ):
         self.rows, self.columns, self.ratio, self.k, self.hashing = rows, columns, ratio, k, hashing
 
     def check(self) -> list[str]:
         errors = []
         if not _is_int(self.rows) or self.rows < 1:
-            errors.append(f"`rows` must be an integer >= 1 (r, the sketch's rows; SketchedAMSGrad: 10), "
-                          f"but is {self.rows!r}.")
+            errors.append(
+                f"`rows` must be an integer >= 1 (r, the sketch's rows; SketchedAMSGrad: 10), but is {self.rows!r}."
+            )
         if not _is_int(self.columns) or self.columns < 1:
-            errors.append(f"`columns` must be an integer >= 1 (c, the sketch's columns; SketchedAMSGrad: "
-                          f"100000), but is {self.columns!r}.")
+            errors.append(
+                f"`columns` must be an integer >= 1 (c, the sketch's columns; SketchedAMSGrad: "
+                f"100000), but is {self.columns!r}."
+            )
         if self.hashing not in HASHINGS:
             errors.append(f"`hashing` must be one of {list(HASHINGS)}, but is {self.hashing!r}.")
         return errors + TopK(self.ratio, self.k).check()
@@ -380,8 +409,14 @@ class CountSketch(Compressor):
         """(seed, "count_sketch", bucket): no step, no worker (module docstring)."""
         return (ctx.seed, "count_sketch", ctx.bucket)
 
-    def hashes(self, numel: int, key: tuple, device: torch.device | str = "cpu",
-               rows: int | None = None, columns: int | None = None) -> SketchHashes:
+    def hashes(
+        self,
+        numel: int,
+        key: tuple,
+        device: torch.device | str = "cpu",
+        rows: int | None = None,
+        columns: int | None = None,
+    ) -> SketchHashes:
         return sketch_hashes(numel, rows or self.rows, columns or self.columns, key, self.hashing, device)
 
     def _payload_hashes(self, payload: Payload) -> tuple[Tensor, SketchHashes]:

@@ -1,4 +1,5 @@
 """``compressor=fp16``: dense IEEE half precision (16 bits per element); see compressors/half_precision.py."""
+
 from __future__ import annotations
 
 import torch

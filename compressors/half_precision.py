@@ -13,6 +13,7 @@ once and divided by n. Under torchrun the gloo/NCCL reduction order equals the s
 worker-order sum for 2 processes; for more, 16-bit sums may round differently. Error feedback
 (``algo.ef``) keeps each worker's own rounding error like any other compression error.
 """
+
 from __future__ import annotations
 
 from typing import ClassVar
@@ -30,8 +31,7 @@ class HalfPrecision(Compressor):
     allreduce = True
 
     def compress(self, x: Tensor, ctx: CompressContext) -> Payload:
-        return Payload({"values": x.to(self.wire_dtype)}, numel=x.numel(), elements=x.numel(),
-                       meta={"dtype": x.dtype})
+        return Payload({"values": x.to(self.wire_dtype)}, numel=x.numel(), elements=x.numel(), meta={"dtype": x.dtype})
 
     def decompress(self, payload: Payload) -> Tensor:
         return payload.tensors["values"].to(payload.meta["dtype"])

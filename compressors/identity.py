@@ -1,5 +1,6 @@
 """No compression: the dense vector in the run's precision (32 bits per element in fp32 runs,
 64 in the float64 runs of convex problems)."""
+
 from __future__ import annotations
 
 from torch import Tensor

@@ -12,6 +12,7 @@ indices of the kept coordinates, the count varying per step. Cost: the float64 p
 are updated in place; the d float64 coins (torch's generator) and the compaction p[p < 1] that the
 greedy step sums (kept, so that the sum, hence p, is bit for bit the same) dominate.
 """
+
 from __future__ import annotations
 
 import torch

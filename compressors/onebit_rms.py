@@ -2,6 +2,7 @@
 C(x) = s sgn(x) with the RMS scale s = ||x||_2 / sqrt(numel) (not ||x||_1 / d as ``scaled_sign``),
 sgn(0) = +1. Payload: one fp32 scale + the signs packed eight to a byte. Per parameter tensor
 with ``scope: layer`` (DeepSpeed's granularity)."""
+
 from __future__ import annotations
 
 import math

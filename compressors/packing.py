@@ -11,6 +11,7 @@ shift-and-sum (``_ByteGroups``); otherwise by 64-bit words, whose w-bit fields r
 tensors and gathered word by word (``_FieldLayout``). Either way a fixed number of torch ops per
 chunk, the same on any device; only the byte swap of the words uses NumPy on the CPU.
 """
+
 from __future__ import annotations
 
 import math
@@ -121,19 +122,22 @@ class _FieldLayout:
         self.head_mask = torch.tensor([(1 << (width - max(s, 0))) - 1 for s in spill], **long)
         self.low_mask = torch.tensor([(1 << s) - 1 if s > 0 else 0 for s in spill], **long)
         # for word q, the columns of [heads | tails | 0] that land in it, padded with the zero column
-        sources = [[j for j in range(self.period) if word[j] == q]
-                   + [self.period + j for j in range(self.period) if spill[j] > 0 and word[j] + 1 == q]
-                   for q in range(self.words)]
+        sources = [
+            [j for j in range(self.period) if word[j] == q]
+            + [self.period + j for j in range(self.period) if spill[j] > 0 and word[j] + 1 == q]
+            for q in range(self.words)
+        ]
         self.fan_in = max(len(src) for src in sources)
-        self.sources = torch.tensor([src + [2 * self.period] * (self.fan_in - len(src)) for src in sources],
-                                    **long).reshape(1, -1)
+        self.sources = torch.tensor(
+            [src + [2 * self.period] * (self.fan_in - len(src)) for src in sources], **long
+        ).reshape(1, -1)
 
     def pack(self, fields: Tensor) -> Tensor:
         """(r, period) field values -> (r, words) int64 words holding them back to back."""
         p = self.period
         parts = fields.new_empty(fields.shape[0], 2 * p + 1)  # [heads | tails | 0]
         torch.bitwise_right_shift(fields, self.spill, out=parts[:, :p]).bitwise_left_shift_(self.lift)
-        torch.bitwise_left_shift(fields, self.tail_shift, out=parts[:, p:2 * p]).bitwise_and_(self.tail_mask)
+        torch.bitwise_left_shift(fields, self.tail_shift, out=parts[:, p : 2 * p]).bitwise_and_(self.tail_mask)
         parts[:, 2 * p] = 0
         gathered = parts.gather(1, self.sources.expand(fields.shape[0], -1))
         # the parts of one word hold disjoint bits, so their sum is their bitwise or
@@ -166,10 +170,12 @@ class _ByteGroups:
     def __init__(self, width: int, device: torch.device):
         self.width, self.period = width, 8 // math.gcd(width, 8)
         self.period_bytes = self.period * width // 8
-        self.shifts = torch.tensor([(self.period - 1 - j) * width for j in range(self.period)],
-                                   dtype=torch.int64, device=device)
-        self.byte_shifts = torch.tensor([8 * (self.period_bytes - 1 - b) for b in range(self.period_bytes)],
-                                        dtype=torch.int64, device=device)
+        self.shifts = torch.tensor(
+            [(self.period - 1 - j) * width for j in range(self.period)], dtype=torch.int64, device=device
+        )
+        self.byte_shifts = torch.tensor(
+            [8 * (self.period_bytes - 1 - b) for b in range(self.period_bytes)], dtype=torch.int64, device=device
+        )
 
     @staticmethod
     def fits(width: int) -> bool:
@@ -177,7 +183,7 @@ class _ByteGroups:
 
     def pack_bytes(self, fields: Tensor) -> Tensor:
         groups = fields.bitwise_left_shift(self.shifts).sum(1)  # disjoint bits: the sum is the or
-        return _swap_bytes(groups).view(-1, 8)[:, 8 - self.period_bytes:].reshape(-1)
+        return _swap_bytes(groups).view(-1, 8)[:, 8 - self.period_bytes :].reshape(-1)
 
     def unpack_bytes(self, stream: Tensor, rows: int) -> Tensor:
         if stream.numel() != rows * self.period_bytes:
@@ -211,13 +217,13 @@ def pack_uint(values: Tensor, width: int) -> Tensor:
     layout = _layout(width, values.device)
     period, step = layout.period, _chunk_values(layout.period)
     for start in range(0, n, step):
-        part = values[start:start + step]
+        part = values[start : start + step]
         rows = -(-part.numel() // period)
         if part.numel() != rows * period:
             part = torch.cat([part, part.new_zeros(rows * period - part.numel())])
         packed = layout.pack_bytes(part.view(rows, period))
         begin = start * width // 8
-        dest = out[begin:begin + packed.numel()]
+        dest = out[begin : begin + packed.numel()]
         dest.copy_(packed[: dest.numel()])
     return out
 
@@ -226,8 +232,9 @@ def unpack_uint(packed: Tensor, width: int, count: int) -> Tensor:
     """Inverse of :func:`pack_uint`: ``count`` int64 values of ``width`` bits each."""
     _check_width(width)
     if packed.numel() != -(-count * width // 8):
-        raise ValueError(f"{count} values of {width} bits take {-(-count * width // 8)} bytes, "
-                         f"but {packed.numel()} were given.")
+        raise ValueError(
+            f"{count} values of {width} bits take {-(-count * width // 8)} bytes, but {packed.numel()} were given."
+        )
     if width == 0 or count == 0:
         return torch.zeros(count, dtype=torch.int64, device=packed.device)
     packed = packed.reshape(-1)
@@ -238,6 +245,6 @@ def unpack_uint(packed: Tensor, width: int, count: int) -> Tensor:
         n = min(step, count - start)
         rows = -(-n // period)
         begin = start * width // 8
-        stream = packed[begin:begin + rows * layout.period_bytes]
-        out[start:start + n] = layout.unpack_bytes(stream, rows).reshape(-1)[:n]
+        stream = packed[begin : begin + rows * layout.period_bytes]
+        out[start : start + n] = layout.unpack_bytes(stream, rows).reshape(-1)[:n]
     return out

@@ -14,6 +14,7 @@ The decode is exactly norm * sign * level / s (in float64, then cast to the norm
 Cost: a few float64 passes done in place, the d float64 coins (torch's generator, the largest
 single cost on CPU), and packing by whole int64 groups (``pack_uint``); no per-element work.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -54,8 +55,9 @@ class QSGD(Compressor):
             scaled.div_(float(norm)).mul_(self.levels).clamp_(max=self.levels)  # norm may round below max |v_i|
         else:
             scaled = torch.zeros_like(x64)
-        coins = torch.rand(x.numel(), generator=generator_for(ctx.key(shared=False), x.device),
-                           dtype=torch.float64, device=x.device)
+        coins = torch.rand(
+            x.numel(), generator=generator_for(ctx.key(shared=False), x.device), dtype=torch.float64, device=x.device
+        )
         levels = scaled.floor()
         levels.add_(coins < scaled.sub_(levels))  # floor + Bernoulli(fractional part), in place
         codes = coins.view(torch.int64).copy_(levels)  # the coins are spent: their buffer takes .long()
@@ -71,8 +73,12 @@ class QSGD(Compressor):
         return flip_signs(magnitude, unpack_bits(torch.bitwise_not(payload.tensors["signs"]), d))
 
 
-_SAME_SIZE_INT = {torch.float16: torch.int16, torch.bfloat16: torch.int16, torch.float32: torch.int32,
-                  torch.float64: torch.int64}
+_SAME_SIZE_INT = {
+    torch.float16: torch.int16,
+    torch.bfloat16: torch.int16,
+    torch.float32: torch.int32,
+    torch.float64: torch.int64,
+}
 
 
 def flip_signs(values: Tensor, negative: Tensor) -> Tensor:

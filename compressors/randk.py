@@ -13,6 +13,7 @@ k-subset; no permutation of d. Sent in increasing index order. For k > d / 2 the
 long, so it draws the d - k coordinates left out instead. Supports are kept for reuse
 (``SUPPORT_CACHE_BYTES``, least recently used out): the decode of a payload regenerates nothing.
 """
+
 from __future__ import annotations
 
 import math
@@ -61,8 +62,9 @@ def distinct_sample(d: int, k: int, gen: torch.Generator) -> Tensor:
 class RandK(Compressor):
     name = "randk"
 
-    def __init__(self, ratio: float | None = 0.01, k: int | None = None, shared_seed: bool = True,
-                 unbiased: bool = False):
+    def __init__(
+        self, ratio: float | None = 0.01, k: int | None = None, shared_seed: bool = True, unbiased: bool = False
+    ):
         self.ratio, self.k, self.shared_seed, self.scale_unbiased = ratio, k, shared_seed, unbiased
         self.shared_randomness = shared_seed
         self.unbiased = unbiased
@@ -83,8 +85,10 @@ class RandK(Compressor):
         found = self._supports.get(ident)
         if found is None:
             found = self._supports[ident] = distinct_sample(d, k, generator_for(key)).to(device)
-            while len(self._supports) > 1 and sum(t.numel() * t.element_size()
-                                                  for t in self._supports.values()) > SUPPORT_CACHE_BYTES:
+            while (
+                len(self._supports) > 1
+                and sum(t.numel() * t.element_size() for t in self._supports.values()) > SUPPORT_CACHE_BYTES
+            ):
                 self._supports.popitem(last=False)
         else:
             self._supports.move_to_end(ident)

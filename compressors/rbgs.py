@@ -11,6 +11,7 @@ block buffers with one allreduce (``allreduce``: the Communicator's ``allreduce_
 nobody decodes n messages. E||C(v) - v||^2 = (1 - k/n) ||v||^2. Tiny tensors still send one
 entry, so the effective ratio is below the nominal R.
 """
+
 from __future__ import annotations
 
 import torch
@@ -37,7 +38,9 @@ class RBGS(Compressor):
     def check(self) -> list[str]:
         r = self.ratio
         if isinstance(r, bool) or not isinstance(r, int) or r < 1:
-            return [f"`ratio` must be an integer >= 1 (the compression ratio R; the paper uses 16..1024), but is {r!r}."]
+            return [
+                f"`ratio` must be an integer >= 1 (the compression ratio R; the paper uses 16..1024), but is {r!r}."
+            ]
         return []
 
     def params(self) -> dict:
@@ -55,20 +58,23 @@ class RBGS(Compressor):
         if end <= n:
             values = x[s:end].to(torch.float32)
         else:
-            values = torch.cat([x[s:], x[:end - n]]).to(torch.float32)
+            values = torch.cat([x[s:], x[: end - n]]).to(torch.float32)
         return Payload({"values": values}, numel=n, elements=k, meta={"key": key, "start": s})
 
     def decompress(self, payload: Payload) -> Tensor:
         values = payload.tensors["values"]
         n, k, s = payload.numel, values.numel(), payload.meta["start"]
-        out = dense_zeros(n, values.device) if values.dtype == torch.float32 else \
-            torch.zeros(n, dtype=values.dtype, device=values.device)
+        out = (
+            dense_zeros(n, values.device)
+            if values.dtype == torch.float32
+            else torch.zeros(n, dtype=values.dtype, device=values.device)
+        )
         end = s + k
         if end <= n:
             out[s:end] = values
         else:
-            out[s:] = values[:n - s]
-            out[:end - n] = values[n - s:]
+            out[s:] = values[: n - s]
+            out[: end - n] = values[n - s :]
         return out
 
 

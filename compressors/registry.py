@@ -7,6 +7,7 @@ algorithms, error-feedback modes, controllers, models, datasets, tasks, launcher
 here needs editing. It lives in the lowest layer (compressors import only torch) so that every
 layer can use it.
 """
+
 from __future__ import annotations
 
 import importlib

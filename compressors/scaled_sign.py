@@ -7,6 +7,7 @@ Remark 1. Applied per layer (``scope=layer``) it is Block-Sign with blocks = lay
 Cost: about four passes over x to compress (|x| sum, x >= 0, packing), four over d float32 to
 decode; no host synchronisation, every tensor stays on x's device.
 """
+
 from __future__ import annotations
 
 import torch

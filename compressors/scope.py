@@ -5,6 +5,7 @@ tensors. ``scope="model"`` compresses the flat vector once; ``scope="layer"`` co
 parameter tensor on its own (bucket b = layer b), which is what makes Block-Sign's blocks the
 layers. A message is the list of per-bucket payloads; its bits are their sum.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -48,10 +49,12 @@ class ScopedCompressor:
 
     def compress(self, flat: Tensor, seed: int, step: int, worker: int) -> Message:
         parts = flat.split(self.bucket_sizes)
-        return Message([
-            self.overrides.get(bucket, self.compressor).compress(part, CompressContext(seed, step, bucket, worker))
-            for bucket, part in enumerate(parts)
-        ])
+        return Message(
+            [
+                self.overrides.get(bucket, self.compressor).compress(part, CompressContext(seed, step, bucket, worker))
+                for bucket, part in enumerate(parts)
+            ]
+        )
 
     def decompress(self, message: Message) -> Tensor:
         parts = [self.overrides.get(b, self.compressor).decompress(p) for b, p in enumerate(message.payloads)]

@@ -9,6 +9,7 @@ One pass: float32 CPU vectors of at least ``SAMPLED_MIN_NUMEL`` entries go throu
 while the chunk is in cache); others through torch (``x.abs() >= lam``, nonzero), which is also the
 CUDA path.
 """
+
 from __future__ import annotations
 
 import torch
@@ -35,8 +36,11 @@ class Threshold(Compressor):
     def compress(self, x: Tensor, ctx: CompressContext) -> Payload:
         if x.device.type == "cpu" and x.dtype == torch.float32 and SAMPLED_MIN_NUMEL <= x.numel() < 1 << 31:
             indices, values = entries_at_least(x.detach().reshape(-1).numpy(), self.lam, bits=False)
-            return Payload({"values": torch.from_numpy(values), "indices": torch.from_numpy(indices)},
-                           numel=x.numel(), elements=indices.shape[0])
+            return Payload(
+                {"values": torch.from_numpy(values), "indices": torch.from_numpy(indices)},
+                numel=x.numel(),
+                elements=indices.shape[0],
+            )
         return sparse_payload(x, (x.abs() >= self.lam).nonzero().view(-1))
 
     def decompress(self, payload: Payload) -> Tensor:

@@ -19,6 +19,7 @@ deterministic but its own, so wherever that choice matters topk itself makes it)
   back to ``topk_full`` when fewer than k pass even after ``RETRIES`` lowered thresholds (a sample
   that misjudged) and when several entries share the k-th magnitude (a tie topk must settle).
 """
+
 from __future__ import annotations
 
 import math
@@ -30,11 +31,11 @@ from torch import Tensor
 from compress_train.compressors.base import CompressContext, Compressor, Payload, sparse_payload
 
 SAMPLED_MIN_NUMEL = 1 << 20  # below: one torch.topk (cheap enough, and no host sync)
-SAMPLE = 1 << 16             # strided sample the threshold is read from
-CHUNK = 1 << 17              # entries per pass chunk: the chunk's temporaries stay in cache
-RETRIES = 2                  # lowered thresholds tried before the full topk
+SAMPLE = 1 << 16  # strided sample the threshold is read from
+CHUNK = 1 << 17  # entries per pass chunk: the chunk's temporaries stay in cache
+RETRIES = 2  # lowered thresholds tried before the full topk
 _LOW31 = (1 << 31) - 1
-_ABS_MASK = 0x7FFF_FFFF      # float32 bits without the sign: ordered as |x| (NaN above inf)
+_ABS_MASK = 0x7FFF_FFFF  # float32 bits without the sign: ordered as |x| (NaN above inf)
 _INF_BITS = 0x7F80_0000
 
 
@@ -94,7 +95,7 @@ def entries_at_least(x: np.ndarray, tau: float, bits: bool) -> tuple[np.ndarray,
     indices, entries = np.empty(n, dtype=np.int32), np.empty(n, dtype=x.dtype)
     found = 0
     for start in range(0, n, CHUNK):
-        part = x[start:start + CHUNK]
+        part = x[start : start + CHUNK]
         m = part.shape[0]
         if bits:
             np.bitwise_and(part, _ABS_MASK, out=work[:m])
@@ -104,8 +105,8 @@ def entries_at_least(x: np.ndarray, tau: float, bits: bool) -> tuple[np.ndarray,
         hits = np.flatnonzero(mask[:m])
         h = hits.shape[0]
         if h:
-            np.take(part, hits, out=entries[found:found + h])
-            np.add(hits, start, out=indices[found:found + h], casting="unsafe")
+            np.take(part, hits, out=entries[found : found + h])
+            np.add(hits, start, out=indices[found : found + h], casting="unsafe")
             found += h
     if 2 * found < n:  # a sparse result: do not keep the n-entry buffers alive
         return indices[:found].copy(), entries[:found].copy()
@@ -116,7 +117,7 @@ def _sample_threshold(bits: np.ndarray, k: int, rank_scale: int) -> int:
     """Magnitude bits of the sample's ``rank``-th largest, rank set so that about k (1 + a few
     percent) entries of the whole vector reach it; ``rank_scale`` widens it on retries."""
     d = bits.shape[0]
-    sample = np.bitwise_and(bits[::max(1, d // SAMPLE)], _ABS_MASK)
+    sample = np.bitwise_and(bits[:: max(1, d // SAMPLE)], _ABS_MASK)
     m = sample.shape[0]
     expected = k * m / d
     rank = min(m, math.ceil(rank_scale * (expected + 4 * math.sqrt(expected) + 8)))
@@ -129,7 +130,7 @@ def topk_sampled(x: Tensor, k: int) -> tuple[Tensor, Tensor]:
     flat = x.detach().reshape(-1)
     bits = flat.numpy().view(np.int32)
     for attempt in range(RETRIES + 1):
-        tau = _sample_threshold(bits, k, 4 ** attempt)
+        tau = _sample_threshold(bits, k, 4**attempt)
         indices, entries = entries_at_least(bits, tau, bits=True)
         if indices.shape[0] >= k:
             break
@@ -152,8 +153,13 @@ def _full_sorted(flat: Tensor, k: int) -> tuple[Tensor, Tensor]:
 
 
 def _uses_sampled(x: Tensor, k: int) -> bool:
-    return (x.device.type == "cpu" and x.dtype == torch.float32 and x.is_contiguous()
-            and SAMPLED_MIN_NUMEL <= x.numel() <= _LOW31 and 8 * k <= x.numel())
+    return (
+        x.device.type == "cpu"
+        and x.dtype == torch.float32
+        and x.is_contiguous()
+        and SAMPLED_MIN_NUMEL <= x.numel() <= _LOW31
+        and 8 * k <= x.numel()
+    )
 
 
 def topk_indices(x: Tensor, k: int) -> Tensor:

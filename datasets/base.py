@@ -1,4 +1,5 @@
 """The in-memory dataset every loader returns and the trainer consumes."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass

@@ -13,6 +13,7 @@ No package ships CIFAR. With no root, the cache directory is tried (and download
 allowed); failing that a ``DataFileError`` says how to provide it, unless ``synthetic`` is
 true, in which case a SYNTHETIC set of the same shape is returned and one line is logged.
 """
+
 from __future__ import annotations
 
 import os
@@ -46,11 +47,28 @@ class Variant:
 
 
 VARIANTS = {
-    "cifar10": Variant("CIFAR-10", "cifar-10-batches-py", tuple(f"data_batch_{i}" for i in range(1, 6)),
-                       ("test_batch",), "labels", 10, (0.4914, 0.4822, 0.4465),
-                       (0.2470, 0.2435, 0.2616), "CIFAR10"),
-    "cifar100": Variant("CIFAR-100", "cifar-100-python", ("train",), ("test",), "fine_labels", 100,
-                        (0.5071, 0.4865, 0.4409), (0.2673, 0.2564, 0.2762), "CIFAR100"),
+    "cifar10": Variant(
+        "CIFAR-10",
+        "cifar-10-batches-py",
+        tuple(f"data_batch_{i}" for i in range(1, 6)),
+        ("test_batch",),
+        "labels",
+        10,
+        (0.4914, 0.4822, 0.4465),
+        (0.2470, 0.2435, 0.2616),
+        "CIFAR10",
+    ),
+    "cifar100": Variant(
+        "CIFAR-100",
+        "cifar-100-python",
+        ("train",),
+        ("test",),
+        "fine_labels",
+        100,
+        (0.5071, 0.4865, 0.4409),
+        (0.2673, 0.2564, 0.2762),
+        "CIFAR100",
+    ),
 }
 
 
@@ -106,8 +124,9 @@ def _download(directory: Path, v: Variant) -> str | None:
         socket.setdefaulttimeout(old)
 
 
-def random_crop_flip(x: torch.Tensor, generator: torch.Generator, padding: int = 4,
-                     fill: torch.Tensor | None = None) -> torch.Tensor:
+def random_crop_flip(
+    x: torch.Tensor, generator: torch.Generator, padding: int = 4, fill: torch.Tensor | None = None
+) -> torch.Tensor:
     """Per image: pad by ``padding`` (with per-channel ``fill``, default 0), crop a random H x W
     window, flip horizontally with probability 1/2. Vectorised; same generator state, same output."""
     n, c, h, w = x.shape
@@ -117,7 +136,7 @@ def random_crop_flip(x: torch.Tensor, generator: torch.Generator, padding: int =
     padded = x.new_zeros(n, c, h + 2 * padding, w + 2 * padding)
     if fill is not None:
         padded += fill.to(x).view(1, c, 1, 1)
-    padded[:, :, padding:padding + h, padding:padding + w] = x
+    padded[:, :, padding : padding + h, padding : padding + w] = x
     rows = offsets[0, :, None] + torch.arange(h, device=x.device)
     cols = offsets[1, :, None] + torch.arange(w, device=x.device)
     cols = torch.where(flip[:, None], cols.flip(1), cols)
@@ -150,15 +169,24 @@ def _from_dir(directory: Path, variant: str, augment: bool) -> ArrayDataset:
     v = VARIANTS[variant]
     x_tr, y_tr = _read_split(directory, v.train, v)
     x_te, y_te = _read_split(directory, v.test, v)
-    desc = (f"{v.display}, {len(y_tr):,} train / {len(y_te):,} test 32x32 colour images, "
-            f"from the python batches in {directory}")
-    return ArrayDataset(x_tr, y_tr, x_te, y_te, variant, desc, str(directory),
-                        make_augment(variant) if augment else None)
+    desc = (
+        f"{v.display}, {len(y_tr):,} train / {len(y_te):,} test 32x32 colour images, "
+        f"from the python batches in {directory}"
+    )
+    return ArrayDataset(
+        x_tr, y_tr, x_te, y_te, variant, desc, str(directory), make_augment(variant) if augment else None
+    )
 
 
-def load_cifar(variant: str, root: str | Path | None, download: bool = True, synthetic: bool = False,
-               augment: bool = True, cache_dir: Path | None = None,
-               log: Callable[[str], None] = print) -> ArrayDataset:
+def load_cifar(
+    variant: str,
+    root: str | Path | None,
+    download: bool = True,
+    synthetic: bool = False,
+    augment: bool = True,
+    cache_dir: Path | None = None,
+    log: Callable[[str], None] = print,
+) -> ArrayDataset:
     """Load ``variant`` ("cifar10" | "cifar100") as described in the module docstring."""
     v = VARIANTS[variant]
     names = ", ".join(v.train + v.test)
@@ -172,8 +200,10 @@ def load_cifar(variant: str, root: str | Path | None, download: bool = True, syn
             found = _locate(directory, v)
             reason = f"downloading failed: {failure}" if failure else "not in the download"
         if found is None:
-            raise DataFileError(f"dataset.root '{directory}' lacks the {v.display} python batches "
-                                f"({names}), looked in it and in {directory / v.folder} ({reason})")
+            raise DataFileError(
+                f"dataset.root '{directory}' lacks the {v.display} python batches "
+                f"({names}), looked in it and in {directory / v.folder} ({reason})"
+            )
         return _from_dir(found, variant, augment)
 
     cache = Path(cache_dir) if cache_dir is not None else default_cache_dir(variant)
@@ -186,14 +216,16 @@ def load_cifar(variant: str, root: str | Path | None, download: bool = True, syn
     if found is not None:
         return _from_dir(found, variant, augment)
     if synthetic:
-        data = synthetic_images(variant, v.display, v.num_classes,
-                                augment=make_augment(variant) if augment else None)
-        log(f"{v.display}: no python batches in {cache} ({reason}); dataset.synthetic=true, so using "
+        data = synthetic_images(variant, v.display, v.num_classes, augment=make_augment(variant) if augment else None)
+        log(
+            f"{v.display}: no python batches in {cache} ({reason}); dataset.synthetic=true, so using "
             f"a SYNTHETIC stand-in of the same shape ({data.name}: {len(data.y_train):,} train / "
-            f"{len(data.y_test):,} test) - a smoke test, not {v.display} results")
+            f"{len(data.y_test):,} test) - a smoke test, not {v.display} results"
+        )
         return data
     raise DataFileError(
         f"{v.display} is not shipped by any package and none was found in {cache} ({reason}). "
         f"Download the python version from https://www.cs.toronto.edu/~kriz/cifar.html, unpack it "
         f"and pass dataset.root=DIR (the folder holding {v.folder}/), or set dataset.synthetic=true "
-        f"for a SYNTHETIC smoke-test stand-in")
+        f"for a SYNTHETIC smoke-test stand-in"
+    )

@@ -1,4 +1,5 @@
 """CIFAR-100 (``dataset=cifar100``): the python batches from ``dataset.root`` (``cifar.py``)."""
+
 from __future__ import annotations
 
 from typing import Callable
@@ -8,8 +9,14 @@ from compress_train.datasets.cifar import load_cifar
 
 
 def load(d, log: Callable[[str], None]) -> ArrayDataset:
-    return load_cifar("cifar100", d.root, download=d.download, synthetic=d.get("synthetic", False),
-                      augment=d.get("augment", True), log=log)
+    return load_cifar(
+        "cifar100",
+        d.root,
+        download=d.download,
+        synthetic=d.get("synthetic", False),
+        augment=d.get("augment", True),
+        log=log,
+    )
 
 
 IMPLEMENTATION = load

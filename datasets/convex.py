@@ -9,6 +9,7 @@ Builders: ``quadratic_problem`` (generated, heterogeneous), ``logistic_problem``
 ``least_squares_problem`` (on any samples), ``lsq_interp_problem`` (generated, interpolating),
 (``mnist.mnist_binary`` gives two MNIST digits as samples.) Nothing here touches a global RNG.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -19,7 +20,6 @@ import torch
 from torch import Tensor
 
 from compress_train.datasets.errors import DataSizeError
-
 
 F64 = torch.float64
 EPS = torch.finfo(F64).eps
@@ -89,10 +89,18 @@ class ConvexProblem:
         return torch.stack([self.worker_loss_grad(i, x)[1] for i in range(self.workers)]).mean(0)
 
     def constants(self) -> dict:
-        return {"kind": self.kind, "dim": self.dim, "workers": self.workers, "L": float(self.L),
-                "mu": float(self.mu), "kappa": float(self.kappa), "f_star": float(self.f_star),
-                "rho": None if self.rho is None else float(self.rho), "dropped": int(self.dropped),
-                "l2": float(self.l2)}
+        return {
+            "kind": self.kind,
+            "dim": self.dim,
+            "workers": self.workers,
+            "L": float(self.L),
+            "mu": float(self.mu),
+            "kappa": float(self.kappa),
+            "f_star": float(self.f_star),
+            "rho": None if self.rho is None else float(self.rho),
+            "dropped": int(self.dropped),
+            "l2": float(self.l2),
+        }
 
 
 def _sample_loss_grad(kind: str, X: Tensor, y: Tensor, x: Tensor) -> tuple[Tensor, Tensor]:
@@ -108,9 +116,8 @@ def _sample_loss_grad(kind: str, X: Tensor, y: Tensor, x: Tensor) -> tuple[Tenso
 
 def _cast(p: ConvexProblem, dtype: torch.dtype) -> ConvexProblem:
     """The same problem with every tensor in ``dtype`` (constants, x* and f* stay the float64 ones)."""
-    conv = (lambda ts: None if ts is None else [t.to(dtype) for t in ts])
-    return dataclasses.replace(p, A=conv(p.A), b=conv(p.b), X=conv(p.X), y=conv(p.y),
-                               x_star=p.x_star.to(dtype))
+    conv = lambda ts: None if ts is None else [t.to(dtype) for t in ts]
+    return dataclasses.replace(p, A=conv(p.A), b=conv(p.b), X=conv(p.X), y=conv(p.y), x_star=p.x_star.to(dtype))
 
 
 def _lam_max(X: Tensor) -> float:
@@ -125,12 +132,17 @@ def _shards(X: Tensor, y: Tensor, workers: int, name: str) -> tuple[list[Tensor]
     if X.ndim != 2 or y.ndim != 1 or X.shape[0] != y.shape[0]:
         raise ValueError(f"{name}: need X of shape n x d and y of length n, got {tuple(X.shape)} and {tuple(y.shape)}.")
     if not 1 <= workers <= X.shape[0]:
-        raise DataSizeError(f"`workers` ({workers}) is more than the training samples of {name} ({X.shape[0]}): "
-                            "every worker needs a non-empty shard; use fewer workers.")
+        raise DataSizeError(
+            f"`workers` ({workers}) is more than the training samples of {name} ({X.shape[0]}): "
+            "every worker needs a non-empty shard; use fewer workers."
+        )
     size = X.shape[0] // workers
     X, y = X.detach().to(F64), y.detach().to(F64)
-    return ([X[i * size:(i + 1) * size] for i in range(workers)],
-            [y[i * size:(i + 1) * size] for i in range(workers)], X.shape[0] - size * workers)
+    return (
+        [X[i * size : (i + 1) * size] for i in range(workers)],
+        [y[i * size : (i + 1) * size] for i in range(workers)],
+        X.shape[0] - size * workers,
+    )
 
 
 def data_smoothness(kind: str, X: Tensor, workers: int) -> float:
@@ -141,6 +153,7 @@ def data_smoothness(kind: str, X: Tensor, workers: int) -> float:
 
 
 # --- quadratics -----------------------------------------------------------------------------
+
 
 def _sym(m: Tensor) -> Tensor:
     return 0.5 * (m + m.transpose(-1, -2))  # also batched
@@ -191,8 +204,9 @@ def _centred_projected(M: list[Tensor], top: Tensor) -> list[Tensor]:
     return H + [-torch.stack(H).sum(0) if H else torch.zeros_like(M[0])]
 
 
-def quadratic_problem(dim: int, kappa: float, workers: int, seed: int, L: float = 1.0,
-                      dtype: torch.dtype = F64) -> ConvexProblem:
+def quadratic_problem(
+    dim: int, kappa: float, workers: int, seed: int, L: float = 1.0, dtype: torch.dtype = F64
+) -> ConvexProblem:
     """Heterogeneous quadratics f_i(x) = 1/2 x'A_i x - b_i'x with average A = Q diag(lam) Q' (aiade §3).
 
     lam is log-spaced from mu = L/kappa to L, endpoints exact, Q a seeded Haar orthogonal matrix,
@@ -204,8 +218,10 @@ def quadratic_problem(dim: int, kappa: float, workers: int, seed: int, L: float 
     Deterministic given (dim, kappa, workers, seed, L).
     """
     if dim < 1 or workers < 1 or not kappa >= 1 or not L > 0 or (dim == 1 and kappa != 1):
-        raise ValueError(f"quadratic_problem: need dim >= 1, workers >= 1, kappa >= 1 (= 1 when dim = 1), "
-                         f"L > 0, but got dim={dim}, workers={workers}, kappa={kappa}, L={L}.")
+        raise ValueError(
+            f"quadratic_problem: need dim >= 1, workers >= 1, kappa >= 1 (= 1 when dim = 1), "
+            f"L > 0, but got dim={dim}, workers={workers}, kappa={kappa}, L={L}."
+        )
     mu = L / kappa
     gen = torch.Generator().manual_seed(seed)
     Q, lam = _random_orthogonal(dim, gen), _log_spectrum(dim, mu, L)
@@ -216,15 +232,33 @@ def quadratic_problem(dim: int, kappa: float, workers: int, seed: int, L: float 
     H = _centred_projected(M, Q[:, -1])
     t = _heterogeneity(Q, lam, H, L) if workers > 1 else 0.0
     x_star = torch.linalg.solve(A, torch.stack(b).mean(0))
-    desc = (f"GENERATED heterogeneous quadratics: {workers} workers, d={dim}, kappa={kappa:g} "
-            f"(mu={mu:g}, L={L:g}), heterogeneity t={t:.4g} (seed {seed})")
-    p = ConvexProblem("quadratic", f"quadratic-d{dim}-k{kappa:g}", desc, f"generated (seed {seed})", workers,
-                      dim, 0.0, [A + t * h for h in H], b, None, None, float(L), float(mu), x_star, 0.0)
+    desc = (
+        f"GENERATED heterogeneous quadratics: {workers} workers, d={dim}, kappa={kappa:g} "
+        f"(mu={mu:g}, L={L:g}), heterogeneity t={t:.4g} (seed {seed})"
+    )
+    p = ConvexProblem(
+        "quadratic",
+        f"quadratic-d{dim}-k{kappa:g}",
+        desc,
+        f"generated (seed {seed})",
+        workers,
+        dim,
+        0.0,
+        [A + t * h for h in H],
+        b,
+        None,
+        None,
+        float(L),
+        float(mu),
+        x_star,
+        0.0,
+    )
     p.f_star = p.loss(x_star)
     return _cast(p, dtype)
 
 
 # --- logistic regression --------------------------------------------------------------------
+
 
 def _logistic_full(X: Tensor, y: Tensor, l2: float, x: Tensor) -> tuple[Tensor, Tensor]:
     loss, grad = _sample_loss_grad("logistic", X, y, x)
@@ -251,12 +285,14 @@ def _newton_logistic(X: Tensor, y: Tensor, l2: float, tol: float = 1e-12, max_it
                 break
             t *= 0.5
         x, f, g = x + t * p, f_new, g_new
-    raise RuntimeError(f"logistic Newton did not reach ||grad f|| < {tol:g} in {max_iter} iterations "
-                       f"(last {float(g.norm()):.3g}).")
+    raise RuntimeError(
+        f"logistic Newton did not reach ||grad f|| < {tol:g} in {max_iter} iterations (last {float(g.norm()):.3g})."
+    )
 
 
-def logistic_problem(X: Tensor, y: Tensor, workers: int, l2: float, name: str, description: str,
-                     source: str, dtype: torch.dtype = F64) -> ConvexProblem:
+def logistic_problem(
+    X: Tensor, y: Tensor, workers: int, l2: float, name: str, description: str, source: str, dtype: torch.dtype = F64
+) -> ConvexProblem:
     """L2-regularised logistic regression, f_i = mean over shard i of log(1 + exp(-y a'x)) + (l2/2)||x||^2.
 
     Labels must be +-1. Worker i gets the i-th of N equal contiguous shards of the first
@@ -274,13 +310,31 @@ def logistic_problem(X: Tensor, y: Tensor, workers: int, l2: float, name: str, d
         raise ValueError(f"{name}: logistic l2 must be > 0 (it is the only global strong convexity), but is {l2}.")
     L = max(_lam_max(xi) / (4 * xi.shape[0]) for xi in Xs) + l2
     x_star = _newton_logistic(torch.cat(Xs), torch.cat(ys), l2)
-    p = ConvexProblem("logistic", name, description, source, workers, X.shape[1], float(l2), None, None,
-                      Xs, ys, L, float(l2), x_star, 0.0, None, dropped)
+    p = ConvexProblem(
+        "logistic",
+        name,
+        description,
+        source,
+        workers,
+        X.shape[1],
+        float(l2),
+        None,
+        None,
+        Xs,
+        ys,
+        L,
+        float(l2),
+        x_star,
+        0.0,
+        None,
+        dropped,
+    )
     p.f_star = p.loss(x_star)
     return _cast(p, dtype)
 
 
 # --- least squares ----------------------------------------------------------------------------
+
 
 def _lsq_solve(X: Tensor, y: Tensor, l2: float) -> Tensor:
     """The solution of the normal equations (X'X/n + l2 I) x = X'y/n, via an SVD least-squares solve
@@ -292,8 +346,9 @@ def _lsq_solve(X: Tensor, y: Tensor, l2: float) -> Tensor:
     return torch.linalg.lstsq(X, y[:, None], driver="gelsd").solution[:, 0]
 
 
-def least_squares_problem(X: Tensor, y: Tensor, workers: int, l2: float, name: str, description: str,
-                          source: str, dtype: torch.dtype = F64) -> ConvexProblem:
+def least_squares_problem(
+    X: Tensor, y: Tensor, workers: int, l2: float, name: str, description: str, source: str, dtype: torch.dtype = F64
+) -> ConvexProblem:
     """Least squares, f_i(x) = 1/(2 n_i) ||X_i x - y_i||^2 + (l2/2)||x||^2, on equal shards as in
     ``logistic_problem``. L = max_i lambda_max(X_i'X_i)/n_i + l2 (Def. 1.1); mu = lambda_min(X'X)/n'
     + l2 over the n' kept rows (Def. 1.2), lowered by the float64 rounding bound (n' + d) eps
@@ -316,20 +371,38 @@ def least_squares_problem(X: Tensor, y: Tensor, workers: int, l2: float, name: s
     err = (n + d) * EPS * float(lam[-1])  # rounding of the Gram matrix and its eigenvalues
     mu = max(float(lam[0]) - err, 0.0) + l2  # X'X is PSD: a certified lower bound
     if l2 == 0 and mu <= 100 * err:
-        raise ValueError(f"{name}: least squares is not strongly convex: lambda_min(X'X/n) + l2 = {mu:.3g} over "
-                         f"{n} kept rows x {d} features (need full column rank, or l2 > 0).")
+        raise ValueError(
+            f"{name}: least squares is not strongly convex: lambda_min(X'X/n) + l2 = {mu:.3g} over "
+            f"{n} kept rows x {d} features (need full column rank, or l2 > 0)."
+        )
     L = max(_lam_max(xi) / xi.shape[0] for xi in Xs) + l2
     x_star = _lsq_solve(Xk, yk, l2)
-    p = ConvexProblem("least_squares", name, description, source, workers, d, float(l2), None, None,
-                      Xs, ys, L, mu, x_star, 0.0, None, dropped)
+    p = ConvexProblem(
+        "least_squares",
+        name,
+        description,
+        source,
+        workers,
+        d,
+        float(l2),
+        None,
+        None,
+        Xs,
+        ys,
+        L,
+        mu,
+        x_star,
+        0.0,
+        None,
+        dropped,
+    )
     p.f_star = p.loss(x_star)
     if l2 == 0 and p.f_star <= 1e-20 * p.loss(torch.zeros(d, dtype=F64)):
         p.rho = float((Xk * Xk).sum(1).max()) / L
     return _cast(p, dtype)
 
 
-def lsq_interp_problem(samples: int, dim: int, workers: int, seed: int,
-                       dtype: torch.dtype = F64) -> ConvexProblem:
+def lsq_interp_problem(samples: int, dim: int, workers: int, seed: int, dtype: torch.dtype = F64) -> ConvexProblem:
     """A GENERATED consistent system y = X x_true (X, x_true seeded Gaussians, samples >= dim), as least
     squares with l2 = 0: it interpolates, so single-sample SGD satisfies the WGC (aiade Ass. 5.1)
     with the rho that ``least_squares_problem`` derives, and x* = x_true."""
@@ -338,7 +411,10 @@ def lsq_interp_problem(samples: int, dim: int, workers: int, seed: int,
     gen = torch.Generator().manual_seed(seed)
     X = torch.randn(samples, dim, generator=gen, dtype=F64)
     y = X @ torch.randn(dim, generator=gen, dtype=F64)
-    desc = (f"SYNTHETIC consistent least squares y = X x_true: {samples:,} Gaussian samples x {dim} "
-            f"features, {workers} workers, interpolating (seed {seed})")
-    return least_squares_problem(X, y, workers, 0.0, f"lsq-interp-synthetic-n{samples}-d{dim}", desc,
-                                 f"generated (seed {seed})", dtype)
+    desc = (
+        f"SYNTHETIC consistent least squares y = X x_true: {samples:,} Gaussian samples x {dim} "
+        f"features, {workers} workers, interpolating (seed {seed})"
+    )
+    return least_squares_problem(
+        X, y, workers, 0.0, f"lsq-interp-synthetic-n{samples}-d{dim}", desc, f"generated (seed {seed})", dtype
+    )

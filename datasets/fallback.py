@@ -11,13 +11,15 @@ The datasets whose paper data no package ships (mnist's full 60k, wikitext2, mov
 ``scale`` is the run's top-level key (``scale=paper`` in the experiment presets), read from the
 config the dataset section belongs to; a detached dataset section counts as ``scale=ci``.
 """
+
 from __future__ import annotations
 
 from typing import Any
 
-from compress_train.datasets.errors import DataFileError
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
+
+from compress_train.datasets.errors import DataFileError
 
 AUTO = "auto"
 
@@ -54,6 +56,8 @@ def refusal(dataset: str, why: str, files: str, stand_in: str, what: str, d: Any
     way to get the data, said after dataset.root)."""
     value = d.get("fallback", AUTO) if d is not None else AUTO
     because = f"scale={run_scale(d)}" if value == AUTO else "dataset.fallback=null"
-    return DataFileError(f"{dataset}: {why}, and {because} allows no stand-in: put {files} in a directory and "
-                         f"pass dataset.root=DIR{also} (or set dataset.fallback={stand_in} to train on {what} "
-                         "instead)")
+    return DataFileError(
+        f"{dataset}: {why}, and {because} allows no stand-in: put {files} in a directory and "
+        f"pass dataset.root=DIR{also} (or set dataset.fallback={stand_in} to train on {what} "
+        "instead)"
+    )

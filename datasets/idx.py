@@ -34,8 +34,10 @@ def _read_bytes(path: Path) -> bytes:
             return gzip.decompress(raw)
         except (OSError, EOFError, ValueError, zlib.error) as e:  # BadGzipFile is an OSError
             reason = str(e).removeprefix("Error -3 while decompressing data: ") or type(e).__name__
-            raise DataFileError(f"{path}: corrupt gzip data ({reason}): the file is damaged or "
-                                "truncated; replace it (e.g. download it again)") from e
+            raise DataFileError(
+                f"{path}: corrupt gzip data ({reason}): the file is damaged or "
+                "truncated; replace it (e.g. download it again)"
+            ) from e
     return raw
 
 
@@ -58,26 +60,19 @@ def read_idx(path: Path | str, ndim: int | None = None) -> np.ndarray:
         raise DataFileError(f"{path}: file too short for an IDX header ({len(data)} bytes)")
     magic = struct.unpack(">I", data[:4])[0]
     file_ndim = data[3]
-    if data[0] != 0 or data[1] != 0 or data[2] != _UINT8 or file_ndim == 0 or (
-        ndim is not None and file_ndim != ndim
-    ):
+    if data[0] != 0 or data[1] != 0 or data[2] != _UINT8 or file_ndim == 0 or (ndim is not None and file_ndim != ndim):
         raise DataFileError(f"{path}: wrong magic number 0x{magic:08X} (expected {expected})")
     header_len = 4 + 4 * file_ndim
     if len(data) < header_len:
-        raise DataFileError(
-            f"{path}: truncated: header needs {header_len} bytes, file holds {len(data)}"
-        )
+        raise DataFileError(f"{path}: truncated: header needs {header_len} bytes, file holds {len(data)}")
     dims = struct.unpack(f">{file_ndim}I", data[4:header_len])
     n_bytes = math.prod(dims)  # Python ints: a damaged header cannot overflow the check below
     held = len(data) - header_len
     if held < n_bytes:
-        raise DataFileError(
-            f"{path}: truncated: header says {n_bytes} bytes of data, file holds {held}"
-        )
+        raise DataFileError(f"{path}: truncated: header says {n_bytes} bytes of data, file holds {held}")
     if held > n_bytes:
         raise DataFileError(
-            f"{path}: {held - n_bytes} unexpected trailing bytes after the {n_bytes} bytes "
-            f"of data the header declares"
+            f"{path}: {held - n_bytes} unexpected trailing bytes after the {n_bytes} bytes of data the header declares"
         )
     return np.frombuffer(data, dtype=np.uint8, offset=header_len).reshape(dims).copy()
 

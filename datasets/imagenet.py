@@ -31,6 +31,7 @@ validation images (central view) into one tensor, which is all the task's evalua
 Decoding runs in a pool of ``decode_threads`` threads (PIL releases the GIL while decoding).
 ``name`` is ``imagenet`` for a 1000-class folder, ``imagenet-layout-<k>classes`` otherwise.
 """
+
 from __future__ import annotations
 
 import math
@@ -55,6 +56,7 @@ LAYOUT = "DIR/train/<class>/*.JPEG and DIR/val/<class>/*.JPEG (torchvision Image
 
 def _image_extensions() -> tuple[str, ...]:
     from torchvision.datasets.folder import IMG_EXTENSIONS
+
     return IMG_EXTENSIONS
 
 
@@ -71,16 +73,19 @@ def scan(directory: Path, class_to_idx: dict[str, int] | None = None) -> tuple[l
         else:
             extra = sorted(set(classes) - set(class_to_idx))
             if extra:
-                raise DataFileError(f"dataset.root: {directory} holds class folders that train/ lacks: "
-                                    f"{extra[:5]}{' ...' if len(extra) > 5 else ''} ({len(extra)} in all); "
-                                    f"expected {LAYOUT} with the same class folders")
-        samples = make_dataset(directory, class_to_idx, extensions=_image_extensions(),
-                               allow_empty=given)
+                raise DataFileError(
+                    f"dataset.root: {directory} holds class folders that train/ lacks: "
+                    f"{extra[:5]}{' ...' if len(extra) > 5 else ''} ({len(extra)} in all); "
+                    f"expected {LAYOUT} with the same class folders"
+                )
+        samples = make_dataset(directory, class_to_idx, extensions=_image_extensions(), allow_empty=given)
     except FileNotFoundError as e:  # no class folder, or a class folder without images
         raise DataFileError(f"dataset.root: {directory}: {str(e).strip().rstrip('.')}; expected {LAYOUT}") from None
     if not samples:
-        raise DataFileError(f"dataset.root: {directory} holds no images with extensions "
-                            f"{', '.join(_image_extensions())}; expected {LAYOUT}")
+        raise DataFileError(
+            f"dataset.root: {directory} holds no images with extensions "
+            f"{', '.join(_image_extensions())}; expected {LAYOUT}"
+        )
     return sorted(class_to_idx, key=class_to_idx.__getitem__), samples
 
 
@@ -148,8 +153,7 @@ class FolderImages:
 
         img = _open(self.paths[i])
         top, left, h, w = crop_box(img.width, img.height, u)
-        img = TF.resized_crop(img, top, left, h, w, [self.crop, self.crop], InterpolationMode.BILINEAR,
-                              antialias=True)
+        img = TF.resized_crop(img, top, left, h, w, [self.crop, self.crop], InterpolationMode.BILINEAR, antialias=True)
         if u[-1] < 0.5:
             img = TF.hflip(img)
         return self._tensor(img)
@@ -218,22 +222,26 @@ def _positive_int(key: str, value, minimum: int = 1) -> int:
     return value
 
 
-def load_imagenet(root: str | Path | None, crop: int = 224, resize: int = 256, augment: bool = True,
-                  decode_threads: int = 4) -> ArrayDataset:
+def load_imagenet(
+    root: str | Path | None, crop: int = 224, resize: int = 256, augment: bool = True, decode_threads: int = 4
+) -> ArrayDataset:
     """The folder at ``root`` as described in the module docstring."""
     crop = _positive_int("crop", crop)
     resize = _positive_int("resize", resize, crop)
     threads = _positive_int("decode_threads", decode_threads)
     if root is None:
-        raise DataFileError(f"dataset.root is null, but ImageNet ships in no package and is never downloaded: "
-                            f"pass dataset.root=DIR with {LAYOUT}")
+        raise DataFileError(
+            f"dataset.root is null, but ImageNet ships in no package and is never downloaded: "
+            f"pass dataset.root=DIR with {LAYOUT}"
+        )
     directory = Path(root).expanduser()
     if not directory.is_dir():
         raise DataFileError(f"dataset.root '{directory}' is not a directory; expected {LAYOUT}")
     missing = [s for s in ("train", "val") if not (directory / s).is_dir()]
     if missing:
-        raise DataFileError(f"dataset.root '{directory}' lacks {' and '.join(f'{s}/' for s in missing)}; "
-                            f"expected {LAYOUT}")
+        raise DataFileError(
+            f"dataset.root '{directory}' lacks {' and '.join(f'{s}/' for s in missing)}; expected {LAYOUT}"
+        )
     classes, train = scan(directory / "train")
     _, val = scan(directory / "val", {c: i for i, c in enumerate(classes)})
     train_images = FolderImages([p for p, _ in train], crop, resize, threads)
@@ -242,21 +250,38 @@ def load_imagenet(root: str | Path | None, crop: int = 224, resize: int = 256, a
     y_test = torch.tensor([y for _, y in val], dtype=torch.int64)
     k = len(classes)
     name = "imagenet" if k == 1000 else f"imagenet-layout-{k}classes"
-    view = (f"RandomResizedCrop {crop} + flip" if augment else f"resize {resize} + center crop {crop}")
-    desc = (f"image folder in the ImageNet layout, {k} classes, {len(y_train):,} train / {len(y_test):,} val "
-            f"images from {directory} (decoded on demand; training: {view}; evaluation: resize {resize} + "
-            f"center crop {crop})")
-    return ArrayDataset(torch.arange(len(y_train)), y_train, ImageFolderView(val_images), y_test, name, desc,
-                        str(directory), FolderBatch(train_images, random=bool(augment)))
+    view = f"RandomResizedCrop {crop} + flip" if augment else f"resize {resize} + center crop {crop}"
+    desc = (
+        f"image folder in the ImageNet layout, {k} classes, {len(y_train):,} train / {len(y_test):,} val "
+        f"images from {directory} (decoded on demand; training: {view}; evaluation: resize {resize} + "
+        f"center crop {crop})"
+    )
+    return ArrayDataset(
+        torch.arange(len(y_train)),
+        y_train,
+        ImageFolderView(val_images),
+        y_test,
+        name,
+        desc,
+        str(directory),
+        FolderBatch(train_images, random=bool(augment)),
+    )
 
 
 def load(d, log: Callable[[str], None]) -> ArrayDataset:
     if d.get("download", False):
-        raise DataFileError("`dataset.download` must be false for dataset=imagenet (ImageNet has no automatic "
-                            "download: get ILSVRC-2012 from image-net.org and pass dataset.root=DIR), but is "
-                            f"{d.get('download')!r}")
-    return load_imagenet(d.root, crop=d.get("crop", 224), resize=d.get("resize", 256),
-                         augment=d.get("augment", True), decode_threads=d.get("decode_threads", 4))
+        raise DataFileError(
+            "`dataset.download` must be false for dataset=imagenet (ImageNet has no automatic "
+            "download: get ILSVRC-2012 from image-net.org and pass dataset.root=DIR), but is "
+            f"{d.get('download')!r}"
+        )
+    return load_imagenet(
+        d.root,
+        crop=d.get("crop", 224),
+        resize=d.get("resize", 256),
+        augment=d.get("augment", True),
+        decode_threads=d.get("decode_threads", 4),
+    )
 
 
 IMPLEMENTATION = load

@@ -19,6 +19,7 @@ their LAST ``maxlen`` tokens, so an LSTM's last state always follows the real te
 same shape; else ``fallback="tweets"`` -> the real Twitter sentiment corpus (``datasets/tweets.py``);
 else a DataFileError says how to provide IMDB. Tensors: int64 N x maxlen ids, int64 labels.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -30,8 +31,18 @@ import torch
 from compress_train.datasets.base import ArrayDataset
 from compress_train.datasets.errors import DataFileError
 from compress_train.datasets.synthetic import synthetic_sequences
-from compress_train.datasets.text_encoding import (INDEX_FROM, OOV, PAD, START, WORD_RE, build_vocab,  # noqa: F401
-                                                   encode_texts, pad_sequences, text_dataset, tokenize)
+from compress_train.datasets.text_encoding import (  # noqa: F401
+    INDEX_FROM,
+    OOV,
+    PAD,
+    START,
+    WORD_RE,
+    build_vocab,
+    encode_texts,
+    pad_sequences,
+    text_dataset,
+    tokenize,
+)
 
 NPZ_KEYS = ("x_train", "y_train", "x_test", "y_test")
 
@@ -66,8 +77,10 @@ def read_npz(path: Path, num_words: int, maxlen: int) -> ArrayDataset:
         raise DataFileError(f"{path}: not a readable imdb.npz ({type(e).__name__}: {e})") from e
     x_tr, y_tr = _npz_split(path, arrays["x_train"], arrays["y_train"], "train", num_words, maxlen)
     x_te, y_te = _npz_split(path, arrays["x_test"], arrays["y_test"], "test", num_words, maxlen)
-    desc = (f"IMDB movie reviews (Keras imdb.npz), {len(y_tr):,} train / {len(y_te):,} test, "
-            f"top {num_words} word ids, {maxlen} tokens (pre-padded, last kept), from {path}")
+    desc = (
+        f"IMDB movie reviews (Keras imdb.npz), {len(y_tr):,} train / {len(y_te):,} test, "
+        f"top {num_words} word ids, {maxlen} tokens (pre-padded, last kept), from {path}"
+    )
     return ArrayDataset(x_tr, y_tr, x_te, y_te, "imdb", desc, str(path))
 
 
@@ -92,9 +105,11 @@ def _read_acl_split(folder: Path) -> tuple[list[str], np.ndarray]:
 def read_acl(folder: Path, num_words: int, maxlen: int) -> ArrayDataset:
     """The original ``aclImdb/`` folder -> ArrayDataset (see the module docstring)."""
     train, test = _read_acl_split(folder / "train"), _read_acl_split(folder / "test")
-    desc = (f"IMDB movie reviews (aclImdb text), {len(train[1]):,} train / {len(test[1]):,} test, "
-            f"top {num_words} word ids from the train split, {maxlen} tokens (pre-padded, last kept), "
-            f"from {folder}")
+    desc = (
+        f"IMDB movie reviews (aclImdb text), {len(train[1]):,} train / {len(test[1]):,} test, "
+        f"top {num_words} word ids from the train split, {maxlen} tokens (pre-padded, last kept), "
+        f"from {folder}"
+    )
     return text_dataset(train, test, num_words, maxlen, "imdb", desc, str(folder))
 
 
@@ -108,12 +123,20 @@ def _source(root: Path) -> Path:
             return candidate
     if (root / "train").is_dir() and (root / "test").is_dir():
         return root
-    raise DataFileError(f"dataset.root '{root}' holds neither imdb.npz nor aclImdb/ "
-                        f"(nor train/ and test/ with pos/ and neg/ review files)")
+    raise DataFileError(
+        f"dataset.root '{root}' holds neither imdb.npz nor aclImdb/ "
+        f"(nor train/ and test/ with pos/ and neg/ review files)"
+    )
 
 
-def load_imdb(root: str | Path | None, num_words: int = 1000, maxlen: int = 200, synthetic: bool = False,
-              fallback: str | None = None, log: Callable[[str], None] = print) -> ArrayDataset:
+def load_imdb(
+    root: str | Path | None,
+    num_words: int = 1000,
+    maxlen: int = 200,
+    synthetic: bool = False,
+    fallback: str | None = None,
+    log: Callable[[str], None] = print,
+) -> ArrayDataset:
     """Load IMDB from ``root``, or a named stand-in when there is none (module docstring)."""
     if not isinstance(num_words, int) or num_words < 5:
         raise DataFileError(f"`dataset.num_words` must be an integer >= 5, but is {num_words!r}")
@@ -126,28 +149,39 @@ def load_imdb(root: str | Path | None, num_words: int = 1000, maxlen: int = 200,
         return read_npz(src, num_words, maxlen) if src.suffix == ".npz" else read_acl(src, num_words, maxlen)
     if synthetic:
         data = synthetic_sequences("imdb", "IMDB", num_words, maxlen)
-        log(f"IMDB: no dataset.root given and dataset.synthetic=true, so using a SYNTHETIC stand-in "
-            f"of the same shape ({data.name}) - a smoke test, not IMDB results")
+        log(
+            f"IMDB: no dataset.root given and dataset.synthetic=true, so using a SYNTHETIC stand-in "
+            f"of the same shape ({data.name}) - a smoke test, not IMDB results"
+        )
         return data
     if fallback == "tweets":
         from compress_train.datasets.tweets import load_tweets
 
         data = load_tweets(num_words, maxlen)
-        log(f"IMDB: no dataset.root given (IMDB is not shipped by any package); dataset.fallback=tweets, "
+        log(
+            f"IMDB: no dataset.root given (IMDB is not shipped by any package); dataset.fallback=tweets, "
             f"so using REAL Twitter sentiment data standing in for IMDB ({data.name}: "
-            f"{len(data.y_train):,} train / {len(data.y_test):,} test texts)")
+            f"{len(data.y_train):,} train / {len(data.y_test):,} test texts)"
+        )
         return data
     raise DataFileError(
         "IMDB is not shipped by any package and dataset.root is not set. Download imdb.npz "
         "(https://storage.googleapis.com/tensorflow/tf-keras-datasets/imdb.npz) or aclImdb "
         "(https://ai.stanford.edu/~amaas/data/sentiment/) and pass dataset.root=DIR, or set "
-        "dataset.fallback=tweets (real Twitter sentiment) or dataset.synthetic=true (smoke tests)")
+        "dataset.fallback=tweets (real Twitter sentiment) or dataset.synthetic=true (smoke tests)"
+    )
 
 
 def load(d, log: Callable[[str], None]) -> ArrayDataset:
     """The network task's data (``dataset=imdb``)."""
-    return load_imdb(d.root, num_words=d.get("num_words", 1000), maxlen=d.get("maxlen", 200),
-                     synthetic=d.get("synthetic", False), fallback=d.get("fallback"), log=log)
+    return load_imdb(
+        d.root,
+        num_words=d.get("num_words", 1000),
+        maxlen=d.get("maxlen", 200),
+        synthetic=d.get("synthetic", False),
+        fallback=d.get("fallback"),
+        log=log,
+    )
 
 
 IMPLEMENTATION = load

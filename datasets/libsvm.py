@@ -7,13 +7,13 @@ false``, the default; an index 0 is then an error naming its line), or zero-base
 values are rejected with the file and line. Labels are mapped to -1 / +1 for ``datasets/convex.py``;
 every failure is a ``DataFileError`` that names the file.
 """
-from __future__ import annotations
 
-from pathlib import Path
+from __future__ import annotations
 
 import bz2
 import gzip
 import math
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -50,8 +50,10 @@ def _first_bad_line(p: Path, zero_based: bool) -> tuple[int, str] | None:
                 if index == "qid":
                     continue
                 if not zero_based and index.strip() == "0":
-                    return number, (f"feature index 0 in {token!r}, but the file is read as one-based (LIBSVM's "
-                                    "format; set dataset.zero_based=true for a zero-based file)")
+                    return number, (
+                        f"feature index 0 in {token!r}, but the file is read as one-based (LIBSVM's "
+                        "format; set dataset.zero_based=true for a zero-based file)"
+                    )
                 if not _finite(value):
                     return number, f"value {token!r} is not a finite number"
     return None
@@ -59,16 +61,18 @@ def _first_bad_line(p: Path, zero_based: bool) -> tuple[int, str] | None:
 
 def _check_path(p: Path) -> None:
     if p.is_dir():
-        raise DataFileError(f"LIBSVM file '{p}' is a directory, not a file: dataset.path must name the LIBSVM "
-                            "file itself")
+        raise DataFileError(
+            f"LIBSVM file '{p}' is a directory, not a file: dataset.path must name the LIBSVM file itself"
+        )
     if not p.exists():
         raise DataFileError(f"LIBSVM file '{p}' does not exist (dataset.path)")
     if not p.is_file():
         raise DataFileError(f"LIBSVM file '{p}' is not a regular file (dataset.path)")
 
 
-def load_libsvm(path: str, max_samples: int | None = None,
-                zero_based: bool = False) -> tuple[Tensor, Tensor, str, str, str]:
+def load_libsvm(
+    path: str, max_samples: int | None = None, zero_based: bool = False
+) -> tuple[Tensor, Tensor, str, str, str]:
     """(X, y, name, description, source) from the LIBSVM file ``path``.
 
     X is dense float64 n x d (d = the largest feature index in the file, plus one if ``zero_based``),
@@ -91,8 +95,9 @@ def load_libsvm(path: str, max_samples: int | None = None,
         bad = _first_bad_line(p, zero_based) if isinstance(e, ValueError) and "index" in str(e) else None
         if bad is not None:
             raise DataFileError(f"LIBSVM file '{p}', line {bad[0]}: {bad[1]}") from e
-        raise DataFileError(f"LIBSVM file '{p}' could not be parsed as LIBSVM/svmlight text: "
-                            f"{type(e).__name__}: {e}") from e
+        raise DataFileError(
+            f"LIBSVM file '{p}' could not be parsed as LIBSVM/svmlight text: {type(e).__name__}: {e}"
+        ) from e
     if not (np.isfinite(y).all() and np.isfinite(X.data).all()):
         bad = _first_bad_line(p, zero_based)
         where = f", line {bad[0]}: {bad[1]}" if bad else " holds NaN or infinite values"
@@ -100,15 +105,19 @@ def load_libsvm(path: str, max_samples: int | None = None,
     labels = np.unique(y)
     if len(labels) != 2:
         shown = ", ".join(f"{v:g}" for v in labels[:10]) + (", ..." if len(labels) > 10 else "")
-        raise DataFileError(f"LIBSVM file '{p}' must hold exactly two label values (binary classification), "
-                            f"but holds {len(labels)}: {shown}")
+        raise DataFileError(
+            f"LIBSVM file '{p}' must hold exactly two label values (binary classification), "
+            f"but holds {len(labels)}: {shown}"
+        )
     total = X.shape[0]
     n = total if max_samples is None else min(max_samples, total)
     X, y = X[:n].toarray(), np.where(y[:n] == labels[1], 1.0, -1.0)
     rows = f"{n:,} samples" + (f" (the first {n:,} of {total:,})" if n < total else "")
     base = "zero-based" if zero_based else "one-based"
-    desc = (f"LIBSVM file {p.name}: {rows} x {X.shape[1]:,} features ({base} indices), labels {labels[0]:g} -> -1, "
-            f"{labels[1]:g} -> +1")
+    desc = (
+        f"LIBSVM file {p.name}: {rows} x {X.shape[1]:,} features ({base} indices), labels {labels[0]:g} -> -1, "
+        f"{labels[1]:g} -> +1"
+    )
     return torch.from_numpy(X), torch.from_numpy(y), f"libsvm:{p.stem}", desc, str(p)
 
 

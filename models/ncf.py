@@ -18,6 +18,7 @@ Parameters: (U + I) * (factors + layers[0] // 2) + sum_j (layers[j-1] + 1) * lay
 + (factors + layers[-1] + 1) * num_classes. ``forward(users, items)`` takes two int64 tensors of
 the same shape (B,) and returns logits (B, num_classes).
 """
+
 from __future__ import annotations
 
 import math
@@ -28,13 +29,22 @@ from torch import Tensor, nn
 
 
 class NCF(nn.Module):
-    def __init__(self, num_classes: int, num_users: int, num_items: int, factors: int = 64,
-                 layers: Sequence[int] = (256, 256, 128, 64), dropout: float = 0.5):
+    def __init__(
+        self,
+        num_classes: int,
+        num_users: int,
+        num_items: int,
+        factors: int = 64,
+        layers: Sequence[int] = (256, 256, 128, 64),
+        dropout: float = 0.5,
+    ):
         super().__init__()
         layers = list(layers)
         if not layers or layers[0] % 2 or min(layers) < 1:
-            raise ValueError(f"`model.layers` must be a non-empty list of positive integers whose first (the "
-                             f"concatenated MLP embedding width) is even, but is {layers!r}.")
+            raise ValueError(
+                f"`model.layers` must be a non-empty list of positive integers whose first (the "
+                f"concatenated MLP embedding width) is even, but is {layers!r}."
+            )
         self.dropout = float(dropout)
         self.gmf_user = nn.Embedding(num_users, factors)
         self.gmf_item = nn.Embedding(num_items, factors)

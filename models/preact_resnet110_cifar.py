@@ -23,6 +23,7 @@ al. 2015, 1.73M) or the bottleneck pre-act ResNet-164 (1.70M); DEF's ``depth >= 
 rule makes its ResNet-110 a 12-bottleneck-per-stage net with 1.15M. Input: float N x 3 x 32 x 32;
 output: logits N x ``num_classes``.
 """
+
 from __future__ import annotations
 
 import math
@@ -45,8 +46,7 @@ class PreActBottleneck(nn.Module):
         self.bn3 = nn.BatchNorm2d(planes)
         self.conv3 = nn.Conv2d(planes, c_out, 1, bias=False)
         self.relu = nn.ReLU(inplace=True)
-        self.downsample = (nn.Conv2d(c_in, c_out, 1, stride=stride, bias=False)
-                           if stride != 1 or c_in != c_out else None)
+        self.downsample = nn.Conv2d(c_in, c_out, 1, stride=stride, bias=False) if stride != 1 or c_in != c_out else None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.conv1(self.relu(self.bn1(x)))

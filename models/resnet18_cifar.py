@@ -11,6 +11,7 @@ plus a shortcut (identity, or 1x1 conv + BN where the shape changes), then ReLU;
 Parameters: 11,173,962 for 10 classes (11,220,132 for 100). Input: float N x 3 x 32 x 32;
 output: logits N x ``num_classes``.
 """
+
 from __future__ import annotations
 
 import torch
@@ -27,8 +28,7 @@ class BasicBlock(nn.Module):
         self.bn2 = nn.BatchNorm2d(c_out)
         self.shortcut = nn.Sequential()
         if stride != 1 or c_in != c_out:
-            self.shortcut = nn.Sequential(
-                nn.Conv2d(c_in, c_out, 1, stride=stride, bias=False), nn.BatchNorm2d(c_out))
+            self.shortcut = nn.Sequential(nn.Conv2d(c_in, c_out, 1, stride=stride, bias=False), nn.BatchNorm2d(c_out))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = F.relu(self.bn1(self.conv1(x)))

@@ -9,6 +9,7 @@ Parameters: 25,557,032 for 1000 classes (ImageNet); 2049 per class, so 23,528,52
 Input: float N x 3 x H x W (224 x 224 for ImageNet; any size >= 32 works thanks to the adaptive
 pool); output: logits N x ``num_classes``.
 """
+
 from __future__ import annotations
 
 from torch import nn

@@ -14,6 +14,7 @@ no BN) applied to the pre-activated input.
 Parameters: 11,260,354 for 10 classes (11,306,524 for 100). Input: float N x 3 x 32 x 32;
 output: logits N x ``num_classes``.
 """
+
 from __future__ import annotations
 
 import torch

@@ -20,6 +20,7 @@ BatchNorm and Linear layers keep PyTorch's defaults.
 Parameters: ``def`` 15,253,578 for 10 classes (15,299,748 for 100); ``linear`` 14,728,266 for 10
 (14,774,436 for 100). Input: float N x 3 x 32 x 32; output: logits N x ``num_classes``.
 """
+
 from __future__ import annotations
 
 import math
@@ -53,9 +54,14 @@ class VGG16BNCIFAR(nn.Module):
         self.features = make_features()
         if classifier == "def":
             self.classifier = nn.Sequential(
-                nn.Dropout(dropout), nn.Linear(512, 512), nn.ReLU(True),
-                nn.Dropout(dropout), nn.Linear(512, 512), nn.ReLU(True),
-                nn.Linear(512, num_classes))
+                nn.Dropout(dropout),
+                nn.Linear(512, 512),
+                nn.ReLU(True),
+                nn.Dropout(dropout),
+                nn.Linear(512, 512),
+                nn.ReLU(True),
+                nn.Linear(512, num_classes),
+            )
         else:
             self.classifier = nn.Sequential(nn.Linear(512, num_classes))
         for m in self.modules():

@@ -24,6 +24,7 @@ Parameters for depth 28, widen 10: ``official`` 36,479,194 for 10 classes (36,53
 ``def`` adds the conv biases (10,096): 36,489,290 for 10 (36,546,980 for 100). Input: float
 N x 3 x 32 x 32; output: logits N x ``num_classes``.
 """
+
 from __future__ import annotations
 
 import torch
@@ -44,8 +45,7 @@ class WideBlock(nn.Module):
         self.dropout = nn.Dropout(p=dropout)
         self.bn2 = nn.BatchNorm2d(c_out)
         self.conv2 = nn.Conv2d(c_out, c_out, 3, stride=second, padding=1, bias=bias)
-        self.shortcut = (nn.Conv2d(c_in, c_out, 1, stride=stride, bias=bias)
-                         if stride != 1 or c_in != c_out else None)
+        self.shortcut = nn.Conv2d(c_in, c_out, 1, stride=stride, bias=bias) if stride != 1 or c_in != c_out else None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         o1 = F.relu(self.bn1(x))
@@ -56,12 +56,14 @@ class WideBlock(nn.Module):
 
 
 class WideResNetCIFAR(nn.Module):
-    def __init__(self, num_classes: int = 10, depth: int = 28, widen: int = 10, dropout: float = 0.0,
-                 variant: str = "def"):
+    def __init__(
+        self, num_classes: int = 10, depth: int = 28, widen: int = 10, dropout: float = 0.0, variant: str = "def"
+    ):
         super().__init__()
         if not isinstance(depth, int) or isinstance(depth, bool) or depth < 10 or (depth - 4) % 6:
-            raise ValueError(f"`model.depth` must be 6n + 4 for an integer n >= 1 (10, 16, 22, 28, 40, ...), "
-                             f"but is {depth!r}.")
+            raise ValueError(
+                f"`model.depth` must be 6n + 4 for an integer n >= 1 (10, 16, 22, 28, 40, ...), but is {depth!r}."
+            )
         if not isinstance(widen, int) or isinstance(widen, bool) or widen < 1:
             raise ValueError(f"`model.widen` must be an integer >= 1, but is {widen!r}.")
         if not (isinstance(dropout, (int, float)) and not isinstance(dropout, bool) and 0 <= dropout < 1):

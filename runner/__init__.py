@@ -1,4 +1,5 @@
 """CLI, config checks, launch, training loop, metrics and reports."""
+
 import math
 
 from omegaconf import OmegaConf

@@ -18,6 +18,7 @@ Each file is written to a temporary name, flushed, fsynced and renamed. The newe
 (seed, step, worker). A restore that cannot be completed stops with a ``CheckpointError``
 naming the file; it never starts fresh silently.
 """
+
 from __future__ import annotations
 
 import json
@@ -64,8 +65,11 @@ def write_manifest(folder: Path, step: int, world_size: int, files: list[str], r
     """The last file of a checkpoint: what it holds, and the metrics rows logged up to it."""
     tmp = folder / (MANIFEST + ".tmp")
     try:
-        tmp.write_text(json.dumps({"format": FORMAT, "step": step, "world_size": world_size, "files": files,
-                                   "rows": rows}, indent=1))
+        tmp.write_text(
+            json.dumps(
+                {"format": FORMAT, "step": step, "world_size": world_size, "files": files, "rows": rows}, indent=1
+            )
+        )
         _fsync_replace(tmp, folder / MANIFEST)
     except OSError as err:
         tmp.unlink(missing_ok=True)
@@ -101,8 +105,10 @@ def find(resume: str, run_dir: Path) -> Path:
         return target
     done = complete(target)
     if not done:
-        raise CheckpointError(f"resume={resume}: no complete checkpoint in {target / FOLDER} "
-                              f"(a checkpoint is complete once its {MANIFEST} is written)")
+        raise CheckpointError(
+            f"resume={resume}: no complete checkpoint in {target / FOLDER} "
+            f"(a checkpoint is complete once its {MANIFEST} is written)"
+        )
     return done[-1]
 
 
@@ -114,8 +120,9 @@ def read_manifest(folder: Path) -> dict[str, Any]:
     except (OSError, ValueError, KeyError, TypeError) as err:
         raise CheckpointError(f"cannot read checkpoint manifest {path}: {err}") from None
     if manifest.get("format") != FORMAT:
-        raise CheckpointError(f"checkpoint manifest {path} has format {manifest.get('format')!r}, "
-                              f"this version reads {FORMAT}")
+        raise CheckpointError(
+            f"checkpoint manifest {path} has format {manifest.get('format')!r}, this version reads {FORMAT}"
+        )
     return manifest
 
 

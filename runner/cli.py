@@ -7,6 +7,7 @@
 Bad values stop before training with one line per problem (exit code 2). A diverged run is a
 result: status ``diverged`` in summary.json, exit code 0, and a sweep goes on.
 """
+
 from __future__ import annotations
 
 import logging
@@ -21,15 +22,15 @@ from omegaconf import DictConfig
 
 from compress_train.algorithms.base import ParameterError
 from compress_train.datasets.errors import DataFileError
-from compress_train.runner.config.check import ConfigError, check_config
 from compress_train.runner import preflight
+from compress_train.runner.checkpoint import CheckpointError
+from compress_train.runner.config.check import ConfigError, check_config
 from compress_train.runner.discover import HELP, groups_help, listing, presets
 from compress_train.runner.launch import launch
-from compress_train.runner.signals import EXIT_CODES
-from compress_train.runner.checkpoint import CheckpointError
+from compress_train.runner.launchers.torchrun import WorkersFailed
 from compress_train.runner.metrics import OutputError
 from compress_train.runner.run import RunDirError
-from compress_train.runner.launchers.torchrun import WorkersFailed
+from compress_train.runner.signals import EXIT_CODES
 
 log = logging.getLogger("compress_train")
 

@@ -61,6 +61,7 @@ Example, one process per rank (``torchrun --nproc-per-node 2 train.py``)::
         opt.step()
     print(state.bits_up, state.bits_down)  # this rank's totals
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
@@ -68,6 +69,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import torch
+from torch import Tensor
+
 from compress_train.algorithms.error_feedback import ErrorFeedback, modes
 from compress_train.algorithms.error_feedback import build as build_memory
 from compress_train.algorithms.registry import EF_MODES
@@ -75,7 +78,6 @@ from compress_train.compressors import registry
 from compress_train.compressors.base import CompressContext, Compressor
 from compress_train.compressors.scope import SCOPES, Message
 from compress_train.runner.dist import DistCommunicator
-from torch import Tensor
 
 STEP_UNIT_EF = ("scaled", "local_momentum")  # memories kept in lr x gradient units: they need ``lr``
 
@@ -87,7 +89,7 @@ class HookState:
     compressor: Compressor
     ef: str
     scope: str
-    layer_of: dict[int, int]          # id(parameter) -> its index in ``params`` (the runner's layer)
+    layer_of: dict[int, int]  # id(parameter) -> its index in ``params`` (the runner's layer)
     layer_sizes: list[int]
     lr: float | Callable[[], float] = 1.0
     seed: int = 0
@@ -116,21 +118,30 @@ class HookState:
         return self.memories[key]
 
 
-def ddp_hook(compressor: Compressor | str, params: Iterable[Tensor], ef: str = "scaled", lr: Any = None,
-             seed: int = 0, scope: str = "layer", compressor_params: dict[str, Any] | None = None,
-             momentum: float = 0.0, weight_decay: float = 0.0, process_group: Any = None,
-             ) -> tuple[HookState, Callable]:
+def ddp_hook(
+    compressor: Compressor | str,
+    params: Iterable[Tensor],
+    ef: str = "scaled",
+    lr: Any = None,
+    seed: int = 0,
+    scope: str = "layer",
+    compressor_params: dict[str, Any] | None = None,
+    momentum: float = 0.0,
+    weight_decay: float = 0.0,
+    process_group: Any = None,
+) -> tuple[HookState, Callable]:
     """``(state, hook)`` for ``model.register_comm_hook(state, hook)``: see the module docstring.
     ``params``: the model's parameters in the model's order (``model.parameters()``); ``seed``:
     the run seed of the compressors' shared randomness."""
     if isinstance(compressor, str):
         compressor = registry.build(compressor, dict(compressor_params or {}))
     elif compressor_params:
-        raise ValueError("`compressor_params` is only for a compressor given by name, but a "
-                         f"{type(compressor).__name__} object was given.")
+        raise ValueError(
+            "`compressor_params` is only for a compressor given by name, but a "
+            f"{type(compressor).__name__} object was given."
+        )
     if not isinstance(compressor, Compressor):
-        raise TypeError(f"`compressor` must be a Compressor or one of {registry.available()}, "
-                        f"but is {compressor!r}.")
+        raise TypeError(f"`compressor` must be a Compressor or one of {registry.available()}, but is {compressor!r}.")
     errors = list(compressor.check())
     if ef not in EF_MODES:
         errors.append(f"`ef` must be one of {modes()}, but is {ef!r}.")
@@ -139,21 +150,36 @@ def ddp_hook(compressor: Compressor | str, params: Iterable[Tensor], ef: str = "
     if lr is not None and not callable(lr) and (isinstance(lr, bool) or not isinstance(lr, (int, float)) or lr <= 0):
         errors.append(f"`lr` must be a number > 0 or a callable returning the current lr, but is {lr!r}.")
     if ef in STEP_UNIT_EF and lr is None:
-        errors.append(f"`lr` must be given with ef={ef!r} (its memory is in step units): a number or a "
-                      "callable returning the optimizer's current lr.")
+        errors.append(
+            f"`lr` must be given with ef={ef!r} (its memory is in step units): a number or a "
+            "callable returning the optimizer's current lr."
+        )
     if ef != "local_momentum" and (momentum or weight_decay):
-        errors.append("`momentum` and `weight_decay` are local_momentum's (each worker's, before the memory); "
-                      f"with ef={ef!r} give them to the optimizer.")
+        errors.append(
+            "`momentum` and `weight_decay` are local_momentum's (each worker's, before the memory); "
+            f"with ef={ef!r} give them to the optimizer."
+        )
     if process_group is not None:
-        errors.append("`process_group` must be None: the hook exchanges on the default group "
-                      "(runner/dist.py's DistCommunicator takes no group).")
+        errors.append(
+            "`process_group` must be None: the hook exchanges on the default group "
+            "(runner/dist.py's DistCommunicator takes no group)."
+        )
     plist = [p for p in params if p.requires_grad]
     if not plist:
         errors.append("`params` is empty: pass the model's parameters (model.parameters()).")
     if errors:
         raise ValueError("ddp_hook: " + " ".join(errors))
-    state = HookState(compressor, ef, scope, {id(p): i for i, p in enumerate(plist)}, [p.numel() for p in plist],
-                      lr=1.0 if lr is None else lr, seed=seed, momentum=momentum, weight_decay=weight_decay)
+    state = HookState(
+        compressor,
+        ef,
+        scope,
+        {id(p): i for i, p in enumerate(plist)},
+        [p.numel() for p in plist],
+        lr=1.0 if lr is None else lr,
+        seed=seed,
+        momentum=momentum,
+        weight_decay=weight_decay,
+    )
     return state, compressed_allreduce_hook
 
 
@@ -200,13 +226,17 @@ def bucket_layers(state: HookState, bucket) -> tuple[list[int], list[Tensor]]:
     layers = []
     for p in bucket.parameters():
         if id(p) not in state.layer_of:
-            raise ValueError(f"ddp_hook: a parameter of shape {tuple(p.shape)} in DDP bucket {bucket.index()} "
-                             "is not in `params`: pass the wrapped model's parameters().")
+            raise ValueError(
+                f"ddp_hook: a parameter of shape {tuple(p.shape)} in DDP bucket {bucket.index()} "
+                "is not in `params`: pass the wrapped model's parameters()."
+            )
         layers.append(state.layer_of[id(p)])
     if state.scope == "model" and len(layers) != len(state.layer_sizes):
-        raise ValueError(f"ddp_hook: scope='model' compresses the whole model at once, but DDP bucket "
-                         f"{bucket.index()} holds {len(layers)} of its {len(state.layer_sizes)} parameter tensors: "
-                         "raise DistributedDataParallel's `bucket_cap_mb` above the model's size, or use scope='layer'.")
+        raise ValueError(
+            f"ddp_hook: scope='model' compresses the whole model at once, but DDP bucket "
+            f"{bucket.index()} holds {len(layers)} of its {len(state.layer_sizes)} parameter tensors: "
+            "raise DistributedDataParallel's `bucket_cap_mb` above the model's size, or use scope='layer'."
+        )
     return layers, [g.reshape(-1) for g in bucket.gradients()]
 
 

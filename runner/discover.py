@@ -1,6 +1,7 @@
 """What a user can type: ``compress-train list``, the opening of ``--help``, and the check of the
 command line's keys before Hydra composes (a typo gets the nearest key, a wrong type our template).
 """
+
 from __future__ import annotations
 
 import difflib
@@ -73,7 +74,7 @@ def groups_help() -> str:
         out.append(f"  {group}: {', '.join(names)}")
     out.append("Presets (add scale=paper for the paper's settings; -m runs the sweep):")
     out += [f"  experiment={name}" for name in presets()]
-    out.append("Tab completion: eval \"$(compress-train -sc install=bash)\"; Hydra's own flags: --hydra-help")
+    out.append('Tab completion: eval "$(compress-train -sc install=bash)"; Hydra\'s own flags: --hydra-help')
     return "\n".join(out)
 
 
@@ -99,6 +100,8 @@ def explain_composition_error(text: str, base: DictConfig | None) -> str | None:
         return f"`{full_key}` is not a config key.{hint}"
     value = re.search(r"Value '([^']*)' of type '[^']+' could not be converted to (\w+)", text)
     if value is not None:
-        kind = {"Float": "a number", "Integer": "an integer", "Boolean": "true or false"}.get(value.group(2), value.group(2))
+        kind = {"Float": "a number", "Integer": "an integer", "Boolean": "true or false"}.get(
+            value.group(2), value.group(2)
+        )
         return f"`{full_key}` must be {kind}, but is {value.group(1)!r}."
     return None

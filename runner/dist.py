@@ -6,6 +6,7 @@ payload's element count) first, then the tensors' bytes padded to the largest wo
 tensor names, dtypes and order come from this worker's own message, which every worker builds
 with the same compressor.
 """
+
 from __future__ import annotations
 
 import os
@@ -34,29 +35,32 @@ class DistCommunicator(Communicator):
     def allgather(self, local: list[Message]) -> list[Message]:
         (message,) = local
         tensors = message.tensors
-        header = torch.tensor([t.numel() for t in tensors] + [p.elements for p in message.payloads],
-                              dtype=torch.int64, device=self.device)
+        header = torch.tensor(
+            [t.numel() for t in tensors] + [p.elements for p in message.payloads], dtype=torch.int64, device=self.device
+        )
         headers = [torch.empty_like(header) for _ in range(self.world_size)]
         dist.all_gather(headers, header)
-        sizes = [[int(n) * t.element_size() for n, t in zip(h[:len(tensors)].tolist(), tensors)] for h in headers]
+        sizes = [[int(n) * t.element_size() for n, t in zip(h[: len(tensors)].tolist(), tensors)] for h in headers]
         width = max(sum(s) for s in sizes)
         buffer = torch.zeros(width, dtype=torch.uint8, device=self.device)
         buffers = [buffer] * self.world_size
         if width:  # every rank knows the width from the headers: all skip an empty exchange
             mine = torch.cat([_to_bytes(t) for t in tensors])
-            buffer[:mine.numel()] = mine
+            buffer[: mine.numel()] = mine
             buffers = [torch.empty_like(buffer) for _ in range(self.world_size)]
             dist.all_gather(buffers, buffer)
         self.count("allgather", header.numel() * 8 + buffer.numel())
         assert header.numel() == header_numel(message)
         rank = self.local_workers[0]  # its own message comes back byte-identical: keep the object
-        return [message if r == rank else self._unpack(message, h, s, b)
-                for r, (h, s, b) in enumerate(zip(headers, sizes, buffers))]
+        return [
+            message if r == rank else self._unpack(message, h, s, b)
+            for r, (h, s, b) in enumerate(zip(headers, sizes, buffers))
+        ]
 
     @staticmethod
     def _unpack(template: Message, header: Tensor, sizes: list[int], buffer: Tensor) -> Message:
-        chunks = iter(buffer[:sum(sizes)].split(sizes))
-        elements = header[len(sizes):].tolist()
+        chunks = iter(buffer[: sum(sizes)].split(sizes))
+        elements = header[len(sizes) :].tolist()
         payloads = []
         for p, n_elements in zip(template.payloads, elements):
             tensors = {name: next(chunks).view(t.dtype).clone() for name, t in p.tensors.items()}
@@ -72,8 +76,10 @@ class DistCommunicator(Communicator):
         dist.all_reduce(buffer)
         self.count("allreduce", buffer.numel() * buffer.element_size())
         chunks = iter(buffer.split([t.numel() for t in tensors]))
-        payloads = [replace(p, tensors={name: next(chunks).view_as(t) for name, t in p.tensors.items()})
-                    for p in message.payloads]
+        payloads = [
+            replace(p, tensors={name: next(chunks).view_as(t) for name, t in p.tensors.items()})
+            for p in message.payloads
+        ]
         return Message(payloads)
 
     def allreduce_mean(self, local: list[Tensor]) -> Tensor:

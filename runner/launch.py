@@ -5,6 +5,7 @@ directory as ``config.yaml``; torchrun's workers read that frozen file (Hydra wo
 ``${now:}`` again in every child). The worker entry point also runs alone under
 ``torchrun --nproc-per-node N -m compress_train.runner key=value ...``.
 """
+
 from __future__ import annotations
 
 from pathlib import Path

@@ -1,5 +1,6 @@
 """Run outputs (docs/architecture.md §5): ``metrics.jsonl`` flushed row by row, ``summary.json`` rewritten
 atomically at start, on every evaluation and at the end, and optional extra sinks (W&B)."""
+
 from __future__ import annotations
 
 import json

@@ -58,6 +58,7 @@ then pull from it; every byte in or out of the server crosses that link, so in +
 
 API: :class:`NetworkModel` (``seconds``, ``step_seconds``), :func:`from_config` and :func:`check`.
 """
+
 from __future__ import annotations
 
 import math
@@ -119,8 +120,9 @@ class NetworkModel:
     topology: str = "ring"
 
     def __post_init__(self) -> None:
-        errors = check({"bandwidth_gbps": self.bandwidth_gbps, "latency_us": self.latency_us,
-                        "topology": self.topology})
+        errors = check(
+            {"bandwidth_gbps": self.bandwidth_gbps, "latency_us": self.latency_us, "topology": self.topology}
+        )
         if self.bandwidth_gbps is None:
             errors.insert(0, "`network.bandwidth_gbps` must be a number > 0 (Gbit/s), but is None.")
         if errors:
@@ -181,6 +183,8 @@ def from_config(cfg: Mapping | None) -> NetworkModel | None:
         return None
     latency = cfg.get("latency_us")
     topology = cfg.get("topology")
-    return NetworkModel(bandwidth_gbps=float(cfg["bandwidth_gbps"]),
-                        latency_us=0.0 if latency is None else float(latency),
-                        topology="ring" if topology is None else str(topology))
+    return NetworkModel(
+        bandwidth_gbps=float(cfg["bandwidth_gbps"]),
+        latency_us=0.0 if latency is None else float(latency),
+        topology="ring" if topology is None else str(topology),
+    )

@@ -9,6 +9,7 @@ directory behind and a sweep with bad jobs never starts.
   cartesian product) is composed and validated, and all bad jobs are reported at once;
 - the run or sweep directory must be creatable.
 """
+
 from __future__ import annotations
 
 import difflib
@@ -60,8 +61,10 @@ def group_errors(parsed) -> list[str]:
         for value in _values(o):
             if value != "null" and value not in options:
                 near = difflib.get_close_matches(value, options, n=3, cutoff=0.4) or options[:5]
-                errors.append(f"`{group}` must be one of the options in conf/{group}/ (nearest: {near}; "
-                              f"`compress-train list` shows all), but is {value!r}.")
+                errors.append(
+                    f"`{group}` must be one of the options in conf/{group}/ (nearest: {near}; "
+                    f"`compress-train list` shows all), but is {value!r}."
+                )
     return errors
 
 
@@ -97,8 +100,9 @@ def check(overrides: list[str], multirun: bool) -> None:
     with initialize_config_module(config_module="compress_train.conf", version_base="1.3"):
         first = [f"{o.get_key_element()}={_values(o)[0]}" if o.is_sweep_override() else _line(o) for o in plain]
         try:
-            hydra_keys = [_line(o) for o in parsed if o.get_key_element().startswith("hydra.")
-                          and not o.is_sweep_override()]
+            hydra_keys = [
+                _line(o) for o in parsed if o.get_key_element().startswith("hydra.") and not o.is_sweep_override()
+            ]
             cfg = compose(config_name="config", overrides=[*first, *hydra_keys], return_hydra_config=True)
         except ConfigCompositionException as err:
             text = f"{err} {err.__cause__ or ''}"
@@ -112,19 +116,26 @@ def check(overrides: list[str], multirun: bool) -> None:
                 raise PreflightError(message) from None
             return  # Hydra reports what we cannot phrase better
         adds = [o for o in plain if o.is_add()]
-        without = compose(config_name="config", overrides=[x for x, o in zip(first, plain) if not o.is_add()]) \
-            if adds else cfg
+        without = (
+            compose(config_name="config", overrides=[x for x, o in zip(first, plain) if not o.is_add()])
+            if adds
+            else cfg
+        )
         for o in adds:
             if OmegaConf.select(without, o.key_or_group, default="<missing>") == "<missing>":
                 near = nearest_key(without, o.key_or_group)
-                raise PreflightError(f"`{o.key_or_group}` is not a config key: nothing would read it."
-                                     + (f" Did you mean `{near}`?" if near else ""))
+                raise PreflightError(
+                    f"`{o.key_or_group}` is not a config key: nothing would read it."
+                    + (f" Did you mean `{near}`?" if near else "")
+                )
         multirun = multirun or str(cfg.hydra.mode).endswith("MULTIRUN")
         target = cfg.hydra.sweep.dir if multirun else cfg.hydra.run.dir
         blocked = writable(target)
         if blocked is not None:
-            raise PreflightError(f"`hydra.{'sweep' if multirun else 'run'}.dir` '{target}' cannot be created: "
-                                 f"'{blocked}' is not a writable directory.")
+            raise PreflightError(
+                f"`hydra.{'sweep' if multirun else 'run'}.dir` '{target}' cannot be created: "
+                f"'{blocked}' is not a writable directory."
+            )
         params = cfg.hydra.sweeper.get("params") if multirun else None
         # a sweeper preset is a mapping of config keys to sweep strings
         sweeper = cast("dict[str, Any]", OmegaConf.to_container(params, resolve=True)) if params else {}

@@ -1,4 +1,5 @@
 """Run one training job in this process: identity of the run, sinks, progress bar, trainer."""
+
 from __future__ import annotations
 
 import hashlib
@@ -15,9 +16,9 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 from compress_train.algorithms.communicator import Communicator
-from compress_train.runner.config.check import component_params
 from compress_train.compressors.registry import Registry
 from compress_train.runner import checkpoint
+from compress_train.runner.config.check import component_params
 from compress_train.runner.metrics import Sink
 from compress_train.runner.signals import StopRequest
 from compress_train.runner.trainer import Trainer, pick_device
@@ -28,8 +29,9 @@ LOGGERS = Registry("compress_train.runner.loggers", "logger.name")
 
 def _git_commit() -> str | None:
     try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(__file__).resolve().parent,
-                             capture_output=True, text=True, timeout=5)
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=Path(__file__).resolve().parent, capture_output=True, text=True, timeout=5
+        )
         return out.stdout.strip() or None
     except (OSError, subprocess.SubprocessError):
         return None
@@ -54,7 +56,7 @@ def run_identity(cfg: DictConfig) -> dict[str, Any]:
         "scale": cfg.get("scale") if cfg.get("experiment_name") else None,
         "algo": cfg.algo.name,
         "algo_params": component_params(cfg.algo),
-        "compressor": "none",      # set by the trainer when the algorithm builds its compressor
+        "compressor": "none",  # set by the trainer when the algorithm builds its compressor
         "compressor_params": {},
         "ef": None,
         "workers": cfg.workers,
@@ -66,8 +68,7 @@ def run_identity(cfg: DictConfig) -> dict[str, Any]:
         "num_params": None,
         "config_digest": hashlib.sha256(resolved.encode()).hexdigest()[:16],
         "git_commit": _git_commit(),
-        "versions": {"compress_train": pkg_version, "torch": torch.__version__,
-                     "python": platform.python_version()},
+        "versions": {"compress_train": pkg_version, "torch": torch.__version__, "python": platform.python_version()},
     }
 
 
@@ -78,6 +79,7 @@ class Progress:
         self.bar = None
         if enabled:
             from tqdm import tqdm
+
             self.bar = tqdm(total=total, desc="train", unit="it", dynamic_ncols=True, file=sys.stderr)
         self.acc: tuple[str, Any] | None = None  # the last (metric, value) shown
 
@@ -86,8 +88,10 @@ class Progress:
             return
         self.bar.update(step - self.bar.n)
         if row is not None:
-            self.acc = next(((k, row[k]) for k in ("test_acc", "perplexity", "hit_rate@10", "rel_dist")
-                             if row.get(k) is not None), self.acc)
+            self.acc = next(
+                ((k, row[k]) for k in ("test_acc", "perplexity", "hit_rate@10", "rel_dist") if row.get(k) is not None),
+                self.acc,
+            )
             post = {"loss": f"{row['train_loss']:.4f}", "bits/worker": f"{row['bits_up']:.3g}"}
             if self.acc is not None:
                 post[{"test_acc": "acc", "rel_dist": "rel.dist"}.get(self.acc[0], self.acc[0])] = f"{self.acc[1]:.4g}"
@@ -109,8 +113,10 @@ def final_line(summary: dict[str, Any]) -> str:
         quality = f"HR@10 {f['hit_rate@10']:.4f}"
     else:
         quality = f"test acc {f.get('test_acc', nan):.4f}"
-    return (f"{summary['status']}: step {summary['steps']}, train loss {f.get('train_loss', nan):.4f}, {quality}, "
-            f"bits up per worker {summary['totals']['bits_up']:.4g}")
+    return (
+        f"{summary['status']}: step {summary['steps']}, train loss {f.get('train_loss', nan):.4f}, {quality}, "
+        f"bits up per worker {summary['totals']['bits_up']:.4g}"
+    )
 
 
 def make_sinks(cfg: DictConfig, run_dir: Path, writer: bool) -> list[Sink]:
@@ -128,8 +134,10 @@ def resume_point(cfg: DictConfig, run_dir: Path) -> Path | None:
     resume = cfg.get("resume") or ("auto" if restarted else None)
     if resume is None:
         if (run_dir / "metrics.jsonl").exists():
-            raise RunDirError(f"run directory {run_dir} already holds a run (metrics.jsonl): continue it with "
-                              "resume=auto, or choose another hydra.run.dir")
+            raise RunDirError(
+                f"run directory {run_dir} already holds a run (metrics.jsonl): continue it with "
+                "resume=auto, or choose another hydra.run.dir"
+            )
         return None
     if resume == "auto" and not checkpoint.complete(run_dir):
         log.info(f"resume=auto: no complete checkpoint in {run_dir}, so the run starts from step 0")
@@ -154,8 +162,9 @@ def finished_run(cfg: DictConfig, run_dir: Path) -> dict[str, Any] | None:
     return previous if same and previous.get("status") in FINISHED else None
 
 
-def run_training(cfg: DictConfig, comm: Communicator, run_dir: Path,
-                 device: torch.device | None = None) -> dict[str, Any]:
+def run_training(
+    cfg: DictConfig, comm: Communicator, run_dir: Path, device: torch.device | None = None
+) -> dict[str, Any]:
     """Train with ``comm``'s workers; write outputs into ``run_dir``; return the summary."""
     device = device or pick_device(cfg.device)
     finished = finished_run(cfg, run_dir)
@@ -178,9 +187,11 @@ def run_training(cfg: DictConfig, comm: Communicator, run_dir: Path,
     try:
         trainer = Trainer(cfg, comm, sinks, summary, info, device, run_dir, resume_from)
         if comm.is_writer:
-            info(f"{cfg.algo.name} | compressor {summary['compressor']} | ef {trainer.algo.ef} | "
-                 f"{cfg.workers} worker(s), {cfg.launcher.name} | {summary['dataset']['description']} | "
-                 f"{trainer.task.numel:,} parameters | {trainer.total_steps} steps ({trainer.limit}) | {run_dir}")
+            info(
+                f"{cfg.algo.name} | compressor {summary['compressor']} | ef {trainer.algo.ef} | "
+                f"{cfg.workers} worker(s), {cfg.launcher.name} | {summary['dataset']['description']} | "
+                f"{trainer.task.numel:,} parameters | {trainer.total_steps} steps ({trainer.limit}) | {run_dir}"
+            )
         progress = Progress(trainer.total_steps, comm.is_writer and cfg.logger.progress)
         try:
             trainer.train(progress, stop)

@@ -12,6 +12,7 @@ hard_threshold's networks (the authors' ``cnn-lstm/run.py``, sands-lab/rethinkin
 ``(batch / 64) * n_workers`` for the WikiText-2 LSTM, reached over 5 warm-up epochs: x16 at their
 8 workers x 256 (CNN) and 8 x 128 (LSTM).
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -43,8 +44,14 @@ def check_schedule(schedule: Any) -> list[str]:
         return []
     if not isinstance(schedule, dict):
         return [f"`train.lr_schedule` must be null or a mapping with keys {list(KEYS)}, but is {schedule!r}."]
-    errors = [f"`train.lr_schedule.{k}` is not a schedule key (allowed: {list(KEYS)})." for k in schedule if k not in KEYS]
-    warm, factor, gamma = schedule.get("warmup_epochs", 0), schedule.get("warmup_factor", 1.0), schedule.get("gamma", 0.1)
+    errors = [
+        f"`train.lr_schedule.{k}` is not a schedule key (allowed: {list(KEYS)})." for k in schedule if k not in KEYS
+    ]
+    warm, factor, gamma = (
+        schedule.get("warmup_epochs", 0),
+        schedule.get("warmup_factor", 1.0),
+        schedule.get("gamma", 0.1),
+    )
     if not isinstance(warm, (int, float)) or warm < 0:
         errors.append(f"`train.lr_schedule.warmup_epochs` must be a number >= 0, but is {warm!r}.")
     if not isinstance(factor, (int, float)) or factor <= 0:
@@ -52,12 +59,16 @@ def check_schedule(schedule: Any) -> list[str]:
     base, total = schedule.get("base_batch"), schedule.get("global_batch")
     if base is not None or total is not None:
         if "warmup_factor" in schedule:
-            errors.append("`train.lr_schedule.warmup_factor` must be left out when `base_batch` and `global_batch` "
-                          "set the factor (global_batch / base_batch).")
+            errors.append(
+                "`train.lr_schedule.warmup_factor` must be left out when `base_batch` and `global_batch` "
+                "set the factor (global_batch / base_batch)."
+            )
         for key, value in (("base_batch", base), ("global_batch", total)):
             if not _positive(value):
-                errors.append(f"`train.lr_schedule.{key}` must be a number > 0 (the warm-up factor is "
-                              f"global_batch / base_batch; give both), but is {value!r}.")
+                errors.append(
+                    f"`train.lr_schedule.{key}` must be a number > 0 (the warm-up factor is "
+                    f"global_batch / base_batch; give both), but is {value!r}."
+                )
     if not isinstance(gamma, (int, float)) or not 0 < gamma <= 1:
         errors.append(f"`train.lr_schedule.gamma` must be in (0, 1], but is {gamma!r}.")
     milestones = schedule.get("milestones") or []

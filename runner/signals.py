@@ -5,6 +5,7 @@ status ``preempted`` (SIGTERM, exit code 143) or ``interrupted`` (SIGINT, exit c
 process must stop at the same step, so the request is agreed over the communicator's side channel
 (the strongest request of any process wins). A second Ctrl-C stops at once (KeyboardInterrupt).
 """
+
 from __future__ import annotations
 
 import signal

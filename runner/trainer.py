@@ -9,6 +9,7 @@ and keeps ``summary.json`` current. A NaN/inf loss ends the run with status ``di
 convex run reaching ``train.tol`` with ``converged``, Ctrl-C with ``interrupted``; all keep
 everything written so far.
 """
+
 from __future__ import annotations
 
 import math
@@ -23,16 +24,15 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 from compress_train.algorithms.base import ParameterError
-from compress_train.algorithms.registry import ALGORITHMS, CONTROLLERS
 from compress_train.algorithms.communicator import Communicator
+from compress_train.algorithms.registry import ALGORITHMS, CONTROLLERS
 from compress_train.compressors import registry as compressors
 from compress_train.compressors.scope import ScopedCompressor
-from compress_train.runner import network_model
+from compress_train.runner import checkpoint, network_model
 from compress_train.runner.config.check import component_params, compressor_params, qualify
-from compress_train.runner import checkpoint
 from compress_train.runner.metrics import Sink
-from compress_train.runner.signals import StopRequest
 from compress_train.runner.schedule import lr_at
+from compress_train.runner.signals import StopRequest
 from compress_train.runner.tasks import select_task
 
 
@@ -59,7 +59,7 @@ class FaultInjection:
 
 
 CHECKPOINT_SECONDS = 600  # checkpoint_every=auto: about every ten minutes of work
-AUTO_PROBE = 10           # steps timed before the auto interval is fixed
+AUTO_PROBE = 10  # steps timed before the auto interval is fixed
 
 
 @dataclass
@@ -77,11 +77,15 @@ class Totals:
     density_sum: float = 0.0
     steps: int = 0
     extra: dict[str, float] = field(default_factory=dict)  # algorithm-specific cumulative counts
-    last: dict[str, float] = field(default_factory=dict)   # this step's values (``*_step``, density)
+    last: dict[str, float] = field(default_factory=dict)  # this step's values (``*_step``, density)
 
     def cumulative(self) -> dict[str, float]:
         """What every metrics row and the summary's ``totals`` report."""
-        out = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in ("density_sum", "steps", "extra", "last")}
+        out = {
+            f.name: getattr(self, f.name)
+            for f in fields(self)
+            if f.name not in ("density_sum", "steps", "extra", "last")
+        }
         return {**out, "avg_density": self.density_sum / max(self.steps, 1), **self.extra}
 
 
@@ -101,16 +105,24 @@ def pick_device(name: str) -> torch.device:
 
 
 class Trainer:
-    def __init__(self, cfg: DictConfig, comm: Communicator, sinks: list[Sink],
-                 summary: dict[str, Any], log: Callable[[str], None], device: torch.device,
-                 run_dir: Path, resume_from: Path | None = None):
+    def __init__(
+        self,
+        cfg: DictConfig,
+        comm: Communicator,
+        sinks: list[Sink],
+        summary: dict[str, Any],
+        log: Callable[[str], None],
+        device: torch.device,
+        run_dir: Path,
+        resume_from: Path | None = None,
+    ):
         self.cfg, self.comm, self.sinks, self.summary, self.log = cfg, comm, sinks, summary, log
         self.device, self.run_dir = device, Path(run_dir)
         self.step = self.first_step = self.rows = 0
-        self.window: list[float] = []           # losses since the last metrics row
-        self.first_loss: float | None = None    # the first row's train_loss (train.diverge_ratio)
-        self.elapsed_at_start = 0.0             # work time before this process started (a resume)
-        self.interval: int | None = None        # checkpoint_every=auto, once measured
+        self.window: list[float] = []  # losses since the last metrics row
+        self.first_loss: float | None = None  # the first row's train_loss (train.diverge_ratio)
+        self.elapsed_at_start = 0.0  # work time before this process started (a resume)
+        self.interval: int | None = None  # checkpoint_every=auto, once measured
         self.fault = FaultInjection.from_env(min(comm.local_workers))
         self.network = network_model.from_config(cfg.get("network"))  # projected comm time, or None
         algo_cls = ALGORITHMS.get(cfg.algo.name)
@@ -129,8 +141,13 @@ class Trainer:
             return self.scoped
 
         try:
-            self.algo = algo_cls.create(task.context(algo_cls.needs, cfg.algo.name), comm, make_compressor,
-                                        seed=cfg.seed, **component_params(cfg.algo))
+            self.algo = algo_cls.create(
+                task.context(algo_cls.needs, cfg.algo.name),
+                comm,
+                make_compressor,
+                seed=cfg.seed,
+                **component_params(cfg.algo),
+            )
         except ParameterError as err:  # a theorem's condition, in the algorithm's own key names
             raise ParameterError(qualify("algo", str(err))) from None
         summary["ef"] = self.algo.ef
@@ -142,11 +159,14 @@ class Trainer:
         self.base_lr = self.algo.lr
         self.schedule = OmegaConf.to_container(schedule) if schedule is not None else None
         controller = cfg.get("controller") or {"name": "none"}
-        self.controller = CONTROLLERS.get(controller["name"])(comm, self.scoped, task.steps_per_epoch,
-                                                              **component_params(controller))
+        self.controller = CONTROLLERS.get(controller["name"])(
+            comm, self.scoped, task.steps_per_epoch, **component_params(controller)
+        )
         total = cfg.train.epochs * self.steps_per_epoch if cfg.train.epochs else None
-        limits = {f"train.epochs={cfg.train.epochs} x {self.steps_per_epoch} steps": total,
-                  f"train.max_steps={cfg.train.max_steps}": cfg.train.max_steps}
+        limits = {
+            f"train.epochs={cfg.train.epochs} x {self.steps_per_epoch} steps": total,
+            f"train.max_steps={cfg.train.max_steps}": cfg.train.max_steps,
+        }
         self.limit, self.total_steps = min(((k, n) for k, n in limits.items() if n), key=lambda kv: kv[1])
         self.totals = Totals()
         if resume_from is not None:
@@ -188,9 +208,14 @@ class Trainer:
         if self.network is not None:
             projected = self.network.step_seconds(collectives, self.cfg.workers)
             report.extra["time_comm_model_s"] = projected
-        t.last = {"bits_up_step": report.bits_up, "bits_down_step": report.bits_down,
-                  "elements_up_step": report.elements_up, "wire_bytes_step": self.comm.wire_bytes - wire_before,
-                  "density": density, "error_norm": sum(errors) / len(errors)}
+        t.last = {
+            "bits_up_step": report.bits_up,
+            "bits_down_step": report.bits_down,
+            "elements_up_step": report.elements_up,
+            "wire_bytes_step": self.comm.wire_bytes - wire_before,
+            "density": density,
+            "error_norm": sum(errors) / len(errors),
+        }
         for key, value in report.extra.items():
             t.extra[key] = t.extra.get(key, 0.0) + value
             t.last[f"{key}_step"] = value
@@ -200,10 +225,16 @@ class Trainer:
 
     def row(self, step: int, train_loss: float, start: float) -> dict[str, Any]:
         return {
-            "step": step, "epoch": step / self.steps_per_epoch,
-            "samples": step * self.task.samples_per_step, "lr": self.algo.lr,
-            "train_loss": train_loss, **self.totals.cumulative(), **self.totals.last,
-            "time_s": time.perf_counter() - start, **self.task.row_metrics(), **self.controller.metrics(),
+            "step": step,
+            "epoch": step / self.steps_per_epoch,
+            "samples": step * self.task.samples_per_step,
+            "lr": self.algo.lr,
+            "train_loss": train_loss,
+            **self.totals.cumulative(),
+            **self.totals.last,
+            "time_s": time.perf_counter() - start,
+            **self.task.row_metrics(),
+            **self.controller.metrics(),
         }
 
     def evaluate_into(self, row: dict[str, Any]) -> None:
@@ -257,15 +288,30 @@ class Trainer:
         """Write this process's part, then (writer) the shared part and, once all have written, the manifest."""
         folder = checkpoint.step_dir(self.run_dir, self.step)
         rank = min(self.comm.local_workers)
-        checkpoint.save_atomic({"algo": self.algo.state_dict(), "controller": self.controller.state_dict(),
-                                "task": self.task.state_dict(), "totals": asdict(self.totals),
-                                "wire_bytes": self.comm.wire_bytes, "workers": list(self.comm.local_workers)},
-                               folder / f"rank_{rank}.pt")
+        checkpoint.save_atomic(
+            {
+                "algo": self.algo.state_dict(),
+                "controller": self.controller.state_dict(),
+                "task": self.task.state_dict(),
+                "totals": asdict(self.totals),
+                "wire_bytes": self.comm.wire_bytes,
+                "workers": list(self.comm.local_workers),
+            },
+            folder / f"rank_{rank}.pt",
+        )
         if self.comm.is_writer:
-            checkpoint.save_atomic({"params": self.task.params, "step": self.step, "window": list(self.window),
-                                    "first_loss": self.first_loss, "rows": self.rows,
-                                    "elapsed": time.perf_counter() - start, "resumed": self.summary.get("resumed")},
-                                   folder / "shared.pt")
+            checkpoint.save_atomic(
+                {
+                    "params": self.task.params,
+                    "step": self.step,
+                    "window": list(self.window),
+                    "first_loss": self.first_loss,
+                    "rows": self.rows,
+                    "elapsed": time.perf_counter() - start,
+                    "resumed": self.summary.get("resumed"),
+                },
+                folder / "shared.pt",
+            )
         self.comm.gather_floats([0.0] * len(self.comm.local_workers))  # every process has written its part
         if self.comm.is_writer:
             ranks = [f"rank_{w}.pt" for w in range(0, self.cfg.workers, len(self.comm.local_workers))]
@@ -276,12 +322,16 @@ class Trainer:
         """Continue from the checkpoint in ``folder``: every piece or a CheckpointError naming the file."""
         manifest = checkpoint.read_manifest(folder)
         if manifest["world_size"] != self.cfg.workers:
-            raise checkpoint.CheckpointError(f"checkpoint {folder} was written with workers={manifest['world_size']}, "
-                                             f"this run has workers={self.cfg.workers}")
+            raise checkpoint.CheckpointError(
+                f"checkpoint {folder} was written with workers={manifest['world_size']}, "
+                f"this run has workers={self.cfg.workers}"
+            )
         rank_file = folder / f"rank_{min(self.comm.local_workers)}.pt"
         if rank_file.name not in manifest["files"]:
-            raise checkpoint.CheckpointError(f"checkpoint {folder} holds {manifest['files']}: it was written by "
-                                             f"another launcher layout than this run's ({rank_file.name} missing)")
+            raise checkpoint.CheckpointError(
+                f"checkpoint {folder} holds {manifest['files']}: it was written by "
+                f"another launcher layout than this run's ({rank_file.name} missing)"
+            )
         mine, shared = checkpoint.load(rank_file), checkpoint.load(folder / "shared.pt")
         try:
             if mine["workers"] != list(self.comm.local_workers):
@@ -298,8 +348,11 @@ class Trainer:
         self.window, self.first_loss, self.rows = list(shared["window"]), shared["first_loss"], int(shared["rows"])
         self.elapsed_at_start = float(shared["elapsed"])
         before = shared.get("resumed") or {"count": 0, "from_steps": []}
-        self.summary["resumed"] = {"count": before["count"] + 1, "from_steps": [*before["from_steps"], self.step],
-                                   "checkpoint": str(folder)}
+        self.summary["resumed"] = {
+            "count": before["count"] + 1,
+            "from_steps": [*before["from_steps"], self.step],
+            "checkpoint": str(folder),
+        }
         self.log(f"resumed from {folder} at step {self.step} (resume number {before['count'] + 1})")
 
     # -- the loop -------------------------------------------------------------------------------

@@ -5,6 +5,7 @@ Hydra overrides (``torchrun --nproc-per-node 2 -m compress_train.runner algo=ef_
 the config is composed here, ``workers`` is set to the world size, and rank 0 picks the run
 directory (``outputs/torchrun/<time>``) and shares it.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -21,15 +22,16 @@ from omegaconf import DictConfig, OmegaConf
 
 from compress_train.algorithms.base import ParameterError
 from compress_train.datasets.errors import DataFileError
+from compress_train.runner.checkpoint import CheckpointError
 from compress_train.runner.config.check import ConfigError, check_config
 from compress_train.runner.dist import DistCommunicator, init_process_group, shutdown
-from compress_train.runner.checkpoint import CheckpointError
 from compress_train.runner.run import RunDirError, run_training
 from compress_train.runner.signals import EXIT_CODES
 
 
 def compose(overrides: list[str]):
-    from hydra import compose as hydra_compose, initialize_config_module
+    from hydra import compose as hydra_compose
+    from hydra import initialize_config_module
 
     with initialize_config_module(config_module="compress_train.conf", version_base="1.3"):
         return hydra_compose(config_name="config", overrides=overrides)
@@ -65,15 +67,18 @@ def main(argv: list[str] | None = None) -> int:
     else:
         world = os.environ.get("WORLD_SIZE", "1")
         given = [o.split("=", 1)[1] for o in args.overrides if o.startswith("hydra.run.dir=")]
-        cfg = compose(["launcher=torchrun", *(o for o in args.overrides if not o.startswith("hydra.")), f"workers={world}"])
+        cfg = compose(
+            ["launcher=torchrun", *(o for o in args.overrides if not o.startswith("hydra.")), f"workers={world}"]
+        )
         run_dir = Path(given[-1]) if given else None
     try:
         check_config(cfg)
     except ConfigError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    device = init_process_group(cfg.launcher.get("backend", "auto"), cfg.launcher.get("timeout_s", 60),
-                                cfg.get("device", "auto"))
+    device = init_process_group(
+        cfg.launcher.get("backend", "auto"), cfg.launcher.get("timeout_s", 60), cfg.get("device", "auto")
+    )
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     try:
@@ -84,14 +89,23 @@ def main(argv: list[str] | None = None) -> int:
             if dist.get_rank() == 0:
                 run_dir.mkdir(parents=True, exist_ok=True)
                 frozen = run_dir / "config.yaml"
-                if frozen.exists() and not cfg.get("resume") and int(os.environ.get("TORCHELASTIC_RESTART_COUNT", "0")) == 0:
-                    raise RunDirError(f"run directory {run_dir} already holds a run (config.yaml): continue it with "
-                                      "resume=auto, or choose another hydra.run.dir")
+                if (
+                    frozen.exists()
+                    and not cfg.get("resume")
+                    and int(os.environ.get("TORCHELASTIC_RESTART_COUNT", "0")) == 0
+                ):
+                    raise RunDirError(
+                        f"run directory {run_dir} already holds a run (config.yaml): continue it with "
+                        "resume=auto, or choose another hydra.run.dir"
+                    )
                 frozen.write_text(OmegaConf.to_yaml(cfg, resolve=True))
         comm = DistCommunicator(device)
         if comm.is_writer:
-            logging.basicConfig(level=logging.INFO, format="[%(asctime)s][rank 0] %(message)s",
-                                handlers=[logging.StreamHandler(), logging.FileHandler(run_dir / "train.log")])
+            logging.basicConfig(
+                level=logging.INFO,
+                format="[%(asctime)s][rank 0] %(message)s",
+                handlers=[logging.StreamHandler(), logging.FileHandler(run_dir / "train.log")],
+            )
         summary = run_training(cfg, comm, run_dir, device)
     except (DataFileError, ParameterError, CheckpointError, RunDirError) as err:
         print(f"error (rank {dist.get_rank()}): {err}", file=sys.stderr)

@@ -49,6 +49,7 @@ pays "below" B* (the usual case), "above" B*, "always" or "never". Run from the 
     .venv/bin/python scripts/bench_compressors.py --sizes 1e6 25e6 --repeats 5 --json out.json
     .venv/bin/python scripts/bench_compressors.py --parts breakeven --workers 16 --latency-us 5
 """
+
 from __future__ import annotations
 
 import argparse
@@ -65,9 +66,11 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-import compress_train.conf as conf_package
 import torch
 import torch.nn.functional as F
+from omegaconf import OmegaConf
+
+import compress_train.conf as conf_package
 from compress_train.algorithms.communicator import (
     SimCommunicator,
     allgather_wire_bytes,
@@ -80,7 +83,6 @@ from compress_train.compressors.scope import Message, ScopedCompressor
 from compress_train.runner.config.check import compressor_params
 from compress_train.runner.network_model import NetworkModel
 from compress_train.runner.trainer import Trainer
-from omegaconf import OmegaConf
 
 COMPRESSOR_DIR = Path(conf_package.__file__).parent / "compressor"
 LAYER_BUCKET = 1_000_000  # --scope layer on a synthetic vector: buckets of this many elements
@@ -89,9 +91,16 @@ BREAKEVEN_MODELS = ("default", "resnet50")
 TARGET_D = 25_000_000  # the issue-14 targets are compress+decompress / copy_ at this d, one thread
 # compressor -> (target, acceptable) for (compress + decompress) / copy_ at d = 25M, one thread
 TARGETS: dict[str, tuple[float, float]] = {
-    "topk": (4.0, 10.0), "threshold": (3.0, 3.0), "scaled_sign": (3.0, 3.0), "blocksign": (3.0, 3.0),
-    "randk": (3.0, 3.0), "mvss": (5.0, 5.0), "qsgd": (5.0, 5.0), "bounded": (10.0, 10.0),
-    "rbgs": (1.5, 1.5), "count_sketch": (10.0, 10.0),
+    "topk": (4.0, 10.0),
+    "threshold": (3.0, 3.0),
+    "scaled_sign": (3.0, 3.0),
+    "blocksign": (3.0, 3.0),
+    "randk": (3.0, 3.0),
+    "mvss": (5.0, 5.0),
+    "qsgd": (5.0, 5.0),
+    "bounded": (10.0, 10.0),
+    "rbgs": (1.5, 1.5),
+    "count_sketch": (10.0, 10.0),
 }
 SIM_TARGET, COMP_AMS_TARGET = 1.1, 1.15  # (a) and (b) of the steps part
 SIM_VARIANTS = {  # label -> Hydra overrides of the default config
@@ -103,11 +112,14 @@ RESNET_BATCH, RESNET_SIDE = 4, 64
 
 # -- timing -----------------------------------------------------------------------------------
 
+
 def synchronizer(device: torch.device) -> Callable[[], None]:
     return torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
 
 
-def repeat_timed(one_repeat: Callable[[], list[float]], repeats: int, budget_s: float) -> tuple[list[list[float]], bool]:
+def repeat_timed(
+    one_repeat: Callable[[], list[float]], repeats: int, budget_s: float
+) -> tuple[list[list[float]], bool]:
     """``one_repeat()`` (it returns the times of its parts) after one warm-up, until ``repeats``
     runs or ``budget_s`` seconds (warm-up included) are used, at least one run. A warm-up that
     alone exceeds the budget is returned as the only run, and the flag ``cold`` is True."""
@@ -162,15 +174,22 @@ def time_codec(scoped: ScopedCompressor, x: torch.Tensor, repeats: int, budget_s
         return [t1 - t0, t2 - t1, t3 - t2]
 
     runs, cold = repeat_timed(one_repeat, repeats, budget_s)
-    cpu = cpu_runs[-len(runs):]  # the warm-up's dropped, as repeat_timed did
+    cpu = cpu_runs[-len(runs) :]  # the warm-up's dropped, as repeat_timed did
     med = [statistics.median(r[i] for r in runs) for i in range(3)]
     cpu_ratio = None
     if x.device.type == "cpu" and all(copy > 0 for copy, _ in cpu):
         cpu_ratio = statistics.median(both / copy for copy, both in cpu)
-    return CodecTiming(copy_s=med[0], compress_s=med[1], decompress_s=med[2],
-                       both_s=statistics.median(r[1] + r[2] for r in runs),
-                       ratio=statistics.median((r[1] + r[2]) / r[0] for r in runs), cpu_ratio=cpu_ratio,
-                       runs=len(runs), cold=cold, message=last[0])
+    return CodecTiming(
+        copy_s=med[0],
+        compress_s=med[1],
+        decompress_s=med[2],
+        both_s=statistics.median(r[1] + r[2] for r in runs),
+        ratio=statistics.median((r[1] + r[2]) / r[0] for r in runs),
+        cpu_ratio=cpu_ratio,
+        runs=len(runs),
+        cold=cold,
+        message=last[0],
+    )
 
 
 def time_paired(fn: Callable[[], object], x: torch.Tensor, repeats: int, budget_s: float) -> tuple[float, float]:
@@ -193,6 +212,7 @@ def time_paired(fn: Callable[[], object], x: torch.Tensor, repeats: int, budget_
 
 
 # -- compressors ------------------------------------------------------------------------------
+
 
 def yaml_section(name: str):
     return OmegaConf.load(COMPRESSOR_DIR / f"{name}.yaml")
@@ -235,12 +255,17 @@ def bench_compressors(args: argparse.Namespace) -> list[dict]:
     gpu = None if args.no_gpu else cuda_device()
     threads = torch.get_num_threads()
     rows, gpu_errors = [], []
-    print(f"\n== compressors (scope={args.scope}; threads {threads}; median of <= {args.repeats} after 1 warm-up, "
-          f"<= {args.budget_s:g} s each; ratio = (compress + decompress) / copy_, per repeat"
-          + (f"; GPU: {torch.cuda.get_device_name(gpu)}, ratio to a device copy" if gpu else "; no GPU") + ") ==")
+    print(
+        f"\n== compressors (scope={args.scope}; threads {threads}; median of <= {args.repeats} after 1 warm-up, "
+        f"<= {args.budget_s:g} s each; ratio = (compress + decompress) / copy_, per repeat"
+        + (f"; GPU: {torch.cuda.get_device_name(gpu)}, ratio to a device copy" if gpu else "; no GPU")
+        + ") =="
+    )
     gpu_head = f" {'gpu both ms':>11} {'gpu ratio':>9}" if gpu else ""
-    print(f"{'compressor':<13} {'d':>11} {'compress ms':>11} {'decomp ms':>10} {'both ms':>9} {'ratio':>7} "
-          f"{'cpu':>7} {'target':>12} {'met':>4} {'bits/(32d)':>10} {'runs':>6}{gpu_head}")
+    print(
+        f"{'compressor':<13} {'d':>11} {'compress ms':>11} {'decomp ms':>10} {'both ms':>9} {'ratio':>7} "
+        f"{'cpu':>7} {'target':>12} {'met':>4} {'bits/(32d)':>10} {'runs':>6}{gpu_head}"
+    )
     for size in args.sizes:
         d = int(size)
         x = torch.randn(d, generator=torch.Generator().manual_seed(args.seed), dtype=torch.float32)
@@ -254,10 +279,23 @@ def bench_compressors(args: argparse.Namespace) -> list[dict]:
             copy_s.append(cpu.copy_s)
             target, met = target_verdict(name, cpu.ratio, d, threads, x.device)
             frac = cpu.message.bits / (32 * d)
-            row = {"compressor": name, "d": d, "threads": threads, "copy_s": cpu.copy_s,
-                   "compress_s": cpu.compress_s, "decompress_s": cpu.decompress_s, "both_s": cpu.both_s,
-                   "ratio": cpu.ratio, "cpu_time_ratio": cpu.cpu_ratio, "target": TARGETS.get(name, (None, None))[0], "met": met,
-                   "bits": cpu.message.bits, "bits_fraction": frac, "runs": cpu.runs, "cold": cpu.cold}
+            row = {
+                "compressor": name,
+                "d": d,
+                "threads": threads,
+                "copy_s": cpu.copy_s,
+                "compress_s": cpu.compress_s,
+                "decompress_s": cpu.decompress_s,
+                "both_s": cpu.both_s,
+                "ratio": cpu.ratio,
+                "cpu_time_ratio": cpu.cpu_ratio,
+                "target": TARGETS.get(name, (None, None))[0],
+                "met": met,
+                "bits": cpu.message.bits,
+                "bits_fraction": frac,
+                "runs": cpu.runs,
+                "cold": cpu.cold,
+            }
             gpu_cols = ""
             if gpu:
                 try:
@@ -267,18 +305,26 @@ def bench_compressors(args: argparse.Namespace) -> list[dict]:
                     row.update(gpu_error=gpu_errors[-1])
                     gpu_cols = f" {'failed':>11} {'-':>9}"
                 else:
-                    row.update(gpu_copy_s=on_gpu.copy_s, gpu_compress_s=on_gpu.compress_s,
-                               gpu_decompress_s=on_gpu.decompress_s, gpu_both_s=on_gpu.both_s,
-                               gpu_ratio=on_gpu.ratio)
+                    row.update(
+                        gpu_copy_s=on_gpu.copy_s,
+                        gpu_compress_s=on_gpu.compress_s,
+                        gpu_decompress_s=on_gpu.decompress_s,
+                        gpu_both_s=on_gpu.both_s,
+                        gpu_ratio=on_gpu.ratio,
+                    )
                     gpu_cols = f" {fmt_ms(on_gpu.both_s):>11} {on_gpu.ratio:>9.1f}"
             runs = f"{cpu.runs}{' cold' if cpu.cold else ''}"
-            print(f"{name:<13} {d:>11,} {fmt_ms(cpu.compress_s):>11} {fmt_ms(cpu.decompress_s):>10} "
-                  f"{fmt_ms(cpu.both_s):>9} {cpu.ratio:>7.1f} {fmt_ratio(cpu.cpu_ratio):>7} {target:>12} {met:>4} "
-                  f"{frac:>10.4f} {runs:>6}{gpu_cols}",
-                  flush=True)
+            print(
+                f"{name:<13} {d:>11,} {fmt_ms(cpu.compress_s):>11} {fmt_ms(cpu.decompress_s):>10} "
+                f"{fmt_ms(cpu.both_s):>9} {cpu.ratio:>7.1f} {fmt_ratio(cpu.cpu_ratio):>7} {target:>12} {met:>4} "
+                f"{frac:>10.4f} {runs:>6}{gpu_cols}",
+                flush=True,
+            )
             rows.append(row)
-        print(f"{'copy_':<13} {d:>11,} {'':>11} {'':>10} {fmt_ms(statistics.median(copy_s)):>9} {1.0:>7.1f} {1.0:>7.1f}"
-              f"   (median of the paired copies; one copy moves 2 x {4 * d / 1e6:,.0f} MB)")
+        print(
+            f"{'copy_':<13} {d:>11,} {'':>11} {'':>10} {fmt_ms(statistics.median(copy_s)):>9} {1.0:>7.1f} {1.0:>7.1f}"
+            f"   (median of the paired copies; one copy moves 2 x {4 * d / 1e6:,.0f} MB)"
+        )
     for error in gpu_errors:
         print(f"GPU failure: {error}")
     return rows
@@ -286,15 +332,20 @@ def bench_compressors(args: argparse.Namespace) -> list[dict]:
 
 # -- count sketch at the paper's scale ---------------------------------------------------------
 
+
 def bench_count_sketch(args: argparse.Namespace) -> list[dict]:
     d, r, c, k = int(args.sketch_d), args.sketch_rows, args.sketch_columns, args.sketch_k
     threads = torch.get_num_threads()
     device = torch.device("cpu")
     rows = []
-    print(f"\n== count sketch (d={d:,}, r={r}, c={c:,}, k={k:,}; threads {threads}; median of <= {args.repeats}, "
-          f"each ratio to a copy_ timed just before) ==")
-    print(f"{'hashing':<8} {'build s':>8} {'hash MB':>8} {'compress ms':>11} {'decomp ms':>10} {'both ms':>9} "
-          f"{'ratio':>6} {'cpu':>6} {'target':>7} {'met':>4} {'estimate ms':>11} {'/copy':>6} {'bits/(32d)':>10}")
+    print(
+        f"\n== count sketch (d={d:,}, r={r}, c={c:,}, k={k:,}; threads {threads}; median of <= {args.repeats}, "
+        f"each ratio to a copy_ timed just before) =="
+    )
+    print(
+        f"{'hashing':<8} {'build s':>8} {'hash MB':>8} {'compress ms':>11} {'decomp ms':>10} {'both ms':>9} "
+        f"{'ratio':>6} {'cpu':>6} {'target':>7} {'met':>4} {'estimate ms':>11} {'/copy':>6} {'bits/(32d)':>10}"
+    )
     x = torch.randn(d, generator=torch.Generator().manual_seed(args.seed), dtype=torch.float32)
     ctx = CompressContext(seed=args.seed)
     for hashing in args.sketch_hashing:
@@ -307,30 +358,62 @@ def bench_count_sketch(args: argparse.Namespace) -> list[dict]:
         est_s, est_ratio = time_paired(lambda c=comp, p=payload: c.estimate(p), x, args.repeats, args.budget_s)
         target, met = target_verdict("count_sketch", codec.ratio, d, threads, device)
         frac = payload.bits / (32 * d)
-        print(f"{hashing:<8} {build_s:>8.2f} {hashes.nbytes / 2 ** 20:>8.0f} {fmt_ms(codec.compress_s):>11} "
-              f"{fmt_ms(codec.decompress_s):>10} {fmt_ms(codec.both_s):>9} {codec.ratio:>6.1f} "
-              f"{fmt_ratio(codec.cpu_ratio):>6} {target:>7} {met:>4} "
-              f"{fmt_ms(est_s):>11} {est_ratio:>6.1f} {frac:>10.4f}", flush=True)
-        rows.append({"compressor": f"count_sketch/{hashing}", "d": d, "rows": r, "columns": c, "k": k,
-                     "threads": threads, "hash_build_s": build_s, "hash_bytes": hashes.nbytes,
-                     "copy_s": codec.copy_s, "compress_s": codec.compress_s, "decompress_s": codec.decompress_s,
-                     "both_s": codec.both_s, "ratio": codec.ratio, "cpu_time_ratio": codec.cpu_ratio, "met": met, "estimate_s": est_s,
-                     "estimate_ratio": est_ratio, "bits": payload.bits, "bits_fraction": frac,
-                     "runs": codec.runs, "cold": codec.cold})
+        print(
+            f"{hashing:<8} {build_s:>8.2f} {hashes.nbytes / 2**20:>8.0f} {fmt_ms(codec.compress_s):>11} "
+            f"{fmt_ms(codec.decompress_s):>10} {fmt_ms(codec.both_s):>9} {codec.ratio:>6.1f} "
+            f"{fmt_ratio(codec.cpu_ratio):>6} {target:>7} {met:>4} "
+            f"{fmt_ms(est_s):>11} {est_ratio:>6.1f} {frac:>10.4f}",
+            flush=True,
+        )
+        rows.append(
+            {
+                "compressor": f"count_sketch/{hashing}",
+                "d": d,
+                "rows": r,
+                "columns": c,
+                "k": k,
+                "threads": threads,
+                "hash_build_s": build_s,
+                "hash_bytes": hashes.nbytes,
+                "copy_s": codec.copy_s,
+                "compress_s": codec.compress_s,
+                "decompress_s": codec.decompress_s,
+                "both_s": codec.both_s,
+                "ratio": codec.ratio,
+                "cpu_time_ratio": codec.cpu_ratio,
+                "met": met,
+                "estimate_s": est_s,
+                "estimate_ratio": est_ratio,
+                "bits": payload.bits,
+                "bits_fraction": frac,
+                "runs": codec.runs,
+                "cold": codec.cold,
+            }
+        )
         clear_cache()  # the random family's int64 r x d index: 8 r d bytes
     return rows
 
 
 # -- the simulator ------------------------------------------------------------------------------
 
+
 def build_trainer(overrides: list[str], workers: int, args: argparse.Namespace, run_dir: str) -> Trainer:
     """A Trainer of the default config with ``overrides`` (simulated workers, CPU, nothing logged)."""
     from hydra import compose, initialize_config_module
 
     with initialize_config_module(config_module="compress_train.conf", version_base="1.3"):
-        cfg = compose("config", overrides=[*overrides, "dataset.download=false", "logger.progress=false",
-                                           f"workers={workers}", f"seed={args.seed}", "device=cpu",
-                                           *args.step_overrides])
+        cfg = compose(
+            "config",
+            overrides=[
+                *overrides,
+                "dataset.download=false",
+                "logger.progress=false",
+                f"workers={workers}",
+                f"seed={args.seed}",
+                "device=cpu",
+                *args.step_overrides,
+            ],
+        )
     return Trainer(cfg, SimCommunicator(cfg.workers), [], {}, lambda m: None, torch.device("cpu"), Path(run_dir))
 
 
@@ -352,8 +435,11 @@ def print_profile(label: str, fn: Callable[[], object], top: int) -> None:
 def step_ratios(runs: list[list[float]], n: int) -> tuple[float, float, float]:
     """Medians over repeats [g, amsgrad step, comp_ams step] of amsgrad / (n g), comp_ams / amsgrad
     and comp_ams / (n g)."""
-    return (statistics.median(r[1] / (n * r[0]) for r in runs), statistics.median(r[2] / r[1] for r in runs),
-            statistics.median(r[2] / (n * r[0]) for r in runs))
+    return (
+        statistics.median(r[1] / (n * r[0]) for r in runs),
+        statistics.median(r[2] / r[1] for r in runs),
+        statistics.median(r[2] / (n * r[0]) for r in runs),
+    )
 
 
 def bench_steps(args: argparse.Namespace) -> list[dict]:
@@ -366,39 +452,63 @@ def bench_steps(args: argparse.Namespace) -> list[dict]:
 
         def one_repeat() -> list[float]:
             step = next(steps)
-            times = [timed(lambda: one.task.local_gradients(step, one.algo.gradient_point())),
-                     *(timed(lambda t=t: t.run_step(step)) for t in trainers.values())]
+            times = [
+                timed(lambda: one.task.local_gradients(step, one.algo.gradient_point())),
+                *(timed(lambda t=t: t.run_step(step)) for t in trainers.values()),
+            ]
             cpu_runs.append([cpu for _, cpu in times])
             return [wall for wall, _ in times]
 
         wall_runs, cold = repeat_timed(one_repeat, args.repeats, args.step_budget_s)
-        cpu_runs = cpu_runs[-len(wall_runs):]  # the warm-up's dropped, as repeat_timed did
+        cpu_runs = cpu_runs[-len(wall_runs) :]  # the warm-up's dropped, as repeat_timed did
         grad_s, ams_s, comp_s = (statistics.median(r[i] for r in wall_runs) for i in range(3))
         wall, cpu = step_ratios(wall_runs, n), step_ratios(cpu_runs, n)
         params = one.task.numel
-        print(f"\n== the simulator (default config: {one.cfg.model.name}, {params:,} params, batch "
-              f"{one.cfg.train.batch_size}/worker, cpu, threads {torch.get_num_threads()}; n = {n}; "
-              f"median of {len(wall_runs)}{' cold' if cold else ''} paired repeats; ratios of wall and of CPU time) ==")
+        print(
+            f"\n== the simulator (default config: {one.cfg.model.name}, {params:,} params, batch "
+            f"{one.cfg.train.batch_size}/worker, cpu, threads {torch.get_num_threads()}; n = {n}; "
+            f"median of {len(wall_runs)}{' cold' if cold else ''} paired repeats; ratios of wall and of CPU time) =="
+        )
         print(f"{'measurement':<50} {'wall ms':>9} {'wall':>6} {'cpu':>6} {'target':>7} {'met wall/cpu':>12}")
         print(f"{'one worker forward+backward (g)':<50} {fmt_ms(grad_s):>9}")
-        lines = [(f"{n} workers, amsgrad step / ({n} g)", ams_s, 0, SIM_TARGET),
-                 (f"{n} workers, comp_ams topk 1% step / amsgrad step", comp_s, 1, COMP_AMS_TARGET),
-                 (f"{n} workers, comp_ams topk 1% step / ({n} g)", comp_s, 2, None)]
+        lines = [
+            (f"{n} workers, amsgrad step / ({n} g)", ams_s, 0, SIM_TARGET),
+            (f"{n} workers, comp_ams topk 1% step / amsgrad step", comp_s, 1, COMP_AMS_TARGET),
+            (f"{n} workers, comp_ams topk 1% step / ({n} g)", comp_s, 2, None),
+        ]
         for label, seconds, i, target in lines:
             met = "-" if target is None else "/".join("yes" if r[i] <= target else "NO" for r in (wall, cpu))
-            print(f"{label:<50} {fmt_ms(seconds):>9} {wall[i]:>6.3f} {cpu[i]:>6.3f} "
-                  f"{'-' if target is None else f'<={target:g}':>7} {met:>12}")
+            print(
+                f"{label:<50} {fmt_ms(seconds):>9} {wall[i]:>6.3f} {cpu[i]:>6.3f} "
+                f"{'-' if target is None else f'<={target:g}':>7} {met:>12}"
+            )
         if args.profile:
             for label, trainer in trainers.items():
                 step = next(steps)
                 print_profile(f"{n}-worker {label}", lambda t=trainer, s=step: t.run_step(s), args.profile)
-    return [{"workers": n, "params": params, "grad_one_worker_s": grad_s, "amsgrad_step_s": ams_s,
-             "comp_ams_topk_step_s": comp_s, "sim_ratio": wall[0], "sim_ratio_cpu": cpu[0], "sim_target": SIM_TARGET,
-             "comp_ams_vs_amsgrad": wall[1], "comp_ams_vs_amsgrad_cpu": cpu[1], "comp_ams_target": COMP_AMS_TARGET,
-             "comp_ams_vs_grads": wall[2], "comp_ams_vs_grads_cpu": cpu[2], "runs": len(wall_runs), "cold": cold}]
+    return [
+        {
+            "workers": n,
+            "params": params,
+            "grad_one_worker_s": grad_s,
+            "amsgrad_step_s": ams_s,
+            "comp_ams_topk_step_s": comp_s,
+            "sim_ratio": wall[0],
+            "sim_ratio_cpu": cpu[0],
+            "sim_target": SIM_TARGET,
+            "comp_ams_vs_amsgrad": wall[1],
+            "comp_ams_vs_amsgrad_cpu": cpu[1],
+            "comp_ams_target": COMP_AMS_TARGET,
+            "comp_ams_vs_grads": wall[2],
+            "comp_ams_vs_grads_cpu": cpu[2],
+            "runs": len(wall_runs),
+            "cold": cold,
+        }
+    ]
 
 
 # -- break-even bandwidth ---------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class Cost:
@@ -480,19 +590,24 @@ def bf16_cast_seconds(grad: torch.Tensor, repeats: int, budget_s: float) -> floa
     return seconds
 
 
-def bench_break_even_model(label: str, layer_sizes: list[int], grad: torch.Tensor, args: argparse.Namespace) -> list[dict]:
+def bench_break_even_model(
+    label: str, layer_sizes: list[int], grad: torch.Tensor, args: argparse.Namespace
+) -> list[dict]:
     n, latency = args.workers, args.latency_us
     d = grad.numel()
     devices = [torch.device("cpu")] + ([] if args.no_gpu or cuda_device() is None else [cuda_device()])
     dense = {}
     for dev in devices:
         g = grad.to(dev)
-        dense[dev.type] = {"fp32": ring_cost([("allreduce", 4 * d)], n, latency),
-                           "bf16": ring_cost([("allreduce", 2 * d)], n, latency,
-                                             bf16_cast_seconds(g, args.repeats, args.budget_s))}
+        dense[dev.type] = {
+            "fp32": ring_cost([("allreduce", 4 * d)], n, latency),
+            "bf16": ring_cost([("allreduce", 2 * d)], n, latency, bf16_cast_seconds(g, args.repeats, args.budget_s)),
+        }
     fp32, bf16 = dense["cpu"]["fp32"], dense["cpu"]["bf16"]
-    print(f"\n-- {label}: d = {d:,} in {len(layer_sizes)} tensors; at 10 Gbit/s dense fp32 allreduce {fmt_ms(fp32.at(10))} ms,"
-          f" bf16 {fmt_ms(bf16.at(10))} ms (of which {fmt_ms(bf16.fixed - fp32.fixed)} ms cpu casts) --")
+    print(
+        f"\n-- {label}: d = {d:,} in {len(layer_sizes)} tensors; at 10 Gbit/s dense fp32 allreduce {fmt_ms(fp32.at(10))} ms,"
+        f" bf16 {fmt_ms(bf16.at(10))} ms (of which {fmt_ms(bf16.fixed - fp32.fixed)} ms cpu casts) --"
+    )
     dev_head = "".join(f" {dev.type + ' compute ms':>16} {'fp32: Gbit/s':>13} {'bf16: Gbit/s':>13}" for dev in devices)
     print(f"{'compressor':<13} {'scope':<6} {'exchange':<9} {'payload MB':>10} {'bits/(32d)':>10}{dev_head}")
     rows = []
@@ -508,23 +623,37 @@ def bench_break_even_model(label: str, layer_sizes: list[int], grad: torch.Tenso
             compute_s = codec.compress_s + decodes * codec.decompress_s
             cost = ring_cost(records, n, latency, compute_s)
             vs = {kind: break_even(cost, dense[dev.type][kind]) for kind in ("fp32", "bf16")}
-            row.update({f"{dev.type}_compress_s": codec.compress_s, f"{dev.type}_decompress_s": codec.decompress_s,
-                        f"{dev.type}_compute_s": compute_s, f"{dev.type}_runs": codec.runs,
-                        f"{dev.type}_cold": codec.cold, "records": records, "bits": codec.message.bits,
-                        **{f"{dev.type}_vs_{kind}": asdict(b) for kind, b in vs.items()}})
+            row.update(
+                {
+                    f"{dev.type}_compress_s": codec.compress_s,
+                    f"{dev.type}_decompress_s": codec.decompress_s,
+                    f"{dev.type}_compute_s": compute_s,
+                    f"{dev.type}_runs": codec.runs,
+                    f"{dev.type}_cold": codec.cold,
+                    "records": records,
+                    "bits": codec.message.bits,
+                    **{f"{dev.type}_vs_{kind}": asdict(b) for kind, b in vs.items()},
+                }
+            )
             cols += f" {fmt_ms(compute_s) + (' cold' if codec.cold else ''):>16} {vs['fp32']!s:>13} {vs['bf16']!s:>13}"
         kind, nbytes = row["records"][0]
-        print(f"{name:<13} {scope:<6} {kind:<9} {nbytes / 1e6:>10.3f} {row['bits'] / (32 * d):>10.4f}{cols}", flush=True)
+        print(
+            f"{name:<13} {scope:<6} {kind:<9} {nbytes / 1e6:>10.3f} {row['bits'] / (32 * d):>10.4f}{cols}", flush=True
+        )
         rows.append(row)
     return rows
 
 
 def bench_break_even(args: argparse.Namespace) -> list[dict]:
-    print(f"\n== break-even bandwidth (n = {args.workers} workers, ring alpha-beta, latency {args.latency_us:g} us; "
-          f"compressed = compress + {'n x decompress (allreduce compressors: 1 x)' if args.decodes == 'all' else 'decompress'} "
-          f"+ exchange of the payload; compression pays below / above the bandwidth shown) ==")
-    sources = {"default": lambda: ("default model", *default_model_gradient(args)),
-               "resnet50": lambda: ("resnet50", *resnet50_gradient(args.seed))}
+    print(
+        f"\n== break-even bandwidth (n = {args.workers} workers, ring alpha-beta, latency {args.latency_us:g} us; "
+        f"compressed = compress + {'n x decompress (allreduce compressors: 1 x)' if args.decodes == 'all' else 'decompress'} "
+        f"+ exchange of the payload; compression pays below / above the bandwidth shown) =="
+    )
+    sources = {
+        "default": lambda: ("default model", *default_model_gradient(args)),
+        "resnet50": lambda: ("resnet50", *resnet50_gradient(args.seed)),
+    }
     rows = []
     for model in args.breakeven_models:
         label, sizes, grad = sources[model]()
@@ -551,11 +680,19 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--parts", nargs="+", choices=PARTS, default=list(PARTS), help="which parts to run")
     p.add_argument("--sizes", type=float, nargs="+", default=[25e6], help="compressors part: vector lengths d")
     p.add_argument("--repeats", type=int, default=3, help="timed runs per measurement (median)")
-    p.add_argument("--budget-s", type=float, default=5.0,
-                   help="seconds one measurement may use before it stops repeating (at least one run)")
+    p.add_argument(
+        "--budget-s",
+        type=float,
+        default=5.0,
+        help="seconds one measurement may use before it stops repeating (at least one run)",
+    )
     p.add_argument("--threads", type=int, default=1, help="torch intra-op threads (the targets assume 1)")
-    p.add_argument("--scope", choices=["model", "layer"], default="model",
-                   help=f"compressors part: model: one vector; layer: buckets of {LAYER_BUCKET:,} elements")
+    p.add_argument(
+        "--scope",
+        choices=["model", "layer"],
+        default="model",
+        help=f"compressors part: model: one vector; layer: buckets of {LAYER_BUCKET:,} elements",
+    )
     p.add_argument("--compressors", nargs="+", default=registry.available(), choices=registry.available())
     p.add_argument("--no-gpu", action="store_true", help="skip the GPU columns even when CUDA is present")
     p.add_argument("--seed", type=int, default=0)
@@ -564,17 +701,27 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--sketch-rows", type=int, default=5, help="sketch part: rows r")
     p.add_argument("--sketch-columns", type=int, default=100_000, help="sketch part: columns c")
     p.add_argument("--sketch-k", type=int, default=50_000, help="sketch part: k of the unsketch")
-    p.add_argument("--sketch-hashing", nargs="+", choices=HASHINGS, default=list(HASHINGS),
-                   help="sketch part: hash families")
+    p.add_argument(
+        "--sketch-hashing", nargs="+", choices=HASHINGS, default=list(HASHINGS), help="sketch part: hash families"
+    )
     p.add_argument("--workers", type=int, default=8, help="steps and breakeven parts: n workers")
     p.add_argument("--step-budget-s", type=float, default=40.0, help="steps part: seconds before it stops repeating")
     p.add_argument("--step-overrides", nargs="*", default=[], help="steps/breakeven: extra Hydra overrides")
-    p.add_argument("--profile", type=int, default=0, metavar="TOP",
-                   help="steps part: print cProfile's TOP functions of one step of each variant")
+    p.add_argument(
+        "--profile",
+        type=int,
+        default=0,
+        metavar="TOP",
+        help="steps part: print cProfile's TOP functions of one step of each variant",
+    )
     p.add_argument("--latency-us", type=float, default=10.0, help="breakeven part: latency alpha per message")
-    p.add_argument("--decodes", choices=["all", "one"], default="all",
-                   help="breakeven part, allgather compressors: every worker decodes all n messages (as the "
-                        "algorithms do) or one (compress + decompress only)")
+    p.add_argument(
+        "--decodes",
+        choices=["all", "one"],
+        default="all",
+        help="breakeven part, allgather compressors: every worker decodes all n messages (as the "
+        "algorithms do) or one (compress + decompress only)",
+    )
     p.add_argument("--breakeven-models", nargs="+", choices=BREAKEVEN_MODELS, default=list(BREAKEVEN_MODELS))
     args = p.parse_args(argv)
     for key in ("repeats", "threads", "workers"):
@@ -589,13 +736,20 @@ def main(argv: list[str] | None = None) -> dict:
     args = parse_args(argv)
     torch.set_num_threads(args.threads)
     gpu = None if args.no_gpu else cuda_device()
-    header = {"torch": torch.__version__, "threads": torch.get_num_threads(),
-              "gpu": torch.cuda.get_device_name(gpu) if gpu else None,
-              "date": datetime.datetime.now().isoformat(timespec="seconds")}
+    header = {
+        "torch": torch.__version__,
+        "threads": torch.get_num_threads(),
+        "gpu": torch.cuda.get_device_name(gpu) if gpu else None,
+        "date": datetime.datetime.now().isoformat(timespec="seconds"),
+    }
     print(f"torch {header['torch']} | threads {header['threads']} | gpu {header['gpu']} | {header['date']}")
     start = time.perf_counter()
-    benches = {"compressors": bench_compressors, "sketch": bench_count_sketch, "steps": bench_steps,
-               "breakeven": bench_break_even}
+    benches = {
+        "compressors": bench_compressors,
+        "sketch": bench_count_sketch,
+        "steps": bench_steps,
+        "breakeven": bench_break_even,
+    }
     results, part_s = {part: [] for part in PARTS}, {}
     for part in (p for p in PARTS if p in args.parts):
         t0 = time.perf_counter()
@@ -604,8 +758,13 @@ def main(argv: list[str] | None = None) -> dict:
     print(NOTE)
     wall_s = time.perf_counter() - start
     print(f"\n(benchmark took {wall_s:.0f} s: " + ", ".join(f"{p} {s:.0f} s" for p, s in part_s.items()) + ")")
-    report = {**header, "wall_s": wall_s, "part_wall_s": part_s, "args": {k: str(v) for k, v in vars(args).items()},
-              **results}
+    report = {
+        **header,
+        "wall_s": wall_s,
+        "part_wall_s": part_s,
+        "args": {k: str(v) for k, v in vars(args).items()},
+        **results,
+    }
     if args.json is not None:
         args.json.write_text(json.dumps(report, indent=2, default=str))
     return report

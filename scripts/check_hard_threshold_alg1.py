@@ -23,6 +23,7 @@ lambda_max(X_i'X_i) / (4 n_i)); ``--L global`` the authors' (sigma_max(X)^2 / (4
         [--k 2 --lam 3.8] [--root DIR] [--compare RUN_DIR ...] [--out FILE.json]
     python scripts/check_hard_threshold_alg1.py write-idx outputs/claims/mnist_4v9_all
 """
+
 from __future__ import annotations
 
 import argparse
@@ -46,7 +47,7 @@ def load_data(root: str | None, low: float = -1.0) -> tuple[np.ndarray, np.ndarr
 def shards(X: np.ndarray, y: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
     """(n, size, d) and (n, size): the first (m // n) * n rows in n contiguous shards (the runner's split)."""
     size = X.shape[0] // n
-    return X[:size * n].reshape(n, size, -1), y[:size * n].reshape(n, size)
+    return X[: size * n].reshape(n, size, -1), y[: size * n].reshape(n, size)
 
 
 def smoothness(Xs: np.ndarray, which: str) -> float:
@@ -63,6 +64,7 @@ def loss(x: np.ndarray, X: np.ndarray, y: np.ndarray, l2: float) -> float:
 def optimum(Xs: np.ndarray, ys: np.ndarray, n: int, l2: float) -> np.ndarray:
     """x* by our problem's Newton solve (||grad f|| < 1e-12); independent of the iterations checked."""
     import torch
+
     flat, fy = Xs.reshape(-1, Xs.shape[-1]), ys.reshape(-1)
     p = logistic_problem(torch.from_numpy(flat), torch.from_numpy(fy), n, l2, "check", "", "")
     return p.x_star.numpy()
@@ -80,6 +82,7 @@ def compress(v: np.ndarray, method: str, k: int, lam: float, ties: str = "numpy"
         return np.where(np.abs(v) >= lam, v, 0.0)
     if ties == "torch":
         import torch
+
         keep = torch.topk(torch.from_numpy(np.abs(v)), k, dim=1, sorted=False).indices.numpy()
     else:
         keep = np.argpartition(-np.abs(v), k - 1, axis=1)[:, :k]
@@ -93,13 +96,30 @@ def sample_order(n: int, size: int, steps: int, seed: int, order: str) -> np.nda
     if order == "replacement":
         return np.random.default_rng(seed).integers(0, size, size=(steps, n))
     epochs = -(-steps // size)
-    per_worker = [np.concatenate([np.random.default_rng([seed, w, e]).permutation(size) for e in range(epochs)])
-                  for w in range(n)]
+    per_worker = [
+        np.concatenate([np.random.default_rng([seed, w, e]).permutation(size) for e in range(epochs)]) for w in range(n)
+    ]
     return np.stack(per_worker, axis=1)[:steps]
 
 
-def alg1(Xs, ys, x_star, f_star, gamma, l2, method, k, lam, epochs, seed, order, x0_offset, log_every,
-         wire="float64", ties="numpy"):
+def alg1(
+    Xs,
+    ys,
+    x_star,
+    f_star,
+    gamma,
+    l2,
+    method,
+    k,
+    lam,
+    epochs,
+    seed,
+    order,
+    x0_offset,
+    log_every,
+    wire="float64",
+    ties="numpy",
+):
     n, size, d = Xs.shape
     flat, fy = Xs.reshape(-1, d), ys.reshape(-1)
     steps = epochs * size
@@ -122,8 +142,9 @@ def alg1(Xs, ys, x_star, f_star, gamma, l2, method, k, lam, epochs, seed, order,
         total_error += float((e * e).sum(axis=1).mean())
         kept += np.count_nonzero(delta) / (n * d)
         if (t + 1) % log_every == 0:
-            curve.append((t + 1, loss(x, flat, fy, l2) - f_star, float(np.sqrt((e * e).sum(axis=1)).mean()),
-                          total_error))
+            curve.append(
+                (t + 1, loss(x, flat, fy, l2) - f_star, float(np.sqrt((e * e).sum(axis=1)).mean()), total_error)
+            )
     return {"curve": curve, "avg_density": kept / steps, "total_error": total_error, "steps": steps}
 
 
@@ -137,11 +158,17 @@ def runner_curve(run_dir: Path) -> dict[int, float]:
 
 def summarise(res: dict) -> dict:
     sub = np.array([c[1] for c in res["curve"]])
-    late = sub[len(sub) // 2:]
-    return {"avg_density": res["avg_density"], "total_error": res["total_error"],
-            "mean_subopt": float(sub[1:].mean()), "final_subopt": float(sub[-1]),
-            "median_late_subopt": float(np.median(late)), "max_late_subopt": float(late.max()),
-            "min_subopt": float(sub.min()), "steps": res["steps"]}
+    late = sub[len(sub) // 2 :]
+    return {
+        "avg_density": res["avg_density"],
+        "total_error": res["total_error"],
+        "mean_subopt": float(sub[1:].mean()),
+        "final_subopt": float(sub[-1]),
+        "median_late_subopt": float(np.median(late)),
+        "max_late_subopt": float(late.max()),
+        "min_subopt": float(sub.min()),
+        "steps": res["steps"],
+    }
 
 
 def cmd_run(args) -> None:
@@ -157,41 +184,74 @@ def cmd_run(args) -> None:
     gamma = 1.0 / L
     x_star = optimum(Xs, ys, args.workers, l2)
     f_star = loss(x_star, Xs.reshape(-1, Xs.shape[-1]), ys.reshape(-1), l2)
-    print(f"data: {X.shape[0]} images, {Xs.shape[1]} per worker x {args.workers}, d={X.shape[1]}; "
-          f"L={L:.6g} ({args.L}), l2={l2:.6g}, gamma={gamma:.6g}, f*={f_star:.10g}")
+    print(
+        f"data: {X.shape[0]} images, {Xs.shape[1]} per worker x {args.workers}, d={X.shape[1]}; "
+        f"L={L:.6g} ({args.L}), l2={l2:.6g}, gamma={gamma:.6g}, f*={f_star:.10g}"
+    )
     out = {"L": L, "l2": l2, "gamma": gamma, "f_star": f_star, "images": int(X.shape[0]), "runs": {}}
     compare = [Path(p) for p in args.compare or []]
     jobs = [(m, lam) for m in args.methods for lam in (args.lam if m == "threshold" else args.lam[:1])]
     for method, lam in jobs:
         stats = []
         for seed in args.seeds:
-            res = alg1(Xs, ys, x_star, f_star, gamma, l2, method, args.k, lam, args.epochs, seed,
-                       args.order, args.x0_offset, args.log_every, args.wire, args.ties)
+            res = alg1(
+                Xs,
+                ys,
+                x_star,
+                f_star,
+                gamma,
+                l2,
+                method,
+                args.k,
+                lam,
+                args.epochs,
+                seed,
+                args.order,
+                args.x0_offset,
+                args.log_every,
+                args.wire,
+                args.ties,
+            )
             s = summarise(res)
             stats.append(s)
             label = f"threshold{lam:g}" if method == "threshold" else method
             out["runs"][f"{label}/seed{seed}"] = {**s, "curve": res["curve"]}
-            print(f"{label:9s} seed {seed}: density {100 * s['avg_density']:.3f}%  total error {s['total_error']:.4g}  "
-                  f"mean subopt {s['mean_subopt']:.4g}  final {s['final_subopt']:.4g}  min {s['min_subopt']:.3g}  "
-                  f"2nd half: median {s['median_late_subopt']:.3g} max {s['max_late_subopt']:.3g}")
+            print(
+                f"{label:9s} seed {seed}: density {100 * s['avg_density']:.3f}%  total error {s['total_error']:.4g}  "
+                f"mean subopt {s['mean_subopt']:.4g}  final {s['final_subopt']:.4g}  min {s['min_subopt']:.3g}  "
+                f"2nd half: median {s['median_late_subopt']:.3g} max {s['max_late_subopt']:.3g}"
+            )
             for run_dir in compare:
                 if not (run_dir / "summary.json").is_file():
                     raise SystemExit(f"--compare: no summary file {run_dir / 'summary.json'}")
                 cfg = json.loads((run_dir / "summary.json").read_text())
-                if cfg.get("seed") != seed or cfg.get("compressor") != {"sgd": "identity"}.get(method, method) or (
-                        method == "threshold" and cfg.get("compressor_params", {}).get("lam") != lam):
+                if (
+                    cfg.get("seed") != seed
+                    or cfg.get("compressor") != {"sgd": "identity"}.get(method, method)
+                    or (method == "threshold" and cfg.get("compressor_params", {}).get("lam") != lam)
+                ):
                     continue
                 theirs = runner_curve(run_dir)
                 ours = {c[0]: c[1] for c in res["curve"]}
                 common = sorted(set(ours) & set(theirs))
-                rel = [abs(ours[s_] - theirs[s_]["suboptimality"]) / max(abs(theirs[s_]["suboptimality"]), 1e-300)
-                       for s_ in common]
+                rel = [
+                    abs(ours[s_] - theirs[s_]["suboptimality"]) / max(abs(theirs[s_]["suboptimality"]), 1e-300)
+                    for s_ in common
+                ]
                 last = theirs[common[-1]]
-                print(f"   vs runner {run_dir}: {len(common)} common steps, max rel. diff in suboptimality "
-                      f"{max(rel):.3g} (first 100 steps {max(r for s_, r in zip(common, rel) if s_ <= 100):.3g}); "
-                      f"runner total error {last['total_error']:.4g}, avg density {100 * last['avg_density']:.3f}%")
-        for key in ("avg_density", "total_error", "mean_subopt", "final_subopt", "median_late_subopt",
-                    "max_late_subopt"):
+                print(
+                    f"   vs runner {run_dir}: {len(common)} common steps, max rel. diff in suboptimality "
+                    f"{max(rel):.3g} (first 100 steps {max(r for s_, r in zip(common, rel) if s_ <= 100):.3g}); "
+                    f"runner total error {last['total_error']:.4g}, avg density {100 * last['avg_density']:.3f}%"
+                )
+        for key in (
+            "avg_density",
+            "total_error",
+            "mean_subopt",
+            "final_subopt",
+            "median_late_subopt",
+            "max_late_subopt",
+        ):
             vals = np.array([s[key] for s in stats])
             print(f"  {label} {key}: {vals.mean():.4g} +- {vals.std(ddof=1) if len(vals) > 1 else 0:.2g}")
     if args.out:
@@ -226,7 +286,9 @@ def main(argv: list[str] | None = None) -> None:
     r.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     r.add_argument("--k", type=int, default=2)
     r.add_argument("--lam", type=float, nargs="+", default=[3.8], help="one run set per value (threshold)")
-    r.add_argument("--feature-low", type=float, default=-1.0, help="pixels mapped to [low, 1] (0: no negative background)")
+    r.add_argument(
+        "--feature-low", type=float, default=-1.0, help="pixels mapped to [low, 1] (0: no negative background)"
+    )
     r.add_argument("--workers", type=int, default=20)
     r.add_argument("--epochs", type=int, default=10)
     r.add_argument("--l2-over-L", type=float, default=1e-4)
@@ -235,10 +297,18 @@ def main(argv: list[str] | None = None) -> None:
     r.add_argument("--order", choices=["runner", "replacement"], default="runner")
     r.add_argument("--log-every", type=int, default=10)
     r.add_argument("--drop-constant", action="store_true", help="drop pixels constant over all images")
-    r.add_argument("--ties", choices=["numpy", "torch"], default="numpy",
-                   help="Top-k's choice among exactly tied magnitudes (torch: the runner's)")
-    r.add_argument("--wire", choices=["float64", "float32"], default="float64",
-                   help="float32: round the sparse values sent, as the runner's payloads do")
+    r.add_argument(
+        "--ties",
+        choices=["numpy", "torch"],
+        default="numpy",
+        help="Top-k's choice among exactly tied magnitudes (torch: the runner's)",
+    )
+    r.add_argument(
+        "--wire",
+        choices=["float64", "float32"],
+        default="float64",
+        help="float32: round the sparse values sent, as the runner's payloads do",
+    )
     r.add_argument("--root", default=None, help="IDX directory (default: our loader's default data)")
     r.add_argument("--compare", nargs="*", help="runner run directories (metrics.jsonl + summary.json)")
     r.add_argument("--out", default=None)

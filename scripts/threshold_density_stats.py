@@ -13,6 +13,7 @@ labels (no CIFAR here: a scale reference for ResNet-18's gradient at init only, 
     python scripts/threshold_density_stats.py --steps 0 10 30 --lams 0.0144 0.02 0.03 0.05
     python scripts/threshold_density_stats.py --model resnet18_cifar --batch 32 --steps 0
 """
+
 from __future__ import annotations
 
 import argparse
@@ -34,28 +35,35 @@ def stats(g: np.ndarray, lams: list[float], target: float, kmin_ratio: float) ->
     d = a.size
     qs = {f"q{q}": float(np.quantile(a, q)) for q in (0.5, 0.9, 0.99, 0.999)}
     lam_rule = 1 / (2 * np.sqrt(kmin_ratio * d))
-    return {"norm": float(np.linalg.norm(g)), **qs,
-            "lam_for_target": float(np.quantile(a, 1 - target)),
-            "lam_rule": float(lam_rule),
-            "rule_bound_density": float(4 * kmin_ratio * np.dot(g, g)),
-            "density": {f"{lam:g}": float((a >= lam).mean()) for lam in lams + [float(lam_rule)]}}
+    return {
+        "norm": float(np.linalg.norm(g)),
+        **qs,
+        "lam_for_target": float(np.quantile(a, 1 - target)),
+        "lam_rule": float(lam_rule),
+        "rule_bound_density": float(4 * kmin_ratio * np.dot(g, g)),
+        "density": {f"{lam:g}": float((a >= lam).mean()) for lam in lams + [float(lam_rule)]},
+    }
 
 
 def mnist_batches(workers: int, batch: int, seed: int):
     from compress_train.datasets.mnist import load_mnist
+
     data = load_mnist(None, download=False, log=lambda s: None)
     rng = np.random.default_rng(seed)
     shards = np.array_split(rng.permutation(len(data.y_train)), workers)
     while True:
-        yield [(data.x_train[s[j]], data.y_train[s[j]]) for s in shards
-               for j in [rng.choice(len(s), batch, replace=False)]]
+        yield [
+            (data.x_train[s[j]], data.y_train[s[j]]) for s in shards for j in [rng.choice(len(s), batch, replace=False)]
+        ]
 
 
 def random_batches(workers: int, batch: int, seed: int):
     gen = torch.Generator().manual_seed(seed)
     while True:
-        yield [(torch.randn(batch, 3, 32, 32, generator=gen), torch.randint(0, 10, (batch,), generator=gen))
-               for _ in range(workers)]
+        yield [
+            (torch.randn(batch, 3, 32, 32, generator=gen), torch.randint(0, 10, (batch,), generator=gen))
+            for _ in range(workers)
+        ]
 
 
 def main() -> None:
@@ -90,16 +98,19 @@ def main() -> None:
                 rows.append({"step": step, "worker": w, **s})
             mean = lambda key: np.mean([r[key] for r in rows if r["step"] == step])
             dens = {k: np.mean([r["density"][k] for r in rows if r["step"] == step]) for k in rows[-1]["density"]}
-            print(f"{args.model} d={d:,} step {step}: ||g|| {mean('norm'):.3g}  |g| q50 {mean('q0.5'):.3g} "
-                  f"q90 {mean('q0.9'):.3g} q99 {mean('q0.99'):.3g} q99.9 {mean('q0.999'):.3g}  "
-                  f"lambda for {100 * args.target:g}% {mean('lam_for_target'):.4g}  rule lambda {mean('lam_rule'):.4g} "
-                  f"(bound on its density 4 k_min||g||^2/d = {100 * mean('rule_bound_density'):.3g}%)  "
-                  f"density of |g| >= lambda: " + ", ".join(f"{k}: {100 * v:.3f}%" for k, v in dens.items()),
-                  flush=True)
+            print(
+                f"{args.model} d={d:,} step {step}: ||g|| {mean('norm'):.3g}  |g| q50 {mean('q0.5'):.3g} "
+                f"q90 {mean('q0.9'):.3g} q99 {mean('q0.99'):.3g} q99.9 {mean('q0.999'):.3g}  "
+                f"lambda for {100 * args.target:g}% {mean('lam_for_target'):.4g}  rule lambda {mean('lam_rule'):.4g} "
+                f"(bound on its density 4 k_min||g||^2/d = {100 * mean('rule_bound_density'):.3g}%)  "
+                f"density of |g| >= lambda: " + ", ".join(f"{k}: {100 * v:.3f}%" for k, v in dens.items()),
+                flush=True,
+            )
         if step < max(args.steps):
             model.zero_grad()
-            for p, parts in zip(model.parameters(), zip(*[torch.split(g, [q.numel() for q in model.parameters()])
-                                                          for g in grads])):
+            for p, parts in zip(
+                model.parameters(), zip(*[torch.split(g, [q.numel() for q in model.parameters()]) for g in grads])
+            ):
                 p.grad = torch.stack(parts).mean(0).reshape(p.shape)
             opt.step()
     if args.out:

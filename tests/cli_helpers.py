@@ -1,4 +1,5 @@
 """Running the real CLI in a subprocess, as a user would."""
+
 from __future__ import annotations
 
 import json
@@ -13,8 +14,13 @@ QUICK = ("dataset.download=false", "logger.progress=false")
 def run_cli(*args: str, cwd: Path, timeout: int = 300) -> subprocess.CompletedProcess:
     flags = [a for a in args if a.startswith("-")]  # e.g. -m must precede the overrides
     overrides = [a for a in args if not a.startswith("-")]
-    return subprocess.run([str(BIN / "compress-train"), *flags, *QUICK, *overrides], cwd=cwd, capture_output=True,
-                          text=True, timeout=timeout)
+    return subprocess.run(
+        [str(BIN / "compress-train"), *flags, *QUICK, *overrides],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 def summary(run_dir: Path) -> dict:

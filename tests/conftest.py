@@ -1,4 +1,5 @@
 """Shared fixtures: composing the packaged Hydra config without running the CLI."""
+
 from __future__ import annotations
 
 import pytest

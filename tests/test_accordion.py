@@ -1,12 +1,13 @@
 """ACCORDION's switching rule on crafted gradient-norm histories, its effect on
 what is sent, and the learning-rate schedule that triggers its "after a decay" rule."""
+
 from __future__ import annotations
 
 import pytest
 import torch
 
-from compress_train.algorithms.controllers.accordion import Accordion
 from compress_train.algorithms.communicator import SimCommunicator
+from compress_train.algorithms.controllers.accordion import Accordion
 from compress_train.algorithms.ef_sgd import EFSGD
 from compress_train.compressors.scope import ScopedCompressor
 from compress_train.compressors.topk import TopK

@@ -2,6 +2,7 @@
 ACCORDION controller, survives state_dict -> torch.save -> torch.load(weights_only=True) ->
 load_state_dict into a fresh instance: every attribute equal, then the same next steps to the bit.
 The negative tests show the comparison fails when state is lost or kept where state_dict cannot see it."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -9,22 +10,23 @@ import dataclasses
 import pytest
 import torch
 import yaml
+from test_algorithms import CONF, companions
 from torch import Tensor
 
 from compress_train.algorithms import registry
 from compress_train.algorithms.base import AlgorithmContext
-from compress_train.algorithms.comp_ams import CompAMS
 from compress_train.algorithms.communicator import SimCommunicator
+from compress_train.algorithms.comp_ams import CompAMS
 from compress_train.algorithms.controllers.accordion import Accordion
 from compress_train.algorithms.state import Stateful
 from compress_train.compressors.scope import ScopedCompressor
 
-from test_algorithms import CONF, companions
-
 LAYERS = [40, 60]
 # Beside each YAML: settings whose state the YAML leaves unused (lazy momentum, Adam's moments and t).
-VARIANTS = {"sgd": [{"momentum": 0.9, "nesterov": True}],
-            "ef_sgd": [{"momentum": 0.9, "nesterov": True, "weight_decay": 0.01}, {"optimizer": "adam"}]}
+VARIANTS = {
+    "sgd": [{"momentum": 0.9, "nesterov": True}],
+    "ef_sgd": [{"momentum": 0.9, "nesterov": True, "weight_decay": 0.01}, {"optimizer": "adam"}],
+}
 
 
 def yaml_cfg(name: str) -> dict:
@@ -55,13 +57,19 @@ def maker(name: str, ef, extra: dict, controller: str = "none", cls=None):
         dtype, problem, comp = companions(cls)
         theta = start.to(dtype, copy=True)
         layers = [theta.numel()] if cls.needs.compressor_name else LAYERS
-        algo = cls.create(AlgorithmContext(theta, layers, problem=problem), SimCommunicator(3),
-                          lambda: ScopedCompressor(comp, layers, "layer"), seed=7, **cfg)
+        algo = cls.create(
+            AlgorithmContext(theta, layers, problem=problem),
+            SimCommunicator(3),
+            lambda: ScopedCompressor(comp, layers, "layer"),
+            seed=7,
+            **cfg,
+        )
         if controller == "accordion":
             ctrl = Accordion(SimCommunicator(3), algo.compressor, 1, interval=2, eta=0.5, k_max=0.5, k_min=0.1)
         else:
             ctrl = registry.CONTROLLERS.get(controller)(SimCommunicator(3), algo.compressor, 1)
         return algo, ctrl
+
     return make
 
 
@@ -70,9 +78,11 @@ def drive(algo, ctrl, steps) -> list[dict]:
     reports = []
     for step in steps:
         point = algo.gradient_point()
-        grads = {w: 0.5 * point + torch.randn(point.shape, dtype=point.dtype,
-                                              generator=torch.Generator().manual_seed(100 * step + w))
-                 for w in algo.comm.local_workers}
+        grads = {
+            w: 0.5 * point
+            + torch.randn(point.shape, dtype=point.dtype, generator=torch.Generator().manual_seed(100 * step + w))
+            for w in algo.comm.local_workers
+        }
         ctrl.before_step(step, grads, algo.lr)
         report = dataclasses.asdict(algo.step(grads, step))
         reports.append({k: v for k, v in report.items() if not k.startswith("time_")})
@@ -124,8 +134,11 @@ def test_resume_is_exact(name, ef, extra, tmp_path):
     resume(maker(name, ef, extra), tmp_path)
 
 
-ACCORDION_ALGOS = [n for n in registry.ALGORITHMS.names()
-                   if registry.get(n).needs.compressor and not registry.get(n).needs.compressor_name]
+ACCORDION_ALGOS = [
+    n
+    for n in registry.ALGORITHMS.names()
+    if registry.get(n).needs.compressor and not registry.get(n).needs.compressor_name
+]
 
 
 @pytest.mark.parametrize("name", ACCORDION_ALGOS)
@@ -139,8 +152,9 @@ def test_resume_with_accordion_restores_the_compressor(name, tmp_path):
     assert ctrl.high.tolist() != [1.0, 1.0]  # the decision at step 2 is not the fresh one
     fresh_algo, fresh = make(torch.zeros(sum(LAYERS)))
     fresh.load_state_dict(ctrl.state_dict())
-    assert {b: c.ratio for b, c in fresh_algo.compressor.overrides.items()} == \
-        {b: c.ratio for b, c in a.compressor.overrides.items()}
+    assert {b: c.ratio for b, c in fresh_algo.compressor.overrides.items()} == {
+        b: c.ratio for b, c in a.compressor.overrides.items()
+    }
 
 
 def test_lazy_moment_round_trips_both_ways():
@@ -158,6 +172,7 @@ def test_lazy_moment_round_trips_both_ways():
 
 
 # -- the comparison can fail ---------------------------------------------------------------
+
 
 def test_a_lost_tensor_is_caught(tmp_path):
     def drop(state):

@@ -1,5 +1,6 @@
 """One step of each algorithm against a hand computation on a tiny problem (d = 4, n = 2),
 plus the reductions every reader expects (identity compression == the uncompressed rule)."""
+
 from __future__ import annotations
 
 import math
@@ -10,10 +11,10 @@ import torch
 import yaml
 
 from compress_train.algorithms import registry
-from compress_train.algorithms.base import AlgorithmContext
 from compress_train.algorithms.amsgrad import AMSGrad
-from compress_train.algorithms.comp_ams import CompAMS
+from compress_train.algorithms.base import AlgorithmContext
 from compress_train.algorithms.communicator import SimCommunicator
+from compress_train.algorithms.comp_ams import CompAMS
 from compress_train.algorithms.ef_sgd import EFSGD
 from compress_train.algorithms.sgd import SGD
 from compress_train.compressors.identity import Identity
@@ -33,13 +34,21 @@ def test_comp_ams_two_steps_by_hand():
     """comp_ams Alg. 2 with Top-2 of 4, classic EF, n = 2."""
     theta = T([1.0, 2.0, 3.0, 4.0])
     lr, b1, b2, eps = 0.1, 0.9, 0.999, 1e-8
-    algo = CompAMS(theta, SimCommunicator(2), ScopedCompressor(TopK(ratio=0.5), [4], "model"),
-                   lr=lr, beta1=b1, beta2=b2, eps=eps, ef="classic")
+    algo = CompAMS(
+        theta,
+        SimCommunicator(2),
+        ScopedCompressor(TopK(ratio=0.5), [4], "model"),
+        lr=lr,
+        beta1=b1,
+        beta2=b2,
+        eps=eps,
+        ef="classic",
+    )
     # Step 1. Worker 0 keeps |-1|, |2| (indices 1, 3); worker 1 keeps |1|, |-3| (indices 0, 2).
     report = algo.step(grads([0.5, -1.0, 0.1, 2.0], [1.0, 0.2, -3.0, 0.1]), 0)
-    g_bar = T([0.5, -0.5, -1.5, 1.0])             # ([0,-1,0,2] + [1,0,-3,0]) / 2
+    g_bar = T([0.5, -0.5, -1.5, 1.0])  # ([0,-1,0,2] + [1,0,-3,0]) / 2
     m = 0.1 * g_bar
-    v = 0.001 * g_bar ** 2
+    v = 0.001 * g_bar**2
     expected = T([1.0, 2.0, 3.0, 4.0]) - lr * m / torch.sqrt(v + eps)
     assert torch.allclose(theta, expected, atol=1e-6)
     assert torch.allclose(algo.memories[0].error, T([0.5, 0.0, 0.1, 0.0]))
@@ -50,9 +59,9 @@ def test_comp_ams_two_steps_by_hand():
     # Step 2. Zero gradients: each worker sends its top-2 residual, the memory empties.
     before = theta.clone()
     algo.step(grads([0.0] * 4, [0.0] * 4), 1)
-    g_bar2 = T([0.25, 0.1, 0.05, 0.05])           # ([0.5,0,0.1,0] + [0,0.2,0,0.1]) / 2
+    g_bar2 = T([0.25, 0.1, 0.05, 0.05])  # ([0.5,0,0.1,0] + [0,0.2,0,0.1]) / 2
     m2 = b1 * m + (1 - b1) * g_bar2
-    v2 = b2 * v + (1 - b2) * g_bar2 ** 2
+    v2 = b2 * v + (1 - b2) * g_bar2**2
     vhat2 = torch.maximum(v, v2)
     assert torch.allclose(theta, before - lr * m2 / torch.sqrt(vhat2 + eps), atol=1e-6)
     assert algo.memories[0].error.abs().max() == 0 and algo.memories[1].error.abs().max() == 0
@@ -93,7 +102,7 @@ def test_amsgrad_step_by_hand():
     algo = AMSGrad(theta, SimCommunicator(2), None, lr=0.01, eps=1e-8)
     algo.step(grads([1.0, 0.0], [3.0, -2.0]), 0)
     g = T([2.0, -1.0])
-    m, v = 0.1 * g, 0.999 * 1e-8 + 0.001 * g ** 2
+    m, v = 0.1 * g, 0.999 * 1e-8 + 0.001 * g**2
     assert torch.allclose(theta, T([1.0, -1.0]) - 0.01 * m / torch.sqrt(torch.maximum(v, T([1e-8, 1e-8]))))
 
 
@@ -117,8 +126,15 @@ def test_ef_sgd_with_identity_is_sgd():
     a, b = torch.randn(5), None
     b = a.clone()
     sgd = SGD(a, SimCommunicator(2), None, lr=0.05, momentum=0.9, weight_decay=1e-3)
-    ef = EFSGD(b, SimCommunicator(2), ScopedCompressor(Identity(), [5], "model"), lr=0.05, momentum=0.9,
-               weight_decay=1e-3, ef="classic")
+    ef = EFSGD(
+        b,
+        SimCommunicator(2),
+        ScopedCompressor(Identity(), [5], "model"),
+        lr=0.05,
+        momentum=0.9,
+        weight_decay=1e-3,
+        ef="classic",
+    )
     for step in range(3):
         g = {0: torch.randn(5), 1: torch.randn(5)}
         sgd.step(g, step)
@@ -126,21 +142,31 @@ def test_ef_sgd_with_identity_is_sgd():
     assert torch.allclose(a, b, atol=1e-7)
 
 
-
 def test_ef_sgd_powersgd_nesterov_two_steps_by_hand():
     """PowerSGD-style EF: send C(g + e) (Top-1 here), e = g + e - C(g + e); d = avg + wd x;
     m = d at the first step, else mu m + d; Nesterov d = d + m; x -= lr d. n = 2, d = 3."""
     x = torch.zeros(3)
-    algo = EFSGD(x, SimCommunicator(2), ScopedCompressor(TopK(k=1), [3], "model"), lr=0.1, ef="powersgd",
-                 momentum=0.9, nesterov=True, weight_decay=0.1)
+    algo = EFSGD(
+        x,
+        SimCommunicator(2),
+        ScopedCompressor(TopK(k=1), [3], "model"),
+        lr=0.1,
+        ef="powersgd",
+        momentum=0.9,
+        nesterov=True,
+        weight_decay=0.1,
+    )
     algo.step(grads([1.0, -2.0, 0.5], [0.0, 1.0, 3.0]), 0)
     # sent [0,-2,0] and [0,0,3], avg [0,-1,1.5] = m; Nesterov d = 2 m; x = -0.1 d
     assert torch.allclose(x, T([0.0, 0.2, -0.3]), atol=1e-7)
-    assert torch.allclose(algo.memories[0].error, T([1.0, 0.0, 0.5])) and torch.allclose(algo.memories[1].error, T([0.0, 1.0, 0.0]))
+    assert torch.allclose(algo.memories[0].error, T([1.0, 0.0, 0.5])) and torch.allclose(
+        algo.memories[1].error, T([0.0, 1.0, 0.0])
+    )
     algo.step(grads([0.5, 0.0, 0.0], [0.0, 0.0, -2.0]), 1)
     # g + e = [1.5,0,0.5] -> [1.5,0,0]; [0,1,-2] -> [0,0,-2]; avg [0.75,0,-1]; d = avg + 0.1 x = [0.75,0.02,-1.03]
     # m = 0.9 [0,-1,1.5] + d = [0.75,-0.88,0.32]; d + m = [1.5,-0.86,-0.71]; x = [0,0.2,-0.3] - 0.1 (d + m)
     assert torch.allclose(x, T([-0.15, 0.286, -0.229]), atol=1e-6)
+
 
 def test_ef_sgd_adam_with_identity_is_torch_adam():
     """hard_threshold's NCF setting: Adam on the averaged (error-corrected) gradients."""
@@ -148,8 +174,17 @@ def test_ef_sgd_adam_with_identity_is_torch_adam():
     w = torch.randn(6)
     ref = w.clone().requires_grad_(True)
     opt = torch.optim.Adam([ref], lr=0.01, betas=(0.25, 0.5), eps=1e-8, weight_decay=1e-3)
-    algo = EFSGD(w, SimCommunicator(2), ScopedCompressor(Identity(), [6], "model"), lr=0.01, ef="powersgd",
-                 optimizer="adam", betas=(0.25, 0.5), adam_eps=1e-8, weight_decay=1e-3)
+    algo = EFSGD(
+        w,
+        SimCommunicator(2),
+        ScopedCompressor(Identity(), [6], "model"),
+        lr=0.01,
+        ef="powersgd",
+        optimizer="adam",
+        betas=(0.25, 0.5),
+        adam_eps=1e-8,
+        weight_decay=1e-3,
+    )
     for step in range(5):
         g0, g1 = torch.randn(6), torch.randn(6)
         ref.grad = (g0 + g1) / 2
@@ -164,8 +199,9 @@ def test_powersgd_memory_is_the_raw_gradient_memory():
     for ef in ("powersgd", "classic"):
         torch.manual_seed(3)
         w = torch.zeros(8)
-        algo = EFSGD(w, SimCommunicator(2), ScopedCompressor(TopK(k=2), [8], "model"), lr=0.1, ef=ef,
-                     momentum=0.9, nesterov=True)
+        algo = EFSGD(
+            w, SimCommunicator(2), ScopedCompressor(TopK(k=2), [8], "model"), lr=0.1, ef=ef, momentum=0.9, nesterov=True
+        )
         for step in range(4):
             algo.step({0: torch.randn(8), 1: torch.randn(8)}, step)
         runs[ef] = (w, algo.memories[0].error)
@@ -201,8 +237,11 @@ def companions(cls):
         return torch.float32, None, TopK(ratio=0.2)
     from compress_train.compressors import registry as compressors
 
-    comp = compressors.build(needs.compressor_name, dict(needs.compressor_params)) \
-        if needs.compressor_name else TopK(ratio=0.2)
+    comp = (
+        compressors.build(needs.compressor_name, dict(needs.compressor_params))
+        if needs.compressor_name
+        else TopK(ratio=0.2)
+    )
     return torch.float64, PROBLEM, comp
 
 
@@ -217,7 +256,9 @@ def test_every_algorithm_steps_and_reports_bits(path):
     layers = [10] if cls.needs.compressor_name else [4, 6]
     built = []
     ctx = AlgorithmContext(theta, layers, problem=problem)
-    algo = cls.create(ctx, SimCommunicator(3), lambda: built.append(1) or ScopedCompressor(comp, layers, "layer"), **cfg)
+    algo = cls.create(
+        ctx, SimCommunicator(3), lambda: built.append(1) or ScopedCompressor(comp, layers, "layer"), **cfg
+    )
     # a compressor only for methods that compress, and a second for a compressing server
     assert built == [1] * (int(cls.needs.compressor) + int(cls.needs.server_compressor))
     algo.step({w: torch.randn(10, dtype=dtype) for w in range(3)}, 0)  # EF21's first step is dense
@@ -267,8 +308,16 @@ def test_no_weight_decay_on_batchnorm_when_asked():
     bn = sum(p.numel() for m in flat.model.modules() if isinstance(m, torch.nn.BatchNorm2d) for p in m.parameters())
     assert bn > 0 and int(mask.sum()) == flat.numel - bn
     x = torch.ones(4)
-    algo = EFSGD(x, SimCommunicator(1), ScopedCompressor(Identity(), [4], "model"), lr=0.1, ef="none",
-                 weight_decay=0.5, decay_norm=False, decay_mask=T([1.0, 0.0, 1.0, 0.0]))
+    algo = EFSGD(
+        x,
+        SimCommunicator(1),
+        ScopedCompressor(Identity(), [4], "model"),
+        lr=0.1,
+        ef="none",
+        weight_decay=0.5,
+        decay_norm=False,
+        decay_mask=T([1.0, 0.0, 1.0, 0.0]),
+    )
     algo.step({0: torch.zeros(4)}, 0)
     assert torch.allclose(x, T([0.95, 1.0, 0.95, 1.0]))
 

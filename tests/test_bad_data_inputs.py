@@ -2,6 +2,7 @@
 a batch larger than a worker's shard, more workers than samples, a corrupted gzip IDX file, LIBSVM
 files with NaN / inf, a stray index 0 or a directory for a path; W&B's
 own environment variables, a quick offline fallback, and a resumed run continuing its W&B run."""
+
 from __future__ import annotations
 
 import gzip
@@ -12,10 +13,10 @@ import zlib
 
 import numpy as np
 import pytest
-from cli_helpers import run_cli, summary
 from sklearn.datasets import dump_svmlight_file, load_breast_cancer
 from test_cli import write_tiny_mnist
 
+from cli_helpers import run_cli, summary
 from compress_train.datasets.errors import DataFileError, DataSizeError
 from compress_train.datasets.idx import read_idx, write_idx
 from compress_train.datasets.libsvm import load_libsvm
@@ -43,18 +44,22 @@ def one_error_line(proc) -> str:
 
 # --- a batch larger than a shard, more workers than samples ------------------------------------
 
+
 @slow
 def test_batch_larger_than_a_shard_names_train_batch_size(tmp_path, mnist_root):
     proc = run_cli(f"dataset.root={mnist_root}", "workers=2", "train.batch_size=300", cwd=tmp_path)
-    assert one_error_line(proc) == ("error: `train.batch_size` (300) is larger than worker 0's shard (200 samples): "
-                                    "lower it or use fewer workers.")
+    assert one_error_line(proc) == (
+        "error: `train.batch_size` (300) is larger than worker 0's shard (200 samples): lower it or use fewer workers."
+    )
 
 
 @slow
 def test_more_workers_than_samples_names_workers(tmp_path, mnist_root):
     proc = run_cli(f"dataset.root={mnist_root}", "workers=401", "train.batch_size=1", cwd=tmp_path)
-    assert one_error_line(proc) == ("error: `workers` (401) is more than the training samples (400): every worker "
-                                    "needs a non-empty shard; use fewer workers.")
+    assert one_error_line(proc) == (
+        "error: `workers` (401) is more than the training samples (400): every worker "
+        "needs a non-empty shard; use fewer workers."
+    )
 
 
 @slow
@@ -62,10 +67,19 @@ def test_convex_batch_larger_than_a_shard_names_train_batch_size(tmp_path):
     x, y = load_breast_cancer(return_X_y=True)
     path = tmp_path / "bc.svm"
     dump_svmlight_file(x[:50], y[:50], str(path), zero_based=False)  # one-based, as LIBSVM's format says
-    proc = run_cli("algo=sgd", "dataset=libsvm", f"dataset.path={path}", "model=logreg", "model.l2=0.01",
-                   "workers=2", "train.batch_size=40", cwd=tmp_path)
-    assert one_error_line(proc) == ("error: `train.batch_size` (40) is larger than worker 0's shard (25 samples): "
-                                    "lower it or use fewer workers.")
+    proc = run_cli(
+        "algo=sgd",
+        "dataset=libsvm",
+        f"dataset.path={path}",
+        "model=logreg",
+        "model.l2=0.01",
+        "workers=2",
+        "train.batch_size=40",
+        cwd=tmp_path,
+    )
+    assert one_error_line(proc) == (
+        "error: `train.batch_size` (40) is larger than worker 0's shard (25 samples): lower it or use fewer workers."
+    )
 
 
 def test_partition_size_errors_are_data_size_errors():
@@ -77,6 +91,7 @@ def test_partition_size_errors_are_data_size_errors():
 
 
 # --- a corrupted gzip IDX file -------------------------------------------------------------------
+
 
 def flip_until_zlib_breaks(path) -> None:
     """XOR 0xFF into the first byte from the middle on that breaks the deflate stream itself (zlib.error,
@@ -121,26 +136,36 @@ def test_every_gzip_damage_is_a_data_file_error_naming_the_file(tmp_path, damage
     elif damage == "crc":
         raw[-8] ^= 0xFF  # the CRC-32 trailer (gzip.BadGzipFile)
     elif damage == "truncated":
-        raw = raw[:len(raw) // 2]  # EOFError
+        raw = raw[: len(raw) // 2]  # EOFError
     else:
         raw[3] = 0xFF  # every flag bit set, reserved ones included (gzip.BadGzipFile)
     path.write_bytes(bytes(raw))
-    with pytest.raises(DataFileError, match=rf"^{re.escape(str(path))}: corrupt gzip data \(.+\){re.escape(CORRUPT_TAIL)}$"):
+    with pytest.raises(
+        DataFileError, match=rf"^{re.escape(str(path))}: corrupt gzip data \(.+\){re.escape(CORRUPT_TAIL)}$"
+    ):
         read_idx(path, ndim=3)
 
 
 def test_a_damaged_header_cannot_overflow_the_size_check(tmp_path):
     path = tmp_path / "huge"
     path.write_bytes(gzip.compress(bytes([0, 0, 8, 3]) + b"\xff" * 8 + b"\0\0\0\1" + b"\0" * 16))
-    with pytest.raises(DataFileError, match=r"truncated: header says 18446744065119617025 bytes of data, file holds 16$"):
+    with pytest.raises(
+        DataFileError, match=r"truncated: header says 18446744065119617025 bytes of data, file holds 16$"
+    ):
         read_idx(path)
 
 
 # --- LIBSVM: non-finite values, index 0 in a one-based file, a directory ------------------------
 
-@pytest.mark.parametrize("line, what", [("+1 1:0.5 2:nan", "value '2:nan' is not a finite number"),
-                                        ("-1 1:inf", "value '1:inf' is not a finite number"),
-                                        ("nan 1:0.5", "label 'nan' is not a finite number")])
+
+@pytest.mark.parametrize(
+    "line, what",
+    [
+        ("+1 1:0.5 2:nan", "value '2:nan' is not a finite number"),
+        ("-1 1:inf", "value '1:inf' is not a finite number"),
+        ("nan 1:0.5", "label 'nan' is not a finite number"),
+    ],
+)
 @pytest.mark.parametrize("suffix", [".svm", ".svm.gz"])
 def test_libsvm_non_finite_values_name_the_file_and_line(tmp_path, line, what, suffix):
     path = tmp_path / f"bad{suffix}"
@@ -154,8 +179,11 @@ def test_libsvm_non_finite_values_name_the_file_and_line(tmp_path, line, what, s
 def test_libsvm_index_zero_is_rejected_in_a_one_based_file_and_read_when_zero_based(tmp_path):
     path = tmp_path / "mixed.svm"
     path.write_text("+1 1:0.1 3:0.2\n-1 2:0.3\n+1 0:0.7 1:0.1\n-1 3:0.4\n")
-    with pytest.raises(DataFileError, match=r"mixed\.svm', line 3: feature index 0 in '0:0\.7', but the file is "
-                                            r"read as one-based .*dataset\.zero_based=true"):
+    with pytest.raises(
+        DataFileError,
+        match=r"mixed\.svm', line 3: feature index 0 in '0:0\.7', but the file is "
+        r"read as one-based .*dataset\.zero_based=true",
+    ):
         load_libsvm(str(path))
     x, _, _, desc, _ = load_libsvm(str(path), zero_based=True)
     assert x.shape == (4, 4) and x[2, 0] == 0.7 and x[0, 1] == 0.1 and "zero-based" in desc
@@ -188,10 +216,12 @@ def test_libsvm_nan_stops_the_cli_with_one_line_naming_file_and_line(tmp_path):
     path = tmp_path / "nan.svm"
     path.write_text("+1 1:0.5\n-1 1:nan\n")
     assert one_error_line(libsvm_cli(tmp_path, path)) == (
-        f"error: LIBSVM file '{path}', line 2: value '1:nan' is not a finite number")
+        f"error: LIBSVM file '{path}', line 2: value '1:nan' is not a finite number"
+    )
 
 
 # --- W&B: its environment variables, a quick offline fallback, the run id ---------------------
+
 
 class FakeWandb(types.ModuleType):
     """``wandb`` as the sink sees it: records every init; an online init fails (no network)."""
@@ -233,8 +263,12 @@ def test_online_start_gives_up_quickly_then_logs_offline(make_config, fake_wandb
 
 
 def test_wandb_environment_variables_win_over_the_logger_keys(make_config, fake_wandb, monkeypatch, tmp_path):
-    for var, value in (("WANDB_MODE", "offline"), ("WANDB_PROJECT", "mine"), ("WANDB_DIR", str(tmp_path / "w")),
-                       ("WANDB_INIT_TIMEOUT", "3")):
+    for var, value in (
+        ("WANDB_MODE", "offline"),
+        ("WANDB_PROJECT", "mine"),
+        ("WANDB_DIR", str(tmp_path / "w")),
+        ("WANDB_INIT_TIMEOUT", "3"),
+    ):
         monkeypatch.setenv(var, value)
     wandb_sink.WandbSink(make_config("logger=wandb", "logger.mode=online"), tmp_path)
     (init,) = fake_wandb.inits
@@ -253,8 +287,9 @@ def test_a_resumed_run_continues_its_wandb_run(make_config, fake_wandb, tmp_path
     (tmp_path / "old" / wandb_sink.ID_FILE).write_text("abc12345\n")
     new = tmp_path / "new"
     new.mkdir()
-    wandb_sink.WandbSink(make_config("logger=wandb", f"resume={tmp_path / 'old' / 'checkpoints' / 'step_000000002'}"),
-                         new)
+    wandb_sink.WandbSink(
+        make_config("logger=wandb", f"resume={tmp_path / 'old' / 'checkpoints' / 'step_000000002'}"), new
+    )
     (init,) = fake_wandb.inits
     assert (init["id"], init["resume"]) == ("abc12345", "allow")
     assert (new / wandb_sink.ID_FILE).read_text() == "abc12345\n"
@@ -266,8 +301,14 @@ def test_wandb_mode_disabled_creates_no_wandb_folder(tmp_path, monkeypatch, mnis
     monkeypatch.setenv("HOME", str(tmp_path))
     monkeypatch.setenv("WANDB_MODE", "disabled")
     run = tmp_path / "run"
-    proc = run_cli(f"hydra.run.dir={run}", "logger=wandb", f"dataset.root={mnist_root}", *SMALL_RUN,
-                   "train.max_steps=2", cwd=tmp_path)
+    proc = run_cli(
+        f"hydra.run.dir={run}",
+        "logger=wandb",
+        f"dataset.root={mnist_root}",
+        *SMALL_RUN,
+        "train.max_steps=2",
+        cwd=tmp_path,
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert summary(run)["status"] == "completed" and "W&B: disabled by WANDB_MODE" in proc.stdout + proc.stderr
     assert not (run / "wandb").exists() and not (run / wandb_sink.ID_FILE).exists()

@@ -1,6 +1,7 @@
 """scripts/bench_compressors.py on tiny sizes, so that the benchmark cannot rot: every part runs and
 prints every registered compressor, ratios are positive, bits come from the payloads, and the
 break-even solver is exact against runner/network_model.py. No timing is asserted."""
+
 from __future__ import annotations
 
 import contextlib
@@ -13,6 +14,7 @@ from pathlib import Path
 
 import pytest
 import torch
+
 from compress_train.algorithms.communicator import SimCommunicator
 from compress_train.compressors import registry
 from compress_train.compressors.scope import ScopedCompressor
@@ -20,9 +22,28 @@ from compress_train.runner.network_model import NetworkModel
 
 SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "bench_compressors.py"
 D = 3000
-TINY = ["--sizes", str(D), "--repeats", "1", "--budget-s", "5", "--sketch-d", "4000", "--sketch-columns", "64",
-        "--sketch-k", "16", "--workers", "2", "--step-overrides", "train.batch_size=8", "--step-budget-s", "5",
-        "--breakeven-models", "default"]
+TINY = [
+    "--sizes",
+    str(D),
+    "--repeats",
+    "1",
+    "--budget-s",
+    "5",
+    "--sketch-d",
+    "4000",
+    "--sketch-columns",
+    "64",
+    "--sketch-k",
+    "16",
+    "--workers",
+    "2",
+    "--step-overrides",
+    "train.batch_size=8",
+    "--step-budget-s",
+    "5",
+    "--breakeven-models",
+    "default",
+]
 
 
 @pytest.fixture(scope="module")
@@ -62,8 +83,10 @@ def test_compressor_table_prints_every_registered_compressor_with_positive_ratio
     assert [r["compressor"] for r in report["compressors"]] == names
     for name in names:
         assert re.search(rf"^{name}\s+{D:,}\s", out, re.MULTILINE), name
-    assert all(r["ratio"] > 0 and r["cpu_time_ratio"] > 0 and r["both_s"] > 0 and r["copy_s"] > 0
-               for r in report["compressors"])
+    assert all(
+        r["ratio"] > 0 and r["cpu_time_ratio"] > 0 and r["both_s"] > 0 and r["copy_s"] > 0
+        for r in report["compressors"]
+    )
     assert all(r["met"] in ("n/a", "-") for r in report["compressors"])  # targets are defined at d = 25M only
 
 
@@ -117,8 +140,10 @@ def test_ring_cost_is_the_network_model(bench, gbps):
 
 
 def costs(bench, compressed_records, compute_s, n=8, latency=10.0, dense_bytes=4_000_000):
-    return (bench.ring_cost(compressed_records, n, latency, compute_s),
-            bench.ring_cost([("allreduce", dense_bytes)], n, latency))
+    return (
+        bench.ring_cost(compressed_records, n, latency, compute_s),
+        bench.ring_cost([("allreduce", dense_bytes)], n, latency),
+    )
 
 
 def test_break_even_below_is_where_the_costs_cross(bench):
@@ -161,8 +186,9 @@ def test_resnet50_shapes(bench, one_thread):
 def test_gpu_columns(bench, capsys):
     before = torch.get_num_threads()
     try:
-        report = bench.main(["--parts", "compressors", "--sizes", str(D), "--repeats", "1",
-                             "--compressors", "topk", "rbgs"])
+        report = bench.main(
+            ["--parts", "compressors", "--sizes", str(D), "--repeats", "1", "--compressors", "topk", "rbgs"]
+        )
     finally:
         torch.set_num_threads(before)
     assert all(r["gpu_ratio"] > 0 for r in report["compressors"])

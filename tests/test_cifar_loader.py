@@ -1,4 +1,5 @@
 """CIFAR loader: tiny batches in the real pickled layout, error messages, augmentation, synthetic."""
+
 from __future__ import annotations
 
 import pickle
@@ -18,8 +19,12 @@ def _batch(path: Path, n: int, label_key: str, num_classes: int, seed: int) -> t
     rng = np.random.default_rng(seed)
     data = rng.integers(0, 256, (n, 3072), dtype=np.uint8)
     labels = rng.integers(0, num_classes, n).tolist()
-    d = {b"batch_label": b"test", b"data": data, label_key.encode(): labels,
-         b"filenames": [b"img%d.png" % i for i in range(n)]}
+    d = {
+        b"batch_label": b"test",
+        b"data": data,
+        label_key.encode(): labels,
+        b"filenames": [b"img%d.png" % i for i in range(n)],
+    }
     if label_key == "fine_labels":
         d[b"coarse_labels"] = [y // 5 for y in labels]
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -132,8 +137,8 @@ def _reference(x: torch.Tensor, gen: torch.Generator, padding: int, fill: torch.
     out = []
     for i in range(n):
         p = fill.view(c, 1, 1).expand(c, h + 2 * padding, w + 2 * padding).clone()
-        p[:, padding:padding + h, padding:padding + w] = x[i]
-        crop = p[:, offsets[0, i]:offsets[0, i] + h, offsets[1, i]:offsets[1, i] + w]
+        p[:, padding : padding + h, padding : padding + w] = x[i]
+        crop = p[:, offsets[0, i] : offsets[0, i] + h, offsets[1, i] : offsets[1, i] + w]
         out.append(crop.flip(2) if flip[i] else crop)
     return torch.stack(out)
 

@@ -1,4 +1,5 @@
 """The CLI end to end on the embedded MNIST subset: outputs, statuses, sweeps, data roots."""
+
 from __future__ import annotations
 
 import signal
@@ -7,8 +8,8 @@ import time
 
 import numpy as np
 import pytest
-from cli_helpers import BIN, QUICK, metrics, run_cli, summary
 
+from cli_helpers import BIN, QUICK, metrics, run_cli, summary
 from compress_train.datasets.idx import write_idx
 
 pytestmark = pytest.mark.slow
@@ -38,8 +39,9 @@ def test_default_run_writes_the_output_contract(tmp_path):
 
 def test_diverged_run_is_a_result(tmp_path):
     run = tmp_path / "run"
-    proc = run_cli(f"hydra.run.dir={run}", "algo=sgd", "algo.lr=1000", "train.max_steps=40", "train.log_every=1",
-                   cwd=tmp_path)
+    proc = run_cli(
+        f"hydra.run.dir={run}", "algo=sgd", "algo.lr=1000", "train.max_steps=40", "train.log_every=1", cwd=tmp_path
+    )
     assert proc.returncode == 0, proc.stderr
     s = summary(run)
     assert s["status"] == "diverged" and s["steps"] < 40
@@ -51,8 +53,12 @@ def test_diverged_run_is_a_result(tmp_path):
 
 def test_ctrl_c_leaves_status_interrupted(tmp_path):
     run = tmp_path / "run"
-    proc = subprocess.Popen([str(BIN / "compress-train"), *QUICK, f"hydra.run.dir={run}", "train.max_steps=500",
-                             "train.log_every=1"], cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [str(BIN / "compress-train"), *QUICK, f"hydra.run.dir={run}", "train.max_steps=500", "train.log_every=1"],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     deadline = time.time() + 120
     while time.time() < deadline and not ((run / "metrics.jsonl").exists() and len(metrics(run)) >= 2):
         time.sleep(0.2)
@@ -98,8 +104,9 @@ def test_trains_on_any_directory_of_idx_files(tmp_path):
     root.mkdir()
     write_tiny_mnist(root)
     run = tmp_path / "run"
-    proc = run_cli(f"hydra.run.dir={run}", f"dataset.root={root}", "train.max_steps=2", "train.batch_size=50",
-                   cwd=tmp_path)
+    proc = run_cli(
+        f"hydra.run.dir={run}", f"dataset.root={root}", "train.max_steps=2", "train.batch_size=50", cwd=tmp_path
+    )
     assert proc.returncode == 0, proc.stderr
     s = summary(run)
     assert s["dataset"]["name"] == "mnist" and str(root) in s["dataset"]["source"]
@@ -116,8 +123,16 @@ def test_corrupt_idx_file_is_named(tmp_path):
 
 def test_multirun_sweeps_and_goes_on_past_a_diverged_job(tmp_path):
     sweep = tmp_path / "sweep"
-    proc = run_cli("-m", f"hydra.sweep.dir={sweep}", "algo=sgd", "algo.lr=1000,0.05", "train.max_steps=12",
-                   "train.log_every=4", "train.eval_every=12", cwd=tmp_path)
+    proc = run_cli(
+        "-m",
+        f"hydra.sweep.dir={sweep}",
+        "algo=sgd",
+        "algo.lr=1000,0.05",
+        "train.max_steps=12",
+        "train.log_every=4",
+        "train.eval_every=12",
+        cwd=tmp_path,
+    )
     assert proc.returncode == 0, proc.stderr
     jobs = sorted(p for p in sweep.iterdir() if p.is_dir() and (p / "summary.json").exists())
     assert [summary(j)["status"] for j in jobs] == ["diverged", "completed"]

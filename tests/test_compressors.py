@@ -1,6 +1,7 @@
 """Every compressor in conf/compressor/*.yaml: round trips, exact bits (from the payload and in
 closed form, docs/architecture.md §3), the q-deviate / absolute bounds of comp_ams Remark 1 and hard_threshold,
 unbiasedness of the stochastic ones, shared randomness, sign packing and determinism."""
+
 from __future__ import annotations
 
 import math
@@ -24,8 +25,14 @@ from compress_train.runner.config.check import compressor_params
 CONF = Path(__file__).resolve().parents[1] / "conf" / "compressor"
 YAMLS = sorted(CONF.glob("*.yaml"))
 LAYERS = [7, 300, 64, 1, 1000]
-DTYPE_BITS = {torch.float32: 32, torch.float64: 64, torch.int32: 32, torch.uint8: 8,
-              torch.bfloat16: 16, torch.float16: 16}
+DTYPE_BITS = {
+    torch.float32: 32,
+    torch.float64: 64,
+    torch.int32: 32,
+    torch.uint8: 8,
+    torch.bfloat16: 16,
+    torch.float16: 16,
+}
 
 
 def load(path: Path) -> dict:
@@ -99,8 +106,7 @@ def bounded_width(part: torch.Tensor, decoded: torch.Tensor, eps: float, mode: s
     return 1 + top.bit_length() if top else 0
 
 
-def closed_form_bits(name: str, params: dict, x: torch.Tensor, sizes: list[int],
-                     decoded: torch.Tensor) -> int:
+def closed_form_bits(name: str, params: dict, x: torch.Tensor, sizes: list[int], decoded: torch.Tensor) -> int:
     parts = x.split(sizes)
     if name == "identity":
         return 32 * x.numel()
@@ -132,6 +138,7 @@ def closed_form_bits(name: str, params: dict, x: torch.Tensor, sizes: list[int],
 
 
 # --------------------------------------------------------------------------- registry <-> YAML
+
 
 def test_every_registered_compressor_has_a_yaml_and_vice_versa():
     available = set(registry.available())
@@ -166,6 +173,7 @@ def test_unknown_compressor_and_parameter_rejected():
 
 
 # --------------------------------------------------------------------------- round trip and bits
+
 
 @pytest.mark.parametrize("scope", SCOPES)
 @pytest.mark.parametrize("name,overrides", VARIANTS, ids=VARIANT_IDS)
@@ -211,13 +219,21 @@ def cnn_sizes() -> list[int]:
     return sizes
 
 
-@pytest.mark.parametrize("name,params,scope,expected", [
-    ("identity", {}, "model", lambda s: 32 * 1_199_882),
-    ("topk", {"ratio": 0.01, "k": None}, "model", lambda s: 64 * 11_998),
-    ("blocksign", {}, "layer", lambda s: sum(32 + 8 * math.ceil(d / 8) for d in s)),
-    ("scaled_sign", {}, "model", lambda s: 32 + 8 * math.ceil(1_199_882 / 8)),
-    ("qsgd", {"levels": 4}, "model", lambda s: 32 + 8 * math.ceil(1_199_882 / 8) + 8 * math.ceil(3 * 1_199_882 / 8)),
-])
+@pytest.mark.parametrize(
+    "name,params,scope,expected",
+    [
+        ("identity", {}, "model", lambda s: 32 * 1_199_882),
+        ("topk", {"ratio": 0.01, "k": None}, "model", lambda s: 64 * 11_998),
+        ("blocksign", {}, "layer", lambda s: sum(32 + 8 * math.ceil(d / 8) for d in s)),
+        ("scaled_sign", {}, "model", lambda s: 32 + 8 * math.ceil(1_199_882 / 8)),
+        (
+            "qsgd",
+            {"levels": 4},
+            "model",
+            lambda s: 32 + 8 * math.ceil(1_199_882 / 8) + 8 * math.ceil(3 * 1_199_882 / 8),
+        ),
+    ],
+)
 def test_bits_on_the_mnist_cnn(cnn_sizes, name, params, scope, expected):
     sc = ScopedCompressor(registry.build(name, params), cnn_sizes, scope)
     msg = sc.compress(torch.randn(sum(cnn_sizes), generator=torch.Generator().manual_seed(0)), 0, 0, 0)
@@ -233,8 +249,11 @@ def test_mnist_cnn_hand_numbers(cnn_sizes):
 
 # --------------------------------------------------------------------------- Top-k
 
+
 @pytest.mark.parametrize("seed", range(4))
-@pytest.mark.parametrize("ratio,k", [(0.01, None), (0.1, None), (0.37, None), (1.0, None), (None, 1), (None, 17), (None, 5000)])
+@pytest.mark.parametrize(
+    "ratio,k", [(0.01, None), (0.1, None), (0.37, None), (1.0, None), (None, 1), (None, 17), (None, 5000)]
+)
 def test_topk_keeps_the_k_largest(seed, ratio, k):
     d = 1000
     # Distinct magnitudes: a random permutation of 1..d with random signs.
@@ -264,12 +283,20 @@ def test_topk_k_param_via_registry():
 
 
 @pytest.mark.parametrize("cls", [TopK, RandK])
-@pytest.mark.parametrize("ratio,k,key", [
-    (0.0, None, "`ratio`"), (1.5, None, "`ratio`"), (-0.1, None, "`ratio`"),
-    ("0.1", None, "`ratio`"),
-    (None, 0, "`k`"), (None, -3, "`k`"), (None, 2.5, "`k`"),
-    (0.1, 5, "`k`"), (None, None, "`ratio`"),
-])
+@pytest.mark.parametrize(
+    "ratio,k,key",
+    [
+        (0.0, None, "`ratio`"),
+        (1.5, None, "`ratio`"),
+        (-0.1, None, "`ratio`"),
+        ("0.1", None, "`ratio`"),
+        (None, 0, "`k`"),
+        (None, -3, "`k`"),
+        (None, 2.5, "`k`"),
+        (0.1, 5, "`k`"),
+        (None, None, "`ratio`"),
+    ],
+)
 def test_ratio_k_validation(cls, ratio, k, key):
     errors = cls(ratio=ratio, k=k).check()
     assert len(errors) == 1 and key in errors[0], errors
@@ -314,7 +341,7 @@ def test_block_sign_q_deviate_layer_scope(name):
         assert sq(out - x) <= q2 * sq(x) * (1 + 1e-6) + 1e-30
         for part, o, d in zip(x.split(LAYERS), out.split(LAYERS), LAYERS):
             l1 = float(part.double().abs().sum())
-            assert sq(o - part) == pytest.approx(sq(part) - l1 ** 2 / d, rel=1e-5, abs=1e-6 * sq(part) + 1e-30)
+            assert sq(o - part) == pytest.approx(sq(part) - l1**2 / d, rel=1e-5, abs=1e-6 * sq(part) + 1e-30)
 
 
 @pytest.mark.parametrize("lam", [1e-3, 0.05, 0.5, 2.0])
@@ -325,7 +352,7 @@ def test_threshold_absolute_bound(lam, scope):
     for seed, kind in VECTOR_KINDS:
         x = signal(d, seed, kind)
         out = sc.decompress(sc.compress(x, 0, seed, 0))
-        assert sq(out - x) <= d * lam ** 2
+        assert sq(out - x) <= d * lam**2
         kept = x.abs() >= lam
         assert torch.equal(out[kept], x[kept]) and torch.all(out[~kept] == 0)
 
@@ -339,6 +366,7 @@ def test_threshold_model_and_layer_scope_agree():
 
 
 # --------------------------------------------------------------------------- scaled sign
+
 
 @pytest.mark.parametrize("name", ["scaled_sign", "blocksign"])
 @pytest.mark.parametrize("d", [1, 7, 8, 9, 64, 1001])
@@ -357,6 +385,7 @@ def test_scaled_sign_values(name, d):
 
 
 # --------------------------------------------------------------------------- packing
+
 
 @pytest.mark.parametrize("d", range(18))
 def test_pack_round_trip_small(d):
@@ -378,6 +407,7 @@ def test_pack_msb_first_and_large():
 
 # --------------------------------------------------------------------------- stochastic compressors
 
+
 def mvss_vector() -> torch.Tensor:
     """d = 50, magnitudes over 1.4 decades, two saturating outliers and one zero."""
     g = torch.Generator().manual_seed(1)
@@ -387,8 +417,9 @@ def mvss_vector() -> torch.Tensor:
 
 
 def monte_carlo(c, x: torch.Tensor, draws: int, worker: int = 0) -> torch.Tensor:
-    return torch.stack([c.decompress(c.compress(x, CompressContext(seed=4, step=s, worker=worker)))
-                        for s in range(draws)]).double()
+    return torch.stack(
+        [c.decompress(c.compress(x, CompressContext(seed=4, step=s, worker=worker))) for s in range(draws)]
+    ).double()
 
 
 def assert_unbiased(samples: torch.Tensor, x: torch.Tensor):

@@ -1,4 +1,5 @@
 """Every value validated before training: one message per problem, naming key, value, allowed."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -20,27 +21,44 @@ def errors_for(make_config, *overrides):
 def test_defaults_are_valid(make_config):
     cfg = make_config()
     check_config(cfg)
-    assert (cfg.dataset.name, cfg.model.name, cfg.algo.name, cfg.compressor.name) == ("mnist", "mnist_cnn", "comp_ams", "topk")
+    assert (cfg.dataset.name, cfg.model.name, cfg.algo.name, cfg.compressor.name) == (
+        "mnist",
+        "mnist_cnn",
+        "comp_ams",
+        "topk",
+    )
     assert (cfg.compressor.ratio, cfg.algo.ef, cfg.workers, cfg.launcher.name) == (0.01, "classic", 1, "sim")
 
 
-@pytest.mark.parametrize("override, message", [
-    ("compressor.ratio=1.5", "`compressor.ratio` must be in (0, 1], but is 1.5."),
-    ("compressor.ratio=0", "`compressor.ratio` must be in (0, 1], but is 0."),
-    ("compressor.scope=row", "`compressor.scope` must be one of ['model', 'layer'], but is 'row'."),
-    ("dataset.partition=random", "`dataset.partition` must be one of ['iid', 'label_sorted', 'dirichlet'], but is 'random'."),
-    ("workers=0", "`workers` must be an integer >= 1, but is 0."),
-    ("train.batch_size=-5", "`train.batch_size` must be an integer >= 1, but is -5."),
-    ("train.max_steps=0", "`train.max_steps` must be an integer >= 1 or null, but is 0."),
-    ("algo.ef=maybe", "`algo.ef` must be one of ['none', 'classic', 'scaled'] or true/false for algo=comp_ams, but is 'maybe'."),
-    ("algo.lr=-0.1", "`algo.lr` must be a number > 0, but is -0.1."),
-    ("algo.beta2=1.0", "`algo.beta2` must be in [0, 1), but is 1.0."),
-    ("device=tpu", "`device` must be one of ['auto', 'cpu', 'cuda'], but is 'tpu'."),
-    ("compressor=threshold compressor.lam=-1", "`compressor.lam` must be a number >= 0, but is -1."),
-    ("compressor.ratio=null", "exactly one of `compressor.ratio` and `compressor.k` must be set"),
-    ("launcher=torchrun launcher.backend=mpi", "`launcher.backend` must be one of ['auto', 'gloo', 'nccl'], but is 'mpi'."),
-    ("dataset.partition=dirichlet dataset.alpha=0", "`dataset.alpha` must be a number > 0, but is 0."),
-])
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ("compressor.ratio=1.5", "`compressor.ratio` must be in (0, 1], but is 1.5."),
+        ("compressor.ratio=0", "`compressor.ratio` must be in (0, 1], but is 0."),
+        ("compressor.scope=row", "`compressor.scope` must be one of ['model', 'layer'], but is 'row'."),
+        (
+            "dataset.partition=random",
+            "`dataset.partition` must be one of ['iid', 'label_sorted', 'dirichlet'], but is 'random'.",
+        ),
+        ("workers=0", "`workers` must be an integer >= 1, but is 0."),
+        ("train.batch_size=-5", "`train.batch_size` must be an integer >= 1, but is -5."),
+        ("train.max_steps=0", "`train.max_steps` must be an integer >= 1 or null, but is 0."),
+        (
+            "algo.ef=maybe",
+            "`algo.ef` must be one of ['none', 'classic', 'scaled'] or true/false for algo=comp_ams, but is 'maybe'.",
+        ),
+        ("algo.lr=-0.1", "`algo.lr` must be a number > 0, but is -0.1."),
+        ("algo.beta2=1.0", "`algo.beta2` must be in [0, 1), but is 1.0."),
+        ("device=tpu", "`device` must be one of ['auto', 'cpu', 'cuda'], but is 'tpu'."),
+        ("compressor=threshold compressor.lam=-1", "`compressor.lam` must be a number >= 0, but is -1."),
+        ("compressor.ratio=null", "exactly one of `compressor.ratio` and `compressor.k` must be set"),
+        (
+            "launcher=torchrun launcher.backend=mpi",
+            "`launcher.backend` must be one of ['auto', 'gloo', 'nccl'], but is 'mpi'.",
+        ),
+        ("dataset.partition=dirichlet dataset.alpha=0", "`dataset.alpha` must be a number > 0, but is 0."),
+    ],
+)
 def test_bad_value_names_key_value_and_allowed(make_config, override, message):
     errors = errors_for(make_config, *override.split())
     assert any(message in e for e in errors), errors
@@ -79,20 +97,27 @@ COMPANIONS = {
 }
 
 
-@pytest.mark.parametrize("group", ["algo", "compressor", "dataset", "model", "launcher", "logger", "problem",
-                                   "controller"])
+@pytest.mark.parametrize(
+    "group", ["algo", "compressor", "dataset", "model", "launcher", "logger", "problem", "controller"]
+)
 def test_every_option_composes_and_validates(make_config, group):
     for path in sorted((CONF / group).glob("*.yaml")):
         check_config(make_config(f"{group}={path.stem}", *COMPANIONS.get((group, path.stem), [])))
 
 
-@pytest.mark.parametrize("overrides, chosen", [
-    (["algo=iade", "dataset=quadratic"], {"compressor.name": "bounded", "model.name": "quadratic", "task": "convex"}),
-    (["algo=iade_sgd", "dataset=lsq_interp"], {"compressor.name": "bounded", "model.name": "least_squares"}),
-    (["dataset=ptb"], {"model.name": "lstm_lm", "task": "language_model"}),
-    (["dataset=movielens"], {"model.name": "ncf", "task": "recommendation"}),
-    (["model=logreg"], {"task": "convex", "precision": "float64"}),
-])
+@pytest.mark.parametrize(
+    "overrides, chosen",
+    [
+        (
+            ["algo=iade", "dataset=quadratic"],
+            {"compressor.name": "bounded", "model.name": "quadratic", "task": "convex"},
+        ),
+        (["algo=iade_sgd", "dataset=lsq_interp"], {"compressor.name": "bounded", "model.name": "least_squares"}),
+        (["dataset=ptb"], {"model.name": "lstm_lm", "task": "language_model"}),
+        (["dataset=movielens"], {"model.name": "ncf", "task": "recommendation"}),
+        (["model=logreg"], {"task": "convex", "precision": "float64"}),
+    ],
+)
 def test_the_config_picks_what_is_forced(make_config, overrides, chosen):
     """A dataset with one valid model, an algorithm with one valid compressor: the group defaults pick it."""
     cfg = make_config(*overrides)
@@ -101,30 +126,52 @@ def test_the_config_picks_what_is_forced(make_config, overrides, chosen):
         check_config(cfg)
 
 
-@pytest.mark.parametrize("overrides, message", [
-    (["algo=iade", "problem=quadratic", "compressor=topk"],
-     "`compressor.name` must be 'bounded' for algo=iade, but is 'topk'."),
-    (["algo=iade_sgd", "problem=lsq_interp", "compressor.mode=deterministic"],
-     "`compressor.mode` must be 'stochastic' for algo=iade_sgd, but is 'deterministic'."),
-    (["algo=aiade", "compressor=bounded"], "`model.name` must be a convex model"),
-    (["model=logreg"], "`dataset.classes` must be two different digits 0-9"),
-    (["model=logreg", "dataset.classes=[4,4]"], "`dataset.classes` must be two different digits 0-9"),
-    (["dataset=quadratic", "model=mnist_cnn"], "`model.name` must be one of ['quadratic'] for dataset=quadratic"),
-    (["problem=quadratic", "dataset.kappa=0.5"], "`dataset.kappa` must be a number >= 1.0, but is 0.5."),
-    (["model=logreg", "dataset=libsvm", "dataset.path=/nonexistent.svm"],
-     "`dataset.path` must be an existing LIBSVM file, but '/nonexistent.svm' does not exist."),
-    (["problem=mnist_4v9", "model.l2=0"], "`model.l2` must be a number > 0.0, but is 0."),
-    (["problem=quadratic", "train.tol=2"], "`train.tol` must be 'auto', null or a number in (0, 1), but is 2."),
-    (["precision=float64"], "`precision` must be 'float32' for model=mnist_cnn"),
-    (["train.epochs=null"], "`train.epochs` and `train.max_steps` are both null"),
-    (["controller=accordion"], "it needs compressor=topk and compressor.scope=layer, but they are 'topk' and 'model'"),
-    (["controller=accordion", "compressor.scope=layer", "controller.k_min=0.5"],
-     "`controller.k_min` must be <= `controller.k_max` (0.01), but is 0.5."),
-    (["compressor=threshold", "compressor.lam_rule=sqrt"], "`compressor.lam_rule` must be null or one of ['inv_sqrt_kmin']"),
-    (["+train.lr_schedule={warmup_epochs:-1}"], "`train.lr_schedule.warmup_epochs` must be a number >= 0, but is -1."),
-    (["problem=quadratic", "algo=iade", "compressor=bounded", "+train.lr_schedule={milestones:[1]}"],
-     "`train.lr_schedule` must be null for algo=iade"),
-])
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        (
+            ["algo=iade", "problem=quadratic", "compressor=topk"],
+            "`compressor.name` must be 'bounded' for algo=iade, but is 'topk'.",
+        ),
+        (
+            ["algo=iade_sgd", "problem=lsq_interp", "compressor.mode=deterministic"],
+            "`compressor.mode` must be 'stochastic' for algo=iade_sgd, but is 'deterministic'.",
+        ),
+        (["algo=aiade", "compressor=bounded"], "`model.name` must be a convex model"),
+        (["model=logreg"], "`dataset.classes` must be two different digits 0-9"),
+        (["model=logreg", "dataset.classes=[4,4]"], "`dataset.classes` must be two different digits 0-9"),
+        (["dataset=quadratic", "model=mnist_cnn"], "`model.name` must be one of ['quadratic'] for dataset=quadratic"),
+        (["problem=quadratic", "dataset.kappa=0.5"], "`dataset.kappa` must be a number >= 1.0, but is 0.5."),
+        (
+            ["model=logreg", "dataset=libsvm", "dataset.path=/nonexistent.svm"],
+            "`dataset.path` must be an existing LIBSVM file, but '/nonexistent.svm' does not exist.",
+        ),
+        (["problem=mnist_4v9", "model.l2=0"], "`model.l2` must be a number > 0.0, but is 0."),
+        (["problem=quadratic", "train.tol=2"], "`train.tol` must be 'auto', null or a number in (0, 1), but is 2."),
+        (["precision=float64"], "`precision` must be 'float32' for model=mnist_cnn"),
+        (["train.epochs=null"], "`train.epochs` and `train.max_steps` are both null"),
+        (
+            ["controller=accordion"],
+            "it needs compressor=topk and compressor.scope=layer, but they are 'topk' and 'model'",
+        ),
+        (
+            ["controller=accordion", "compressor.scope=layer", "controller.k_min=0.5"],
+            "`controller.k_min` must be <= `controller.k_max` (0.01), but is 0.5.",
+        ),
+        (
+            ["compressor=threshold", "compressor.lam_rule=sqrt"],
+            "`compressor.lam_rule` must be null or one of ['inv_sqrt_kmin']",
+        ),
+        (
+            ["+train.lr_schedule={warmup_epochs:-1}"],
+            "`train.lr_schedule.warmup_epochs` must be a number >= 0, but is -1.",
+        ),
+        (
+            ["problem=quadratic", "algo=iade", "compressor=bounded", "+train.lr_schedule={milestones:[1]}"],
+            "`train.lr_schedule` must be null for algo=iade",
+        ),
+    ],
+)
 def test_convex_config_errors_name_the_key(make_config, overrides, message):
     with pytest.raises(ConfigError) as err:
         check_config(make_config(*overrides))

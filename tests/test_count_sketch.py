@@ -1,6 +1,7 @@
 """Count sketch (compressors/count_sketch.py, baselines.md B1): linearity, the allreduce of tables and
 one decode of the sum, shared hashes, the lower median, the count-sketch recovery and l2 bounds, the
 bit count, the unsketch's top-k and the parameter checks. Both hash families (``random``, ``block``)."""
+
 from __future__ import annotations
 
 import math
@@ -19,7 +20,6 @@ HASHINGS = cs.HASHINGS
 pytestmark = pytest.mark.usefixtures("one_thread")  # the suite shares two cores
 
 
-
 def integers(d: int, seed: int, high: int = 50) -> torch.Tensor:
     """Small integers in fp32: every sum the sketch forms is exact, so equalities hold with tolerance 0."""
     return torch.randint(-high, high + 1, (d,), generator=torch.Generator().manual_seed(seed)).float()
@@ -29,7 +29,7 @@ def binomial_tail(r: int, p: float) -> float:
     """P(at least ceil(r/2) of r independent rows fail), each with probability p: the (lower)
     median of r row estimates can only be off if that many rows are."""
     m0 = math.ceil(r / 2)
-    return sum(math.comb(r, m) * p ** m * (1 - p) ** (r - m) for m in range(m0, r + 1))
+    return sum(math.comb(r, m) * p**m * (1 - p) ** (r - m) for m in range(m0, r + 1))
 
 
 def allowed_failures(expected: float) -> int:
@@ -39,6 +39,7 @@ def allowed_failures(expected: float) -> int:
 
 
 # --------------------------------------------------------------------------- linearity, allreduce
+
 
 @pytest.mark.parametrize("hashing", HASHINGS)
 def test_sketch_is_exactly_linear(hashing):
@@ -117,7 +118,7 @@ def test_hash_cache_evicts_least_recent_first(monkeypatch):
     monkeypatch.setattr(cs, "CACHE_BYTES", 2 * one)
     second = cs.sketch_hashes(1000, 3, 50, (0, "t", 1))
     assert cs.sketch_hashes(1000, 3, 50, (0, "t", 0)) is first  # now the most recent
-    cs.sketch_hashes(1000, 3, 50, (0, "t", 2))                  # evicts key 1, not key 0
+    cs.sketch_hashes(1000, 3, 50, (0, "t", 2))  # evicts key 1, not key 0
     assert cs.sketch_hashes(1000, 3, 50, (0, "t", 0)) is first
     assert cs.sketch_hashes(1000, 3, 50, (0, "t", 1)) is not second
     cs.clear_cache()
@@ -138,11 +139,14 @@ def test_block_hashing_shifts_whole_blocks():
 
 # --------------------------------------------------------------------------- the median
 
+
 @pytest.mark.parametrize("r", range(1, 13))
 def test_lower_median_is_torch_median(r):
     g = torch.Generator().manual_seed(r)
-    for values in (torch.randint(-3, 4, (r, 4000), generator=g).float(),  # many ties
-                   torch.randn(r, 4000, generator=g)):
+    for values in (
+        torch.randint(-3, 4, (r, 4000), generator=g).float(),  # many ties
+        torch.randn(r, 4000, generator=g),
+    ):
         expected = torch.median(values, dim=0).values
         assert torch.equal(cs.lower_median(values), expected)
         out = torch.empty(4000)
@@ -170,6 +174,7 @@ def test_estimate_with_even_rows_is_the_lower_median(hashing):
 
 # --------------------------------------------------------------------------- recovery bounds
 
+
 @pytest.mark.parametrize("hashing", HASHINGS)
 def test_heavy_hitters_recovered_as_the_count_sketch_guarantees(hashing):
     """Count sketch (Charikar, Chen, Farach-Colton 2002): in one row, coordinate j's estimate is off by
@@ -191,7 +196,7 @@ def test_heavy_hitters_recovered_as_the_count_sketch_guarantees(hashing):
         tail[heavy] = 0
         tail_norm, tail_max = float(tail.norm()), float(tail.abs().max())
         eps = (M - tail_max) / (2 * tail_norm) * (1 - 1e-9)
-        expected_failures += min(1.0, d * binomial_tail(r, k / c + 1 / (c * eps ** 2)))
+        expected_failures += min(1.0, d * binomial_tail(r, k / c + 1 / (c * eps**2)))
         payload = comp.compress(x, CompressContext(seed=t))
         found = comp.heavy_hitters(payload, k)
         decoded = comp.decompress(payload)
@@ -223,7 +228,7 @@ def test_point_queries_within_the_count_sketch_bound(hashing, kind):
     else:
         own = x.double().pow(2).view(-1, c).sum(1).repeat_interleave(c)
     mean_sq_expected = float(((norm2 - own) / c).mean())
-    delta = binomial_tail(r, 1 / (c * eps ** 2))
+    delta = binomial_tail(r, 1 / (c * eps**2))
     bad, sq = 0, 0.0
     for t in range(trials):
         hashes = cs.build_hashes(d, r, c, (t, "count_sketch", 0), hashing)
@@ -242,7 +247,7 @@ def test_l2_estimate_within_its_bound(hashing):
     sqrt(Y) is within (1 +- eps) ||x||. Block hashes lack 4-wise signs: for them this is an empirical
     check on Gaussian vectors, not a theorem."""
     d, r, c, eps, trials = 5000, 5, 500, 0.2, 100
-    delta = binomial_tail(r, 2 / (c * eps ** 2))
+    delta = binomial_tail(r, 2 / (c * eps**2))
     failures = 0
     for t in range(trials):
         x = torch.randn(d, generator=torch.Generator().manual_seed(1000 + t)) * 10 ** (t % 3)
@@ -258,6 +263,7 @@ def test_l2_estimate_uses_the_lower_median_of_row_sums():
 
 
 # --------------------------------------------------------------------------- payload, decode, checks
+
 
 @pytest.mark.parametrize("r,c", [(5, 10_000), (3, 7), (10, 1000)])
 def test_bits_are_32_r_c(r, c):
@@ -293,7 +299,7 @@ def test_topk_magnitude_is_torch_topk(kind):
     d, k = 1_000_000, 3000  # above 4 * SELECT_SAMPLE: the sampled threshold path
     g = torch.Generator().manual_seed(4)
     x = torch.randn(d, generator=g)
-    if kind == "zeros":    # threshold 0: every entry a candidate
+    if kind == "zeros":  # threshold 0: every entry a candidate
         x[torch.rand(d, generator=g) < 0.999] = 0
     elif kind == "strided":  # the strided sample sees only small entries: the fallback
         x = torch.where(torch.arange(d) % (d // cs.SELECT_SAMPLE) == 0, x * 1e-3, x)
@@ -307,13 +313,21 @@ def test_topk_magnitude_is_torch_topk(kind):
         assert set(got.tolist()) == set(ref.tolist())
 
 
-@pytest.mark.parametrize("params,key", [
-    ({"rows": 0}, "`rows`"), ({"rows": 2.5}, "`rows`"), ({"rows": True}, "`rows`"),
-    ({"columns": 0}, "`columns`"), ({"columns": "100"}, "`columns`"),
-    ({"hashing": "csvec"}, "`hashing`"),
-    ({"ratio": 0.1, "k": 5}, "`k`"), ({"ratio": None, "k": None}, "`ratio`"),
-    ({"ratio": None, "k": 0}, "`k`"), ({"ratio": 1.5}, "`ratio`"),
-])
+@pytest.mark.parametrize(
+    "params,key",
+    [
+        ({"rows": 0}, "`rows`"),
+        ({"rows": 2.5}, "`rows`"),
+        ({"rows": True}, "`rows`"),
+        ({"columns": 0}, "`columns`"),
+        ({"columns": "100"}, "`columns`"),
+        ({"hashing": "csvec"}, "`hashing`"),
+        ({"ratio": 0.1, "k": 5}, "`k`"),
+        ({"ratio": None, "k": None}, "`ratio`"),
+        ({"ratio": None, "k": 0}, "`k`"),
+        ({"ratio": 1.5}, "`ratio`"),
+    ],
+)
 def test_check_names_the_key(params, key):
     errors = CountSketch(**params).check()
     assert len(errors) == 1 and key in errors[0], errors

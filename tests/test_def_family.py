@@ -5,6 +5,7 @@ Worker i's loss is f_i(x) = ||x - c_i||^2 / 2, so its gradient at a point z is z
 gradient at the detached point x - lambda e_i is written out by hand. RBGS's block of each tensor
 is read off ``RBGS.start`` (the shared generator); P_B below is the 0/1 mask of those blocks.
 """
+
 from __future__ import annotations
 
 import pytest
@@ -51,6 +52,7 @@ def grads_at(points, x):
 
 # -- RBGS ------------------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("ratio", [16, 64, 256, 1024])
 def test_rbgs_bits_are_32_per_kept_entry_and_the_allreduce_moves_them(ratio):
     layers = [7, 300, 64, 1, 1000, 4096, 25]
@@ -89,6 +91,7 @@ def test_rbgs_rejects_a_bad_ratio():
 
 # -- EF with local momentum (def's EF baseline) ----------------------------------------------------
 
+
 def test_ef_sgd_local_momentum_two_steps_by_hand():
     lr, mu, wd = 0.1, 0.9, 0.01
     algo, x = make("ef_sgd", lr=lr, ef="local_momentum", momentum=mu, weight_decay=wd)
@@ -114,6 +117,7 @@ def test_ef_sgd_local_momentum_two_steps_by_hand():
 
 
 # -- DEF, DEF-A, SAEF ------------------------------------------------------------------------------
+
 
 def test_def_two_steps_by_hand_and_its_output_point():
     lr, mu, wd, lam = 0.1, 0.9, 0.01, 0.5
@@ -180,6 +184,7 @@ def test_saef_error_averaging_when_asked():
 
 # -- PSync -----------------------------------------------------------------------------------------
 
+
 def test_psync_two_steps_by_hand():
     lr, mu, wd = 0.1, 0.9, 0.01
     algo, x = make("psync", lr=lr, momentum=mu, weight_decay=wd)
@@ -202,6 +207,7 @@ def test_psync_two_steps_by_hand():
 
 
 # -- EF21, EF21-SGDM -------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("compressor", ["rbgs", "topk"])
 def test_ef21_two_steps_by_hand(compressor):
@@ -247,22 +253,36 @@ def test_ef21_sgdm_two_steps_by_hand():
 
 
 def test_family_rejects_bad_values_naming_the_key():
-    assert any("`lam` must be a number in [0, 1]" in e for e in registry.get("def").check({"lr": 0.1, "lam": 2,
-                                                                                          "momentum": 0.9, "weight_decay": 0}))
+    assert any(
+        "`lam` must be a number in [0, 1]" in e
+        for e in registry.get("def").check({"lr": 0.1, "lam": 2, "momentum": 0.9, "weight_decay": 0})
+    )
     assert any("`eta` must be in (0, 1]" in e for e in registry.get("ef21_sgdm").check({"lr": 0.1, "eta": 0}))
-    assert any("local_momentum" in e for e in registry.get("ef_sgd").check(
-        {"lr": 0.1, "ef": "local_momentum", "optimizer": "adam", "momentum": 0, "weight_decay": 0}))
+    assert any(
+        "local_momentum" in e
+        for e in registry.get("ef_sgd").check(
+            {"lr": 0.1, "ef": "local_momentum", "optimizer": "adam", "momentum": 0, "weight_decay": 0}
+        )
+    )
 
 
 # -- the runner's side: BatchNorm statistics, per-worker points, the network model ----------------
+
 
 def network_task(*overrides):
     from conftest import compose_config
 
     from compress_train.runner.tasks.network import NetworkTask
 
-    cfg = compose_config("dataset=cifar10", "dataset.synthetic=true", "dataset.download=false", "model=resnet18_cifar",
-                         "workers=2", "train.batch_size=4", *overrides)
+    cfg = compose_config(
+        "dataset=cifar10",
+        "dataset.synthetic=true",
+        "dataset.download=false",
+        "model=resnet18_cifar",
+        "workers=2",
+        "train.batch_size=4",
+        *overrides,
+    )
     return NetworkTask(cfg, SimCommunicator(2), lambda s: None, torch.device("cpu"))
 
 
@@ -295,22 +315,40 @@ def test_gradients_at_each_workers_point_and_the_iterate_put_back():
 def test_a_task_without_worker_points_refuses_def_naming_it(tmp_path):
     from cli_helpers import run_cli
 
-    proc = run_cli(f"hydra.run.dir={tmp_path / 'run'}", "algo=def", "compressor=rbgs", "dataset=ptb",
-                   "train.max_steps=1", cwd=tmp_path)
+    proc = run_cli(
+        f"hydra.run.dir={tmp_path / 'run'}",
+        "algo=def",
+        "compressor=rbgs",
+        "dataset=ptb",
+        "train.max_steps=1",
+        cwd=tmp_path,
+    )
     assert proc.returncode == 2 and "algo=def takes each worker's gradient at its own point" in proc.stderr
 
 
 def test_projected_communication_time_follows_the_bytes_each_collective_moved(tmp_path):
-    from cli_helpers import metrics
     from conftest import compose_config
 
+    from cli_helpers import metrics
     from compress_train.runner.launch import launch
     from compress_train.runner.network_model import NetworkModel
 
-    cfg = compose_config("dataset.download=false", "logger.progress=false", "algo=def", "compressor=rbgs",
-                         "compressor.ratio=16", "workers=4", "model.hidden=16", "train.batch_size=20",
-                         "train.max_steps=4", "train.epochs=null", "train.log_every=1", "threads=1",
-                         "network.bandwidth_gbps=1", "network.latency_us=10")
+    cfg = compose_config(
+        "dataset.download=false",
+        "logger.progress=false",
+        "algo=def",
+        "compressor=rbgs",
+        "compressor.ratio=16",
+        "workers=4",
+        "model.hidden=16",
+        "train.batch_size=20",
+        "train.max_steps=4",
+        "train.epochs=null",
+        "train.log_every=1",
+        "threads=1",
+        "network.bandwidth_gbps=1",
+        "network.latency_us=10",
+    )
     threads = torch.get_num_threads()
     try:
         assert launch(cfg, tmp_path / "run")["status"] == "completed"
@@ -328,10 +366,16 @@ def test_projected_communication_time_follows_the_bytes_each_collective_moved(tm
     assert "bits_eval" not in rows[0] and rows[-1]["bits_up"] == sum(r["bits_up_step"] for r in rows)
 
 
-@pytest.mark.parametrize("override, message", [
-    ("network.topology=tree", "`network.topology` must be one of ['ring', 'allgather', 'parameter_server'], but is 'tree'."),
-    ("train.bn_stats=mean", "`train.bn_stats` must be one of ['broadcast', 'average'], but is 'mean'."),
-])
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        (
+            "network.topology=tree",
+            "`network.topology` must be one of ['ring', 'allgather', 'parameter_server'], but is 'tree'.",
+        ),
+        ("train.bn_stats=mean", "`train.bn_stats` must be one of ['broadcast', 'average'], but is 'mean'."),
+    ],
+)
 def test_network_and_bn_keys_reject_bad_values_naming_the_key(override, message):
     from conftest import compose_config
 

@@ -1,19 +1,21 @@
 """The CLI explains itself: list, help, typo suggestions, types in the message template, the run's
 length from train.max_steps alone, the forced choices, and the line a sweep ends with."""
+
 from __future__ import annotations
 
 import os
 import subprocess
 
 import pytest
-from cli_helpers import BIN, metrics, run_cli, summary
 
-from compress_train.runner.discover import describe, explain_composition_error, presets, CONF
+from cli_helpers import BIN, metrics, run_cli, summary
+from compress_train.runner.discover import CONF, describe, explain_composition_error, presets
 
 
 def cli(*args: str, cwd, env=None) -> subprocess.CompletedProcess:
-    return subprocess.run([str(BIN / "compress-train"), *args], cwd=cwd, capture_output=True, text=True,
-                          timeout=120, env=env)
+    return subprocess.run(
+        [str(BIN / "compress-train"), *args], cwd=cwd, capture_output=True, text=True, timeout=120, env=env
+    )
 
 
 def test_list_describes_every_option_and_preset(tmp_path):
@@ -38,12 +40,15 @@ def test_completion_of_experiment_presets(tmp_path):
     assert cli("-sc", "query=bash", cwd=tmp_path, env=env).stdout.split() == ["experiment=aiade/rate"]
 
 
-@pytest.mark.parametrize("override, message", [
-    ("train.epocs=3", "error: `train.epocs` is not a config key. Did you mean `train.epochs`?"),
-    ("compressor.ratoi=0.1", "error: `compressor.ratoi` is not a config key. Did you mean `compressor.ratio`?"),
-    ("compressor.ratio=abc", "error: `compressor.ratio` must be a number, but is 'abc'."),
-    ("train.batch_size=1.5", "error: `train.batch_size` must be an integer, but is '1.5'."),
-])
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ("train.epocs=3", "error: `train.epocs` is not a config key. Did you mean `train.epochs`?"),
+        ("compressor.ratoi=0.1", "error: `compressor.ratoi` is not a config key. Did you mean `compressor.ratio`?"),
+        ("compressor.ratio=abc", "error: `compressor.ratio` must be a number, but is 'abc'."),
+        ("train.batch_size=1.5", "error: `train.batch_size` must be an integer, but is '1.5'."),
+    ],
+)
 def test_composition_errors_use_the_template(tmp_path, override, message):
     proc = cli(override, cwd=tmp_path)
     assert proc.returncode == 2 and message in proc.stderr, proc.stderr
@@ -56,16 +61,31 @@ def test_unknown_errors_are_left_to_hydra():
 @pytest.mark.slow
 def test_max_steps_alone_sets_the_length_and_forced_choices_run(tmp_path):
     run = tmp_path / "run"
-    proc = run_cli(f"hydra.run.dir={run}", "algo=iade", "dataset=quadratic", "dataset.dim=5", "train.max_steps=7",
-                   "train.log_every=1", "train.tol=null", cwd=tmp_path)
+    proc = run_cli(
+        f"hydra.run.dir={run}",
+        "algo=iade",
+        "dataset=quadratic",
+        "dataset.dim=5",
+        "train.max_steps=7",
+        "train.log_every=1",
+        "train.tol=null",
+        cwd=tmp_path,
+    )
     assert proc.returncode == 0, proc.stderr
     s = summary(run)
     assert (s["compressor"], s["model"], s["steps"]) == ("bounded", "quadratic", 7)
     assert "7 steps (train.max_steps=7)" in proc.stdout + proc.stderr
     run2 = tmp_path / "run2"  # the MNIST default: 5 epochs x 20 steps would cap 150 at 100
-    proc = run_cli(f"hydra.run.dir={run2}", "train.max_steps=150", "train.log_every=150", "train.eval_every=1000",
-                   "model.hidden=8",
-                   "train.batch_size=200", "threads=1", cwd=tmp_path)
+    proc = run_cli(
+        f"hydra.run.dir={run2}",
+        "train.max_steps=150",
+        "train.log_every=150",
+        "train.eval_every=1000",
+        "model.hidden=8",
+        "train.batch_size=200",
+        "threads=1",
+        cwd=tmp_path,
+    )
     assert proc.returncode == 0, proc.stderr
     assert summary(run2)["steps"] == 150 and metrics(run2)[-1]["step"] == 150
 

@@ -8,18 +8,38 @@ allreduce of linear payloads (DEF and PSync over RBGS, SketchedAMSGrad-GA's coun
 its exact second round, as SketchedAMSGrad-PA's and Sketched-SGD's; FetchSGD's server state in sketch
 space) and a compressing server with its own error (1-bit Adam, Efficient-Adam).
 """
+
 from __future__ import annotations
 
 import os
 import subprocess
 
 import pytest
+
 from cli_helpers import BIN, QUICK, metrics, run_cli, summary
 
 pytestmark = [pytest.mark.slow, pytest.mark.dist]
-EXACT = ("numbers_sent", "step", "samples", "bits_up", "bits_down", "elements_up", "wire_bytes", "bits_up_step",
-         "bits_down_step", "elements_up_step", "wire_bytes_step", "density", "avg_density", "bits_lemma21",
-         "bits_lemma21_step", "bits_lemma21_down", "bits_eval", "time_comm_model_s", "time_comm_model_s_step")
+EXACT = (
+    "numbers_sent",
+    "step",
+    "samples",
+    "bits_up",
+    "bits_down",
+    "elements_up",
+    "wire_bytes",
+    "bits_up_step",
+    "bits_down_step",
+    "elements_up_step",
+    "wire_bytes_step",
+    "density",
+    "avg_density",
+    "bits_lemma21",
+    "bits_lemma21_step",
+    "bits_lemma21_down",
+    "bits_eval",
+    "time_comm_model_s",
+    "time_comm_model_s_step",
+)
 CLOSE = ("train_loss", "test_loss", "test_acc", "error_norm", "total_error", "dist_to_opt", "suboptimality")
 # The same thread count in both modes: CPU kernels reduce in a thread-dependent order.
 STEPS = ("train.max_steps=4", "train.log_every=2", "train.eval_every=4", "threads=1")
@@ -35,30 +55,46 @@ def assert_same_run(a: list[dict], b: list[dict]) -> None:
                 assert rb[key] == pytest.approx(ra[key], rel=1e-5, abs=1e-6), key
 
 
-@pytest.mark.parametrize("setup", [
-    ("algo=comp_ams", "compressor=blocksign"),
-    ("algo=ef_sgd", "compressor=threshold", "compressor.lam=0.01", "algo.momentum=0.9"),
-    ("algo=sgd",),
-    ("algo=iade", "compressor=bounded", "problem=quadratic", "dataset.dim=10"),
-    ("algo=def", "compressor=rbgs", "compressor.ratio=16", "network.bandwidth_gbps=10", "network.latency_us=5"),
-    ("algo=psync", "compressor=rbgs", "compressor.ratio=64"),
-    ("algo=onebit_adam", "compressor=onebit_rms", "algo.freeze_step=2"),
-    ("algo=sketched_ams_ga", "compressor.columns=2000", "compressor.ratio=null", "compressor.k=500"),
-    ("algo=sketched_ams_pa", "compressor.columns=2000", "compressor.ratio=null", "compressor.k=500"),
-    ("algo=sketched_sgd", "compressor.columns=2000", "compressor.ratio=null", "compressor.k=500"),
-    ("algo=fetchsgd", "compressor.columns=2000", "compressor.ratio=null", "compressor.k=500"),
-    ("algo=efficient_adam", "compressor=topk", "compressor.ratio=0.05"),
-    ("algo=ef_sgd", "compressor=bf16"),
-], ids=["comp_ams-blocksign", "ef_sgd-threshold", "sgd-allreduce", "iade-double-encoding", "def-rbgs-allreduce",
-        "psync-rbgs", "onebit_adam-server-compression", "sketched_ams_ga-two-rounds", "sketched_ams_pa-two-rounds",
-        "sketched_sgd-two-rounds", "fetchsgd-sketch-space-server", "efficient_adam-server-compression",
-        "ef_sgd-bf16-allreduce"])
+@pytest.mark.parametrize(
+    "setup",
+    [
+        ("algo=comp_ams", "compressor=blocksign"),
+        ("algo=ef_sgd", "compressor=threshold", "compressor.lam=0.01", "algo.momentum=0.9"),
+        ("algo=sgd",),
+        ("algo=iade", "compressor=bounded", "problem=quadratic", "dataset.dim=10"),
+        ("algo=def", "compressor=rbgs", "compressor.ratio=16", "network.bandwidth_gbps=10", "network.latency_us=5"),
+        ("algo=psync", "compressor=rbgs", "compressor.ratio=64"),
+        ("algo=onebit_adam", "compressor=onebit_rms", "algo.freeze_step=2"),
+        ("algo=sketched_ams_ga", "compressor.columns=2000", "compressor.ratio=null", "compressor.k=500"),
+        ("algo=sketched_ams_pa", "compressor.columns=2000", "compressor.ratio=null", "compressor.k=500"),
+        ("algo=sketched_sgd", "compressor.columns=2000", "compressor.ratio=null", "compressor.k=500"),
+        ("algo=fetchsgd", "compressor.columns=2000", "compressor.ratio=null", "compressor.k=500"),
+        ("algo=efficient_adam", "compressor=topk", "compressor.ratio=0.05"),
+        ("algo=ef_sgd", "compressor=bf16"),
+    ],
+    ids=[
+        "comp_ams-blocksign",
+        "ef_sgd-threshold",
+        "sgd-allreduce",
+        "iade-double-encoding",
+        "def-rbgs-allreduce",
+        "psync-rbgs",
+        "onebit_adam-server-compression",
+        "sketched_ams_ga-two-rounds",
+        "sketched_ams_pa-two-rounds",
+        "sketched_sgd-two-rounds",
+        "fetchsgd-sketch-space-server",
+        "efficient_adam-server-compression",
+        "ef_sgd-bf16-allreduce",
+    ],
+)
 def test_sim_equals_torchrun(tmp_path, setup):
     runs = {}
     for launcher in ("sim", "torchrun"):
         runs[launcher] = tmp_path / launcher
-        proc = run_cli(f"hydra.run.dir={runs[launcher]}", f"launcher={launcher}", "workers=2", *setup, *STEPS,
-                       cwd=tmp_path)
+        proc = run_cli(
+            f"hydra.run.dir={runs[launcher]}", f"launcher={launcher}", "workers=2", *setup, *STEPS, cwd=tmp_path
+        )
         assert proc.returncode == 0, proc.stdout + proc.stderr
     assert summary(runs["torchrun"])["launcher"] == "torchrun"
     assert_same_run(metrics(runs["sim"]), metrics(runs["torchrun"]))
@@ -73,8 +109,17 @@ def test_ef21_shared_estimate_stays_bit_identical_on_every_rank(tmp_path):
     from compress_train.runner import checkpoint
 
     run = tmp_path / "run"
-    proc = run_cli(f"hydra.run.dir={run}", "launcher=torchrun", "workers=2", "algo=ef21", "compressor=topk",
-                   "compressor.ratio=0.05", *STEPS, "train.max_steps=6", cwd=tmp_path)
+    proc = run_cli(
+        f"hydra.run.dir={run}",
+        "launcher=torchrun",
+        "workers=2",
+        "algo=ef21",
+        "compressor=topk",
+        "compressor.ratio=0.05",
+        *STEPS,
+        "train.max_steps=6",
+        cwd=tmp_path,
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     newest = checkpoint.complete(run)[-1]
     ranks = [checkpoint.load(newest / f"rank_{r}.pt")["algo"] for r in (0, 1)]
@@ -86,16 +131,40 @@ def test_ef21_shared_estimate_stays_bit_identical_on_every_rank(tmp_path):
 def test_plain_torchrun_module_entry(tmp_path):
     """``torchrun --nproc-per-node 2 -m compress_train.runner overrides...`` works too."""
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    proc = subprocess.run([str(BIN / "torchrun"), "--standalone", "--nproc-per-node", "2", "-m", "compress_train.runner",
-                           *QUICK, "compressor=threshold", "compressor.lam=0.01", "algo=ef_sgd", *STEPS],
-                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [
+            str(BIN / "torchrun"),
+            "--standalone",
+            "--nproc-per-node",
+            "2",
+            "-m",
+            "compress_train.runner",
+            *QUICK,
+            "compressor=threshold",
+            "compressor.lam=0.01",
+            "algo=ef_sgd",
+            *STEPS,
+        ],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     (run_dir,) = [p.parent for p in (tmp_path / "outputs" / "torchrun").rglob("summary.json")]
     s = summary(run_dir)
     assert s["status"] == "completed" and s["workers"] == 2 and s["launcher"] == "torchrun"
     sim = tmp_path / "sim"
-    proc = run_cli(f"hydra.run.dir={sim}", "workers=2", "compressor=threshold", "compressor.lam=0.01", "algo=ef_sgd",
-                   *STEPS, cwd=tmp_path)
+    proc = run_cli(
+        f"hydra.run.dir={sim}",
+        "workers=2",
+        "compressor=threshold",
+        "compressor.lam=0.01",
+        "algo=ef_sgd",
+        *STEPS,
+        cwd=tmp_path,
+    )
     assert proc.returncode == 0, proc.stderr
     assert_same_run(metrics(sim), metrics(run_dir))
 
@@ -103,8 +172,18 @@ def test_plain_torchrun_module_entry(tmp_path):
 def test_hand_run_torchrun_honours_hydra_run_dir_and_never_reuses_one(tmp_path):
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     run = tmp_path / "mine"
-    cmd = [str(BIN / "torchrun"), "--standalone", "--nproc-per-node", "2", "-m", "compress_train.runner", *QUICK,
-           f"hydra.run.dir={run}", "model.hidden=16", *STEPS]
+    cmd = [
+        str(BIN / "torchrun"),
+        "--standalone",
+        "--nproc-per-node",
+        "2",
+        "-m",
+        "compress_train.runner",
+        *QUICK,
+        f"hydra.run.dir={run}",
+        "model.hidden=16",
+        *STEPS,
+    ]
     proc = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert summary(run)["status"] == "completed" and not (tmp_path / "outputs").exists()

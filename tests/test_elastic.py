@@ -8,6 +8,7 @@ would train on other batches, or run a different number of collectives, and coul
 Without restarts the run ends within seconds with exit code 2, one ``error:`` line naming the rank
 and the signal, ``summary.json`` ``failed`` with that reason, and the metrics written so far.
 """
+
 from __future__ import annotations
 
 import os
@@ -17,13 +18,23 @@ import time
 
 import pytest
 import torch
-from cli_helpers import BIN, QUICK, metrics, run_cli, summary
 
+from cli_helpers import BIN, QUICK, metrics, run_cli, summary
 from compress_train.runner import checkpoint
 
 pytestmark = [pytest.mark.slow, pytest.mark.dist, pytest.mark.xdist_group("elastic")]  # one module fixture, one worker
-SETUP = ("launcher=torchrun", "workers=2", "train.checkpoint_every=4", "model.hidden=16", "train.batch_size=20",
-         "threads=1", "train.max_steps=16", "train.epochs=null", "train.log_every=2", "train.eval_every=8")
+SETUP = (
+    "launcher=torchrun",
+    "workers=2",
+    "train.checkpoint_every=4",
+    "model.hidden=16",
+    "train.batch_size=20",
+    "threads=1",
+    "train.max_steps=16",
+    "train.epochs=null",
+    "train.log_every=2",
+    "train.eval_every=8",
+)
 KILL = {"COMPRESS_TRAIN_KILL_AT": "1:6"}
 
 
@@ -38,8 +49,14 @@ def final_params(run_dir):
 def run_killed(run_dir, *overrides, timeout=240):
     env = {k: v for k, v in os.environ.items() if k != "TORCHELASTIC_RESTART_COUNT"} | KILL
     start = time.monotonic()
-    proc = subprocess.run([str(BIN / "compress-train"), *QUICK, f"hydra.run.dir={run_dir}", *SETUP, *overrides],
-                          cwd=run_dir.parent, env=env, capture_output=True, text=True, timeout=timeout)
+    proc = subprocess.run(
+        [str(BIN / "compress-train"), *QUICK, f"hydra.run.dir={run_dir}", *SETUP, *overrides],
+        cwd=run_dir.parent,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
     return proc, time.monotonic() - start
 
 
@@ -75,8 +92,11 @@ def test_a_dead_worker_without_restarts_fails_fast_naming_rank_and_signal(tmp_pa
     assert wall < 60, wall
     errors = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
     assert len(errors) == 1, proc.stderr
-    assert re.fullmatch(rf"error: torchrun worker rank 1 died \(SIGKILL\) at .+; outputs so far are in "
-                        rf"{re.escape(str(run))}", errors[0]), errors[0]
+    assert re.fullmatch(
+        rf"error: torchrun worker rank 1 died \(SIGKILL\) at .+; outputs so far are in "
+        rf"{re.escape(str(run))}",
+        errors[0],
+    ), errors[0]
     assert "Root Cause" in proc.stderr and "Signal 9 (SIGKILL)" in proc.stderr  # torchrun's report, passed through
     s = summary(run)
     assert s["status"] == "failed"
@@ -85,5 +105,5 @@ def test_a_dead_worker_without_restarts_fails_fast_naming_rank_and_signal(tmp_pa
     rows = metrics(run)  # what was written before the death is kept, and is the uninterrupted run's
     steps = [r["step"] for r in rows]
     assert steps[:2] == [2, 4] and steps[-1] <= 6, steps
-    assert comparable(rows) == comparable(metrics(whole))[:len(rows)]
+    assert comparable(rows) == comparable(metrics(whole))[: len(rows)]
     assert [checkpoint.read_manifest(c)["step"] for c in checkpoint.complete(run)] == [4]

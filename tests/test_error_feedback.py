@@ -2,6 +2,7 @@
 conf/compressor/*.yaml: the conservation invariant in each mode's units, the equivalence of
 classic and scaled EF at a constant step size (hard_threshold Remark 1), and the difference hard_threshold
 Alg. 1 makes for the hard threshold when the step size changes."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -71,7 +72,11 @@ def test_conservation(mode, path):
         else:
             lhs, rhs = lr * decoded + e_new, lr * g + e_old
             torch.testing.assert_close(lr * corrected, lr * g + e_old, rtol=1e-5, atol=1e-6)
-        scale = float(torch.max(g.abs().max() * max(lr, 1.0) + e_old.abs().max(), (lr * decoded).abs().max() + decoded.abs().max()))
+        scale = float(
+            torch.max(
+                g.abs().max() * max(lr, 1.0) + e_old.abs().max(), (lr * decoded).abs().max() + decoded.abs().max()
+            )
+        )
         torch.testing.assert_close(lhs, rhs, rtol=0, atol=1e-5 * max(scale, 1.0))
         assert ef.norm() == pytest.approx(float(e_new.norm()))
 
@@ -110,10 +115,10 @@ def test_threshold_scaled_follows_alg1_when_lr_changes():
     classic = run(build("classic", D), sc, grads, lrs)
     scaled = run(build("scaled", D), sc, grads, lrs)
     for (g, lr, _, _, dec_c, ef_c), (_, _, _, _, dec_s, ef_s) in zip(classic, scaled):
-        q = g + e_c                          # classic reference
+        q = g + e_c  # classic reference
         ref_c = hard_threshold(q, lam)
         e_c = q - ref_c
-        p = e_s + lr * g                     # Alg. 1 reference
+        p = e_s + lr * g  # Alg. 1 reference
         delta = torch.where(p.abs() >= lr * lam, p, torch.zeros_like(p))
         e_s = p - delta
         torch.testing.assert_close(dec_c, ref_c, rtol=0, atol=0)

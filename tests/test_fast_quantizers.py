@@ -2,6 +2,7 @@
 replaced, copied here as references: the same payload bytes and bit-identical decodes for the same
 input and coins, on zeros, ties, -0.0, odd lengths, float64 and tiny vectors; and the NumPy (CPU)
 and pure-torch bit packing agree byte for byte, across chunk boundaries too."""
+
 from __future__ import annotations
 
 import pytest
@@ -53,6 +54,7 @@ def ref_scaled_sign(x):
 
 def ref_onebit_rms(x):
     import math
+
     scale = (x.to(torch.float32).norm() / math.sqrt(x.numel())).reshape(1)
     return {"scale": scale, "signs": ref_pack_bits(x >= 0)}
 
@@ -107,8 +109,9 @@ def ref_qsgd_decode(tensors, s, d):
 
 def ref_bounded(x, eps, mode, ctx):
     d, x64 = x.numel(), x.reshape(-1).to(torch.float64)
-    scale = cast_toward(grid_step(eps, d, float(torch.linalg.vector_norm(x64)), mode, x.dtype), x.dtype, x.device,
-                        up=False)
+    scale = cast_toward(
+        grid_step(eps, d, float(torch.linalg.vector_norm(x64)), mode, x.dtype), x.dtype, x.device, up=False
+    )
     ratio = x64 / float(scale)
     if mode == "stochastic":
         coins = torch.rand(d, generator=generator_for(ctx.key(shared=False)), dtype=torch.float64)
@@ -116,8 +119,11 @@ def ref_bounded(x, eps, mode, ctx):
     else:
         codes = ratio.round()
     width = code_width(int(float(codes.abs().max())))
-    return {"scale": scale, "width": torch.tensor([width], dtype=torch.uint8),
-            "codes": ref_pack_uint(codes.long() + offset(width), width)}
+    return {
+        "scale": scale,
+        "width": torch.tensor([width], dtype=torch.uint8),
+        "codes": ref_pack_uint(codes.long() + offset(width), width),
+    }
 
 
 def ref_bounded_decode(tensors, d):
@@ -127,6 +133,7 @@ def ref_bounded_decode(tensors, d):
 
 
 # --------------------------------------------------------------------------- inputs
+
 
 def same_bits(a: torch.Tensor, b: torch.Tensor) -> bool:
     """Equal dtype, shape and bytes (so -0.0 != 0.0 and NaN == NaN of the same payload)."""
@@ -164,6 +171,7 @@ CTX = CompressContext(seed=3, step=7, bucket=1, worker=2)
 
 
 # --------------------------------------------------------------------------- packing
+
 
 @pytest.mark.parametrize("d", [0, 1, 7, 8, 9, 15, 16, 17, 63, 64, 65, 1000, 4099])
 def test_pack_bits_numpy_torch_and_reference_agree(d):
@@ -205,6 +213,7 @@ def test_byte_swap_numpy_matches_torch_flip():
 
 # --------------------------------------------------------------------------- compressors
 
+
 @pytest.mark.parametrize("label,x", INPUTS, ids=IDS)
 @pytest.mark.parametrize("name", ["scaled_sign", "blocksign", "onebit_rms"])
 def test_sign_codes_match_reference(name, label, x):
@@ -218,6 +227,7 @@ def test_sign_codes_match_reference(name, label, x):
 def test_sign_decode_negates_special_scales():
     """-scale, bit for bit, for zero, inf and NaN scales too."""
     from compress_train.compressors.scaled_sign import signed_scale
+
     positive = torch.tensor([True, False, False, True, False])
     for value in (0.0, -0.0, float("inf"), float("nan"), 3.5e-45, 1.5):
         scale = torch.tensor([value])
@@ -269,11 +279,18 @@ def test_bounded_zeros_match_reference(mode):
     assert int(payload.tensors["width"]) == 0 and payload.tensors["codes"].numel() == 0
 
 
-
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
-@pytest.mark.parametrize("name,params", [("scaled_sign", {}), ("onebit_rms", {}), ("mvss", {"ratio": 0.3}),
-                                         ("qsgd", {}), ("bounded", {"mode": "deterministic"}),
-                                         ("bounded", {"mode": "stochastic"})])
+@pytest.mark.parametrize(
+    "name,params",
+    [
+        ("scaled_sign", {}),
+        ("onebit_rms", {}),
+        ("mvss", {"ratio": 0.3}),
+        ("qsgd", {}),
+        ("bounded", {"mode": "deterministic"}),
+        ("bounded", {"mode": "stochastic"}),
+    ],
+)
 def test_compress_leaves_its_input_alone(name, params, dtype):
     """The in-place passes work on copies: x itself, float64 (no copy made) or not, is untouched."""
     x = torch.randn(99, dtype=dtype, generator=torch.Generator().manual_seed(4))

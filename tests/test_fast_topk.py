@@ -7,6 +7,7 @@ against ``(x.abs() >= lam).nonzero()``, payload for payload. Random-k: the suppo
 distinct indices, uniformly, reproducibly from the generator, and a receiver without any cache
 decodes what the sender meant.
 """
+
 from __future__ import annotations
 
 import math
@@ -27,18 +28,18 @@ D = 2 * SAMPLED_MIN_NUMEL  # above the threshold: the sampled path
 def vector(kind: str, d: int = D, seed: int = 0) -> torch.Tensor:
     g = torch.Generator().manual_seed(seed)
     x = torch.randn(d, generator=g)
-    if kind == "heavy":     # Cauchy: a few huge entries
+    if kind == "heavy":  # Cauchy: a few huge entries
         x = torch.tan(math.pi * (torch.rand(d, generator=g) - 0.5))
     elif kind == "layers":  # a model's flat gradient: blocks of very different scales
         x = x * torch.tensor([1e-4, 1.0, 3e-2, 10.0]).repeat_interleave(d // 4)
-    elif kind == "ties":    # small integers: thousands of entries share each magnitude
+    elif kind == "ties":  # small integers: thousands of entries share each magnitude
         x = torch.randint(-20, 21, (d,), generator=g).float()
     elif kind == "equal":
         x = torch.full((d,), -0.5)
-    elif kind == "zeros":   # mostly exact zeros (and -0.0): the threshold may be 0
+    elif kind == "zeros":  # mostly exact zeros (and -0.0): the threshold may be 0
         x = torch.where(torch.rand(d, generator=g) < 0.999, torch.zeros(d), x)
         x[::7] = -0.0
-    elif kind == "nan":     # torch.topk ranks NaN above everything
+    elif kind == "nan":  # torch.topk ranks NaN above everything
         x[::9973] = float("nan")
     elif kind == "misleading":  # the strided sample sees only huge entries: a threshold too high
         x = torch.where(torch.arange(d) % (d // SAMPLE) == 0, x * 1e3, x)
@@ -125,12 +126,13 @@ def test_topk_small_vectors_keep_torch_topk_payload():
 
 # --------------------------------------------------------------------------- threshold
 
+
 @pytest.mark.parametrize("lam", [0.0, 1e-3, 0.3, 2.576, 1e3])
 @pytest.mark.parametrize("kind", ["normal", "zeros", "nan"])
 def test_threshold_payload_is_the_torch_expression(lam, kind):
     x = vector(kind, seed=1)
     x[:4] = torch.tensor([lam, -lam, lam, -lam], dtype=torch.float32)  # exactly at +-lam (as float32)
-    x[4:6] = torch.nextafter(x[:2], torch.zeros(2))                      # just below
+    x[4:6] = torch.nextafter(x[:2], torch.zeros(2))  # just below
     comp = Threshold(lam)
     got = comp.compress(x, CompressContext())
     want = sparse_payload(x, (x.abs() >= lam).nonzero().view(-1))
@@ -143,8 +145,8 @@ def test_threshold_payload_is_the_torch_expression(lam, kind):
 
 # --------------------------------------------------------------------------- random-k
 
-@pytest.mark.parametrize("d,k", [(1, 1), (10, 0), (10, 3), (10, 6), (10, 10), (1000, 499), (1000, 501),
-                                 (D, D // 100)])
+
+@pytest.mark.parametrize("d,k", [(1, 1), (10, 0), (10, 3), (10, 6), (10, 10), (1000, 499), (1000, 501), (D, D // 100)])
 def test_distinct_sample_draws_k_distinct_increasing_indices(d, k):
     s = distinct_sample(d, k, generator_for((1, 2)))
     assert s.dtype == torch.int64 and s.numel() == k
@@ -184,6 +186,7 @@ def test_randk_receiver_without_cache_decodes_the_senders_support(d):
 
 
 # --------------------------------------------------------------------------- decode
+
 
 def test_scatter_decode_is_sparse_decode():
     x = vector("normal", seed=6)

@@ -7,6 +7,7 @@ regenerates the files and says so in its commit:
 
     GOLDEN_REGEN=1 .venv/bin/python -m pytest tests/test_golden.py
 """
+
 from __future__ import annotations
 
 import json
@@ -14,6 +15,7 @@ import os
 from pathlib import Path
 
 import pytest
+
 from cli_helpers import metrics, run_cli
 
 pytestmark = pytest.mark.slow
@@ -21,16 +23,45 @@ GOLDEN = Path(__file__).parent / "golden"
 COMMON = ("threads=1", "logger.progress=false")
 CASES = {
     "default": ("train.max_steps=20", "train.log_every=5", "train.eval_every=20"),
-    "ef_sgd_threshold_4w": ("algo=ef_sgd", "compressor=threshold", "compressor.lam=0.01", "workers=4",
-                            "train.max_steps=10", "train.log_every=2", "train.eval_every=10"),
-    "iade_quadratic": ("algo=iade", "compressor=bounded", "problem=quadratic", "dataset.dim=10",
-                       "train.max_steps=60", "train.log_every=5"),
+    "ef_sgd_threshold_4w": (
+        "algo=ef_sgd",
+        "compressor=threshold",
+        "compressor.lam=0.01",
+        "workers=4",
+        "train.max_steps=10",
+        "train.log_every=2",
+        "train.eval_every=10",
+    ),
+    "iade_quadratic": (
+        "algo=iade",
+        "compressor=bounded",
+        "problem=quadratic",
+        "dataset.dim=10",
+        "train.max_steps=60",
+        "train.log_every=5",
+    ),
     "qadam": ("algo=qadam", "train.max_steps=10", "train.log_every=2", "train.eval_every=10"),
-    "accordion": ("algo=ef_sgd", "compressor=topk", "compressor.scope=layer", "controller=accordion",
-                  "controller.interval=1", "train.batch_size=400", "workers=2", "train.max_steps=25",
-                  "train.log_every=5", "train.eval_every=25"),
-    "torchrun_2p": ("launcher=torchrun", "workers=2", "algo=ef_sgd", "compressor=topk", "train.max_steps=6",
-                    "train.log_every=2", "train.eval_every=6"),
+    "accordion": (
+        "algo=ef_sgd",
+        "compressor=topk",
+        "compressor.scope=layer",
+        "controller=accordion",
+        "controller.interval=1",
+        "train.batch_size=400",
+        "workers=2",
+        "train.max_steps=25",
+        "train.log_every=5",
+        "train.eval_every=25",
+    ),
+    "torchrun_2p": (
+        "launcher=torchrun",
+        "workers=2",
+        "algo=ef_sgd",
+        "compressor=topk",
+        "train.max_steps=6",
+        "train.log_every=2",
+        "train.eval_every=6",
+    ),
 }
 
 

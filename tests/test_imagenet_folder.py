@@ -1,6 +1,7 @@
 """dataset=imagenet: the ImageNet image-folder loader (train/<class>/, val/<class>/, ImageFolder
 semantics) on a tiny folder written here: class mapping, labels, the two views against torchvision's
 transforms, seeded crops, the clear stop on a missing or malformed folder, and one CLI run."""
+
 from __future__ import annotations
 
 import math
@@ -9,9 +10,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from cli_helpers import run_cli, summary
 from PIL import Image
 
+from cli_helpers import run_cli, summary
 from compress_train.compressors.base import generator_for
 from compress_train.datasets.errors import DataFileError
 from compress_train.datasets.imagenet import DRAWS, LAYOUT, crop_box, load, load_imagenet
@@ -45,8 +46,9 @@ def folder(tmp_path: Path) -> Path:
 def reference_view(path: str, resize: int, crop: int) -> torch.Tensor:
     from torchvision import transforms as T
 
-    t = T.Compose([T.Resize(resize), T.CenterCrop(crop), T.ToTensor(),
-                   T.Normalize((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))])
+    t = T.Compose(
+        [T.Resize(resize), T.CenterCrop(crop), T.ToTensor(), T.Normalize((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))]
+    )
     with open(path, "rb") as f:
         return t(Image.open(f).convert("RGB"))
 
@@ -155,6 +157,7 @@ def test_bad_options_name_the_key(folder: Path) -> None:
     with pytest.raises(DataFileError, match=r"`dataset.decode_threads` must be an integer >= 1"):
         load_imagenet(folder, decode_threads=0)
     from omegaconf import OmegaConf
+
     with pytest.raises(DataFileError, match=r"`dataset.download` must be false for dataset=imagenet"):
         load(OmegaConf.create({"root": str(folder), "download": True}), print)
 
@@ -171,9 +174,21 @@ def test_config_forces_resnet50_and_a_model_override_wins(make_config, folder: P
 def test_cli_trains_two_steps_on_the_folder(tmp_path: Path, folder: Path) -> None:
     run_dir = tmp_path / "run"
     # cifar_cnn on 32x32 crops keeps the run to seconds (resnet50 works too, ~25 s on 2 cores)
-    proc = run_cli("dataset=imagenet", f"dataset.root={folder}", "dataset.crop=32", "dataset.resize=36",
-                   "model=cifar_cnn", "workers=2", "train.max_steps=2", "train.epochs=null", "train.batch_size=4",
-                   "train.eval_batch_size=4", "dataset.decode_threads=2", f"hydra.run.dir={run_dir}", cwd=tmp_path)
+    proc = run_cli(
+        "dataset=imagenet",
+        f"dataset.root={folder}",
+        "dataset.crop=32",
+        "dataset.resize=36",
+        "model=cifar_cnn",
+        "workers=2",
+        "train.max_steps=2",
+        "train.epochs=null",
+        "train.batch_size=4",
+        "train.eval_batch_size=4",
+        "dataset.decode_threads=2",
+        f"hydra.run.dir={run_dir}",
+        cwd=tmp_path,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     s = summary(run_dir)
     assert s["status"] == "completed"

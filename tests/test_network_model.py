@@ -1,4 +1,5 @@
 """runner.network_model: alpha-beta projections of a step's communication time."""
+
 import dataclasses
 
 import pytest
@@ -13,13 +14,13 @@ A = 1e-5
 
 # Hand-computed seconds: (topology, kind, n) -> value.
 EXPECTED = {
-    ("ring", "allreduce", 2): 2 * A + MB,                  # 2(n-1)a + 2(n-1)/n m b
+    ("ring", "allreduce", 2): 2 * A + MB,  # 2(n-1)a + 2(n-1)/n m b
     ("ring", "allreduce", 4): 6 * A + 1.5 * MB,
-    ("ring", "allgather", 2): A + MB,                      # (n-1)a + (n-1) m b
+    ("ring", "allgather", 2): A + MB,  # (n-1)a + (n-1) m b
     ("ring", "allgather", 4): 3 * A + 3 * MB,
-    ("ring", "broadcast", 2): A + MB,                      # (n-1)a + m b
+    ("ring", "broadcast", 2): A + MB,  # (n-1)a + m b
     ("ring", "broadcast", 4): 3 * A + MB,
-    ("allgather", "allreduce", 2): A + MB,                 # (n-1)a + (n-1) m b for every kind
+    ("allgather", "allreduce", 2): A + MB,  # (n-1)a + (n-1) m b for every kind
     ("allgather", "allreduce", 4): 3 * A + 3 * MB,
     ("allgather", "allgather", 2): A + MB,
     ("allgather", "allgather", 4): 3 * A + 3 * MB,
@@ -111,17 +112,19 @@ def test_check_accepts_valid_sections():
 
 def test_check_messages():
     assert check({"topology": "tree"}) == [
-        "`network.topology` must be one of ['ring', 'allgather', 'parameter_server'], but is 'tree'."]
-    assert check({"bandwidth_gbps": 0}) == [
-        "`network.bandwidth_gbps` must be null or a number > 0 (Gbit/s), but is 0."]
+        "`network.topology` must be one of ['ring', 'allgather', 'parameter_server'], but is 'tree'."
+    ]
+    assert check({"bandwidth_gbps": 0}) == ["`network.bandwidth_gbps` must be null or a number > 0 (Gbit/s), but is 0."]
     assert check({"bandwidth_gbps": "fast"}) == [
-        "`network.bandwidth_gbps` must be null or a number > 0 (Gbit/s), but is 'fast'."]
-    assert check({"latency_us": -1.0}) == [
-        "`network.latency_us` must be a number >= 0 (microseconds), but is -1.0."]
+        "`network.bandwidth_gbps` must be null or a number > 0 (Gbit/s), but is 'fast'."
+    ]
+    assert check({"latency_us": -1.0}) == ["`network.latency_us` must be a number >= 0 (microseconds), but is -1.0."]
     assert check({"bandwith_gbps": 1.0}) == [
-        "`network.bandwith_gbps` is not a network key (allowed: ['bandwidth_gbps', 'latency_us', 'topology'])."]
+        "`network.bandwith_gbps` is not a network key (allowed: ['bandwidth_gbps', 'latency_us', 'topology'])."
+    ]
     assert check(5) == [
-        "`network` must be null or a mapping with keys ['bandwidth_gbps', 'latency_us', 'topology'], but is 5."]
+        "`network` must be null or a mapping with keys ['bandwidth_gbps', 'latency_us', 'topology'], but is 5."
+    ]
     assert len(check({"bandwidth_gbps": True, "latency_us": float("nan"), "topology": "tree"})) == 3
     assert check({"network": {"topology": "tree"}}) == check({"topology": "tree"})
 

@@ -5,6 +5,7 @@ Parameter counts are pinned twice: as literals (the reference numbers) and as la
 the reference architectures, so a wrong count says which one moved. The literals were also checked
 against the authors' own modules (vgg16bn, resnet110, WideResNet28x10 at anxuthu/DEF 892ed9c: the
 same tensors in the same order, the same outputs, the same initial values under one seed)."""
+
 from __future__ import annotations
 
 import pytest
@@ -84,14 +85,18 @@ CASES = [
 FORMULAS = {
     "vgg16_bn_cifar": lambda p, c: vgg16_bn(c, p.get("classifier", "def")),
     "preact_resnet110_cifar": lambda p, c: preact_resnet110_bottleneck(c),
-    "wrn28_10_cifar": lambda p, c: wide_resnet(c, p.get("depth", 28), p.get("widen", 10),
-                                               p.get("variant", "def") == "def"),
+    "wrn28_10_cifar": lambda p, c: wide_resnet(
+        c, p.get("depth", 28), p.get("widen", 10), p.get("variant", "def") == "def"
+    ),
     "resnet50": lambda p, c: 25_557_032 - (1000 - c) * 2049,  # only the 2048 -> classes layer changes
 }
 
 
-@pytest.mark.parametrize("name,params,classes,reference,tensors", CASES,
-                         ids=[f"{c[0]}-{'-'.join(map(str, c[1].values())) or 'default'}-{c[2]}cls" for c in CASES])
+@pytest.mark.parametrize(
+    "name,params,classes,reference,tensors",
+    CASES,
+    ids=[f"{c[0]}-{'-'.join(map(str, c[1].values())) or 'default'}-{c[2]}cls" for c in CASES],
+)
 def test_parameter_counts_match_the_reference_architectures(name, params, classes, reference, tensors) -> None:
     model = models.build(name, params, classes)
     assert count(model) == reference == FORMULAS[name](params, classes)
@@ -106,12 +111,17 @@ def test_wrn_depth_and_width_are_configurable() -> None:
     assert count(models.build("wrn28_10_cifar", {"depth": 16, "widen": 8, "variant": "official"}, 10)) == 10_961_370
 
 
-
-@pytest.mark.parametrize("name,params,classes,side", [
-    ("vgg16_bn_cifar", {}, 10, 32), ("vgg16_bn_cifar", {"classifier": "linear"}, 100, 32),
-    ("preact_resnet110_cifar", {}, 100, 32), ("wrn28_10_cifar", {"depth": 10, "widen": 2}, 10, 32),
-    ("wrn28_10_cifar", {"depth": 10, "widen": 2, "variant": "official", "dropout": 0.3}, 100, 32),
-    ("resnet50", {}, 10, 64)])
+@pytest.mark.parametrize(
+    "name,params,classes,side",
+    [
+        ("vgg16_bn_cifar", {}, 10, 32),
+        ("vgg16_bn_cifar", {"classifier": "linear"}, 100, 32),
+        ("preact_resnet110_cifar", {}, 100, 32),
+        ("wrn28_10_cifar", {"depth": 10, "widen": 2}, 10, 32),
+        ("wrn28_10_cifar", {"depth": 10, "widen": 2, "variant": "official", "dropout": 0.3}, 100, 32),
+        ("resnet50", {}, 10, 64),
+    ],
+)
 def test_forward_shape(name, params, classes, side, one_thread) -> None:
     torch.manual_seed(0)
     model = models.build(name, params, classes)
@@ -137,10 +147,17 @@ def test_def_forms_keep_the_authors_details() -> None:
     assert [m.p for m in vgg.modules() if isinstance(m, torch.nn.Dropout)] == [0.5, 0.5]
 
     resnet = models.build("preact_resnet110_cifar", {}, 10)
-    shortcuts = [b.downsample for stage in (resnet.layer1, resnet.layer2, resnet.layer3) for b in stage
-                 if b.downsample is not None]
-    assert [(s.in_channels, s.out_channels, s.stride) for s in shortcuts] == [(16, 64, (1, 1)), (64, 128, (2, 2)),
-                                                                             (128, 256, (2, 2))]
+    shortcuts = [
+        b.downsample
+        for stage in (resnet.layer1, resnet.layer2, resnet.layer3)
+        for b in stage
+        if b.downsample is not None
+    ]
+    assert [(s.in_channels, s.out_channels, s.stride) for s in shortcuts] == [
+        (16, 64, (1, 1)),
+        (64, 128, (2, 2)),
+        (128, 256, (2, 2)),
+    ]
     wrn = models.build("wrn28_10_cifar", {}, 10)
     assert wrn.bn1.momentum == 0.9 and wrn.layer2[0].conv2.stride == (2, 2) and wrn.layer2[0].conv1.stride == (1, 1)
     official = models.build("wrn28_10_cifar", {"variant": "official"}, 10)
@@ -148,13 +165,16 @@ def test_def_forms_keep_the_authors_details() -> None:
     assert all(m.bias is None for m in official.modules() if isinstance(m, torch.nn.Conv2d))
 
 
-@pytest.mark.parametrize("name,params,message", [
-    ("wrn28_10_cifar", {"depth": 27}, "`model.depth` must be 6n + 4"),
-    ("wrn28_10_cifar", {"widen": 0}, "`model.widen` must be an integer >= 1"),
-    ("wrn28_10_cifar", {"dropout": 1.0}, "`model.dropout` must be a number in [0, 1)"),
-    ("wrn28_10_cifar", {"variant": "xternalz"}, "`model.variant` must be one of ['def', 'official']"),
-    ("vgg16_bn_cifar", {"classifier": "mlp"}, "`model.classifier` must be one of ['def', 'linear']"),
-])
+@pytest.mark.parametrize(
+    "name,params,message",
+    [
+        ("wrn28_10_cifar", {"depth": 27}, "`model.depth` must be 6n + 4"),
+        ("wrn28_10_cifar", {"widen": 0}, "`model.widen` must be an integer >= 1"),
+        ("wrn28_10_cifar", {"dropout": 1.0}, "`model.dropout` must be a number in [0, 1)"),
+        ("wrn28_10_cifar", {"variant": "xternalz"}, "`model.variant` must be one of ['def', 'official']"),
+        ("vgg16_bn_cifar", {"classifier": "mlp"}, "`model.classifier` must be one of ['def', 'linear']"),
+    ],
+)
 def test_bad_parameters_name_the_key(name, params, message) -> None:
     with pytest.raises(ValueError) as err:
         models.build(name, params, 10)
@@ -176,8 +196,8 @@ def test_configs_compose_and_pass_their_parameters(make_config) -> None:
 
 
 def test_schema_types_the_new_keys(make_config) -> None:
-    from omegaconf.errors import ValidationError
     from hydra.errors import ConfigCompositionException
+    from omegaconf.errors import ValidationError
 
     with pytest.raises((ValidationError, ConfigCompositionException)):
         make_config("model=wrn28_10_cifar", "model.depth=deep")

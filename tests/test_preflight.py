@@ -1,13 +1,14 @@
 """The command line is checked before anything starts: one line per problem, exit code 2, and no
 run or sweep directory left behind; a sweep with bad jobs never starts; a sweep whose job fails
 goes on, and re-run with resume=auto skips what finished."""
+
 from __future__ import annotations
 
 import subprocess
 
 import pytest
-from cli_helpers import BIN, metrics, run_cli, summary
 
+from cli_helpers import BIN, metrics, run_cli, summary
 from compress_train.runner.preflight import PreflightError, check
 
 
@@ -15,16 +16,27 @@ def cli(*args, cwd):
     return subprocess.run([str(BIN / "compress-train"), *args], cwd=cwd, capture_output=True, text=True, timeout=120)
 
 
-@pytest.mark.parametrize("override, line", [
-    ("experiment=aiade/nonexistent", "error: `experiment` must be one of the options in conf/experiment/ (nearest: "
-                                     "['aiade/rate', 'aiade/bits', 'aiade/sgd']"),
-    ("method=comp_ams/topk_0.5", "error: `method` must be one of the options in conf/method/ (nearest: "
-                                 "['comp_ams/topk_0.01'"),
-    ("problem=gisete", "error: `problem` must be one of the options in conf/problem/ (nearest: ['gisette'"),
-    ("algo=bogus", "error: `algo` must be one of the options in conf/algo/"),
-    ("+train.epocs=3", "error: `train.epocs` is not a config key: nothing would read it. Did you mean `train.epochs`?"),
-    ("compressor.ratio=2", "error: invalid configuration:\n  `compressor.ratio` must be in (0, 1], but is 2.0."),
-])
+@pytest.mark.parametrize(
+    "override, line",
+    [
+        (
+            "experiment=aiade/nonexistent",
+            "error: `experiment` must be one of the options in conf/experiment/ (nearest: "
+            "['aiade/rate', 'aiade/bits', 'aiade/sgd']",
+        ),
+        (
+            "method=comp_ams/topk_0.5",
+            "error: `method` must be one of the options in conf/method/ (nearest: ['comp_ams/topk_0.01'",
+        ),
+        ("problem=gisete", "error: `problem` must be one of the options in conf/problem/ (nearest: ['gisette'"),
+        ("algo=bogus", "error: `algo` must be one of the options in conf/algo/"),
+        (
+            "+train.epocs=3",
+            "error: `train.epocs` is not a config key: nothing would read it. Did you mean `train.epochs`?",
+        ),
+        ("compressor.ratio=2", "error: invalid configuration:\n  `compressor.ratio` must be in (0, 1], but is 2.0."),
+    ],
+)
 def test_bad_command_lines_stop_before_a_run_directory_exists(tmp_path, override, line):
     run = tmp_path / "run"
     proc = cli(override, f"hydra.run.dir={run}", cwd=tmp_path)
@@ -37,8 +49,10 @@ def test_an_unwritable_run_directory_is_one_line(tmp_path):
     blocker.write_text("")
     proc = cli(f"hydra.run.dir={blocker}/run", cwd=tmp_path)
     assert proc.returncode == 2
-    assert f"error: `hydra.run.dir` '{blocker}/run' cannot be created: '{blocker}' is not a writable directory." \
+    assert (
+        f"error: `hydra.run.dir` '{blocker}/run' cannot be created: '{blocker}' is not a writable directory."
         in proc.stderr
+    )
 
 
 def test_every_bad_job_of_a_sweep_is_reported_and_none_starts(tmp_path):
@@ -59,8 +73,15 @@ def test_presets_sweeps_are_validated_job_by_job():
 @pytest.mark.slow
 def test_a_sweep_goes_on_past_a_diverged_job_and_resume_skips_finished_ones(tmp_path):
     sweep = tmp_path / "sweep"
-    args = ("-m", "algo=sgd", "algo.lr=0.01,1000", "train.max_steps=20", "train.log_every=1", "model.hidden=16",
-            f"hydra.sweep.dir={sweep}")
+    args = (
+        "-m",
+        "algo=sgd",
+        "algo.lr=0.01,1000",
+        "train.max_steps=20",
+        "train.log_every=1",
+        "model.hidden=16",
+        f"hydra.sweep.dir={sweep}",
+    )
     proc = run_cli(*args, cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert "(1 completed, 1 diverged)" in proc.stdout

@@ -1,13 +1,14 @@
 """Every experiment preset and method bundle composes, every sweep value of every preset validates at
 both scales, and the first job of each preset runs at a tiny scale; the paper-scale settings are the paper's."""
+
 from __future__ import annotations
 
 from pathlib import Path
 
 import pytest
-from cli_helpers import run_cli, summary
 from omegaconf import OmegaConf
 
+from cli_helpers import run_cli, summary
 from compress_train.runner.config.check import check_config
 from compress_train.runner.schedule import lr_at, warmup_factor
 
@@ -18,8 +19,10 @@ METHODS = sorted(str(p.relative_to(CONF / "method").with_suffix("")) for p in (C
 
 # Presets whose paper scale reads a file only the user has (no registry ships gisette): a stand-in
 # path, so validation runs (it checks that the file exists, not what is in it).
-USER_DATA = {("hard_threshold/fig1", "paper"): [f"dataset.path={__file__}"],
-             ("hard_threshold/fig2_lstm", "paper"): [f"dataset.root={Path(__file__).parent}"]}  # WikiText-2
+USER_DATA = {
+    ("hard_threshold/fig1", "paper"): [f"dataset.path={__file__}"],
+    ("hard_threshold/fig2_lstm", "paper"): [f"dataset.root={Path(__file__).parent}"],
+}  # WikiText-2
 
 
 def sweep_params(make_config, preset: str, scale: str = "ci") -> dict[str, list[str]]:
@@ -56,8 +59,9 @@ def test_every_preset_job_validates(make_config, preset, scale):
     fixed = [f"{k}={v[0]}" for k, v in params.items() if len(v) == 1]  # e.g. the scale's dataset and model
     for key, values in params.items():
         for value in values:
-            cfg = make_config(f"experiment={preset}", f"scale={scale}", *fixed, f"{key}={value}",
-                              *USER_DATA.get((preset, scale), []))
+            cfg = make_config(
+                f"experiment={preset}", f"scale={scale}", *fixed, f"{key}={value}", *USER_DATA.get((preset, scale), [])
+            )
             check_config(cfg)
             assert cfg.experiment_name == preset
 
@@ -71,8 +75,16 @@ def test_every_preset_smoke_runs(tmp_path, make_config, preset):
     sweep = tmp_path / "sweep"
     params = sweep_params(make_config, preset)
     first = {k: v[0] for k, v in params.items()}
-    proc = run_cli(f"experiment={preset}", f"hydra.sweep.dir={sweep}", *(f"{k}={v}" for k, v in first.items()),
-                   "train.max_steps=1", "train.eval_every=1", "train.eval_batch_size=200", cwd=tmp_path, timeout=600)
+    proc = run_cli(
+        f"experiment={preset}",
+        f"hydra.sweep.dir={sweep}",
+        *(f"{k}={v}" for k, v in first.items()),
+        "train.max_steps=1",
+        "train.eval_every=1",
+        "train.eval_batch_size=200",
+        cwd=tmp_path,
+        timeout=600,
+    )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     (job,) = [summary(p.parent) for p in sweep.rglob("summary.json")]
     assert job["status"] == "completed" and job["experiment"] == preset and job["method"]
@@ -81,14 +93,21 @@ def test_every_preset_smoke_runs(tmp_path, make_config, preset):
 
 # -- the paper-scale settings are the paper's (issue 13) --------------------------------------------
 
+
 def schedule_of(cfg) -> dict:
     """The schedule as the trainer reads it (``OmegaConf.to_container`` without resolving)."""
     return OmegaConf.to_container(cfg.train.get("lr_schedule"))
 
 
-@pytest.mark.parametrize("preset, batch, base_batch", [
-    ("hard_threshold/fig2_cnn", 256, 128), ("hard_threshold/fig2_lstm", 128, 64), ("hard_threshold/fig3", 256, 128),
-    ("hard_threshold/table1", 256, 128)])
+@pytest.mark.parametrize(
+    "preset, batch, base_batch",
+    [
+        ("hard_threshold/fig2_cnn", 256, 128),
+        ("hard_threshold/fig2_lstm", 128, 64),
+        ("hard_threshold/fig3", 256, 128),
+        ("hard_threshold/table1", 256, 128),
+    ],
+)
 def test_paper_warmup_factor_is_workers_times_batch_over_the_base_batch(make_config, preset, batch, base_batch):
     """The authors' run.py: factor = (batch / 128) * n_workers (CIFAR), (batch / 64) * n_workers (LSTM):
     x16 at their 8 workers, and it follows the workers and the batch when they change."""
@@ -113,8 +132,9 @@ def sweep_levels(make_config, preset: str, scale: str) -> dict[str, list[float]]
     return levels
 
 
-@pytest.mark.parametrize("preset, points", [("hard_threshold/fig2_cnn", [0.0006, 0.0012, 0.0075]),
-                                            ("hard_threshold/fig2_lstm", [0.00025])])
+@pytest.mark.parametrize(
+    "preset, points", [("hard_threshold/fig2_cnn", [0.0006, 0.0012, 0.0075]), ("hard_threshold/fig2_lstm", [0.00025])]
+)
 def test_paper_density_grid_brackets_the_papers_fig2_points(make_config, preset, points):
     """Fig. 2's points (CNN 0.06%, 0.12%, 0.75%; LSTM 0.025%) lie inside the paper-scale Top-k grid,
     which is not the ci one."""
@@ -126,8 +146,9 @@ def test_paper_density_grid_brackets_the_papers_fig2_points(make_config, preset,
         assert {0.0072, 0.00473} <= set(paper["threshold"])
 
 
-@pytest.mark.parametrize("preset", ["comp_ams/fig1", "comp_ams/fig3_mnist", "comp_ams/fig3_imdb",
-                                    "comp_ams/fig3_cifar10"])
+@pytest.mark.parametrize(
+    "preset", ["comp_ams/fig1", "comp_ams/fig3_mnist", "comp_ams/fig3_imdb", "comp_ams/fig3_cifar10"]
+)
 @pytest.mark.parametrize("scale", ["ci", "paper"])
 def test_comp_ams_lr_grids_bracket_the_default(make_config, preset, scale):
     """Each method runs over an lr grid with 1e-3 (the default) inside it, not on its edge, and values

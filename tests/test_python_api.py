@@ -1,6 +1,7 @@
 """The Python API for notebooks: ``compress_train.run`` runs one config in this process (Hydra's
 compose API, the CLI's checks and run directory), ``compress_train.load_runs`` returns the
 report's DataFrame, per run or per metrics row, with the documented columns."""
+
 from __future__ import annotations
 
 import json
@@ -14,8 +15,13 @@ from test_cli import write_tiny_mnist
 import compress_train
 from compress_train import _load
 
-SMALL_RUN = ("model.hidden=16", "train.batch_size=20", "train.log_every=1", "dataset.download=false",
-             "logger.progress=false")
+SMALL_RUN = (
+    "model.hidden=16",
+    "train.batch_size=20",
+    "train.log_every=1",
+    "dataset.download=false",
+    "logger.progress=false",
+)
 
 
 @pytest.fixture(scope="module")
@@ -26,8 +32,9 @@ def api_run(tmp_path_factory):
     write_tiny_mnist(cwd / "mnist")
     with pytest.MonkeyPatch.context() as mp:
         mp.chdir(cwd)
-        result = compress_train.run(["method=comp_ams/topk_ef_0.01", f"dataset.root={cwd / 'mnist'}", *SMALL_RUN,
-                                     "train.max_steps=2"])
+        result = compress_train.run(
+            ["method=comp_ams/topk_ef_0.01", f"dataset.root={cwd / 'mnist'}", *SMALL_RUN, "train.max_steps=2"]
+        )
     return cwd, result
 
 
@@ -74,8 +81,11 @@ def test_the_readme_example_runs(tmp_path, monkeypatch):
     write_tiny_mnist(tmp_path / "mnist")
     monkeypatch.chdir(tmp_path)
     real_run = compress_train.run
-    monkeypatch.setattr(compress_train, "run", lambda o: real_run([*o, f"dataset.root={tmp_path / 'mnist'}",
-                                                                   *SMALL_RUN, "train.max_steps=3"]))
+    monkeypatch.setattr(
+        compress_train,
+        "run",
+        lambda o: real_run([*o, f"dataset.root={tmp_path / 'mnist'}", *SMALL_RUN, "train.max_steps=3"]),
+    )
     scope: dict = {}
     exec(compile(code, "README example", "exec"), scope)  # noqa: S102 - our own docstring
     assert scope["summary"]["status"] == "completed" and list(scope["rows"]["step"]) == [1, 2, 3]
@@ -91,12 +101,15 @@ def test_load_runs_rejects_an_unknown_per_and_a_missing_path(tmp_path):
         compress_train.load_runs(tmp_path / "nowhere")
 
 
-@pytest.mark.parametrize(("override", "message"), [
-    ("train.max_stepz=2", "`train.max_stepz` is not a config key. Did you mean `train.max_steps`?"),
-    ("train.batch_size=-1", "`train.batch_size` must be an integer >= 1, but is -1."),
-    ("compressor=topkk", "`compressor` must be one of the options in conf/compressor/"),
-    ("seed=1,2", "`seed` is given several values; run() runs one config"),
-])
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("train.max_stepz=2", "`train.max_stepz` is not a config key. Did you mean `train.max_steps`?"),
+        ("train.batch_size=-1", "`train.batch_size` must be an integer >= 1, but is -1."),
+        ("compressor=topkk", "`compressor` must be one of the options in conf/compressor/"),
+        ("seed=1,2", "`seed` is given several values; run() runs one config"),
+    ],
+)
 def test_a_bad_override_raises_the_config_error_naming_the_key(override, message, tmp_path):
     with pytest.raises(compress_train.ConfigError) as err:
         compress_train.run([override, "train.max_steps=2"], run_dir=tmp_path / "run")

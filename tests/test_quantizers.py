@@ -1,6 +1,7 @@
 """The quantizers of aiade (compressors/bounded.py, Q(v, eps) of §2) and its QSGD baseline
 (compressors/qsgd.py, Alistarh et al. 2017), and the fixed-width bit packing under both:
 bit layouts by hand, error bounds, unbiasedness and variance, exact bits."""
+
 from __future__ import annotations
 
 import math
@@ -62,6 +63,7 @@ def assert_mean_within(samples: torch.Tensor, target: torch.Tensor, variance: to
 
 # --------------------------------------------------------------------------- pack_uint / unpack_uint
 
+
 @pytest.mark.parametrize("width", WIDTHS)
 @pytest.mark.parametrize("count", [0, 1, 2, 7, 8, 9, 1000])
 def test_pack_uint_round_trip(width, count):
@@ -114,13 +116,13 @@ def test_unpack_uint_rejects_a_wrong_length():
 
 # --------------------------------------------------------------------------- bounded: config
 
+
 def test_bounded_check_params_and_flags():
     assert BoundedQuantizer().check() == [] and BoundedQuantizer(eps=2, mode="stochastic").check() == []
     assert BoundedQuantizer(eps=-1).check() == ["`eps` must be a number > 0, but is -1."]
     assert BoundedQuantizer(eps=0.0).check() == ["`eps` must be a number > 0, but is 0.0."]
     assert BoundedQuantizer(eps="1").check() == ["`eps` must be a number > 0, but is '1'."]
-    assert BoundedQuantizer(mode="x").check() == [
-        "`mode` must be one of ['deterministic', 'stochastic'], but is 'x'."]
+    assert BoundedQuantizer(mode="x").check() == ["`mode` must be one of ['deterministic', 'stochastic'], but is 'x'."]
     assert len(BoundedQuantizer(eps=-1, mode="x").check()) == 2
     assert BoundedQuantizer(0.5, "stochastic").params() == {"eps": 0.5, "mode": "stochastic"}
     assert registry.build("bounded", {"eps": 0.1}).params() == {"eps": 0.1, "mode": "deterministic"}
@@ -250,6 +252,7 @@ def test_real_code_exceeds_lemma21_as_documented():
 
 # --------------------------------------------------------------------------- bounded: stochastic
 
+
 def midpoint_vector(eps: float, d: int) -> tuple[torch.Tensor, float]:
     """x half a step off the stochastic grid everywhere (p = 1/2: the largest variance), in float64."""
     delta = 2 * math.sqrt(eps / d)
@@ -265,7 +268,7 @@ def test_stochastic_unbiased_and_squared_error_at_most_eps():
     samples = draws(c, x, n, eps=eps)
     assert float(c.compress_eps(x, eps, ctx()).tensors["scale"]) == delta
     frac = x / delta - (x / delta).floor()
-    variance = delta ** 2 * frac * (1 - frac)
+    variance = delta**2 * frac * (1 - frac)
     assert torch.equal(samples[:, :3], x[:3].expand(n, 3))  # grid points are sent exactly
     assert_mean_within(samples, x, variance)
     sq = (samples - x).pow(2).sum(1)  # variance.sum() <= d delta^2 / 4 = eps: delta is checked above
@@ -294,6 +297,7 @@ def test_stochastic_randomness_private_and_reproducible():
 
 # --------------------------------------------------------------------------- QSGD
 
+
 @pytest.mark.parametrize("levels", [0, -2, 2.5, True, "4"])
 def test_qsgd_check(levels):
     assert QSGD(levels).check() == [f"`levels` must be an integer >= 1, but is {levels!r}."]
@@ -316,14 +320,17 @@ def test_qsgd_hand_example():
     assert torch.equal(c.decompress(p), torch.tensor([3.0, -4.0]))
 
 
-@pytest.mark.parametrize("d,levels,dtype,bits", [
-    (10, 4, torch.float32, 32 + 16 + 32),        # 30 level bits -> 4 bytes
-    (9, 1, torch.float32, 32 + 16 + 16),
-    (1000, 4, torch.float32, 32 + 1000 + 3000),
-    (1000, 7, torch.float32, 32 + 1000 + 3000),
-    (1000, 8, torch.float64, 64 + 1000 + 4000),
-    (1, 255, torch.float32, 32 + 8 + 8),
-])
+@pytest.mark.parametrize(
+    "d,levels,dtype,bits",
+    [
+        (10, 4, torch.float32, 32 + 16 + 32),  # 30 level bits -> 4 bytes
+        (9, 1, torch.float32, 32 + 16 + 16),
+        (1000, 4, torch.float32, 32 + 1000 + 3000),
+        (1000, 7, torch.float32, 32 + 1000 + 3000),
+        (1000, 8, torch.float64, 64 + 1000 + 4000),
+        (1, 255, torch.float32, 32 + 8 + 8),
+    ],
+)
 def test_qsgd_bits_by_hand(d, levels, dtype, bits):
     p = QSGD(levels).compress(vector(d, 0, "gauss", dtype), ctx())
     assert p.bits == bits and p.numel == p.elements == d
@@ -376,7 +383,7 @@ def test_qsgd_variance_lemma_3_1(levels, kind):
     x = vector(d, 5, kind, torch.float64)
     exact = float(qsgd_variance(x, levels).sum())
     sq = (draws(QSGD(levels), x, n) - x).pow(2).sum(1)
-    lemma = min(d / levels ** 2, math.sqrt(d) / levels) * float(x.norm()) ** 2
+    lemma = min(d / levels**2, math.sqrt(d) / levels) * float(x.norm()) ** 2
     assert float(sq.mean()) <= lemma + 5 * float(sq.std()) / math.sqrt(n)
     assert float(sq.mean()) == pytest.approx(exact, abs=5 * float(sq.std()) / math.sqrt(n))
 

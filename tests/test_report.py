@@ -3,6 +3,7 @@ summary and ``comp_ams`` tables and figures, the CLI.
 
 Fast tests build tiny run directories by hand (summary.json + metrics.jsonl as the trainer writes
 them); the slow test runs a real 2-job multirun and reports on it."""
+
 from __future__ import annotations
 
 import contextlib
@@ -30,25 +31,57 @@ DATASET = {"name": "fake-mnist", "description": "hand-written test rows", "sourc
 pytestmark = pytest.mark.xdist_group("report")  # one module fixture (the fig1 report): one worker
 
 
-def make_run(root: Path, name: str, *, losses: dict[int, float | None], accs: dict[int, float] | None = None,
-             bits_step: float = 640.0, status: str = "completed", steps_per_epoch: int = 4, **identity) -> Path:
+def make_run(
+    root: Path,
+    name: str,
+    *,
+    losses: dict[int, float | None],
+    accs: dict[int, float] | None = None,
+    bits_step: float = 640.0,
+    status: str = "completed",
+    steps_per_epoch: int = 4,
+    **identity,
+) -> Path:
     """A run dir like the trainer's: cumulative bits, test metrics on evaluation rows only, null for NaN."""
     run = root / name
     run.mkdir(parents=True)
     rows = []
     for step, loss in losses.items():
-        row = {"step": step, "epoch": step / steps_per_epoch, "samples": step * 200, "lr": 1e-3,
-               "train_loss": loss, "bits_up": bits_step * step, "bits_down": 32.0 * D * step,
-               "elements_up": bits_step / 64 * step, "bits_up_step": bits_step, "density": bits_step / 64 / D}
+        row = {
+            "step": step,
+            "epoch": step / steps_per_epoch,
+            "samples": step * 200,
+            "lr": 1e-3,
+            "train_loss": loss,
+            "bits_up": bits_step * step,
+            "bits_down": 32.0 * D * step,
+            "elements_up": bits_step / 64 * step,
+            "bits_up_step": bits_step,
+            "density": bits_step / 64 / D,
+        }
         if accs and step in accs:
             row.update(test_loss=1.0 - accs[step], test_acc=accs[step])
         rows.append(row)
     (run / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
-    summary = {"status": status, "method": None, "experiment": None, "algo": "comp_ams",
-               "algo_params": {"lr": 1e-3, "ef": identity.get("ef", "classic")}, "compressor": "topk",
-               "compressor_params": {"ratio": 0.01, "k": None, "scope": "model"}, "ef": "classic", "workers": 1,
-               "launcher": "sim", "seed": 0, "model": "mnist_cnn", "dataset": DATASET, "num_params": D,
-               "final": rows[-1], "steps": max(losses), "totals": {"bits_up": bits_step * max(losses)}}
+    summary = {
+        "status": status,
+        "method": None,
+        "experiment": None,
+        "algo": "comp_ams",
+        "algo_params": {"lr": 1e-3, "ef": identity.get("ef", "classic")},
+        "compressor": "topk",
+        "compressor_params": {"ratio": 0.01, "k": None, "scope": "model"},
+        "ef": "classic",
+        "workers": 1,
+        "launcher": "sim",
+        "seed": 0,
+        "model": "mnist_cnn",
+        "dataset": DATASET,
+        "num_params": D,
+        "final": rows[-1],
+        "steps": max(losses),
+        "totals": {"bits_up": bits_step * max(losses)},
+    }
     summary.update(identity)
     (run / "summary.json").write_text(json.dumps(summary, indent=2))
     return run
@@ -59,10 +92,27 @@ def build_fig1(root: Path) -> Path:
     make_run(root, "0_topk_ef_s0", losses={2: 1.0, 4: 0.4}, accs={4: 0.80}, seed=0)
     make_run(root, "1_topk_ef_s1", losses={2: 1.2, 4: 0.6}, accs={4: 0.90}, seed=1)
     make_run(root, "2_topk_s0", losses={2: 1.1, 4: 0.7}, accs={4: 0.70}, ef="none")
-    make_run(root, "3_amsgrad", losses={2: 0.9, 4: 0.3}, accs={4: 0.95}, bits_step=32.0 * D, algo="amsgrad",
-             compressor="none", compressor_params={}, ef="none")
-    make_run(root, "4_bksign_ef", losses={2: 1.5, 3: None}, accs={2: 0.5}, bits_step=1100.0, status="diverged",
-             compressor="blocksign", compressor_params={"scope": "layer"})
+    make_run(
+        root,
+        "3_amsgrad",
+        losses={2: 0.9, 4: 0.3},
+        accs={4: 0.95},
+        bits_step=32.0 * D,
+        algo="amsgrad",
+        compressor="none",
+        compressor_params={},
+        ef="none",
+    )
+    make_run(
+        root,
+        "4_bksign_ef",
+        losses={2: 1.5, 3: None},
+        accs={2: 0.5},
+        bits_step=1100.0,
+        status="diverged",
+        compressor="blocksign",
+        compressor_params={"scope": "layer"},
+    )
     (root / "multirun.yaml").write_text("hydra: {}\n")
     return root
 
@@ -81,17 +131,39 @@ def speedup(tmp_path: Path) -> Path:
         return {s: (0.45 if s >= cross else 1.0) for s in range(10, 101, 10)}
 
     for n, seed, cross in [(1, 0, 60), (1, 1, 80), (2, 0, 30), (2, 1, 40), (4, 0, 1000)]:
-        make_run(root, f"n{n}_s{seed}", losses=curve(cross), accs={100: 0.9}, workers=n, seed=seed,
-                 method="TopK-EF-0.01", experiment="comp_ams/fig2",
-                 algo_params={"lr": 1e-4 * math.sqrt(n), "ef": "classic"})
+        make_run(
+            root,
+            f"n{n}_s{seed}",
+            losses=curve(cross),
+            accs={100: 0.9},
+            workers=n,
+            seed=seed,
+            method="TopK-EF-0.01",
+            experiment="comp_ams/fig2",
+            algo_params={"lr": 1e-4 * math.sqrt(n), "ef": "classic"},
+        )
     return root
 
 
 def test_dataframe_has_run_columns_and_every_metrics_row(fig1):
     df, runs = load_runs([fig1])
     assert len(runs) == 5 and len(df) == 10
-    for col in ["run_dir", "method", "algo", "compressor", "ef", "workers", "seed", "dataset", "status", "step",
-                "epoch", "train_loss", "test_acc", "bits_up"]:
+    for col in [
+        "run_dir",
+        "method",
+        "algo",
+        "compressor",
+        "ef",
+        "workers",
+        "seed",
+        "dataset",
+        "status",
+        "step",
+        "epoch",
+        "train_loss",
+        "test_acc",
+        "bits_up",
+    ]:
         assert col in df.columns
     assert set(df["dataset"]) == {"fake-mnist"}
     assert set(df["method"]) == {"TopK-EF-0.01", "TopK-0.01", "AMSGrad", "BkSign-EF"}
@@ -107,14 +179,17 @@ def test_derived_labels_follow_the_paper_legend():
     assert derived_label(base) == "TopK-EF-0.001"
     assert derived_label({**base, "ef": "none"}) == "TopK-0.001"
     assert derived_label({**base, "compressor": "blocksign", "compressor_params": {"scope": "layer"}}) == "BkSign-EF"
-    assert derived_label({**base, "compressor": "mvss", "compressor_params": {"ratio": 0.01}, "ef": "none"}) \
-        == "MVSS-0.01"
+    assert (
+        derived_label({**base, "compressor": "mvss", "compressor_params": {"ratio": 0.01}, "ef": "none"}) == "MVSS-0.01"
+    )
     assert derived_label({**base, "compressor": "identity", "compressor_params": {}}) == "AMSGrad"
     assert derived_label({"algo": "amsgrad", "compressor": "none", "ef": "none"}) == "AMSGrad"
     assert derived_label({**base, "algo": "qadam", "compressor": "blocksign"}) == "QAdam"
     assert derived_label({"algo": "sgd", "compressor": "none", "ef": "none"}) == "SGD"
-    assert derived_label({"algo": "ef_sgd", "compressor": "threshold", "compressor_params": {"lam": 0.01},
-                          "ef": "scaled"}) == "EF(scaled)-SGD-threshold-λ=0.01"
+    assert (
+        derived_label({"algo": "ef_sgd", "compressor": "threshold", "compressor_params": {"lam": 0.01}, "ef": "scaled"})
+        == "EF(scaled)-SGD-threshold-λ=0.01"
+    )
 
 
 def test_preset_label_wins_and_workers_are_appended(speedup, fig1, tmp_path):
@@ -207,8 +282,12 @@ def test_bad_paths_exit_2(tmp_path, capsys):
     (tmp_path / "empty").mkdir()
     assert main([str(tmp_path / "empty"), "--out", str(tmp_path / "o")]) == 2
     assert str(tmp_path / "empty") in capsys.readouterr().err
-    proc = subprocess.run([str(BIN / "compress-report"), str(missing), "--out", str(tmp_path / "o")],
-                          capture_output=True, text=True, timeout=60)
+    proc = subprocess.run(
+        [str(BIN / "compress-report"), str(missing), "--out", str(tmp_path / "o")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert proc.returncode == 2 and str(missing) in proc.stderr and "Traceback" not in proc.stderr
 
 
@@ -223,6 +302,7 @@ def test_corrupt_summary_is_skipped_with_a_warning(fig1, capsys):
 
 def test_runs_that_did_not_finish_are_left_out_with_one_line(fig1, capsys):
     import json
+
     first = sorted(p for p in fig1.iterdir() if (p / "summary.json").exists())[0]
     s = json.loads((first / "summary.json").read_text())
     (first / "summary.json").write_text(json.dumps({**s, "status": "interrupted"}))
@@ -234,13 +314,28 @@ def test_runs_that_did_not_finish_are_left_out_with_one_line(fig1, capsys):
 @pytest.mark.slow
 def test_report_on_a_real_multirun(tmp_path):
     sweep = tmp_path / "sweep"
-    proc = subprocess.run([str(BIN / "compress-train"), "-m", f"hydra.sweep.dir={sweep}", "seed=0,1",
-                           "train.max_steps=4", "train.log_every=2", "train.eval_every=4", "dataset.download=false",
-                           "logger.progress=false"], cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    proc = subprocess.run(
+        [
+            str(BIN / "compress-train"),
+            "-m",
+            f"hydra.sweep.dir={sweep}",
+            "seed=0,1",
+            "train.max_steps=4",
+            "train.log_every=2",
+            "train.eval_every=4",
+            "dataset.download=false",
+            "logger.progress=false",
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     out = tmp_path / "report"
-    proc = subprocess.run([str(BIN / "compress-report"), str(sweep), "--out", str(out)], capture_output=True,
-                          text=True, timeout=300)
+    proc = subprocess.run(
+        [str(BIN / "compress-report"), str(sweep), "--out", str(out)], capture_output=True, text=True, timeout=300
+    )
     assert proc.returncode == 0, proc.stderr
     rows = _md_rows(out / "summary.md")
     assert list(rows) == ["TopK-EF-0.01"] and rows["TopK-EF-0.01"]["runs (seeds)"] == "2 (0, 1)"
@@ -248,6 +343,7 @@ def test_report_on_a_real_multirun(tmp_path):
     for stem in ["train_loss_vs_epochs", "test_acc_vs_epochs", "train_loss_vs_iterations", "test_acc_vs_bits"]:
         assert (out / f"{stem}.png").stat().st_size > 1000 and (out / f"{stem}.pdf").stat().st_size > 1000
     import pandas as pd
+
     df = pd.read_csv(out / "runs.csv")
     assert len(df) == 4 and set(df["seed"]) == {0, 1} and set(df["step"]) == {2, 4}
 
@@ -257,12 +353,33 @@ def test_best_lr_keeps_the_best_grid_point_per_method(tmp_path, capsys):
     root = tmp_path / "grid"
     for lr, accs in [(1e-3, (0.80, 0.84)), (3e-4, (0.90, 0.86))]:
         for seed, acc in enumerate(accs):
-            make_run(root, f"topk_lr{lr}_s{seed}", losses={4: 0.5}, accs={4: acc}, seed=seed,
-                     algo_params={"lr": lr, "ef": "classic"})
-    make_run(root, "bk_lr1e-3", losses={4: 0.5}, accs={4: 0.7}, compressor="blocksign",
-             compressor_params={"scope": "layer"}, algo_params={"lr": 1e-3, "ef": "classic"})
-    make_run(root, "bk_lr3e-4", losses={2: 0.5, 3: None}, accs={2: 0.95}, status="diverged", compressor="blocksign",
-             compressor_params={"scope": "layer"}, algo_params={"lr": 3e-4, "ef": "classic"})
+            make_run(
+                root,
+                f"topk_lr{lr}_s{seed}",
+                losses={4: 0.5},
+                accs={4: acc},
+                seed=seed,
+                algo_params={"lr": lr, "ef": "classic"},
+            )
+    make_run(
+        root,
+        "bk_lr1e-3",
+        losses={4: 0.5},
+        accs={4: 0.7},
+        compressor="blocksign",
+        compressor_params={"scope": "layer"},
+        algo_params={"lr": 1e-3, "ef": "classic"},
+    )
+    make_run(
+        root,
+        "bk_lr3e-4",
+        losses={2: 0.5, 3: None},
+        accs={2: 0.95},
+        status="diverged",
+        compressor="blocksign",
+        compressor_params={"scope": "layer"},
+        algo_params={"lr": 3e-4, "ef": "classic"},
+    )
     out = tmp_path / "report"
     assert main([str(root), "--out", str(out), "--best-lr"]) == 0
     note = capsys.readouterr().out
@@ -284,10 +401,27 @@ def lr_grid_tables(best: dict[str, float], grid=(1e-4, 1e-3, 1e-2)) -> tuple[pd.
         for lr in grid:
             run_dir, method = f"{family}_{lr:g}", f"{family} (lr={lr:g})"
             acc = 0.9 if lr == best_lr else 0.5
-            runs.append({"run_dir": run_dir, "experiment": "e", "method": method, "group": method, "family": family,
-                         "lr": lr, "algo": "comp_ams", "compressor": "topk", "ef": "classic", "workers": 1, "seed": 0,
-                         "dataset": "mnist", "model": "m", "status": "completed", "full_gradient": False,
-                         "steps": 4, "total_bits_up": 256.0})
+            runs.append(
+                {
+                    "run_dir": run_dir,
+                    "experiment": "e",
+                    "method": method,
+                    "group": method,
+                    "family": family,
+                    "lr": lr,
+                    "algo": "comp_ams",
+                    "compressor": "topk",
+                    "ef": "classic",
+                    "workers": 1,
+                    "seed": 0,
+                    "dataset": "mnist",
+                    "model": "m",
+                    "status": "completed",
+                    "full_gradient": False,
+                    "steps": 4,
+                    "total_bits_up": 256.0,
+                }
+            )
             rows += [{"run_dir": run_dir, "method": method, "step": 4, "train_loss": 1 - acc, "test_acc": acc}]
     return pd.DataFrame(rows), pd.DataFrame(runs)
 
@@ -324,12 +458,16 @@ def drawn(monkeypatch) -> list[dict]:
 
     def record(fig, path, *args, **kwargs):
         legends = [lg for lg in [*fig.legends, *(ax.get_legend() for ax in fig.axes)] if lg is not None]
-        seen.append({"path": Path(path).name,
-                     "titles": ([fig._suptitle.get_text()] if fig._suptitle else []) +
-                               [ax.get_title() for ax in fig.axes if ax.get_title()],
-                     "legend": [t.get_text() for lg in legends for t in lg.get_texts()],
-                     "ylabels": [ax.get_ylabel() for ax in fig.axes],
-                     "y": [list(line.get_ydata()) for ax in fig.axes for line in ax.lines]})
+        seen.append(
+            {
+                "path": Path(path).name,
+                "titles": ([fig._suptitle.get_text()] if fig._suptitle else [])
+                + [ax.get_title() for ax in fig.axes if ax.get_title()],
+                "legend": [t.get_text() for lg in legends for t in lg.get_texts()],
+                "ylabels": [ax.get_ylabel() for ax in fig.axes],
+                "y": [list(line.get_ydata()) for ax in fig.axes for line in ax.lines],
+            }
+        )
         return save(fig, path, *args, **kwargs)
 
     monkeypatch.setattr(Figure, "savefig", record)
@@ -338,16 +476,23 @@ def drawn(monkeypatch) -> list[dict]:
 
 def two_datasets(root: Path) -> Path:
     """TopK-EF-0.01 on a synthetic CIFAR-10 stand-in and on real data (another dataset name)."""
-    synthetic = {"name": "cifar10-synthetic", "description": "SYNTHETIC stand-in (not CIFAR-10)",
-                 "source": "generated (datasets/synthetic.py)"}
+    synthetic = {
+        "name": "cifar10-synthetic",
+        "description": "SYNTHETIC stand-in (not CIFAR-10)",
+        "source": "generated (datasets/synthetic.py)",
+    }
     for seed in (0, 1):
-        runs = [make_run(root, f"syn_s{seed}", losses={2: 1.0, 4: 0.5}, accs={2: 0.6, 4: 0.8}, seed=seed,
-                         dataset=synthetic),
-                make_run(root, f"real_s{seed}", losses={2: 1.0, 4: 0.5}, accs={2: 0.7, 4: 0.9}, seed=seed)]
+        runs = [
+            make_run(
+                root, f"syn_s{seed}", losses={2: 1.0, 4: 0.5}, accs={2: 0.6, 4: 0.8}, seed=seed, dataset=synthetic
+            ),
+            make_run(root, f"real_s{seed}", losses={2: 1.0, 4: 0.5}, accs={2: 0.7, 4: 0.9}, seed=seed),
+        ]
         for run in runs:  # the error-feedback columns, so that the hard_threshold Fig. 3 panels are drawn too
             rows = read_metrics(run)
-            (run / "metrics.jsonl").write_text("".join(
-                json.dumps({**r, "avg_density": r["density"], "error_norm": 0.1}) + "\n" for r in rows))
+            (run / "metrics.jsonl").write_text(
+                "".join(json.dumps({**r, "avg_density": r["density"], "error_norm": 0.1}) + "\n" for r in rows)
+            )
     return root
 
 

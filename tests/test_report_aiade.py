@@ -1,12 +1,13 @@
 """compress-report on real convex sweeps (``aiade``): fitted rates against the theorems' rates,
 iterations and bits to the target, the kappa slope, and the files a reader opens."""
+
 from __future__ import annotations
 
 import math
 
 import pytest
-from cli_helpers import run_cli
 
+from cli_helpers import run_cli
 from compress_train.runner.report.aiade import fitted_rate, per_run
 from compress_train.runner.report.cli import main
 from compress_train.runner.report.load import load_runs
@@ -18,20 +19,34 @@ def test_fitted_rate_of_a_geometric_sequence():
     import numpy as np
 
     k = np.arange(0, 200, 10, dtype=float)
-    assert fitted_rate(k, 0.97 ** k) == pytest.approx(0.97, rel=1e-12)
-    floor = np.maximum(0.9 ** k, 1e-3)  # stalls: the fit after the transient sees the floor
+    assert fitted_rate(k, 0.97**k) == pytest.approx(0.97, rel=1e-12)
+    floor = np.maximum(0.9**k, 1e-3)  # stalls: the fit after the transient sees the floor
     assert fitted_rate(k, floor) > 0.99
 
 
 def test_rate_and_kappa_reports_on_real_sweeps(tmp_path):
     sweep = tmp_path / "kappa"
-    proc = run_cli("-m", f"hydra.sweep.dir={sweep}", "problem=quadratic", "dataset.dim=8", "workers=2",
-                   "method=aiade/iade,aiade/aiade,aiade/qgd", "dataset.kappa=10,100", "train.tol=1e-6",
-                   "train.max_steps=3000", "train.log_every=5", cwd=tmp_path)
+    proc = run_cli(
+        "-m",
+        f"hydra.sweep.dir={sweep}",
+        "problem=quadratic",
+        "dataset.dim=8",
+        "workers=2",
+        "method=aiade/iade,aiade/aiade,aiade/qgd",
+        "dataset.kappa=10,100",
+        "train.tol=1e-6",
+        "train.max_steps=3000",
+        "train.log_every=5",
+        cwd=tmp_path,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     out = tmp_path / "report"
     assert main([str(sweep), "--out", str(out)]) == 0
-    for stem in ("iterations_vs_kappa", "distance_vs_iterations_quadratic-d8-k10", "distance_vs_bits_quadratic-d8-k100"):
+    for stem in (
+        "iterations_vs_kappa",
+        "distance_vs_iterations_quadratic-d8-k10",
+        "distance_vs_bits_quadratic-d8-k100",
+    ):
         assert (out / f"{stem}.png").stat().st_size > 0 and (out / f"{stem}.pdf").exists()
     df, runs = load_runs([sweep])
     pr = per_run(df, runs, 1e-6)

@@ -1,16 +1,25 @@
 """compress-report's ``def`` additions on real (tiny) multiruns of the presets: Table 1 with the
 paper's numbers beside ours and "diverge" for runs that diverged, Table 4's lambda rows with where
 the optimum lies, and the Figure 1 / 3 layouts."""
+
 from __future__ import annotations
 
 import pytest
-from cli_helpers import run_cli
 
+from cli_helpers import run_cli
 from compress_train.runner.report.cli import main
 
 pytestmark = pytest.mark.slow
-TINY = ("model.hidden=8", "train.max_steps=4", "train.epochs=null", "train.eval_every=4", "train.log_every=2",
-        "train.eval_batch_size=500", "threads=1", "seed=0")
+TINY = (
+    "model.hidden=8",
+    "train.max_steps=4",
+    "train.epochs=null",
+    "train.eval_every=4",
+    "train.log_every=2",
+    "train.eval_batch_size=500",
+    "threads=1",
+    "seed=0",
+)
 
 
 def sweep(tmp_path, name, *overrides):
@@ -22,8 +31,14 @@ def sweep(tmp_path, name, *overrides):
 
 def test_def_tables_and_figures(tmp_path):
     sgd = sweep(tmp_path, "sgd", "experiment=def/sgd")
-    t1 = sweep(tmp_path, "table1", "experiment=def/table1", "method=def/ef,def/def", "method_args.ratio=16,1024",
-               "method_args.lr_ef=1000")  # EF at lr 1000: a run that diverges, drawn as the paper's "diverge"
+    t1 = sweep(
+        tmp_path,
+        "table1",
+        "experiment=def/table1",
+        "method=def/ef,def/def",
+        "method_args.ratio=16,1024",
+        "method_args.lr_ef=1000",
+    )  # EF at lr 1000: a run that diverges, drawn as the paper's "diverge"
     t4 = sweep(tmp_path, "table4", "experiment=def/table4", "method_args.lam=0.1,0.3,0.8")
     out = tmp_path / "report"
     assert main([str(t1), str(sgd), "--out", str(out)]) == 0

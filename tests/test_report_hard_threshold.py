@@ -1,13 +1,14 @@
 """compress-report's ``hard_threshold`` additions on real multiruns: metric against average density,
 error norm and density against iterations, and Table 1 with the paper's row beside ours; on convex
 runs, Fig. 1's panels and the error-feedback density table."""
+
 from __future__ import annotations
 
 from pathlib import Path
 
 import pytest
-from cli_helpers import run_cli
 
+from cli_helpers import run_cli
 from compress_train.runner.report.cli import main
 from compress_train.runner.report.hard_threshold import PAPER_TABLE1, final_values, table1
 from compress_train.runner.report.load import load_runs
@@ -29,10 +30,17 @@ def sweep_and_report(tmp_path: Path, *overrides: str, stems: tuple[str, ...]) ->
 
 def test_density_figures_and_table1(tmp_path):
     sweep, text = sweep_and_report(
-        tmp_path, "workers=2", "train.batch_size=20", "train.max_steps=3", "train.log_every=1", "train.eval_every=3",
-        "train.eval_batch_size=500", "threads=1",
+        tmp_path,
+        "workers=2",
+        "train.batch_size=20",
+        "train.max_steps=3",
+        "train.log_every=1",
+        "train.eval_every=3",
+        "train.eval_batch_size=500",
+        "threads=1",
         "method=hard_threshold/table1_topk_max,hard_threshold/table1_topk_min,hard_threshold/table1_threshold",
-        stems=("test_acc_vs_avg_density", "error_norm_vs_iterations", "density_vs_iterations"))
+        stems=("test_acc_vs_avg_density", "error_norm_vs_iterations", "density_vs_iterations"),
+    )
     assert "## Table 1 (hard_threshold" in text and "94.1 / 1.00" in text and "93.2 / 0.10" in text
     df, runs = load_runs([sweep])
     fv = final_values(df, runs, "test_acc").set_index("method")
@@ -45,9 +53,13 @@ def test_density_figures_and_table1(tmp_path):
 
 
 def test_convex_fig1_panels_and_density_table(tmp_path):
-    _, text = sweep_and_report(tmp_path, "experiment=hard_threshold/fig1", "seed=0", "train.epochs=1",
-                               stems=("fig1_panels", "suboptimality_vs_epochs", "suboptimality_vs_bits",
-                                      "error_norm_vs_epochs"))
+    _, text = sweep_and_report(
+        tmp_path,
+        "experiment=hard_threshold/fig1",
+        "seed=0",
+        "train.epochs=1",
+        stems=("fig1_panels", "suboptimality_vs_epochs", "suboptimality_vs_bits", "error_norm_vs_epochs"),
+    )
     assert "## Error feedback: density, total error, suboptimality" in text
     rows: dict[str, str] = {}
     for ln in text.splitlines():  # the first table naming these methods: the error-feedback one

@@ -5,6 +5,7 @@ same config and 4 simulated workers: 12 steps uninterrupted; 6 steps, then ``res
 and, for one algorithm of every family under both launchers (sim with 4 workers, torchrun with 2
 processes), a run whose worker process SIGKILLs itself mid-way, then resumed. Every metrics row (wall-clock times aside) and the final parameters must be equal.
 """
+
 from __future__ import annotations
 
 import json
@@ -15,9 +16,9 @@ import time
 
 import pytest
 import torch
-from cli_helpers import BIN, QUICK, metrics, run_cli, summary
 from conftest import compose_config
 
+from cli_helpers import BIN, QUICK, metrics, run_cli, summary
 from compress_train.algorithms.registry import ALGORITHMS
 from compress_train.runner import checkpoint
 from compress_train.runner.launch import launch
@@ -47,19 +48,50 @@ SETUPS = {
     "efficient_adam": ("compressor=topk",),
     "onebit_adam": ("compressor=topk", "algo.freeze_step=4"),  # warm-up, then compressed (its Top-k variant;
     # with onebit_rms the MNIST CNN diverges after 4 warm-up steps: dead units have v = 0)
-    "sketched_ams_pa": ("compressor=count_sketch", "compressor.columns=2000", "compressor.ratio=null", "compressor.k=500"),
-    "sketched_ams_ga": ("compressor=count_sketch", "compressor.columns=2000", "compressor.ratio=null", "compressor.k=500"),
+    "sketched_ams_pa": (
+        "compressor=count_sketch",
+        "compressor.columns=2000",
+        "compressor.ratio=null",
+        "compressor.k=500",
+    ),
+    "sketched_ams_ga": (
+        "compressor=count_sketch",
+        "compressor.columns=2000",
+        "compressor.ratio=null",
+        "compressor.k=500",
+    ),
     "sketched_sgd": ("compressor=count_sketch", "compressor.columns=2000", "compressor.ratio=null", "compressor.k=500"),
     "fetchsgd": ("compressor=count_sketch", "compressor.columns=2000", "compressor.ratio=null", "compressor.k=500"),
 }
 EXTRA = {  # further families: Adam after EF, and ACCORDION's controller state
     "ef_sgd-adam": ("algo=ef_sgd", "algo.optimizer=adam", "algo.ef=powersgd", "compressor=topk"),
-    "accordion": ("algo=ef_sgd", "compressor=topk", "compressor.scope=layer", "controller=accordion",
-                  "controller.interval=1", "train.batch_size=100"),
-    "language_model": ("algo=ef_sgd", "compressor=topk", "dataset=ptb", "model.hidden=16", "model.layers=1",
-                       "dataset.bptt=5", "dataset.eval_tokens=200", "train.batch_size=4"),
-    "recommendation": ("algo=ef_sgd", "compressor=topk", "dataset=movielens", "model.factors=8",
-                       "model.layers=[16,8]", "dataset.eval_users=20", "train.batch_size=256"),
+    "accordion": (
+        "algo=ef_sgd",
+        "compressor=topk",
+        "compressor.scope=layer",
+        "controller=accordion",
+        "controller.interval=1",
+        "train.batch_size=100",
+    ),
+    "language_model": (
+        "algo=ef_sgd",
+        "compressor=topk",
+        "dataset=ptb",
+        "model.hidden=16",
+        "model.layers=1",
+        "dataset.bptt=5",
+        "dataset.eval_tokens=200",
+        "train.batch_size=4",
+    ),
+    "recommendation": (
+        "algo=ef_sgd",
+        "compressor=topk",
+        "dataset=movielens",
+        "model.factors=8",
+        "model.layers=[16,8]",
+        "dataset.eval_users=20",
+        "train.batch_size=256",
+    ),
 }
 CASES = {name: (f"algo={name}", *SETUPS.get(name, ())) for name in ALGORITHMS.names()} | EXTRA
 
@@ -107,10 +139,22 @@ def test_resumed_run_equals_the_uninterrupted_one(tmp_path, name):
 # Algorithms whose state is a subset of a tested family member's: covered by that member's SIGKILL
 # case (and by their own stop-and-resume case above). Every other registered algorithm, a new one
 # included, gets its own SIGKILL case under both launchers.
-KILL_FAMILY = {"sgd": "ef_sgd", "amsgrad": "comp_ams", "gd": "aiade", "agd": "aiade", "qgd": "aiade",
-               "iade": "aiade", "iade_sgd": "aiade", "def_a": "def", "saef": "def", "ef21_sgdm": "ef21",
-               "onebit_adam": "efficient_adam", "sketched_ams_ga": "sketched_ams_pa",
-               "sketched_sgd": "sketched_ams_pa", "fetchsgd": "sketched_ams_pa"}
+KILL_FAMILY = {
+    "sgd": "ef_sgd",
+    "amsgrad": "comp_ams",
+    "gd": "aiade",
+    "agd": "aiade",
+    "qgd": "aiade",
+    "iade": "aiade",
+    "iade_sgd": "aiade",
+    "def_a": "def",
+    "saef": "def",
+    "ef21_sgdm": "ef21",
+    "onebit_adam": "efficient_adam",
+    "sketched_ams_ga": "sketched_ams_pa",
+    "sketched_sgd": "sketched_ams_pa",
+    "fetchsgd": "sketched_ams_pa",
+}
 TASK_CASES = ("language_model", "recommendation")  # tasks, not algorithm families: stop-and-resume only
 KILL_CASES = sorted(n for n in CASES if n not in KILL_FAMILY and n not in TASK_CASES)
 
@@ -121,10 +165,12 @@ KILL_CASES = sorted(n for n in CASES if n not in KILL_FAMILY and n not in TASK_C
 # and the sketch tables with a second round (sketched_ams_pa). A rank's state is its worker's state
 # in the simulator, so the other families' state round trip is the sim case's (CI time, issue 15).
 TORCHRUN_KILL_CASES = ("accordion", "aiade", "comp_ams", "def", "efficient_adam", "sketched_ams_pa")
-KILL_PARAMS = [pytest.param(name, launcher, marks=[pytest.mark.dist] if launcher == "torchrun" else [],
-                            id=f"{name}-{launcher}")
-               for name in KILL_CASES for launcher in ("sim", "torchrun")
-               if launcher == "sim" or name in TORCHRUN_KILL_CASES]
+KILL_PARAMS = [
+    pytest.param(name, launcher, marks=[pytest.mark.dist] if launcher == "torchrun" else [], id=f"{name}-{launcher}")
+    for name in KILL_CASES
+    for launcher in ("sim", "torchrun")
+    if launcher == "sim" or name in TORCHRUN_KILL_CASES
+]
 
 
 def test_the_sigkill_cases_cover_every_family():
@@ -136,8 +182,16 @@ def test_the_sigkill_cases_cover_every_family():
 def kill_setup(name, launcher):
     own_data = any(o.startswith(("problem=", "dataset=")) for o in CASES[name])
     workers = 4 if launcher == "sim" else 2
-    return (*(STEPS if own_data else SMALL), *CASES[name], f"launcher={launcher}", f"workers={workers}",
-            "train.max_steps=12", "train.epochs=null", "train.tol=null", "train.checkpoint_every=4")
+    return (
+        *(STEPS if own_data else SMALL),
+        *CASES[name],
+        f"launcher={launcher}",
+        f"workers={workers}",
+        "train.max_steps=12",
+        "train.epochs=null",
+        "train.tol=null",
+        "train.checkpoint_every=4",
+    )
 
 
 @pytest.mark.parametrize("name, launcher", KILL_PARAMS)
@@ -154,8 +208,14 @@ def test_sigkill_then_resume_equals_the_uninterrupted_run(tmp_path, name, launch
         assert proc.returncode == 0, proc.stdout + proc.stderr
     env = {k: v for k, v in os.environ.items() if k != "TORCHELASTIC_RESTART_COUNT"}
     env["COMPRESS_TRAIN_KILL_AT"] = f"{0 if launcher == 'sim' else 1}:6"
-    proc = subprocess.run([str(BIN / "compress-train"), *QUICK, f"hydra.run.dir={killed}", *setup], cwd=tmp_path,
-                          env=env, capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [str(BIN / "compress-train"), *QUICK, f"hydra.run.dir={killed}", *setup],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == (-signal.SIGKILL if launcher == "sim" else 2), proc.stdout + proc.stderr
     assert summary(killed)["status"] == ("running" if launcher == "sim" else "failed")  # what the death leaves
     assert [json.loads((c / "manifest.json").read_text())["step"] for c in checkpoint.complete(killed)][-1] == 4
@@ -169,8 +229,12 @@ def test_sigkill_then_resume_equals_the_uninterrupted_run(tmp_path, name, launch
 def test_sigterm_preempts_with_a_checkpoint_and_exit_143(tmp_path):
     run = tmp_path / "run"
     setup = (*SMALL, "train.max_steps=400", "train.epochs=null", "train.checkpoint_every=null")
-    proc = subprocess.Popen([str(BIN / "compress-train"), *QUICK, f"hydra.run.dir={run}", *setup], cwd=tmp_path,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [str(BIN / "compress-train"), *QUICK, f"hydra.run.dir={run}", *setup],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     deadline = time.time() + 120
     while time.time() < deadline and not ((run / "metrics.jsonl").exists() and metrics(run)):
         time.sleep(0.1)
@@ -202,8 +266,9 @@ def test_a_corrupt_checkpoint_stops_naming_the_file(tmp_path):
 
 def test_a_loss_that_explodes_is_diverged_with_its_reason(tmp_path):
     run = tmp_path / "run"
-    proc = run_cli(f"hydra.run.dir={run}", "algo=sgd", "algo.lr=5", *SMALL, "train.max_steps=60", "train.log_every=1",
-                   cwd=tmp_path)
+    proc = run_cli(
+        f"hydra.run.dir={run}", "algo=sgd", "algo.lr=5", *SMALL, "train.max_steps=60", "train.log_every=1", cwd=tmp_path
+    )
     assert proc.returncode == 0, proc.stderr
     s = summary(run)
     assert s["status"] == "diverged" and s["steps"] < 60, s

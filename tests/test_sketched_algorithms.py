@@ -5,6 +5,7 @@ sketch (so coordinates collide), k = 2 and P = 2 (4 candidates: the second round
 The sketch is rebuilt here from the compressor's explicit hashes (``SketchHashes.buckets`` / ``signs``) with
 the per-row formula: table[i, bucket_i(j)] += sign_i(j) x_j, estimate_j = lower median over the rows of
 sign_i(j) table[i, bucket_i(j)]; everything after that is written out below in plain loops."""
+
 from __future__ import annotations
 
 import pytest
@@ -27,10 +28,14 @@ D, R, C, K, P = 10, 3, 5, 2, 2
 # (``largest`` asserts it, so a change of data or hashes fails there, not as a silent order mismatch).
 SEED = 56
 G = [  # G[step][worker]
-    [T([0.9, -0.2, 1.7, 0.05, -1.1, 0.3, 2.4, -0.6, 0.15, -0.8]),
-     T([0.4, 0.6, -1.3, 0.2, -0.9, 1.2, 1.8, -0.1, 0.7, -1.6])],
-    [T([-0.3, 1.4, 0.8, -2.2, 0.5, -0.7, 0.1, 1.1, -0.45, 0.25]),
-     T([0.6, 0.9, -0.2, -1.5, 1.3, -0.35, 0.75, 0.4, -1.9, 0.55])],
+    [
+        T([0.9, -0.2, 1.7, 0.05, -1.1, 0.3, 2.4, -0.6, 0.15, -0.8]),
+        T([0.4, 0.6, -1.3, 0.2, -0.9, 1.2, 1.8, -0.1, 0.7, -1.6]),
+    ],
+    [
+        T([-0.3, 1.4, 0.8, -2.2, 0.5, -0.7, 0.1, 1.1, -0.45, 0.25]),
+        T([0.6, 0.9, -0.2, -1.5, 1.3, -0.35, 0.75, 0.4, -1.9, 0.55]),
+    ],
 ]
 
 
@@ -99,12 +104,12 @@ def close(a, b):
 
 # -- SketchedAMSGrad, parameter averaging ----------------------------------------------------
 
+
 def test_sketched_ams_pa_two_steps_by_hand():
     b1, b2, eps, lrs = 0.9, 0.5, 0.01, (0.1, 0.05)  # lr halves: r_2 = 2 rescales the residual
     x = torch.zeros(D)
     comm = SimCommunicator(2)
-    algo = SketchedAMSGradPA(x, comm, sketch(), seed=SEED, lr=lrs[0], beta1=b1, beta2=b2, eps=eps,
-                             candidates_factor=P)
+    algo = SketchedAMSGradPA(x, comm, sketch(), seed=SEED, lr=lrs[0], beta1=b1, beta2=b2, eps=eps, candidates_factor=P)
     hand = ByHand(hashes())
     m = [torch.zeros(D) for _ in range(2)]
     v = [torch.full((D,), eps) for _ in range(2)]
@@ -147,8 +152,17 @@ def test_pa_constant_lr_and_layer_scope():
     """Two buckets (scope: layer): one 3 x 6 table each, own hashes, one global top-k; r_t = 1."""
     layers = (4, 6)
     x = torch.zeros(D)
-    algo = SketchedAMSGradPA(x, SimCommunicator(2), sketch(6, "layer", layers), seed=SEED, lr=0.1,
-                             beta1=0.5, beta2=0.5, eps=0.01, candidates_factor=P)
+    algo = SketchedAMSGradPA(
+        x,
+        SimCommunicator(2),
+        sketch(6, "layer", layers),
+        seed=SEED,
+        lr=0.1,
+        beta1=0.5,
+        beta2=0.5,
+        eps=0.01,
+        candidates_factor=P,
+    )
     hands = [ByHand(hashes(4, 0, 6)), ByHand(hashes(6, 1, 6))]
     m, v = [torch.zeros(D) for _ in range(2)], [torch.full((D,), 0.01) for _ in range(2)]
     vhat = [torch.full((D,), 0.01) for _ in range(2)]
@@ -161,8 +175,9 @@ def test_pa_constant_lr_and_layer_scope():
             v[w] = 0.5 * v[w] + 0.5 * G[step][w] ** 2
             vhat[w] = torch.maximum(vhat[w], v[w])
         a = [m[w] / vhat[w].sqrt() + e[w] for w in range(2)]
-        est = torch.cat([h.estimate(sum(h.table(ai[s:s + n]) for ai in a) / 2)
-                         for h, s, n in zip(hands, (0, 4), layers)])
+        est = torch.cat(
+            [h.estimate(sum(h.table(ai[s : s + n]) for ai in a) / 2) for h, s, n in zip(hands, (0, 4), layers)]
+        )
         cand = largest(est, P * K)
         avg = (a[0] + a[1])[cand] / 2
         support = [cand[j] for j in largest(avg, K)]
@@ -177,13 +192,15 @@ def test_pa_constant_lr_and_layer_scope():
 
 # -- SketchedAMSGrad, gradient averaging -----------------------------------------------------
 
+
 @pytest.mark.parametrize("residual", ["unscaled", "literal"])
 def test_sketched_ams_ga_two_steps_by_hand(residual):
     b1, b2, eps, lrs = 0.9, 0.5, 0.01, (0.1, 0.2)  # lr doubles: r_2 = 1/2
     x = torch.zeros(D)
     comm = SimCommunicator(2)
-    algo = SketchedAMSGradGA(x, comm, sketch(), seed=SEED, lr=lrs[0], beta1=b1, beta2=b2, eps=eps,
-                             candidates_factor=P, ga_residual=residual)
+    algo = SketchedAMSGradGA(
+        x, comm, sketch(), seed=SEED, lr=lrs[0], beta1=b1, beta2=b2, eps=eps, candidates_factor=P, ga_residual=residual
+    )
     hand = ByHand(hashes())
     m = [torch.zeros(D) for _ in range(2)]
     e = [torch.zeros(D) for _ in range(2)]
@@ -232,13 +249,25 @@ def test_sketched_ams_ga_two_steps_by_hand(residual):
 
 # -- Sketched-SGD ------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("factor, reduce, wd, lr_in_error", [(P, "mean", 0.0, False), (0, "mean", 0.0, False),
-                                                           (P, "sum", 0.1, True)])
+
+@pytest.mark.parametrize(
+    "factor, reduce, wd, lr_in_error", [(P, "mean", 0.0, False), (0, "mean", 0.0, False), (P, "sum", 0.1, True)]
+)
 def test_sketched_sgd_two_steps_by_hand(factor, reduce, wd, lr_in_error):
     rho, lr = 0.9, 0.1
     x = torch.ones(D)
-    algo = SketchedSGD(x, SimCommunicator(2), sketch(), seed=SEED, lr=lr, rho=rho, weight_decay=wd,
-                       candidates_factor=factor, reduce=reduce, lr_in_error=lr_in_error)
+    algo = SketchedSGD(
+        x,
+        SimCommunicator(2),
+        sketch(),
+        seed=SEED,
+        lr=lr,
+        rho=rho,
+        weight_decay=wd,
+        candidates_factor=factor,
+        reduce=reduce,
+        lr_in_error=lr_in_error,
+    )
     hand = ByHand(hashes())
     u = [torch.zeros(D) for _ in range(2)]
     v = [torch.zeros(D) for _ in range(2)]
@@ -267,14 +296,26 @@ def test_sketched_sgd_two_steps_by_hand(factor, reduce, wd, lr_in_error):
 
 # -- FetchSGD ----------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("update, mask, lr_in_error", [("zero_cells", False, False), ("subtract", False, False),
-                                                       ("zero_cells", True, True), ("subtract", True, False)])
+
+@pytest.mark.parametrize(
+    "update, mask, lr_in_error",
+    [("zero_cells", False, False), ("subtract", False, False), ("zero_cells", True, True), ("subtract", True, False)],
+)
 def test_fetchsgd_two_steps_by_hand(update, mask, lr_in_error):
     rho, lr = 0.9, 0.1
     x = torch.zeros(D)
     comm = SimCommunicator(2)
-    algo = FetchSGD(x, comm, sketch(), seed=SEED, lr=lr, rho=rho, lr_in_error=lr_in_error,
-                    fetch_error_update=update, fetch_mask_momentum=mask)
+    algo = FetchSGD(
+        x,
+        comm,
+        sketch(),
+        seed=SEED,
+        lr=lr,
+        rho=rho,
+        lr_in_error=lr_in_error,
+        fetch_error_update=update,
+        fetch_mask_momentum=mask,
+    )
     hand = ByHand(hashes())
     s_u, s_e = torch.zeros(R, C), torch.zeros(R, C)
     expected = torch.zeros(D)
@@ -307,6 +348,7 @@ def test_fetchsgd_two_steps_by_hand(update, mask, lr_in_error):
 
 # -- configuration -----------------------------------------------------------------------------
 
+
 def test_the_sketch_methods_need_the_count_sketch():
     for cls in (SketchedAMSGradPA, SketchedAMSGradGA, SketchedSGD, FetchSGD):
         assert cls.needs.compressor_name == "count_sketch"
@@ -328,8 +370,7 @@ def test_checks_name_the_keys_and_their_values():
     assert any("`rho`" in e for e in SketchedSGD.check({**sgd, "rho": 1.0}))
     assert any("`reduce`" in e for e in SketchedSGD.check({**sgd, "reduce": "max"}))
     assert any("`lr_in_error`" in e for e in SketchedSGD.check({**sgd, "lr_in_error": 1}))
-    fetch = {"lr": 0.1, "rho": 0.0, "lr_in_error": False, "fetch_error_update": "subtract",
-             "fetch_mask_momentum": True}
+    fetch = {"lr": 0.1, "rho": 0.0, "lr_in_error": False, "fetch_error_update": "subtract", "fetch_mask_momentum": True}
     assert FetchSGD.check(fetch) == []
     assert any("`fetch_error_update`" in e for e in FetchSGD.check({**fetch, "fetch_error_update": "zero"}))
     assert any("`fetch_mask_momentum`" in e for e in FetchSGD.check({**fetch, "fetch_mask_momentum": "yes"}))

@@ -1,5 +1,6 @@
 """aiade's bounds as the appendix proves them: Lemma 7.1's xi, Theorem 3.1 with the recursion's eta s
 (not the statement's s), and IADE-SGD's constants derived for any eta <= 1/(rho L)."""
+
 from __future__ import annotations
 
 import math
@@ -7,6 +8,7 @@ import math
 import numpy as np
 import pytest
 import torch
+
 from compress_train.algorithms.communicator import SimCommunicator
 from compress_train.algorithms.iade import IADE, lemma_7_1_xi
 from compress_train.algorithms.iade_sgd import IADESGD
@@ -19,8 +21,11 @@ F64 = torch.float64
 
 def constants(problem) -> dict:
     x0 = torch.zeros(problem.dim, dtype=F64)
-    return {**problem.constants(), "grad0_norm": float(problem.grad(x0).norm()),
-            "x0_dist": float(problem.x_star.norm())}
+    return {
+        **problem.constants(),
+        "grad0_norm": float(problem.grad(x0).norm()),
+        "x0_dist": float(problem.x_star.norm()),
+    }
 
 
 def scoped(mode: str, dim: int) -> ScopedCompressor:
@@ -47,8 +52,12 @@ def test_lemma_7_1_xi_bounds_the_worst_case_recursion(x0, c, c_prime, s):
 
 def test_theorem_3_1_is_logged_with_the_proofs_eta_s():
     problem = quadratic_problem(dim=10, kappa=20, workers=3, seed=1)
-    algo = IADE(torch.zeros(problem.dim, dtype=F64), SimCommunicator(problem.workers), scoped("deterministic", 10),
-                problem=constants(problem))
+    algo = IADE(
+        torch.zeros(problem.dim, dtype=F64),
+        SimCommunicator(problem.workers),
+        scoped("deterministic", 10),
+        problem=constants(problem),
+    )
     th = algo.theory()
     assert th["eta"] == pytest.approx(2 / (algo.L + algo.mu))
     assert th["xi_s"] == lemma_7_1_xi(problem.x_star.norm().item(), algo.c, algo.c_prime, algo.lr * algo.s)
@@ -77,8 +86,8 @@ def test_the_stated_theorem_3_1_fails_where_the_proof_allows_it():
         x.append(x[-1] - eta * v)
     dist = np.abs(np.array(x))
     k = np.arange(steps + 1)
-    proved = c_prime ** k * lemma_7_1_xi(0.0, c, c_prime, eta * s)
-    stated = c_prime ** k * lemma_7_1_xi(0.0, c, c_prime, s)
+    proved = c_prime**k * lemma_7_1_xi(0.0, c, c_prime, eta * s)
+    stated = c_prime**k * lemma_7_1_xi(0.0, c, c_prime, s)
     assert np.all(dist <= proved * (1 + 1e-12))
     assert np.any(dist > stated)
 
@@ -86,8 +95,9 @@ def test_the_stated_theorem_3_1_fails_where_the_proof_allows_it():
 def test_iade_sgd_constants_are_derived_for_its_eta():
     problem = {"L": 2.0, "mu": 0.5, "rho": 4.0, "grad0_norm": 1.0, "x0_dist": 1.0}
     eta = 1 / 32  # a quarter of 1/(rho L)
-    algo = IADESGD(torch.zeros(3, dtype=F64), SimCommunicator(1), scoped("stochastic", 3), problem=problem,
-                   lr=eta, s=0.5)
+    algo = IADESGD(
+        torch.zeros(3, dtype=F64), SimCommunicator(1), scoped("stochastic", 3), problem=problem, lr=eta, s=0.5
+    )
     assert algo.c == pytest.approx(1 - eta * 0.5) and algo.c_prime == pytest.approx(algo.c + (1 - algo.c) / 4)
     th = algo.theory()
     assert th["recursion_s"] == pytest.approx((eta * 4.0 * 2.0) ** 2 * 0.5)
@@ -107,19 +117,22 @@ def test_iade_sgd_at_a_smaller_eta_obeys_its_own_bound_not_the_papers_constants(
     steps, seeds = 600, 5
     sq = np.zeros((seeds, steps + 1))
     for seed in range(seeds):
-        algo = IADESGD(torch.zeros(8, dtype=F64), SimCommunicator(2), scoped("stochastic", 8), seed=seed,
-                       problem=cons, lr=eta)
+        algo = IADESGD(
+            torch.zeros(8, dtype=F64), SimCommunicator(2), scoped("stochastic", 8), seed=seed, problem=cons, lr=eta
+        )
         gen = torch.Generator().manual_seed(seed)
         sq[seed, 0] = cons["x0_dist"] ** 2
         for k in range(steps):
-            grads = {w: problem.worker_loss_grad(w, algo.params, torch.randint(100, (5,), generator=gen))[1]
-                     for w in range(2)}
+            grads = {
+                w: problem.worker_loss_grad(w, algo.params, torch.randint(100, (5,), generator=gen))[1]
+                for w in range(2)
+            }
             algo.step(grads, k)
             sq[seed, k + 1] = float((algo.params - problem.x_star).norm()) ** 2
     th, k, mean = algo.theory(), np.arange(steps + 1), sq.mean(0)
     assert np.all(mean <= th["rate"] ** k * th["bound0"])
     c_paper = 1 - cons["mu"] / (cons["rho"] * cons["L"])
     cp_paper = c_paper + (1 - c_paper) / 4
-    paper_bound = cp_paper ** k * lemma_7_1_xi(cons["x0_dist"] ** 2, c_paper, cp_paper, th["s"])
+    paper_bound = cp_paper**k * lemma_7_1_xi(cons["x0_dist"] ** 2, c_paper, cp_paper, th["s"])
     assert np.any(mean > paper_bound)
     assert math.isclose(th["c"], 1 - eta * cons["mu"])

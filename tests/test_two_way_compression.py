@@ -1,6 +1,7 @@
 """Two-way compression (``sketched_ams``'s Efficient-Adam and 1-bit Adam baselines): the server's
 own compressor and error, its bits in ``bits_down`` read off the payload it sends. Two steps of
 each against a hand computation (d = 6 in two tensors, n = 2)."""
+
 from __future__ import annotations
 
 import math
@@ -16,8 +17,10 @@ from compress_train.compressors.topk import TopK
 
 T = torch.tensor
 LAYERS = [4, 2]
-G = [{0: T([0.5, -1.0, 0.25, 2.0, -0.5, 1.0]), 1: T([1.0, 0.5, -3.0, 0.0, 1.5, -1.0])},
-     {0: T([-0.5, 2.0, 1.0, -1.0, 0.5, 0.25]), 1: T([0.25, -1.5, 0.5, 1.0, -2.0, 1.0])}]
+G = [
+    {0: T([0.5, -1.0, 0.25, 2.0, -0.5, 1.0]), 1: T([1.0, 0.5, -3.0, 0.0, 1.5, -1.0])},
+    {0: T([-0.5, 2.0, 1.0, -1.0, 0.5, 0.25]), 1: T([0.25, -1.5, 0.5, 1.0, -2.0, 1.0])},
+]
 
 
 def topk():
@@ -28,7 +31,7 @@ def top(x, k_per_layer=(2, 1)):
     """Layer-wise Top-k by hand."""
     out = torch.zeros_like(x)
     for (start, size), k in zip(((0, 4), (4, 2)), k_per_layer):
-        part = x[start:start + size]
+        part = x[start : start + size]
         idx = part.abs().argsort(descending=True)[:k]
         out[start + idx] = part[idx]
     return out
@@ -77,8 +80,9 @@ def test_onebit_adam_warmup_then_compressed_steps_by_hand():
     lr, b1, b2, eps = 0.1, 0.9, 0.99, 1e-8
     x = torch.zeros(6)
     rms = lambda: ScopedCompressor(OneBitRMS(), LAYERS, "layer")  # noqa: E731
-    algo = OneBitAdam(x, SimCommunicator(2), rms(), lr=lr, beta1=b1, beta2=b2, eps=eps, freeze_step=1,
-                      server_compressor=rms())
+    algo = OneBitAdam(
+        x, SimCommunicator(2), rms(), lr=lr, beta1=b1, beta2=b2, eps=eps, freeze_step=1, server_compressor=rms()
+    )
     # step 0: warm-up, full Adam on the averaged gradient
     r0 = algo.step({w: g.clone() for w, g in G[0].items()}, 0)
     g = (G[0][0] + G[0][1]) / 2

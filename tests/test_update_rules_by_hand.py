@@ -3,6 +3,7 @@ every term of each rule changes the result: AMSGrad's max binds, eps is not negl
 the server's code falls off its grid, y_k != x_k. The expected values transcribe the papers'
 equations (keys of docs/papers.md); none of them calls the implementation. A wrong version of
 each rule (scripts/mutation.sh, and the list in its header) fails here."""
+
 from __future__ import annotations
 
 import math
@@ -41,6 +42,7 @@ def close(got: torch.Tensor, want, rel: float = 1e-6) -> bool:
 
 # -- comp_ams Algorithm 1: AMSGrad, v_0 = vhat_0 = eps, no eps in the denominator -----------------
 
+
 def test_amsgrad_three_steps_by_hand():
     """b1 = b2 = 0.5, eps = 0.01, eta = 0.1, n = 2 (mean gradients [2, 0], [0, 1], [0.3, 0]).
     vhat_t = max(vhat_{t-1}, v_t) binds in coordinate 1 at t = 1 (against v_0 = eps), in
@@ -64,12 +66,21 @@ def test_amsgrad_three_steps_by_hand():
 
 # -- comp_ams Algorithm 2: COMP-AMS, m_0 = v_0 = vhat_0 = 0, theta -= eta m / sqrt(vhat + eps) ----
 
+
 def test_comp_ams_three_steps_by_hand():
     """Top-1 of 2 with classic error feedback (lines 6-9), one worker, b1 = b2 = 0.5, eps = 0.01,
     eta = 0.1: eps moves sqrt(vhat + eps) by 2 % in coordinate 1 and the max binds at t = 2, 3."""
     theta = torch.tensor([1.0, 1.0])
-    algo = CompAMS(theta, SimCommunicator(1), ScopedCompressor(TopK(k=1), [2], "model"),
-                   lr=0.1, beta1=0.5, beta2=0.5, eps=0.01, ef="classic")
+    algo = CompAMS(
+        theta,
+        SimCommunicator(1),
+        ScopedCompressor(TopK(k=1), [2], "model"),
+        lr=0.1,
+        beta1=0.5,
+        beta2=0.5,
+        eps=0.01,
+        ef="classic",
+    )
     # t = 1: g + e = [2, 0.5] -> sent [2, 0], e = [0, 0.5]; m = [1, 0], v = vhat = [2, 0]
     algo.step(grads([2.0, 0.5]), 0)
     assert close(algo.memories[0].error, [0.0, 0.5])
@@ -90,6 +101,7 @@ def test_comp_ams_three_steps_by_hand():
 
 # -- QAdam (comp_ams §3.2; the variant of algorithms/qadam.py) ----------------------------------
 
+
 def block_sign(x: torch.Tensor) -> torch.Tensor:
     """comp_ams Definition 2 on one block: sign(x) ||x||_1 / |B| (sign(0) = +1)."""
     return torch.where(x >= 0, 1.0, -1.0).to(x.dtype) * x.abs().mean()
@@ -101,8 +113,7 @@ def test_qadam_three_steps_by_hand():
     lr, b1, b2, eps = 0.5, 0.5, 0.5, 0.1
     steps = [([0.2, -0.1], [0.1, 0.3]), ([-0.3, 0.05], [0.1, 0.1]), ([0.0, 0.2], [-0.2, 0.1])]
     x = torch.tensor([1.0, 1.0])
-    algo = QAdam(x, SimCommunicator(2), ScopedCompressor(BlockSign(), [2], "layer"),
-                 lr=lr, beta1=b1, beta2=b2, eps=eps)
+    algo = QAdam(x, SimCommunicator(2), ScopedCompressor(BlockSign(), [2], "layer"), lr=lr, beta1=b1, beta2=b2, eps=eps)
     want = torch.tensor([1.0, 1.0], dtype=F64)
     m, v, e = ([torch.zeros(2, dtype=F64) for _ in range(2)] for _ in range(3))
     for k, rows in enumerate(steps):
@@ -110,7 +121,7 @@ def test_qadam_three_steps_by_hand():
         q = []
         for i, g in enumerate(torch.tensor(r, dtype=F64) for r in rows):
             m[i] = b1 * m[i] + (1 - b1) * g
-            v[i] = b2 * v[i] + (1 - b2) * g ** 2
+            v[i] = b2 * v[i] + (1 - b2) * g**2
             p = lr * m[i] / (v[i].sqrt() + eps) + e[i]  # u_i + e_i
             q.append(block_sign(p))
             e[i] = p - q[i]
@@ -121,16 +132,23 @@ def test_qadam_three_steps_by_hand():
 
 # -- aiade Algorithm 1: IADE ---------------------------------------------------------------------
 
+
 def test_iade_three_steps_by_hand():
     """N = 3, d = 2, L = 1, mu = 0.5, eta = 0.8: c = 1 - eta mu = 0.6, c' = c + (1-c)/4 = 0.7.
     s makes the grid step 2 eps_k / sqrt(d) with eps_k = s c'^(k+1)/2 (Alg. 1 lines 6, 12) equal
     to 0.1 c'^k. With three workers the server's mean s_k is off the grid (s_0 = [0.3, 0.0667])."""
     eta, c_prime = 0.8, 0.7
     s = 0.1 * math.sqrt(2) / c_prime
-    delta = [0.1 * c_prime ** k for k in range(3)]
+    delta = [0.1 * c_prime**k for k in range(3)]
     x = torch.zeros(2, dtype=F64)
-    algo = IADE(x, SimCommunicator(3), ScopedCompressor(BoundedQuantizer(), [2], "model"), lr=eta,
-                problem={"L": 1.0, "mu": 0.5, "grad0_norm": 1.0, "x0_dist": 1.0}, s=s)
+    algo = IADE(
+        x,
+        SimCommunicator(3),
+        ScopedCompressor(BoundedQuantizer(), [2], "model"),
+        lr=eta,
+        problem={"L": 1.0, "mu": 0.5, "grad0_norm": 1.0, "x0_dist": 1.0},
+        s=s,
+    )
     assert algo.c == pytest.approx(0.6) and algo.c_prime == pytest.approx(c_prime)
     # k = 0: codes round(g_i / 0.1) = [3, -1], [5, 3], [1, 0]; s_0 = [0.9, 0.2] / 3;
     # the server codes round(s_0 / 0.1) = [3, 1] (0.667 -> 1); x_1 = -eta v_0
@@ -160,6 +178,7 @@ def test_iade_three_steps_by_hand():
 
 # -- aiade Algorithm 2: AIADE ----------------------------------------------------------------
 
+
 def test_aiade_three_steps_by_hand():
     """N = 3, d = 2, L = 2, mu = 0.5: eta = 1/L = 0.5, tau = (sqrt L - sqrt mu)/(sqrt L + sqrt mu)
     = 1/3, c = sqrt(1 - sqrt(mu/L)) = sqrt(0.5); eps = 0.2, so eps_k = eps c^(k+1)/(2k+2)
@@ -168,8 +187,13 @@ def test_aiade_three_steps_by_hand():
     eta, tau = 0.5, 1 / 3
     delta = [0.1, math.sqrt(2) / 40, 1 / 60]
     x = torch.zeros(2, dtype=F64)
-    algo = AIADE(x, SimCommunicator(3), ScopedCompressor(BoundedQuantizer(), [2], "model"),
-                 problem={"L": 2.0, "mu": 0.5, "grad0_norm": 1.0, "x0_dist": 1.0}, eps=0.2)
+    algo = AIADE(
+        x,
+        SimCommunicator(3),
+        ScopedCompressor(BoundedQuantizer(), [2], "model"),
+        problem={"L": 2.0, "mu": 0.5, "grad0_norm": 1.0, "x0_dist": 1.0},
+        eps=0.2,
+    )
     assert (algo.lr, algo.tau, algo.c) == (eta, pytest.approx(tau), pytest.approx(math.sqrt(0.5)))
     # k = 0: as in IADE's k = 0: v_0 = [3, 1] * 0.1; x_1 = y_0 - eta v_0; y_1 = x_1 + tau x_1
     algo.step(grads([0.33, -0.12], [0.48, 0.26], [0.11, 0.04], dtype=F64), 0)
@@ -195,13 +219,15 @@ def test_aiade_three_steps_by_hand():
 
 # -- aiade Algorithm 3: IADE-SGD ---------------------------------------------------------------
 
+
 def on_grid_floor_or_ceil(moved: torch.Tensor, target: torch.Tensor, delta: float) -> bool:
     """``moved`` is delta * code with each code floor or ceil of target / delta: the stochastic
     quantizer of §5 (which of the two is the worker's coin; both are checked)."""
     codes = moved / delta
     ratio = target / delta
-    return (torch.allclose(codes, codes.round(), atol=1e-9)
-            and bool(((codes.round() == ratio.floor()) | (codes.round() == ratio.ceil())).all()))
+    return torch.allclose(codes, codes.round(), atol=1e-9) and bool(
+        ((codes.round() == ratio.floor()) | (codes.round() == ratio.ceil())).all()
+    )
 
 
 def test_iade_sgd_four_steps_by_hand():
@@ -213,11 +239,22 @@ def test_iade_sgd_four_steps_by_hand():
     eta, c_prime = 0.5, 0.9
     problem = {"L": 1.0, "mu": 0.25, "rho": 2.0, "grad0_norm": 1.0, "x0_dist": 1.0}
     x = torch.zeros(2, dtype=F64)
-    algo = IADESGD(x, SimCommunicator(2), ScopedCompressor(BoundedQuantizer(mode="stochastic"), [2], "model"),
-                   problem=problem, c_prime=c_prime, s=0.0025 / c_prime, seed=3)
+    algo = IADESGD(
+        x,
+        SimCommunicator(2),
+        ScopedCompressor(BoundedQuantizer(mode="stochastic"), [2], "model"),
+        problem=problem,
+        c_prime=c_prime,
+        s=0.0025 / c_prime,
+        seed=3,
+    )
     enc = algo.encoding
-    steps = [([0.337, -0.121], [0.482, 0.263]), ([0.205, 0.034], [0.411, 0.298]),
-             ([0.107, 0.013], [0.296, 0.351]), ([0.052, -0.044], [0.153, 0.177])]
+    steps = [
+        ([0.337, -0.121], [0.482, 0.263]),
+        ([0.205, 0.034], [0.411, 0.298]),
+        ([0.107, 0.013], [0.296, 0.351]),
+        ([0.052, -0.044], [0.153, 0.177]),
+    ]
     for k, rows in enumerate(steps):
         delta = 0.1 * c_prime ** (k / 2)
         x_k, v_prev = x.clone(), enc.v.clone()
@@ -236,8 +273,13 @@ def test_aiade_fixes_eta_to_1_over_L():
     problem = {"L": 2.0, "mu": 0.5, "grad0_norm": 1.0, "x0_dist": 1.0}
 
     def build(**kw):
-        return AIADE(torch.zeros(2, dtype=F64), SimCommunicator(1),
-                     ScopedCompressor(BoundedQuantizer(), [2], "model"), problem=problem, **kw)
+        return AIADE(
+            torch.zeros(2, dtype=F64),
+            SimCommunicator(1),
+            ScopedCompressor(BoundedQuantizer(), [2], "model"),
+            problem=problem,
+            **kw,
+        )
 
     assert build(lr=0.5).lr == 0.5
     for lr in (0.5 + 1e-12, 0.9, 0.25):
@@ -252,8 +294,7 @@ def test_random_compressor_draws_a_fresh_support_every_step(cls):
     gradient without error feedback moves a different coordinate from one step to the next
     (beta1 = 0, so COMP-AMS moves only where this step's g_bar is non-zero)."""
     x = torch.zeros(8)
-    algo = cls(x, SimCommunicator(1), ScopedCompressor(RandK(k=1), [8], "model"), lr=0.1, ef="none", seed=5,
-               beta1=0.0)
+    algo = cls(x, SimCommunicator(1), ScopedCompressor(RandK(k=1), [8], "model"), lr=0.1, ef="none", seed=5, beta1=0.0)
     moved = []
     for k in range(6):
         before = x.clone()
@@ -284,8 +325,13 @@ def test_iade_sgd_takes_a_given_step_size():
     problem = {"L": 1.0, "mu": 0.25, "rho": 2.0, "grad0_norm": 1.0, "x0_dist": 1.0}
 
     def build(**kw):
-        return IADESGD(torch.zeros(2, dtype=F64), SimCommunicator(1),
-                       ScopedCompressor(BoundedQuantizer(mode="stochastic"), [2], "model"), problem=problem, **kw)
+        return IADESGD(
+            torch.zeros(2, dtype=F64),
+            SimCommunicator(1),
+            ScopedCompressor(BoundedQuantizer(mode="stochastic"), [2], "model"),
+            problem=problem,
+            **kw,
+        )
 
     algo = build(lr=0.25, s=0.01)
     assert algo.lr == 0.25 and algo.c == pytest.approx(1 - 0.25 * 0.25)
@@ -303,7 +349,8 @@ def test_increasing_accuracy_config_check(cls):
     for ef in (None, False, "none"):
         assert cls.check({**ok, "ef": ef}) == []
     assert cls.check({**ok, "ef": "classic"}) == [
-        f"`ef` must be 'none' for algo={cls.name} (the double encoding is its own memory), but is 'classic'."]
+        f"`ef` must be 'none' for algo={cls.name} (the double encoding is its own memory), but is 'classic'."
+    ]
     for lr in (0, -1.0, True, "fast"):
         assert cls.check({**ok, "lr": lr}) == [f"`lr` must be 'auto' or a number > 0, but is {lr!r}."]
     assert cls.check({**ok, "lr": 1e-3}) == []
@@ -326,19 +373,31 @@ def test_iade_sgd_defaults_and_theorem_5_2_bounds():
     problem = {"L": 1.0, "mu": 0.25, "rho": 2.0, "grad0_norm": 1.0, "x0_dist": 3.0}
 
     def build(problem=problem, d=2, **kw):
-        return IADESGD(torch.zeros(d, dtype=F64), SimCommunicator(1),
-                       ScopedCompressor(BoundedQuantizer(mode="stochastic"), [d], "model"), problem=problem, **kw)
+        return IADESGD(
+            torch.zeros(d, dtype=F64),
+            SimCommunicator(1),
+            ScopedCompressor(BoundedQuantizer(mode="stochastic"), [d], "model"),
+            problem=problem,
+            **kw,
+        )
 
     algo = build(lr=0.25)  # c = 1 - eta mu = 0.9375
     assert algo.c_prime == pytest.approx(0.9375 + 0.0625 / 4) and algo.s == pytest.approx(0.9)
     assert build(lr=0.5).lr == 0.5  # eta = 1/(rho L) itself is allowed
-    for kw in ({"lr": 0.0}, {"lr": 0.25, "c_prime": 0.9375}, {"lr": 0.25, "c_prime": 1.0},
-               {"lr": 0.25, "c_prime": 1.5}):
+    for kw in (
+        {"lr": 0.0},
+        {"lr": 0.25, "c_prime": 0.9375},
+        {"lr": 0.25, "c_prime": 1.0},
+        {"lr": 0.25, "c_prime": 1.5},
+    ):
         with pytest.raises(ParameterError, match="must be in"):
             build(**kw)
-    with pytest.raises(ParameterError, match=r"^algo=iade_sgd needs the WGC constant rho \(aiade Ass\. 5\.1\), "
-                                             r"which this problem does not define; use dataset=lsq_interp "
-                                             r"model=least_squares\.$"):
+    with pytest.raises(
+        ParameterError,
+        match=r"^algo=iade_sgd needs the WGC constant rho \(aiade Ass\. 5\.1\), "
+        r"which this problem does not define; use dataset=lsq_interp "
+        r"model=least_squares\.$",
+    ):
         build(problem={k: v for k, v in problem.items() if k != "rho"})
     g = {0: torch.linspace(-1, 1, 16, dtype=F64) / 3}
     runs = [build(d=16, seed=seed) for seed in (3, 4)]
@@ -352,8 +411,13 @@ def test_iade_theorem_3_1_bounds_at_their_edges():
     problem = {"L": 1.0, "mu": 0.5, "grad0_norm": 1.0, "x0_dist": 1.0}
 
     def build(**kw):
-        return IADE(torch.zeros(2, dtype=F64), SimCommunicator(1),
-                    ScopedCompressor(BoundedQuantizer(), [2], "model"), problem=problem, **kw)
+        return IADE(
+            torch.zeros(2, dtype=F64),
+            SimCommunicator(1),
+            ScopedCompressor(BoundedQuantizer(), [2], "model"),
+            problem=problem,
+            **kw,
+        )
 
     assert build(lr=2 / 1.5).lr == pytest.approx(2 / 1.5)
     for kw in ({"lr": 0.0}, {"lr": 1.0, "c_prime": 0.5}, {"lr": 1.0, "c_prime": 1.0}, {"lr": 1.0, "c_prime": 1.5}):
@@ -368,8 +432,12 @@ def test_double_encoding_coins_are_keyed_by_seed_step_and_worker():
     g = torch.linspace(-1, 1, d, dtype=F64) / 3  # off the grid 2 sqrt(eps / d) = 0.05 almost everywhere
 
     def v_after(seed=0, step=0, workers=2):
-        enc = DoubleEncoding(torch.zeros(d, dtype=F64), SimCommunicator(workers),
-                             ScopedCompressor(BoundedQuantizer(mode="stochastic"), [d], "model"), seed)
+        enc = DoubleEncoding(
+            torch.zeros(d, dtype=F64),
+            SimCommunicator(workers),
+            ScopedCompressor(BoundedQuantizer(mode="stochastic"), [d], "model"),
+            seed,
+        )
         v, _ = enc.exchange({w: g.clone() for w in range(workers)}, 0.01, step)
         return v.clone(), enc
 
@@ -383,8 +451,12 @@ def test_double_encoding_coins_are_keyed_by_seed_step_and_worker():
 def test_exchange_gets_the_step_and_its_budget(cls):
     problem = {"L": 1.0, "mu": 0.25, "rho": 2.0, "grad0_norm": 1.0, "x0_dist": 1.0}
     mode = "stochastic" if cls is IADESGD else "deterministic"
-    algo = cls(torch.zeros(2, dtype=F64), SimCommunicator(1),
-               ScopedCompressor(BoundedQuantizer(mode=mode), [2], "model"), problem=problem)
+    algo = cls(
+        torch.zeros(2, dtype=F64),
+        SimCommunicator(1),
+        ScopedCompressor(BoundedQuantizer(mode=mode), [2], "model"),
+        problem=problem,
+    )
     calls, exchange = [], algo.encoding.exchange
     algo.encoding.exchange = lambda grads, eps, step: calls.append((eps, step)) or exchange(grads, eps, step)
     for k in range(3):

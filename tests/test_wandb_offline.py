@@ -2,6 +2,7 @@
 transaction log, read back with W&B's own reader (``wandb leet inspect --json``), holds the four
 x-axis metrics, the rows, the method label as name and the overrides in its config; the run's
 last line says the ``wandb sync`` command; ``compress-report`` logs its figures and table beside them."""
+
 from __future__ import annotations
 
 import hashlib
@@ -14,9 +15,9 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from cli_helpers import BIN, run_cli, summary
 from test_cli import write_tiny_mnist
 
+from cli_helpers import BIN, run_cli, summary
 from compress_train.runner.loggers import wandb as wandb_sink
 from compress_train.runner.report import wandb_upload
 from compress_train.runner.report.cli import main as report_main
@@ -42,8 +43,13 @@ def offline_env(monkeypatch, tmp_path):
 
 def read_records(wandb_file: Path) -> dict[str, list[dict]]:
     """The records of a ``.wandb`` transaction log by type, as W&B's own reader prints them."""
-    proc = subprocess.run([str(BIN / "wandb"), "leet", "inspect", "--json", str(wandb_file)],
-                          capture_output=True, text=True, timeout=120, check=False)
+    proc = subprocess.run(
+        [str(BIN / "wandb"), "leet", "inspect", "--json", str(wandb_file)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert proc.returncode == 0, proc.stderr
     by_type: dict[str, list[dict]] = {}
     for line in proc.stdout.splitlines():
@@ -61,8 +67,16 @@ def wandb_run(tmp_path_factory):
     run = tmp / "run"
     with pytest.MonkeyPatch.context() as mp:
         _offline(mp, tmp)
-        proc = run_cli(f"hydra.run.dir={run}", "logger=wandb", "method=comp_ams/topk_ef_0.01", "seed=3",
-                       f"dataset.root={tmp / 'mnist'}", *SMALL_RUN, "train.max_steps=2", cwd=tmp)
+        proc = run_cli(
+            f"hydra.run.dir={run}",
+            "logger=wandb",
+            "method=comp_ams/topk_ef_0.01",
+            "seed=3",
+            f"dataset.root={tmp / 'mnist'}",
+            *SMALL_RUN,
+            "train.max_steps=2",
+            cwd=tmp,
+        )
     out = proc.stdout + proc.stderr
     assert proc.returncode == 0, out
     return run, out
@@ -108,8 +122,11 @@ def test_the_report_of_wandb_runs_logs_its_figures_and_table(wandb_run, tmp_path
     assert start["job_type"] == "report" and start["project"] == "compress-train"
     logged = {k: v for h in by_type["history"] for k, v in h["item"].items()}  # W&B flattens: "key.field"
     pngs = {p.stem: hashlib.sha256(p.read_bytes()).hexdigest() for p in (tmp_path / "report").glob("*.png")}
-    images = {k.removeprefix("figures/").removesuffix(".sha256"): v for k, v in logged.items()
-              if k.startswith("figures/") and k.endswith(".sha256")}
+    images = {
+        k.removeprefix("figures/").removesuffix(".sha256"): v
+        for k, v in logged.items()
+        if k.startswith("figures/") and k.endswith(".sha256")
+    }
     assert pngs and images == pngs  # every figure the report wrote, byte for byte
     assert logged["summary._type"] == "table-file" and logged["summary.nrows"] == 1  # one method
 
@@ -134,6 +151,7 @@ def test_a_wandb_failure_never_fails_the_report(tmp_path, monkeypatch, capsys):
 
     def broken(*a):
         raise RuntimeError("W&B is down")
+
     monkeypatch.setattr(wandb_upload, "_upload", broken)
     assert wandb_upload.upload(runs, pd.DataFrame(), [], tmp_path, None, [], forced=False) is None
     assert "the report was not logged to W&B (RuntimeError: W&B is down)" in capsys.readouterr().err
@@ -160,6 +178,7 @@ def fake_wandb(monkeypatch, tmp_path, offline_env):
     def init(**kw):
         fake.inits.append(kw)
         return FakeRun(tmp_path)
+
     fake.init = init
     monkeypatch.setitem(sys.modules, "wandb", fake)
     return fake
@@ -172,8 +191,9 @@ def test_the_sync_line_closes_an_offline_run(make_config, fake_wandb, tmp_path, 
     with caplog.at_level(logging.INFO, logger="compress_train"):
         sink.close()
     assert run.finished
-    assert caplog.messages[-1] == ("W&B: offline run saved; upload it with: wandb sync "
-                                   f"{tmp_path / 'wandb' / 'offline-run-x-abc'}")
+    assert caplog.messages[-1] == (
+        f"W&B: offline run saved; upload it with: wandb sync {tmp_path / 'wandb' / 'offline-run-x-abc'}"
+    )
 
 
 def test_no_sync_line_for_an_online_run(make_config, fake_wandb, tmp_path, caplog, monkeypatch):
@@ -189,12 +209,18 @@ def test_name_group_and_overrides_of_a_preset_run(make_config, fake_wandb, tmp_p
     (tmp_path / ".hydra").mkdir()
     (tmp_path / ".hydra" / "overrides.yaml").write_text(
         "- method=comp_ams/topk_ef_0.01\n- compressor.ratio=0.001\n- train.epochs=null\n- hydra.job.chdir=false\n"
-        "- seed=2\n- '+train.note=[1,2]'\n")
+        "- seed=2\n- '+train.note=[1,2]'\n"
+    )
     wandb_sink.WandbSink(make_config("logger=wandb", "method=comp_ams/topk_ef_0.01", "seed=2"), tmp_path)
     (init,) = fake_wandb.inits
     assert init["name"] == "TopK-EF-0.01 (seed 2)" and init["group"] is None  # no preset: no group
-    assert init["config"]["overrides"] == {"method": "comp_ams/topk_ef_0.01", "compressor.ratio": 0.001,
-                                           "train.epochs": None, "seed": 2, "train.note": [1, 2]}
+    assert init["config"]["overrides"] == {
+        "method": "comp_ams/topk_ef_0.01",
+        "compressor.ratio": 0.001,
+        "train.epochs": None,
+        "seed": 2,
+        "train.note": [1, 2],
+    }
 
 
 def test_an_unlabelled_run_in_a_preset_group(make_config, fake_wandb, tmp_path):

@@ -4,6 +4,7 @@
 A controller is built as ``IMPLEMENTATION(comm, compressor, steps_per_epoch, **params)``;
 before every step the trainer calls ``before_step(step, grads, lr)`` and logs ``metrics()``.
 """
+
 from __future__ import annotations
 
 from typing import Any

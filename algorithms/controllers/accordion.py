@@ -13,6 +13,7 @@ so every worker compresses with the same per-layer k. The error-feedback memory 
 algorithm's and is kept across switches (the original code's reducer never wrote it: EF was
 silently off; here it is on). Needs Top-k with ``scope=layer``.
 """
+
 from __future__ import annotations
 
 import torch
@@ -25,11 +26,20 @@ from compress_train.compressors.topk import TopK
 
 
 class Accordion(Controller):
-    def __init__(self, comm: Communicator, compressor: ScopedCompressor, steps_per_epoch: int,
-                 interval: int = 10, eta: float = 0.5, k_max: float = 0.01, k_min: float = 0.001):
+    def __init__(
+        self,
+        comm: Communicator,
+        compressor: ScopedCompressor,
+        steps_per_epoch: int,
+        interval: int = 10,
+        eta: float = 0.5,
+        k_max: float = 0.01,
+        k_min: float = 0.001,
+    ):
         if compressor is None or compressor.scope != "layer" or not isinstance(compressor.compressor, TopK):
-            raise ValueError("controller=accordion switches a per-layer Top-k: it needs compressor=topk "
-                             "with compressor.scope=layer.")
+            raise ValueError(
+                "controller=accordion switches a per-layer Top-k: it needs compressor=topk with compressor.scope=layer."
+            )
         self.comm, self.compressor, self.steps_per_epoch = comm, compressor, steps_per_epoch
         self.interval, self.eta, self.k_max, self.k_min = interval, eta, k_max, k_min
         self.prev = torch.full((len(compressor.bucket_sizes),), 1e-8, dtype=torch.float64)
@@ -58,8 +68,10 @@ class Accordion(Controller):
         if not errors and params["k_min"] > params["k_max"]:
             errors.append(f"`k_min` must be <= `k_max` ({params['k_max']}), but is {params['k_min']}.")
         if compressor["name"] != "topk" or compressor["scope"] != "layer":
-            errors.append("`name` 'accordion' switches a per-layer Top-k: it needs compressor=topk and "
-                          f"compressor.scope=layer, but they are {compressor['name']!r} and {compressor['scope']!r}.")
+            errors.append(
+                "`name` 'accordion' switches a per-layer Top-k: it needs compressor=topk and "
+                f"compressor.scope=layer, but they are {compressor['name']!r} and {compressor['scope']!r}."
+            )
         return errors
 
     def before_step(self, step: int, grads: dict[int, Tensor], lr: float) -> None:
@@ -81,8 +93,9 @@ class Accordion(Controller):
         self.apply()  # the compressor's per-layer k follows the restored decision
 
     def apply(self) -> None:
-        self.compressor.overrides = {b: TopK(ratio=self.k_max if h else self.k_min)
-                                     for b, h in enumerate(self.high.tolist())}
+        self.compressor.overrides = {
+            b: TopK(ratio=self.k_max if h else self.k_min) for b, h in enumerate(self.high.tolist())
+        }
 
     def metrics(self) -> dict[str, float]:
         return {"accordion_high_layers": float(self.high.mean())}

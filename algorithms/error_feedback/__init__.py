@@ -15,6 +15,7 @@ the compressor, in gradient units; ``update(corrected, decoded, lr)`` stores wha
 dropped, so that decoded + e_new == corrected input + e_old in the memory's units
 (``raw_gradient``: gradient units; otherwise units of the step, lr x gradient).
 """
+
 from __future__ import annotations
 
 import torch

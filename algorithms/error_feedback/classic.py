@@ -1,5 +1,6 @@
 """Classic error feedback, ``comp_ams`` Alg. 2 lines 7-8, in gradient units:
 send C(g + e), then e <- (g + e) - C(g + e)."""
+
 from __future__ import annotations
 
 import torch

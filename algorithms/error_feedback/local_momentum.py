@@ -11,6 +11,7 @@ contract of ``error_feedback/__init__.py``), so the server applies eta x avg C(p
 is avg C(p) for a linear compressor such as RBGS. ``def`` evaluates the gradient at x - lambda e
 (``algorithms/detached.py``); lambda = 0 is this baseline.
 """
+
 from __future__ import annotations
 
 import torch

@@ -1,4 +1,5 @@
 """No error feedback: the compressor's output is sent as is and nothing is remembered."""
+
 from __future__ import annotations
 
 from torch import Tensor

@@ -6,6 +6,7 @@ gradient units and the server applies gamma times the average (= avg Delta). Wit
 gamma this equals ``classic``; they differ when the step size changes, since the memory is not
 rescaled. This matters for absolute compressors such as the hard threshold.
 """
+
 from __future__ import annotations
 
 import torch

@@ -17,6 +17,7 @@ the namespace (``compress_train.runner``, ``.algorithms``, ``.compressors``, ...
 card's folders. Everything here is imported on first use, so ``import compress_train.compressors``
 pulls in nothing else.
 """
+
 from __future__ import annotations
 
 import importlib

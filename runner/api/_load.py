@@ -1,4 +1,5 @@
 """``compress_train.load_runs``: the DataFrame ``compress-report`` draws its figures and tables from."""
+
 from __future__ import annotations
 
 from collections.abc import Iterable
@@ -8,10 +9,44 @@ import pandas as pd
 
 from compress_train.runner.report.load import load_runs as _load_both
 
-RUN_COLUMNS = ["run_dir", "experiment", "method", "algo", "compressor", "ef", "workers", "seed", "dataset",
-               "model", "status", "lr", "steps", "total_bits_up", "final_train_loss", "full_gradient"]
-ROW_COLUMNS = ["run_dir", "experiment", "method", "algo", "compressor", "ef", "workers", "seed", "dataset",
-               "model", "status", "step", "epoch", "samples", "train_loss", "bits_up", "bits_down", "time_s"]
+RUN_COLUMNS = [
+    "run_dir",
+    "experiment",
+    "method",
+    "algo",
+    "compressor",
+    "ef",
+    "workers",
+    "seed",
+    "dataset",
+    "model",
+    "status",
+    "lr",
+    "steps",
+    "total_bits_up",
+    "final_train_loss",
+    "full_gradient",
+]
+ROW_COLUMNS = [
+    "run_dir",
+    "experiment",
+    "method",
+    "algo",
+    "compressor",
+    "ef",
+    "workers",
+    "seed",
+    "dataset",
+    "model",
+    "status",
+    "step",
+    "epoch",
+    "samples",
+    "train_loss",
+    "bits_up",
+    "bits_down",
+    "time_s",
+]
 PER = ("run", "row")
 
 

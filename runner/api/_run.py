@@ -8,6 +8,7 @@ the same run directory (``outputs/runs/<date>/<time>`` under the working directo
 ``RUN_DIR/.hydra/overrides.yaml`` as Hydra does for the CLI (``logger=wandb`` reads them from
 there). Log lines go to the ``compress_train`` logger: ``logging.basicConfig(level="INFO")`` shows them.
 """
+
 from __future__ import annotations
 
 import json
@@ -39,8 +40,13 @@ def _plain(overrides: Sequence[str]) -> list[str]:
         raise ConfigError([f"malformed override: {err}"]) from None
     sweeps = [o.key_or_group for o in parsed if o.is_sweep_override()]
     if sweeps:
-        raise ConfigError([f"`{k}` is given several values; run() runs one config (sweep with "
-                           "`compress-train -m ...`, or call run() once per value)" for k in sweeps])
+        raise ConfigError(
+            [
+                f"`{k}` is given several values; run() runs one config (sweep with "
+                "`compress-train -m ...`, or call run() once per value)"
+                for k in sweeps
+            ]
+        )
     return overrides
 
 

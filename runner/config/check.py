@@ -3,6 +3,7 @@
 Messages follow one template (style.md): "`key` must be ..., but is VALUE." so a user sees the
 key, the value and what is allowed.
 """
+
 from __future__ import annotations
 
 import re
@@ -18,11 +19,10 @@ from compress_train.compressors import registry as compressors
 from compress_train.compressors.scope import SCOPES
 from compress_train.datasets.partition import SCHEMES
 from compress_train.runner import network_model
-from compress_train.runner.tasks.data import DATASETS
 from compress_train.runner.schedule import check_schedule
 from compress_train.runner.tasks import TASKS
 from compress_train.runner.tasks.convex import CONVEX_MODELS
-
+from compress_train.runner.tasks.data import DATASETS
 
 PRECISIONS = ("float32", "float64")
 
@@ -54,8 +54,11 @@ def qualify(section: str, message: str) -> str:
 
 
 def component_params(section: DictConfig | dict, drop: tuple[str, ...] = ("name",)) -> dict[str, Any]:
-    data = (cast("dict[str, Any]", OmegaConf.to_container(section, resolve=True))  # a DictConfig gives a dict
-            if isinstance(section, DictConfig) else dict(section))
+    data = (
+        cast("dict[str, Any]", OmegaConf.to_container(section, resolve=True))  # a DictConfig gives a dict
+        if isinstance(section, DictConfig)
+        else dict(section)
+    )
     return {k: v for k, v in data.items() if k not in drop and k != "defaults"}  # defaults: a raw YAML's list
 
 
@@ -71,6 +74,7 @@ def check_config(cfg: DictConfig) -> None:
     _int(errors, "threads", cfg.threads, 1, allow_none=True)
     if cfg.device == "cuda":
         import torch
+
         if not torch.cuda.is_available():
             errors.append("`device` is 'cuda', but no CUDA device is available here; use device=auto or cpu.")
     t = cfg.train
@@ -116,18 +120,26 @@ def check_config(cfg: DictConfig) -> None:
         errors += [qualify("algo", e) for e in algo_cls.check(component_params(cfg.algo))]
         needs = algo_cls.needs
         if needs.problem == "required" and not convex_model:
-            errors.append(f"`model.name` must be a convex model {sorted(CONVEX_MODELS)} for "
-                          f"algo={algo_cls.name} (its step sizes come from L and mu), but is {cfg.model.name!r}.")
+            errors.append(
+                f"`model.name` must be a convex model {sorted(CONVEX_MODELS)} for "
+                f"algo={algo_cls.name} (its step sizes come from L and mu), but is {cfg.model.name!r}."
+            )
         required = needs.compressor_name
         if required and cfg.compressor.name != required:
-            errors.append(f"`compressor.name` must be {required!r} for algo={algo_cls.name}, "
-                          f"but is {cfg.compressor.name!r}.")
+            errors.append(
+                f"`compressor.name` must be {required!r} for algo={algo_cls.name}, but is {cfg.compressor.name!r}."
+            )
         elif required:
-            errors += [f"`compressor.{k}` must be {v!r} for algo={algo_cls.name}, but is {cfg.compressor.get(k)!r}."
-                       for k, v in needs.compressor_params.items() if cfg.compressor.get(k) not in (v, "auto")]
+            errors += [
+                f"`compressor.{k}` must be {v!r} for algo={algo_cls.name}, but is {cfg.compressor.get(k)!r}."
+                for k, v in needs.compressor_params.items()
+                if cfg.compressor.get(k) not in (v, "auto")
+            ]
         if needs.gradient_point and task is not None and not task.supports_gradient_point:
-            errors.append(f"`model.name` must be a convex model {sorted(CONVEX_MODELS)} for algo={algo_cls.name} "
-                          f"(it evaluates gradients away from the iterate), but is {cfg.model.name!r}.")
+            errors.append(
+                f"`model.name` must be a convex model {sorted(CONVEX_MODELS)} for algo={algo_cls.name} "
+                f"(it evaluates gradients away from the iterate), but is {cfg.model.name!r}."
+            )
     if algo_cls is None or algo_cls.needs.compressor:
         errors += check_compressor(cfg.compressor, algo_cls.needs if algo_cls else None)
 
@@ -163,11 +175,15 @@ def check_nodes(cfg: DictConfig) -> list[str]:
     if nnodes > 1:
         match = ENDPOINT.match(str(endpoint)) if endpoint is not None else None
         if match is None or not 0 < int(match.group(2)) < 65536:
-            errors.append(f"`launcher.rdzv_endpoint` must be HOST:PORT (node 0's address, port 1-65535) when "
-                          f"`launcher.nnodes` > 1, but is {endpoint!r}.")
+            errors.append(
+                f"`launcher.rdzv_endpoint` must be HOST:PORT (node 0's address, port 1-65535) when "
+                f"`launcher.nnodes` > 1, but is {endpoint!r}."
+            )
         if isinstance(cfg.workers, int) and cfg.workers % nnodes:
-            errors.append(f"`workers` must be a multiple of `launcher.nnodes` ({nnodes}): it is the world size, "
-                          f"workers / nnodes processes per node, but is {cfg.workers!r}.")
+            errors.append(
+                f"`workers` must be a multiple of `launcher.nnodes` ({nnodes}): it is the world size, "
+                f"workers / nnodes processes per node, but is {cfg.workers!r}."
+            )
     return errors
 
 

@@ -9,6 +9,7 @@ the implementation's constructor annotations where they are plain (``float``, ``
 value); every field may be null (the component's own ``check`` says which values it allows). Ranges and
 cross-key rules live with the components (``check``), not here.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -106,8 +107,11 @@ def _field_type(key: str, hints: dict[str, Any]) -> Any:
 def option_schema(group: str, option: str, values: dict[str, Any], implementation: Any) -> type:
     """The dataclass of one option: its YAML's keys, typed as the module docstring says."""
     hints = _annotations(implementation) if implementation is not None else {}
-    fields = [(key, _field_type(key, hints), dataclasses.field(default=None))
-              for key, value in values.items() if key != "defaults"]
+    fields = [
+        (key, _field_type(key, hints), dataclasses.field(default=None))
+        for key, value in values.items()
+        if key != "defaults"
+    ]
     return dataclasses.make_dataclass(f"{group}_{option}_schema", fields)
 
 
@@ -115,15 +119,19 @@ def _implementations(group: str):
     """The registry of a group, to read constructor annotations (None where there is none to read)."""
     if group == "algo":
         from compress_train.algorithms.registry import ALGORITHMS
+
         return ALGORITHMS
     if group == "compressor":
         from compress_train.compressors.registry import COMPRESSORS
+
         return COMPRESSORS
     if group == "model":
         from compress_train.runner.tasks.models import MODELS
+
         return MODELS
     if group == "controller":
         from compress_train.algorithms.registry import CONTROLLERS
+
         return CONTROLLERS
     return None
 

@@ -1,5 +1,6 @@
 """All workers simulated inside this process (``launcher=sim``): deterministic, the numbers
 torchrun reproduces."""
+
 from __future__ import annotations
 
 from pathlib import Path

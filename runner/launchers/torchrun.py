@@ -18,6 +18,7 @@ c10d numbers the nodes itself (by host name, then agent pid), so global rank 0, 
 metrics and summary, may live on any node: all nodes give the same ``hydra.run.dir`` on a shared
 filesystem, which also holds every rank's checkpoint.
 """
+
 from __future__ import annotations
 
 import json
@@ -134,11 +135,16 @@ def failure_reason(returncode: int, stderr: str, run_dir: Path, max_restarts: in
     """One sentence: which worker died and how, when, and how far the run had come."""
     cause = root_cause(stderr)
     if cause is None:
-        who = (f"torchrun was killed by {how_it_ended(returncode)}" if returncode < 0
-               else f"torchrun workers failed with exit code {returncode} (their errors are printed above)")
+        who = (
+            f"torchrun was killed by {how_it_ended(returncode)}"
+            if returncode < 0
+            else f"torchrun workers failed with exit code {returncode} (their errors are printed above)"
+        )
     else:
         how = how_it_ended(cause["exitcode"])
-        who = f"torchrun worker rank {cause['rank']} " + (f"died ({how})" if cause["exitcode"] < 0 else f"failed ({how})")
+        who = f"torchrun worker rank {cause['rank']} " + (
+            f"died ({how})" if cause["exitcode"] < 0 else f"failed ({how})"
+        )
         if cause["time"]:
             who += f" at {cause['time']}"
     facts = []
@@ -177,8 +183,18 @@ def rendezvous_args(launcher: DictConfig) -> list[str]:
     if nnodes == 1:
         return ["--standalone"]
     is_host = "true" if int(launcher.get("node_rank", 0)) == 0 else "false"
-    return ["--nnodes", str(nnodes), "--rdzv-backend", "c10d", "--rdzv-endpoint", str(launcher.rdzv_endpoint),
-            "--rdzv-id", RDZV_ID, "--rdzv-conf", f"is_host={is_host}"]
+    return [
+        "--nnodes",
+        str(nnodes),
+        "--rdzv-backend",
+        "c10d",
+        "--rdzv-endpoint",
+        str(launcher.rdzv_endpoint),
+        "--rdzv-id",
+        RDZV_ID,
+        "--rdzv-conf",
+        f"is_host={is_host}",
+    ]
 
 
 def check_shared_run_dir(launcher: DictConfig) -> None:
@@ -189,8 +205,10 @@ def check_shared_run_dir(launcher: DictConfig) -> None:
         return
     given = {o.split("=", 1)[0].lstrip("+~") for o in HydraConfig.get().overrides.hydra}
     if not given & {"hydra.run.dir", "hydra.sweep.dir"}:
-        raise RunDirError("`hydra.run.dir` must be given when `launcher.nnodes` > 1: the same directory on every node, "
-                          "on a filesystem they share (every rank's checkpoint and rank 0's metrics go there)")
+        raise RunDirError(
+            "`hydra.run.dir` must be given when `launcher.nnodes` > 1: the same directory on every node, "
+            "on a filesystem they share (every rank's checkpoint and rank 0's metrics go there)"
+        )
 
 
 def launch_torchrun(cfg: DictConfig, run_dir: Path) -> dict[str, Any] | None:
@@ -208,10 +226,20 @@ def launch_torchrun(cfg: DictConfig, run_dir: Path) -> dict[str, Any] | None:
         # restarted gloo group would otherwise read a dead peer's address ("connectFullMesh failed ...
         # Connection refused"; pytorch/pytorch#135712).
         env.setdefault("TORCH_DISABLE_SHARE_RDZV_TCP_STORE", "1")
-    cmd = [sys.executable, "-m", "torch.distributed.run", *rendezvous_args(cfg.launcher),
-           "--nproc-per-node", str(nproc), "--max-restarts", str(max_restarts),
-           "-m", "compress_train.runner",
-           "--config", str((run_dir / FROZEN).resolve())]
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        *rendezvous_args(cfg.launcher),
+        "--nproc-per-node",
+        str(nproc),
+        "--max-restarts",
+        str(max_restarts),
+        "-m",
+        "compress_train.runner",
+        "--config",
+        str((run_dir / FROZEN).resolve()),
+    ]
     log.info("launching: %s", " ".join(cmd))
     proc = subprocess.Popen(cmd, cwd=run_dir, env=env, stderr=subprocess.PIPE)
     tee = StderrTee(proc.stderr)

@@ -1,4 +1,5 @@
 """``metrics.jsonl`` + ``summary.json`` in the run directory (``logger=jsonl``, always written)."""
+
 from __future__ import annotations
 
 from pathlib import Path

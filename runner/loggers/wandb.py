@@ -30,6 +30,7 @@ The run's W&B id is stored in ``RUN_DIR/wandb_run_id.txt``; a resumed run (``res
 torchrun restart) continues that W&B run (``id=..., resume="allow"``). Every W&B call is guarded:
 a failing W&B logs one warning and is switched off, it never stops training.
 """
+
 from __future__ import annotations
 
 import logging
@@ -43,12 +44,19 @@ from omegaconf import DictConfig, OmegaConf
 from compress_train.runner.metrics import flatten
 
 log = logging.getLogger("compress_train")
-ONLINE_TRY_S = 10.0            # logger.mode auto: the online start's init timeout before going offline
-ID_FILE = "wandb_run_id.txt"   # in RUN_DIR: the W&B run a resumed run continues
+ONLINE_TRY_S = 10.0  # logger.mode auto: the online start's init timeout before going offline
+ID_FILE = "wandb_run_id.txt"  # in RUN_DIR: the W&B run a resumed run continues
 OVERRIDES_FILE = Path(".hydra") / "overrides.yaml"  # in RUN_DIR, written by Hydra (or compress_train.run)
 X_AXES = ("step", "bits_up", "samples", "time_s")  # row keys (runner/trainer.py) a chart may use as x
-ENV_WINS = {"project": "WANDB_PROJECT", "entity": "WANDB_ENTITY", "group": "WANDB_RUN_GROUP", "name": "WANDB_NAME",
-            "dir": "WANDB_DIR", "id": "WANDB_RUN_ID", "resume": "WANDB_RESUME"}  # wandb.init argument -> variable
+ENV_WINS = {
+    "project": "WANDB_PROJECT",
+    "entity": "WANDB_ENTITY",
+    "group": "WANDB_RUN_GROUP",
+    "name": "WANDB_NAME",
+    "dir": "WANDB_DIR",
+    "id": "WANDB_RUN_ID",
+    "resume": "WANDB_RESUME",
+}  # wandb.init argument -> variable
 
 
 def _has_api_key() -> bool:
@@ -84,8 +92,11 @@ def init_run(wandb, kwargs: dict[str, Any], mode: str, auto: bool, init_timeout_
         try:
             return wandb.init(**kwargs, mode=mode, settings=wandb.Settings(**online)), mode
         except Exception as err:  # noqa: BLE001 - no network, W&B down: keep the metrics offline
-            log.warning("W&B: no online run (%s: %s); logging offline instead, to `wandb sync` later",
-                        type(err).__name__, str(err).strip().split("\n")[0])
+            log.warning(
+                "W&B: no online run (%s: %s); logging offline instead, to `wandb sync` later",
+                type(err).__name__,
+                str(err).strip().split("\n")[0],
+            )
             mode = "offline"
     return wandb.init(**kwargs, mode=mode, settings=wandb.Settings(**settings)), mode
 
@@ -116,8 +127,11 @@ def read_overrides(run_dir: Path) -> dict[str, Any]:
     if not isinstance(lines, list):
         raise TypeError(f"{path} is not a list of overrides")
     parsed = OverridesParser.create().parse_overrides([str(line) for line in lines])
-    return {o.key_or_group + (f"@{o.package}" if o.package else ""): (None if o.is_delete() else o.value())
-            for o in parsed if not o.key_or_group.startswith("hydra.")}
+    return {
+        o.key_or_group + (f"@{o.package}" if o.package else ""): (None if o.is_delete() else o.value())
+        for o in parsed
+        if not o.key_or_group.startswith("hydra.")
+    }
 
 
 def define_axes(run) -> None:
@@ -145,11 +159,22 @@ class WandbSink:
             try:
                 config["overrides"] = read_overrides(run_dir)
             except Exception as err:  # noqa: BLE001 - a W&B extra: never stop training over it
-                log.warning("W&B: the overrides in %s are left out of the run's config (%s: %s)",
-                            Path(run_dir) / OVERRIDES_FILE, type(err).__name__, err)
-            kwargs = {"project": cfg.logger.project, "entity": cfg.logger.entity, "group": cfg.logger.get("group"),
-                      "name": run_name(cfg), "dir": str(run_dir), "id": run_id,
-                      "resume": "allow" if run_id else None, "config": config}
+                log.warning(
+                    "W&B: the overrides in %s are left out of the run's config (%s: %s)",
+                    Path(run_dir) / OVERRIDES_FILE,
+                    type(err).__name__,
+                    err,
+                )
+            kwargs = {
+                "project": cfg.logger.project,
+                "entity": cfg.logger.entity,
+                "group": cfg.logger.get("group"),
+                "name": run_name(cfg),
+                "dir": str(run_dir),
+                "id": run_id,
+                "resume": "allow" if run_id else None,
+                "config": config,
+            }
             self.run, mode = init_run(wandb, kwargs, mode, auto, cfg.logger.init_timeout_s)
             where = self.run.url if mode == "online" else Path(self.run.dir).parent
             if mode == "offline":
@@ -166,8 +191,11 @@ class WandbSink:
         try:
             (Path(run_dir) / ID_FILE).write_text(self.run.id + "\n")
         except OSError as err:
-            log.warning("W&B: cannot store the run id in %s (%s); a resume will start a new W&B run",
-                        Path(run_dir) / ID_FILE, err)
+            log.warning(
+                "W&B: cannot store the run id in %s (%s); a resume will start a new W&B run",
+                Path(run_dir) / ID_FILE,
+                err,
+            )
 
     def _guard(self, fn, *args) -> None:
         if self.run is None:

@@ -11,6 +11,7 @@ line through log rel_dist against k over the logged rows after the transient (fr
 row at or below 1e-2 on; all rows if fewer than five remain), so a method stalled at a floor
 shows a rate near 1.
 """
+
 from __future__ import annotations
 
 import math
@@ -44,7 +45,7 @@ def fitted_rate(steps: np.ndarray, rel: np.ndarray) -> float:
     steps, rel = steps[ok], rel[ok]
     past = np.nonzero(rel <= TRANSIENT)[0]
     if len(past) and len(steps) - past[0] >= 5:
-        steps, rel = steps[past[0]:], rel[past[0]:]
+        steps, rel = steps[past[0] :], rel[past[0] :]
     if len(steps) < 2 or steps[-1] == steps[0]:
         return math.nan
     return float(np.exp(np.polyfit(steps, np.log(rel), 1)[0]))
@@ -63,15 +64,21 @@ def per_run(df: pd.DataFrame, runs: pd.DataFrame, target: float) -> pd.DataFrame
         hit = first_hit(d, target) if len(d) else None
         steps = d[d["step"] > 0]
         squared = "bound0" in r and pd.notna(r["bound0"])  # Theorem 5.2 bounds E||x - x*||^2
-        rows.append({**r.to_dict(), "theory_rate_dist": math.sqrt(r["theory_rate"]) if squared else r["theory_rate"],
-                     "fitted_rate": fitted_rate(d["step"].to_numpy(float), d["rel_dist"].to_numpy(float)),
-                     "iters": hit["step"] if hit is not None else math.nan,
-                     "bits_to_target": hit["bits_up"] if hit is not None else math.nan,
-                     "bits_down_to_target": hit["bits_down"] if hit is not None else math.nan,
-                     "bits_per_iter": float(steps["bits_up"].iloc[-1] / steps["step"].iloc[-1]) if len(steps) else math.nan,
-                     "lemma_per_iter": float(steps["bits_lemma21"].iloc[-1] / steps["step"].iloc[-1])
-                     if len(steps) and "bits_lemma21" in steps and steps["bits_lemma21"].notna().any() else math.nan,
-                     "final_rel": float(d["rel_dist"].iloc[-1]) if len(d) else math.nan})
+        rows.append(
+            {
+                **r.to_dict(),
+                "theory_rate_dist": math.sqrt(r["theory_rate"]) if squared else r["theory_rate"],
+                "fitted_rate": fitted_rate(d["step"].to_numpy(float), d["rel_dist"].to_numpy(float)),
+                "iters": hit["step"] if hit is not None else math.nan,
+                "bits_to_target": hit["bits_up"] if hit is not None else math.nan,
+                "bits_down_to_target": hit["bits_down"] if hit is not None else math.nan,
+                "bits_per_iter": float(steps["bits_up"].iloc[-1] / steps["step"].iloc[-1]) if len(steps) else math.nan,
+                "lemma_per_iter": float(steps["bits_lemma21"].iloc[-1] / steps["step"].iloc[-1])
+                if len(steps) and "bits_lemma21" in steps and steps["bits_lemma21"].notna().any()
+                else math.nan,
+                "final_rel": float(d["rel_dist"].iloc[-1]) if len(d) else math.nan,
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -82,17 +89,25 @@ def _mean(values: pd.Series) -> float:
 
 def rates_table(pr: pd.DataFrame, order: list[str], target: float) -> pd.DataFrame:
     rows = []
-    for (dataset, method), g in sorted(pr.groupby(["dataset", "method"]), key=lambda t: (t[0][0], order.index(t[0][1]))):
+    for (dataset, method), g in sorted(
+        pr.groupby(["dataset", "method"]), key=lambda t: (t[0][0], order.index(t[0][1]))
+    ):
         reached = g["iters"].notna().sum()
-        rows.append({
-            "problem": dataset, "method": method, "kappa": fmt_num(_mean(g["kappa"]), 4),
-            "status": ", ".join(f"{n} {s}" for s, n in g["status"].value_counts().items()),
-            "theory rate": fmt_num(_mean(g["theory_rate_dist"]), 6), "fitted rate": fmt_num(_mean(g["fitted_rate"]), 6),
-            f"iterations to {target:g}": fmt_num(_mean(g["iters"]), 6) if reached else "not reached",
-            f"bits up / worker to {target:g}": fmt_num(_mean(g["bits_to_target"]), 4) if reached else "not reached",
-            "bits up / iteration": fmt_num(_mean(g["bits_per_iter"]), 4),
-            "Lemma 2.1 bits / iteration": fmt_num(_mean(g["lemma_per_iter"]), 4),
-            "final rel. distance": fmt_num(_mean(g["final_rel"]), 3)})
+        rows.append(
+            {
+                "problem": dataset,
+                "method": method,
+                "kappa": fmt_num(_mean(g["kappa"]), 4),
+                "status": ", ".join(f"{n} {s}" for s, n in g["status"].value_counts().items()),
+                "theory rate": fmt_num(_mean(g["theory_rate_dist"]), 6),
+                "fitted rate": fmt_num(_mean(g["fitted_rate"]), 6),
+                f"iterations to {target:g}": fmt_num(_mean(g["iters"]), 6) if reached else "not reached",
+                f"bits up / worker to {target:g}": fmt_num(_mean(g["bits_to_target"]), 4) if reached else "not reached",
+                "bits up / iteration": fmt_num(_mean(g["bits_per_iter"]), 4),
+                "Lemma 2.1 bits / iteration": fmt_num(_mean(g["lemma_per_iter"]), 4),
+                "final rel. distance": fmt_num(_mean(g["final_rel"]), 3),
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -105,8 +120,12 @@ def kappa_table(pr: pd.DataFrame, order: list[str]) -> tuple[pd.DataFrame, dict[
         slope = float(np.polyfit(np.log(pts.index), np.log(pts.to_numpy()), 1)[0]) if len(pts) >= 2 else math.nan
         slopes[fam] = slope
         algo = g["algo"].iloc[0]
-        row = {"method": fam, **{f"kappa={k:g}": fmt_num(v, 6) for k, v in g.groupby("kappa")["iters"].mean().items()},
-               "fitted slope": fmt_num(slope, 3), "theory slope": fmt_num(THEORY_SLOPE.get(algo, math.nan), 2)}
+        row = {
+            "method": fam,
+            **{f"kappa={k:g}": fmt_num(v, 6) for k, v in g.groupby("kappa")["iters"].mean().items()},
+            "fitted slope": fmt_num(slope, 3),
+            "theory slope": fmt_num(THEORY_SLOPE.get(algo, math.nan), 2),
+        }
         rows.append(row)
     return pd.DataFrame(rows).fillna("not reached"), slopes
 
@@ -131,8 +150,9 @@ def kappa_figure(pr: pd.DataFrame, slopes: dict[str, float], out: Path, title: s
     return paths
 
 
-def bits_figure(df: pd.DataFrame, runs: pd.DataFrame, order: list[str], out: Path, title: str,
-                window: int = 20) -> list[Path]:
+def bits_figure(
+    df: pd.DataFrame, runs: pd.DataFrame, order: list[str], out: Path, title: str, window: int = 20
+) -> list[Path]:
     """Bits of each uplink message against k (mean over workers and seeds; thin: every step, thick:
     a running mean over ``window`` steps) and the Lemma 2.1 figure for the same vectors, dashed.
     The x-axis spans the double-encoding runs (the methods the figure is about)."""
@@ -150,8 +170,13 @@ def bits_figure(df: pd.DataFrame, runs: pd.DataFrame, order: list[str], out: Pat
             ax.plot(a["x"], a["mean"].rolling(window, min_periods=1).mean(), color=colour, label=f"{m}: real code")
             if "bits_lemma21_step" in sub and sub["bits_lemma21_step"].notna().any():
                 lem = aggregate(sub, "step", "bits_lemma21_step")
-                ax.plot(lem["x"], lem["mean"].rolling(window, min_periods=1).mean(), color=colour, linestyle="--",
-                        label=f"{m}: Lemma 2.1 figure")
+                ax.plot(
+                    lem["x"],
+                    lem["mean"].rolling(window, min_periods=1).mean(),
+                    color=colour,
+                    linestyle="--",
+                    label=f"{m}: Lemma 2.1 figure",
+                )
                 span = max(span, float(lem["x"].max()))
         if span:
             ax.set_xlim(0, span * 1.05)
@@ -159,8 +184,9 @@ def bits_figure(df: pd.DataFrame, runs: pd.DataFrame, order: list[str], out: Pat
         ax.set_xlabel("iteration k")
         ax.set_ylabel("bits per uplink message (per worker)")
         ax.set_title(title)
-        ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False,
-                  title=f"running mean over {window} steps")
+        ax.legend(
+            loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False, title=f"running mean over {window} steps"
+        )
         paths = [out / "bits_per_iteration.png", out / "bits_per_iteration.pdf"]
         for p in paths:
             fig.savefig(p)
@@ -178,8 +204,13 @@ def sq_distance_figure(df: pd.DataFrame, runs: pd.DataFrame, out: Path, title: s
             ax.plot(a["x"], a["mean"], label=f"{m}: mean of {len(mr)} seeds")
             ax.fill_between(a["x"], a["lo"], a["hi"], alpha=0.2, linewidth=0)
             k = a["x"].to_numpy()
-            ax.plot(k, mr["theory_rate"].mean() ** k * mr["bound0"].mean(), color="grey", linestyle=":",
-                    label="Theorem 5.2's bound on E‖x_k − x*‖²")
+            ax.plot(
+                k,
+                mr["theory_rate"].mean() ** k * mr["bound0"].mean(),
+                color="grey",
+                linestyle=":",
+                label="Theorem 5.2's bound on E‖x_k − x*‖²",
+            )
         ax.set_yscale("log")
         ax.set_xlabel("iteration k")
         ax.set_ylabel("‖x_k − x*‖²")
@@ -192,8 +223,9 @@ def sq_distance_figure(df: pd.DataFrame, runs: pd.DataFrame, out: Path, title: s
     return paths
 
 
-def convex_report(df: pd.DataFrame, runs: pd.DataFrame, order: list[str], out: Path, title: str | None,
-                  target: float) -> tuple[list[Path], list[str]]:
+def convex_report(
+    df: pd.DataFrame, runs: pd.DataFrame, order: list[str], out: Path, title: str | None, target: float
+) -> tuple[list[Path], list[str]]:
     """Figures and Markdown sections for convex runs; returns (files written, Markdown lines)."""
     prefix = f"{title}: " if title else ""
     written: list[Path] = []
@@ -205,27 +237,54 @@ def convex_report(df: pd.DataFrame, runs: pd.DataFrame, order: list[str], out: P
         o = [m for m in order if m in set(r["method"])]
         short = {m: re.sub(r" \(dataset=[^)]*\)$", "", m) for m in o}  # the title names the problem
         if len(set(short.values())) == len(o):
-            d, r, o = d.assign(method=d["method"].map(short)), r.assign(method=r["method"].map(short)), list(short.values())
+            d, r, o = (
+                d.assign(method=d["method"].map(short)),
+                r.assign(method=r["method"].map(short)),
+                list(short.values()),
+            )
         tag = "" if runs["dataset"].nunique() == 1 else f"_{dataset}"
-        for x, stem, xlabel, logx in (("step", "distance_vs_iterations", "iteration k", False),
-                                      ("bits_up", "distance_vs_bits", CONVEX_BITS_LABEL, True)):
-            written += curve_plot(d, r, o, x, "rel_dist", xlabel=xlabel, ylabel=DIST_LABEL, logx=logx, logy=True,
-                                  title=f"{prefix}{dataset}", out=out, stem=stem + tag,
-                                  hline=None if kappa_varies else target,
-                                  hline_label=None if kappa_varies else f"target {target:g}")
+        for x, stem, xlabel, logx in (
+            ("step", "distance_vs_iterations", "iteration k", False),
+            ("bits_up", "distance_vs_bits", CONVEX_BITS_LABEL, True),
+        ):
+            written += curve_plot(
+                d,
+                r,
+                o,
+                x,
+                "rel_dist",
+                xlabel=xlabel,
+                ylabel=DIST_LABEL,
+                logx=logx,
+                logy=True,
+                title=f"{prefix}{dataset}",
+                out=out,
+                stem=stem + tag,
+                hline=None if kappa_varies else target,
+                hline_label=None if kappa_varies else f"target {target:g}",
+            )
     if "bits_lemma21_step" in df and df["bits_lemma21_step"].notna().any() and not kappa_varies:
         written += bits_figure(df, runs, order, out, prefix + "bits per message vs k")
-    lines = [f"Fitted rate: exp(slope) of log relative distance against k after the transient (rows at or "
-             f"below {TRANSIENT:g}); theory rate: the algorithm's proven contraction of the distance (IADE c', "
-             f"AIADE c, GD/AGD their exact rates; IADE-SGD: the square root of Theorem 5.2's c', which "
-             f"bounds the squared distance; none for QGD and QSGD). Iterations and bits: the first "
-             f"logged row at relative distance ≤ {target:g}.", "", to_markdown(rates_table(pr, order, target))]
+    lines = [
+        f"Fitted rate: exp(slope) of log relative distance against k after the transient (rows at or "
+        f"below {TRANSIENT:g}); theory rate: the algorithm's proven contraction of the distance (IADE c', "
+        f"AIADE c, GD/AGD their exact rates; IADE-SGD: the square root of Theorem 5.2's c', which "
+        f"bounds the squared distance; none for QGD and QSGD). Iterations and bits: the first "
+        f"logged row at relative distance ≤ {target:g}.",
+        "",
+        to_markdown(rates_table(pr, order, target)),
+    ]
     if kappa_varies:
         table, slopes = kappa_table(pr, order)
         written += kappa_figure(pr, slopes, out, prefix + "iterations vs condition number", target)
-        lines += ["", f"## Iterations to relative distance {target:g} against κ", "",
-                  "Fitted slope: least squares of log iterations on log κ (theory: IADE/GD about 1, "
-                  "AIADE/AGD about 0.5).", "", to_markdown(table)]
+        lines += [
+            "",
+            f"## Iterations to relative distance {target:g} against κ",
+            "",
+            "Fitted slope: least squares of log iterations on log κ (theory: IADE/GD about 1, AIADE/AGD about 0.5).",
+            "",
+            to_markdown(table),
+        ]
     ef_files, ef_lines = hard_threshold.error_feedback_report(df, runs, order, out, prefix)
     written += ef_files
     lines += ef_lines

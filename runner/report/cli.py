@@ -18,6 +18,7 @@ method), when runs differ in ``workers`` ``iterations_to_target.md``, and ``runs
 metrics row with its run's identity). A missing path or one holding no run: one line on stderr
 and exit code 2.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -31,24 +32,52 @@ from compress_train.runner.report.tables import header, summary_table, to_markdo
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="compress-report", description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("paths", nargs="+", metavar="RUN_OR_SWEEP_DIR", help="run directories and/or multirun sweep "
-                   "directories (searched recursively for summary.json)")
+    p = argparse.ArgumentParser(
+        prog="compress-report",
+        description=__doc__.split("\n\n")[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument(
+        "paths",
+        nargs="+",
+        metavar="RUN_OR_SWEEP_DIR",
+        help="run directories and/or multirun sweep directories (searched recursively for summary.json)",
+    )
     p.add_argument("--out", required=True, type=Path, help="folder for figures and tables (created)")
-    p.add_argument("--target-loss", type=float, default=0.5, help="training loss for iterations_to_target.md "
-                   "when runs differ in workers (default 0.5, comp_ams Fig. 2)")
+    p.add_argument(
+        "--target-loss",
+        type=float,
+        default=0.5,
+        help="training loss for iterations_to_target.md when runs differ in workers (default 0.5, comp_ams Fig. 2)",
+    )
     p.add_argument("--metric", default="test_acc", help="evaluation metric to plot and tabulate (default test_acc)")
     p.add_argument("--title", default=None, help="title prefix for figures and tables")
-    p.add_argument("--target-dist", type=float, default=1e-6, help="convex runs: relative distance "
-                   "||x-x*||/||x0-x*|| at which iterations and bits are counted (default 1e-6, the aiade presets)")
-    p.add_argument("--best-lr", action="store_true", help="methods run at several learning rates: keep, per "
-                   "method, the lr with the best mean final metric over seeds (the papers' 'best of a grid')")
-    p.add_argument("--wandb", action="store_true", help="log the figures and summary table to a W&B run "
-                   "(job_type report) even if the runs did not use logger=wandb (they are logged when they did)")
-    p.add_argument("--time-axis", choices=["projected", "measured"], default="projected",
-                   help="def figures: time as compute + compression + the network model's communication time "
-                   "(projected, when the runs set network.bandwidth_gbps) or this machine's wall clock (measured)")
+    p.add_argument(
+        "--target-dist",
+        type=float,
+        default=1e-6,
+        help="convex runs: relative distance "
+        "||x-x*||/||x0-x*|| at which iterations and bits are counted (default 1e-6, the aiade presets)",
+    )
+    p.add_argument(
+        "--best-lr",
+        action="store_true",
+        help="methods run at several learning rates: keep, per "
+        "method, the lr with the best mean final metric over seeds (the papers' 'best of a grid')",
+    )
+    p.add_argument(
+        "--wandb",
+        action="store_true",
+        help="log the figures and summary table to a W&B run "
+        "(job_type report) even if the runs did not use logger=wandb (they are logged when they did)",
+    )
+    p.add_argument(
+        "--time-axis",
+        choices=["projected", "measured"],
+        default="projected",
+        help="def figures: time as compute + compression + the network model's communication time "
+        "(projected, when the runs set network.bandwidth_gbps) or this machine's wall clock (measured)",
+    )
     return p
 
 
@@ -93,13 +122,23 @@ def main(argv: list[str] | None = None) -> int:
             convex_lines = [*convex_lines, *def_lines]
 
     table = summary_table(df, runs, order, args.metric)
-    md = header(title or "compress-report", runs, args.paths) + convex_lines + [
-        "Per method (runs that differ only in seed): final values are the last logged row of each run "
-        "(mean ± sample std over seeds, diverged runs excluded and counted in *status*); best is the best "
-        f"evaluation of each run, averaged over seeds. Bits: {BITS_LABEL}. *bits vs full gradient* compares "
-        "bits per iteration with the full-gradient method (" + (", ".join(table.attrs["references"]) or
-                                                             "none among these runs") +
-        "). Figures: " + BAND_NOTE + ".", "", *([lr_note, ""] if lr_note else []), to_markdown(table)]
+    md = (
+        header(title or "compress-report", runs, args.paths)
+        + convex_lines
+        + [
+            "Per method (runs that differ only in seed): final values are the last logged row of each run "
+            "(mean ± sample std over seeds, diverged runs excluded and counted in *status*); best is the best "
+            f"evaluation of each run, averaged over seeds. Bits: {BITS_LABEL}. *bits vs full gradient* compares "
+            "bits per iteration with the full-gradient method ("
+            + (", ".join(table.attrs["references"]) or "none among these runs")
+            + "). Figures: "
+            + BAND_NOTE
+            + ".",
+            "",
+            *([lr_note, ""] if lr_note else []),
+            to_markdown(table),
+        ]
+    )
     (out / "summary.md").write_text("\n".join(md))
     written.append(out / "summary.md")
 

@@ -11,6 +11,7 @@ Figures 1-2: per R, test accuracy against time (``--time-axis projected``: compu
 the network model's communication time, ``time_comm_model_s``; ``measured``: this machine's wall
 clock) and against epochs, training loss against epochs. Figure 3: DEF and DEF-A against epochs.
 """
+
 from __future__ import annotations
 
 import json
@@ -38,17 +39,29 @@ PAPER_TABLE1 = {
     1024: [D, "85.46 ± 0.80", "84.27 ± 0.33", "93.03 ± 0.15", "93.06 ± 0.09"],
 }
 PAPER_TABLE2 = {  # ResNet-50 on ImageNet, top-1 %
-    16: ["75.29", "75.83", "75.63", "75.98", "76.10"], 64: ["73.05", "74.65", "74.84", "76.16", "76.37"],
-    128: ["63.80", "74.26", "74.12", "76.17", "76.14"], 256: [D, "73.83", "73.02", "75.71", "76.00"],
-    512: [D, "73.00", "72.60", "75.52", "75.77"], 1024: [D, "71.89", "71.82", "75.64", "75.57"],
+    16: ["75.29", "75.83", "75.63", "75.98", "76.10"],
+    64: ["73.05", "74.65", "74.84", "76.16", "76.37"],
+    128: ["63.80", "74.26", "74.12", "76.17", "76.14"],
+    256: [D, "73.83", "73.02", "75.71", "76.00"],
+    512: [D, "73.00", "72.60", "75.52", "75.77"],
+    1024: [D, "71.89", "71.82", "75.64", "75.57"],
 }
 PAPER_TABLE3 = {  # R = 64, VGG-16 CIFAR-10 column (the other columns: set model= / dataset=)
-    "SGD": "93.76 ± 0.14", "EF": "92.16 ± 0.06", "SAEF": "91.88 ± 0.14", "PSync": "91.79 ± 0.17",
-    "DEF": "93.75 ± 0.12", "DEF-A": "93.61 ± 0.07"}
+    "SGD": "93.76 ± 0.14",
+    "EF": "92.16 ± 0.06",
+    "SAEF": "91.88 ± 0.14",
+    "PSync": "91.79 ± 0.17",
+    "DEF": "93.75 ± 0.12",
+    "DEF-A": "93.61 ± 0.07",
+}
 PAPER_TABLE4 = {  # VGG-16 CIFAR-10, R = 64
-    0.1: ("92.83 ± 0.19", "92.78 ± 0.13"), 0.2: ("93.45 ± 0.06", "93.20 ± 0.14"),
-    0.3: ("93.75 ± 0.12", "93.61 ± 0.07"), 0.4: ("93.41 ± 0.12", "93.41 ± 0.20"),
-    0.6: ("93.26 ± 0.10", "93.11 ± 0.20"), 0.8: ("92.60 ± 0.19", "92.59 ± 0.15")}
+    0.1: ("92.83 ± 0.19", "92.78 ± 0.13"),
+    0.2: ("93.45 ± 0.06", "93.20 ± 0.14"),
+    0.3: ("93.75 ± 0.12", "93.61 ± 0.07"),
+    0.4: ("93.41 ± 0.12", "93.41 ± 0.20"),
+    0.6: ("93.26 ± 0.10", "93.11 ± 0.20"),
+    0.8: ("92.60 ± 0.19", "92.59 ± 0.15"),
+}
 
 
 def is_def(runs: pd.DataFrame) -> bool:
@@ -61,15 +74,27 @@ def run_table(df: pd.DataFrame, runs: pd.DataFrame) -> pd.DataFrame:
     for _, r in runs.iterrows():
         s = json.loads((Path(r["run_dir"]) / "summary.json").read_text())
         m = df[(df["run_dir"] == r["run_dir"])]
-        acc = m.dropna(subset=["test_acc"]).sort_values("step")["test_acc"] if "test_acc" in m else pd.Series([], dtype=float)
+        acc = (
+            m.dropna(subset=["test_acc"]).sort_values("step")["test_acc"]
+            if "test_acc" in m
+            else pd.Series([], dtype=float)
+        )
         classes = s.get("num_classes") or 10
         final = 100 * float(acc.iloc[-1]) if len(acc) else math.nan
         chance = final < 100 * CHANCE_FACTOR / classes
-        rows.append({"run_dir": r["run_dir"], "experiment": r["experiment"], "label": s.get("method") or r["method"],
-                     "diverged": r["status"] == "diverged" or bool(chance),
-                     "ratio": (s.get("compressor_params") or {}).get("ratio"),
-                     "lam": (s.get("algo_params") or {}).get("lam"), "status": r["status"], "seed": r["seed"],
-                     "acc": final})
+        rows.append(
+            {
+                "run_dir": r["run_dir"],
+                "experiment": r["experiment"],
+                "label": s.get("method") or r["method"],
+                "diverged": r["status"] == "diverged" or bool(chance),
+                "ratio": (s.get("compressor_params") or {}).get("ratio"),
+                "lam": (s.get("algo_params") or {}).get("lam"),
+                "status": r["status"],
+                "seed": r["seed"],
+                "acc": final,
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -89,11 +114,16 @@ def sgd_cell(rt: pd.DataFrame) -> str:
 
 
 def ratio_table(rt: pd.DataFrame, paper: dict, which: str) -> list[str]:
-    lines = [f"| R | {' | '.join(f'{m} (ours / paper)' for m in METHODS)} |", "|---" * (len(METHODS) + 1) + "|",
-             f"| 1 (SGD) | {sgd_cell(rt)} / {PAPER_SGD[which]} |" + " |" * (len(METHODS) - 1)]
+    lines = [
+        f"| R | {' | '.join(f'{m} (ours / paper)' for m in METHODS)} |",
+        "|---" * (len(METHODS) + 1) + "|",
+        f"| 1 (SGD) | {sgd_cell(rt)} / {PAPER_SGD[which]} |" + " |" * (len(METHODS) - 1),
+    ]
     for ratio in sorted(rt["ratio"].dropna().unique()):
-        cells = [f"{cell(rt[(rt['label'] == m) & (rt['ratio'] == ratio)])} / "
-                 f"{paper.get(int(ratio), ['—'] * 5)[i]}" for i, m in enumerate(METHODS)]
+        cells = [
+            f"{cell(rt[(rt['label'] == m) & (rt['ratio'] == ratio)])} / {paper.get(int(ratio), ['—'] * 5)[i]}"
+            for i, m in enumerate(METHODS)
+        ]
         lines.append(f"| {int(ratio)} | {' | '.join(cells)} |")
     return lines
 
@@ -150,15 +180,28 @@ def curves(df: pd.DataFrame, rt: pd.DataFrame, labels: list[str], ratio, x: str,
         ax.fill_between(g["x"], g["lo"] * scale, g["hi"] * scale, color=colours.get(lab), alpha=0.15)
 
 
-def figure(df: pd.DataFrame, rt: pd.DataFrame, out: Path, stem: str, title: str, axis: str,
-           labels: list[str], panels: list[tuple[str, str, str]]) -> list[Path]:
+def figure(
+    df: pd.DataFrame,
+    rt: pd.DataFrame,
+    out: Path,
+    stem: str,
+    title: str,
+    axis: str,
+    labels: list[str],
+    panels: list[tuple[str, str, str]],
+) -> list[Path]:
     ratios = sorted(rt["ratio"].dropna().unique())
-    xlabels = {"time": "time (s, " + ("projected: compute + compression + network model" if axis == "projected"
-                                      else "measured wall clock") + ")", "epoch": "epoch"}
+    xlabels = {
+        "time": "time (s, "
+        + ("projected: compute + compression + network model" if axis == "projected" else "measured wall clock")
+        + ")",
+        "epoch": "epoch",
+    }
     ylabels = {"test_acc": "test accuracy (%)", "train_loss": "training loss"}
     with plt.rc_context(RC):
-        fig, axes = plt.subplots(len(ratios), len(panels), figsize=(5 * len(panels), 3.8 * len(ratios)),
-                                 layout="constrained", squeeze=False)
+        fig, axes = plt.subplots(
+            len(ratios), len(panels), figsize=(5 * len(panels), 3.8 * len(ratios)), layout="constrained", squeeze=False
+        )
         for i, ratio in enumerate(ratios):
             for j, (x, y, logy) in enumerate(panels):
                 ax = axes[i][j]
@@ -178,14 +221,20 @@ def figure(df: pd.DataFrame, rt: pd.DataFrame, out: Path, stem: str, title: str,
     return files
 
 
-def def_report(df: pd.DataFrame, runs: pd.DataFrame, out: Path, axis: str = "projected") -> tuple[list[Path], list[str]]:
+def def_report(
+    df: pd.DataFrame, runs: pd.DataFrame, out: Path, axis: str = "projected"
+) -> tuple[list[Path], list[str]]:
     """The tables (as Markdown lines for summary.md, also written to tables.md) and figures."""
     rt = run_table(df, runs)
     exps = set(rt["experiment"].dropna().astype(str))
-    lines: list[str] = ["## def: the paper's tables, ours beside the paper's", "",
-                        "Final test top-1 (%), mean ± std over seeds. The paper's numbers are for its own "
-                        "models and data (VGG-16 on CIFAR-10, ResNet-50 on ImageNet); at scale=ci ours are "
-                        "the MNIST CNN on the embedded MNIST subset: compare orderings and gaps, not levels.", ""]
+    lines: list[str] = [
+        "## def: the paper's tables, ours beside the paper's",
+        "",
+        "Final test top-1 (%), mean ± std over seeds. The paper's numbers are for its own "
+        "models and data (VGG-16 on CIFAR-10, ResNet-50 on ImageNet); at scale=ci ours are "
+        "the MNIST CNN on the embedded MNIST subset: compare orderings and gaps, not levels.",
+        "",
+    ]
     files: list[Path] = []
     if "def/table1" in exps or "def/fig1" in exps:
         lines += ["### Table 1 (VGG-16, CIFAR-10 in the paper)", "", *ratio_table(rt, PAPER_TABLE1, "table1"), ""]
@@ -196,14 +245,23 @@ def def_report(df: pd.DataFrame, runs: pd.DataFrame, out: Path, axis: str = "pro
     if "def/table4" in exps:
         lines += ["### Table 4 (lambda, R = 64)", "", *lambda_table(rt), "", *best_lambda(rt), ""]
     if "def/fig1" in exps or "def/fig2" in exps or "def/table1" in exps:
-        files += figure(df, rt, out, "def_fig1", "def Fig. 1 layout", axis, ["SGD", *METHODS],
-                        [("time", "test_acc", ""), ("epoch", "test_acc", ""), ("epoch", "train_loss", "log")])
+        files += figure(
+            df,
+            rt,
+            out,
+            "def_fig1",
+            "def Fig. 1 layout",
+            axis,
+            ["SGD", *METHODS],
+            [("time", "test_acc", ""), ("epoch", "test_acc", ""), ("epoch", "train_loss", "log")],
+        )
     if "def/fig3" in exps or "def/table4" in exps:
         lam = rt[rt["label"].isin(["DEF", "DEF-A"])]
         if "def/table4" in exps:
             lam = lam[lam["lam"] == 0.3]
-        files += figure(df, lam, out, "def_fig3", "def Fig. 3: DEF vs DEF-A", axis, ["DEF", "DEF-A"],
-                        [("epoch", "test_acc", "")])
+        files += figure(
+            df, lam, out, "def_fig3", "def Fig. 3: DEF vs DEF-A", axis, ["DEF", "DEF-A"], [("epoch", "test_acc", "")]
+        )
     (out / "tables.md").write_text("\n".join(lines) + "\n")
     files.append(out / "tables.md")
     return files, lines

@@ -1,5 +1,6 @@
 """Loading run directories for ``compress-report``: finding runs, method labels in the style of
 the ``comp_ams`` legends, seed grouping, the best of an lr grid and per-step aggregation."""
+
 from __future__ import annotations
 
 import json
@@ -13,14 +14,52 @@ import pandas as pd
 
 from compress_train.runner.metrics import flatten, read_metrics
 
-RUN_COLUMNS = ["run_dir", "experiment", "method", "algo", "compressor", "ef", "workers", "seed", "dataset",
-               "model", "status"]
-METRIC_ORDER = ["step", "epoch", "samples", "lr", "train_loss", "test_loss", "test_acc", "bits_up", "bits_down",
-                "elements_up", "wire_bytes", "bits_up_step", "bits_down_step", "elements_up_step",
-                "wire_bytes_step", "density", "avg_density", "error_norm", "total_error", "time_compute_s",
-                "time_compress_s", "time_comm_s", "time_s"]
-COMPRESSOR_NAMES = {"topk": "TopK", "randk": "RandK", "blocksign": "BkSign", "scaled_sign": "ScaledSign",
-                    "mvss": "MVSS", "threshold": "Threshold"}
+RUN_COLUMNS = [
+    "run_dir",
+    "experiment",
+    "method",
+    "algo",
+    "compressor",
+    "ef",
+    "workers",
+    "seed",
+    "dataset",
+    "model",
+    "status",
+]
+METRIC_ORDER = [
+    "step",
+    "epoch",
+    "samples",
+    "lr",
+    "train_loss",
+    "test_loss",
+    "test_acc",
+    "bits_up",
+    "bits_down",
+    "elements_up",
+    "wire_bytes",
+    "bits_up_step",
+    "bits_down_step",
+    "elements_up_step",
+    "wire_bytes_step",
+    "density",
+    "avg_density",
+    "error_norm",
+    "total_error",
+    "time_compute_s",
+    "time_compress_s",
+    "time_comm_s",
+    "time_s",
+]
+COMPRESSOR_NAMES = {
+    "topk": "TopK",
+    "randk": "RandK",
+    "blocksign": "BkSign",
+    "scaled_sign": "ScaledSign",
+    "mvss": "MVSS",
+    "threshold": "Threshold",
+}
 FULL_GRADIENT = {"identity", "none", None}
 LOWER_IS_BETTER = {"test_loss", "perplexity", "suboptimality", "dist_to_opt", "train_loss"}
 
@@ -34,6 +73,7 @@ def warn(message: str) -> None:
 
 
 # -- finding and reading runs ---------------------------------------------------------------------
+
 
 def _natural(path: Path) -> list:
     return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", str(path))]
@@ -63,12 +103,17 @@ def _run_config(run_dir: Path) -> dict[str, Any]:
         return {}
     try:
         import yaml
+
         cfg = yaml.safe_load(path.read_text()) or {}
         train = cfg.get("train") or {}
         data = cfg.get("dataset") or {}
-        return {"batch_size": train.get("batch_size"), "epochs": train.get("epochs"),
-                "max_steps": train.get("max_steps"), "partition": data.get("partition"),
-                "model_params": {k: v for k, v in (cfg.get("model") or {}).items() if k != "name"}}
+        return {
+            "batch_size": train.get("batch_size"),
+            "epochs": train.get("epochs"),
+            "max_steps": train.get("max_steps"),
+            "partition": data.get("partition"),
+            "model_params": {k: v for k, v in (cfg.get("model") or {}).items() if k != "name"},
+        }
     except Exception:  # the config is optional extra identity; never fail on it
         return {}
 
@@ -86,6 +131,7 @@ def load_summary(run_dir: Path) -> dict[str, Any] | None:
 
 
 # -- method labels --------------------------------------------------------------------------------
+
 
 def _num(v: Any) -> str:
     return f"{v:g}" if isinstance(v, (int, float)) else str(v)
@@ -123,15 +169,40 @@ def derived_label(s: dict[str, Any]) -> str:
 
 def group_key(s: dict[str, Any], cfg: dict[str, Any]) -> dict[str, Any]:
     """Everything that makes two runs different methods: the identity without the seed."""
-    return {"method": s.get("method"), "experiment": s.get("experiment"), "scale": s.get("scale"),
-            "algo": s.get("algo"), "algo_params": s.get("algo_params") or {},
-            "compressor": s.get("compressor"), "compressor_params": s.get("compressor_params") or {},
-            "ef": s.get("ef"), "workers": s.get("workers"), "launcher": s.get("launcher"),
-            "model": s.get("model"), "dataset": (s.get("dataset") or {}).get("name"), **cfg}
+    return {
+        "method": s.get("method"),
+        "experiment": s.get("experiment"),
+        "scale": s.get("scale"),
+        "algo": s.get("algo"),
+        "algo_params": s.get("algo_params") or {},
+        "compressor": s.get("compressor"),
+        "compressor_params": s.get("compressor_params") or {},
+        "ef": s.get("ef"),
+        "workers": s.get("workers"),
+        "launcher": s.get("launcher"),
+        "model": s.get("model"),
+        "dataset": (s.get("dataset") or {}).get("name"),
+        **cfg,
+    }
 
 
-PRIORITY = ["algo", "compressor", "ef", "algo_params.lr", "compressor_params", "algo_params", "launcher",
-            "dataset", "model", "batch_size", "epochs", "max_steps", "experiment", "scale", "method"]
+PRIORITY = [
+    "algo",
+    "compressor",
+    "ef",
+    "algo_params.lr",
+    "compressor_params",
+    "algo_params",
+    "launcher",
+    "dataset",
+    "model",
+    "batch_size",
+    "epochs",
+    "max_steps",
+    "experiment",
+    "scale",
+    "method",
+]
 
 
 def _priority(name: str) -> tuple[int, str]:
@@ -167,13 +238,20 @@ def assign_labels(keys: dict[str, dict[str, Any]], summaries: dict[str, dict[str
 
 # -- the DataFrame --------------------------------------------------------------------------------
 
+
 def _convex_columns(s: dict[str, Any]) -> dict[str, Any]:
     """A convex run's problem and proven rate (the ``aiade`` reports); empty for network runs."""
     problem, theory = s.get("problem"), s.get("theory") or {}
     if not isinstance(problem, dict):
         return {}
-    return {"problem_kind": problem.get("kind"), "kappa": problem.get("kappa"), "dim": problem.get("dim"),
-            "theory_rate": theory.get("rate"), "bound0": theory.get("bound0"), "tol": s.get("tol")}
+    return {
+        "problem_kind": problem.get("kind"),
+        "kappa": problem.get("kappa"),
+        "dim": problem.get("dim"),
+        "theory_rate": theory.get("rate"),
+        "bound0": theory.get("bound0"),
+        "tol": s.get("tol"),
+    }
 
 
 REPORTED = ("completed", "converged", "diverged")  # diverged runs are results, drawn and counted apart
@@ -194,19 +272,35 @@ def load_runs(paths: list[str | Path]) -> tuple[pd.DataFrame, pd.DataFrame]:
             continue
         key = group_key(s, _run_config(run_dir))
         gid = json.dumps(key, sort_keys=True, default=str)
-        family = json.dumps({**key, "algo_params": {k: v for k, v in key["algo_params"].items() if k != "lr"}},
-                            sort_keys=True, default=str)
+        family = json.dumps(
+            {**key, "algo_params": {k: v for k, v in key["algo_params"].items() if k != "lr"}},
+            sort_keys=True,
+            default=str,
+        )
         keys.setdefault(gid, key)
         firsts.setdefault(gid, s)
         totals, final = s.get("totals") or {}, s.get("final") or {}
-        run = {"run_dir": str(run_dir), "experiment": s.get("experiment"), "group": gid, "family": family,
-               "lr": (s.get("algo_params") or {}).get("lr"), "algo": s.get("algo"),
-               "compressor": s.get("compressor"), "ef": s.get("ef"), "workers": s.get("workers"),
-               "seed": s.get("seed"), "dataset": (s.get("dataset") or {}).get("name"), "model": s.get("model"),
-               "status": s.get("status", "unknown"), "full_gradient": is_full_gradient(s),
-               "steps": s.get("steps"), "total_bits_up": totals.get("bits_up"),
-               "final_train_loss": final.get("train_loss"), "dataset_description":
-               (s.get("dataset") or {}).get("description"), **_convex_columns(s)}
+        run = {
+            "run_dir": str(run_dir),
+            "experiment": s.get("experiment"),
+            "group": gid,
+            "family": family,
+            "lr": (s.get("algo_params") or {}).get("lr"),
+            "algo": s.get("algo"),
+            "compressor": s.get("compressor"),
+            "ef": s.get("ef"),
+            "workers": s.get("workers"),
+            "seed": s.get("seed"),
+            "dataset": (s.get("dataset") or {}).get("name"),
+            "model": s.get("model"),
+            "status": s.get("status", "unknown"),
+            "full_gradient": is_full_gradient(s),
+            "steps": s.get("steps"),
+            "total_bits_up": totals.get("bits_up"),
+            "final_train_loss": final.get("train_loss"),
+            "dataset_description": (s.get("dataset") or {}).get("description"),
+            **_convex_columns(s),
+        }
         run_rows.append(run)
         rows = read_metrics(run_dir)
         m = pd.DataFrame(rows) if rows else pd.DataFrame({"step": [np.nan]})
@@ -228,7 +322,8 @@ def load_runs(paths: list[str | Path]) -> tuple[pd.DataFrame, pd.DataFrame]:
     df = pd.concat(frames, ignore_index=True)
     df["method"] = df["group"].map(labels)
     metric_cols = [c for c in METRIC_ORDER if c in df] + sorted(
-        c for c in df if c not in METRIC_ORDER and c not in RUN_COLUMNS and c != "group")
+        c for c in df if c not in METRIC_ORDER and c not in RUN_COLUMNS and c != "group"
+    )
     df = df[RUN_COLUMNS + metric_cols]
     for c in metric_cols:
         df[c] = pd.to_numeric(df[c], errors="coerce")
@@ -249,8 +344,16 @@ def aggregate(df: pd.DataFrame, x: str, y: str) -> pd.DataFrame:
     if d.empty:
         return pd.DataFrame(columns=["step", "x", "mean", "lo", "hi", "std", "n"])
     g = d.groupby("step")
-    return pd.DataFrame({"x": g[x].mean(), "mean": g[y].mean(), "lo": g[y].min(), "hi": g[y].max(),
-                         "std": g[y].std(ddof=0), "n": g[y].count()}).reset_index()
+    return pd.DataFrame(
+        {
+            "x": g[x].mean(),
+            "mean": g[y].mean(),
+            "lo": g[y].min(),
+            "hi": g[y].max(),
+            "std": g[y].std(ddof=0),
+            "n": g[y].count(),
+        }
+    ).reset_index()
 
 
 def higher_is_better(metric: str) -> bool:
@@ -297,17 +400,24 @@ def keep_best_lr(df: pd.DataFrame, runs: pd.DataFrame, metric: str) -> tuple[pd.
             edge = grid_edge(chosen, grid)
             edges += edge is not None
             chosen_lr[best] = f"{chosen:g}" + (f" ({EDGE_MARK}: {edge})" if edge else "")
-            notes.append(f"{_without_lr(best)}: {chosen:g} (grid {', '.join(f'{v:g}' for v in grid)}"
-                         + (f"; **{EDGE_MARK}**: the {edge} value" if edge else "") + ")")
+            notes.append(
+                f"{_without_lr(best)}: {chosen:g} (grid {', '.join(f'{v:g}' for v in grid)}"
+                + (f"; **{EDGE_MARK}**: the {edge} value" if edge else "")
+                + ")"
+            )
     relabel = {m: _without_lr(m) for m in keep}
     runs = runs[runs["method"].isin(keep)].drop(columns="final")
     runs = runs.assign(best_lr=runs["method"].map(chosen_lr), method=runs["method"].map(relabel))
     df = df[df["method"].isin(keep)].assign(method=lambda d: d["method"].map(relabel))
     if not notes:
         return df, runs, "Learning rate: one per method (no grid)."
-    note = ("Learning rate per method: the best of the grid by mean final " + metric + " over seeds "
-            "(the paper's protocol): " + "; ".join(notes) + ".")
+    note = (
+        "Learning rate per method: the best of the grid by mean final " + metric + " over seeds "
+        "(the paper's protocol): " + "; ".join(notes) + "."
+    )
     if edges:
-        note += (f" {edges} of {len(notes)} best learning rates sit on the {EDGE_MARK} (marked): the grid did "
-                 "not bracket them, so a wider grid may find a better one.")
+        note += (
+            f" {edges} of {len(notes)} best learning rates sit on the {EDGE_MARK} (marked): the grid did "
+            "not bracket them, so a wider grid may find a better one."
+        )
     return df, runs, note

@@ -1,6 +1,7 @@
 """Shared plotting for ``compress-report``: colours and line styles per method, the curve figure
 (mean over a method's seeds aligned on the step, with a min–max band; a cross where a run
 diverged) and the several-panel figure the paper modules build their figures from."""
+
 from __future__ import annotations
 
 import re
@@ -25,14 +26,22 @@ BITS_LABEL = "bits sent per worker (uplink: values + indices, signs + scales; cu
 CONVEX_BITS_LABEL = "bits sent per worker (uplink, cumulative; the real code's size)"
 MARKERS = ["o", "s", "^", "D", "v", "P", "X", "*", "<", ">"]
 
+
 def _colors(name: str) -> tuple:
     """The colours of a qualitative (listed) colormap such as tab10."""
     return cast(ListedColormap, plt.get_cmap(name)).colors  # type: ignore[return-value]
 
 
-RC: Any = {"font.size": 11,  # matplotlib rcParams (its stubs want literal keys) "axes.titlesize": 13, "axes.labelsize": 12, "legend.fontsize": 10,
-      "legend.title_fontsize": 10, "xtick.labelsize": 10, "ytick.labelsize": 10, "axes.grid": True,
-      "grid.alpha": 0.3, "lines.linewidth": 1.8, "savefig.dpi": 110}
+RC: Any = {
+    "font.size": 11,  # matplotlib rcParams (its stubs want literal keys) "axes.titlesize": 13, "axes.labelsize": 12, "legend.fontsize": 10,
+    "legend.title_fontsize": 10,
+    "xtick.labelsize": 10,
+    "ytick.labelsize": 10,
+    "axes.grid": True,
+    "grid.alpha": 0.3,
+    "lines.linewidth": 1.8,
+    "savefig.dpi": 110,
+}
 
 
 SYNTHETIC_TAG = "(synthetic data)"
@@ -90,16 +99,32 @@ def styles(runs: pd.DataFrame, order: list[str]) -> dict[str, dict]:
             continue
         mates = buckets[_base(m)]
         pair = len(mates) == 2 and sorted(no_ef[x] for x in mates) == [False, True]
-        for x in (mates if pair else [m]):
+        for x in mates if pair else [m]:
             colour_of[x] = palette[nxt % len(palette)]
         nxt += 1
-    return {m: {"color": colour_of[m], "linestyle": "--" if no_ef[m] else "-",
-                "marker": MARKERS[i % len(MARKERS)]} for i, m in enumerate(order)}
+    return {
+        m: {"color": colour_of[m], "linestyle": "--" if no_ef[m] else "-", "marker": MARKERS[i % len(MARKERS)]}
+        for i, m in enumerate(order)
+    }
 
 
-def curve_plot(df: pd.DataFrame, runs: pd.DataFrame, order: list[str], x: str, y: str, *, xlabel: str,
-               ylabel: str, title: str, out: Path, stem: str, logx: bool = False, logy: bool = False,
-               hline: float | None = None, hline_label: str | None = None) -> list[Path]:
+def curve_plot(
+    df: pd.DataFrame,
+    runs: pd.DataFrame,
+    order: list[str],
+    x: str,
+    y: str,
+    *,
+    xlabel: str,
+    ylabel: str,
+    title: str,
+    out: Path,
+    stem: str,
+    logx: bool = False,
+    logy: bool = False,
+    hline: float | None = None,
+    hline_label: str | None = None,
+) -> list[Path]:
     """One figure: per method, the mean over seeds of ``y`` against ``x`` with a min–max band.
     ``logy`` is applied only when every value is positive. Returns the files written."""
     style, names = styles(runs, order), data_labels(runs, order)
@@ -118,11 +143,18 @@ def curve_plot(df: pd.DataFrame, runs: pd.DataFrame, order: list[str], x: str, y
             mr = runs[runs["method"] == m]
             div = int((mr["status"] == "diverged").sum())
             label = names[m] + (f"  [{div}/{len(mr)} diverged]" if div else "")
-            ax.plot(a["x"], a["mean"] * scale, color=st["color"], linestyle=st["linestyle"], marker=st["marker"],
-                    markersize=5, markevery=max(1, len(a) // 8), label=label)
+            ax.plot(
+                a["x"],
+                a["mean"] * scale,
+                color=st["color"],
+                linestyle=st["linestyle"],
+                marker=st["marker"],
+                markersize=5,
+                markevery=max(1, len(a) // 8),
+                label=label,
+            )
             if (a["n"] > 1).any():
-                ax.fill_between(a["x"], a["lo"] * scale, a["hi"] * scale, color=st["color"], alpha=0.15,
-                                linewidth=0)
+                ax.fill_between(a["x"], a["lo"] * scale, a["hi"] * scale, color=st["color"], alpha=0.15, linewidth=0)
             all_y.append(a[["lo", "mean"]].to_numpy().ravel())
             for run_dir in mr.loc[mr["status"] == "diverged", "run_dir"]:
                 r = sub[sub["run_dir"] == run_dir][[x, y]].replace([np.inf, -np.inf], np.nan).dropna()
@@ -130,8 +162,15 @@ def curve_plot(df: pd.DataFrame, runs: pd.DataFrame, order: list[str], x: str, y
                     r = r[r[x] > 0]
                 if len(r):
                     any_diverged = True
-                    ax.plot(r[x].iloc[-1], r[y].iloc[-1] * scale, marker="x", markersize=11, mew=2.5,
-                            color=st["color"], linestyle="none")
+                    ax.plot(
+                        r[x].iloc[-1],
+                        r[y].iloc[-1] * scale,
+                        marker="x",
+                        markersize=11,
+                        mew=2.5,
+                        color=st["color"],
+                        linestyle="none",
+                    )
         if not all_y:
             plt.close(fig)
             return []
@@ -146,8 +185,15 @@ def curve_plot(df: pd.DataFrame, runs: pd.DataFrame, order: list[str], x: str, y
         if any_diverged:
             handles.append(Line2D([], [], marker="x", color="dimgrey", linestyle="none", markersize=9, mew=2.5))
             labels.append("run diverged here")
-        ax.legend(handles, labels, title=BAND_NOTE, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False,
-                  handlelength=3.2)
+        ax.legend(
+            handles,
+            labels,
+            title=BAND_NOTE,
+            loc="upper left",
+            bbox_to_anchor=(1.01, 1.0),
+            frameon=False,
+            handlelength=3.2,
+        )
         if x == "step":
             ax.xaxis.set_major_locator(mticker.MaxNLocator(integer=True, steps=[1, 2, 5, 10]))
         ax.set_xlabel(xlabel)
@@ -182,8 +228,9 @@ def file_stem(metric: str) -> str:
     return re.sub(r"[^A-Za-z0-9_]+", "_", metric)
 
 
-def panel_figure(df: pd.DataFrame, runs: pd.DataFrame, order: list[str], panels: list[dict], title: str,
-                 out: Path, stem: str) -> list[Path]:
+def panel_figure(
+    df: pd.DataFrame, runs: pd.DataFrame, order: list[str], panels: list[dict], title: str, out: Path, stem: str
+) -> list[Path]:
     """Several curve panels side by side, one shared legend: a paper figure laid out as the paper
     does (``hard_threshold`` Fig. 1 and Fig. 3 have three). Each panel: ``x``, ``y``, ``xlabel``,
     ``ylabel`` and optional ``logx``/``logy``; every curve the mean over seeds with a min–max band.
@@ -202,15 +249,17 @@ def panel_figure(df: pd.DataFrame, runs: pd.DataFrame, order: list[str], panels:
                 st = style[m]
                 ax.plot(a["x"], a["mean"] * scale, color=st["color"], linestyle=st["linestyle"], label=names[m])
                 if (a["n"] > 1).any():
-                    ax.fill_between(a["x"], a["lo"] * scale, a["hi"] * scale, color=st["color"], alpha=0.15,
-                                    linewidth=0)
+                    ax.fill_between(
+                        a["x"], a["lo"] * scale, a["hi"] * scale, color=st["color"], alpha=0.15, linewidth=0
+                    )
             ax.set_xscale("log" if p.get("logx") else "linear")
             ax.set_yscale("log" if p.get("logy") else "linear")
             ax.set_xlabel(p["xlabel"])
             ax.set_ylabel(p["ylabel"])
         handles, labels = np.atleast_1d(axes)[0].get_legend_handles_labels()
-        fig.legend(handles, labels, loc="outside lower center", ncol=min(len(labels), 4), frameon=False,
-                   title=BAND_NOTE)
+        fig.legend(
+            handles, labels, loc="outside lower center", ncol=min(len(labels), 4), frameon=False, title=BAND_NOTE
+        )
         fig.suptitle(data_title(title, runs))
         paths = [out / f"{stem}.png", out / f"{stem}.pdf"]
         for path in paths:

@@ -1,5 +1,6 @@
 """Markdown tables for ``compress-report``: the per-method summary every report writes, the
 number formats (mean ± std over seeds, significant figures) and the metric names."""
+
 from __future__ import annotations
 
 import math
@@ -10,9 +11,14 @@ import pandas as pd
 from compress_train.runner.report.load import higher_is_better
 
 PERCENT = {"test_acc", "hit_rate@10"}
-METRIC_LABELS = {"test_acc": "test accuracy (%)", "test_loss": "test loss (cross-entropy)",
-                 "perplexity": "test perplexity", "hit_rate@10": "hit rate @10 (%)",
-                 "suboptimality": "suboptimality f(x) − f*", "dist_to_opt": "distance to optimum ‖x − x*‖"}
+METRIC_LABELS = {
+    "test_acc": "test accuracy (%)",
+    "test_loss": "test loss (cross-entropy)",
+    "perplexity": "test perplexity",
+    "hit_rate@10": "hit rate @10 (%)",
+    "suboptimality": "suboptimality f(x) − f*",
+    "dist_to_opt": "distance to optimum ‖x − x*‖",
+}
 
 
 def metric_label(metric: str) -> str:
@@ -75,19 +81,26 @@ def summary_table(df: pd.DataFrame, runs: pd.DataFrame, order: list[str], metric
         mr = runs[runs["method"] == m]
         md = df[df["method"] == m]
         ok = mr[mr["status"] != "diverged"]
-        final_loss = [_last(md[md["run_dir"] == r]["train_loss"]) if "train_loss" in md else math.nan
-                      for r in ok["run_dir"]]
+        final_loss = [
+            _last(md[md["run_dir"] == r]["train_loss"]) if "train_loss" in md else math.nan for r in ok["run_dir"]
+        ]
         seeds = ", ".join(str(s) for s in sorted(mr["seed"].dropna().unique()))
         steps = mr["steps"].dropna()
-        row = {"method": m, "runs (seeds)": f"{len(mr)} ({seeds})", "status": _status_counts(mr["status"]),
-               **({"lr (best of grid)": next(iter(mr["best_lr"].dropna()), "–")} if lr_grid else {}),
-               "steps": "–" if steps.empty else (f"{steps.min():.0f}" if steps.min() == steps.max()
-                                                 else f"{steps.min():.0f}–{steps.max():.0f}"),
-               "final train loss": mean_std(final_loss, total=len(mr)) if len(ok) else "diverged"}
+        row = {
+            "method": m,
+            "runs (seeds)": f"{len(mr)} ({seeds})",
+            "status": _status_counts(mr["status"]),
+            **({"lr (best of grid)": next(iter(mr["best_lr"].dropna()), "–")} if lr_grid else {}),
+            "steps": "–"
+            if steps.empty
+            else (f"{steps.min():.0f}" if steps.min() == steps.max() else f"{steps.min():.0f}–{steps.max():.0f}"),
+            "final train loss": mean_std(final_loss, total=len(mr)) if len(ok) else "diverged",
+        }
         if has_metric:
             final_m = [_last(md[md["run_dir"] == r][metric]) * scale for r in ok["run_dir"]]
-            best_m = [best(v) * scale for r in mr["run_dir"]
-                      if len(v := md.loc[md["run_dir"] == r, metric].dropna().tolist())]
+            best_m = [
+                best(v) * scale for r in mr["run_dir"] if len(v := md.loc[md["run_dir"] == r, metric].dropna().tolist())
+            ]
             dec = 2 if metric in PERCENT else 4
             row[f"final {mname}"] = mean_std(final_m, dec, total=len(mr)) if len(ok) else "diverged"
             row[f"best {mname}"] = mean_std(best_m, dec)
@@ -122,8 +135,11 @@ def to_markdown(table: pd.DataFrame) -> str:
 def header(title: str, runs: pd.DataFrame, paths: list[str]) -> list[str]:
     lines = [f"# {title}", "", f"Runs: {len(runs)} from " + ", ".join(f"`{p}`" for p in paths) + "."]
     for _, d in runs.drop_duplicates("dataset").iterrows():
-        lines.append(f"Dataset: `{d['dataset']}`" + (f" ({d['dataset_description']})" if
-                                                     isinstance(d["dataset_description"], str) else "") + ".")
+        lines.append(
+            f"Dataset: `{d['dataset']}`"
+            + (f" ({d['dataset_description']})" if isinstance(d["dataset_description"], str) else "")
+            + "."
+        )
     exps = [e for e in runs["experiment"].dropna().unique()]
     if exps:
         lines.append("Experiment: " + ", ".join(f"`{e}`" for e in exps) + ".")

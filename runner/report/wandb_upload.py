@@ -8,6 +8,7 @@ The mode is the training runs' rule (``runner/loggers/wandb.py``): online with a
 offline without one (then the last line says the ``wandb sync`` command). A W&B failure prints one
 warning and never fails the report.
 """
+
 from __future__ import annotations
 
 import sys
@@ -36,8 +37,15 @@ def runs_logger(runs: pd.DataFrame) -> dict[str, Any] | None:
     return None
 
 
-def upload(runs: pd.DataFrame, table: pd.DataFrame, written: list[Path], out: Path, title: str | None,
-           paths: list[str], forced: bool) -> Path | None:
+def upload(
+    runs: pd.DataFrame,
+    table: pd.DataFrame,
+    written: list[Path],
+    out: Path,
+    title: str | None,
+    paths: list[str],
+    forced: bool,
+) -> Path | None:
     """Log the report to W&B if its runs used W&B (or ``forced``); returns the offline run's folder
     (None online, or when nothing was logged)."""
     logger = runs_logger(runs)
@@ -47,13 +55,22 @@ def upload(runs: pd.DataFrame, table: pd.DataFrame, written: list[Path], out: Pa
     try:
         return _upload(logger, runs, table, written, out, title, paths)
     except Exception as err:  # noqa: BLE001 - W&B must never fail the report
-        print(f"warning: the report was not logged to W&B ({type(err).__name__}: {err}); its files are in {out}",
-              file=sys.stderr)
+        print(
+            f"warning: the report was not logged to W&B ({type(err).__name__}: {err}); its files are in {out}",
+            file=sys.stderr,
+        )
         return None
 
 
-def _upload(logger: dict[str, Any], runs: pd.DataFrame, table: pd.DataFrame, written: list[Path], out: Path,
-            title: str | None, paths: list[str]) -> Path | None:
+def _upload(
+    logger: dict[str, Any],
+    runs: pd.DataFrame,
+    table: pd.DataFrame,
+    written: list[Path],
+    out: Path,
+    title: str | None,
+    paths: list[str],
+) -> Path | None:
     mode, auto = start_mode(str(logger["mode"]))
     if mode == "disabled":
         print("W&B: disabled; the report was not logged to W&B")
@@ -61,20 +78,25 @@ def _upload(logger: dict[str, Any], runs: pd.DataFrame, table: pd.DataFrame, wri
     import wandb
 
     exps = sorted(runs["experiment"].dropna().unique())
-    kwargs = {"project": logger["project"], "entity": logger["entity"], "group": exps[0] if len(exps) == 1 else None,
-              "name": f"report: {title or 'compress-report'}", "dir": str(out), "job_type": "report",
-              "config": {"paths": [str(p) for p in paths], "runs": len(runs), "experiments": exps}}
+    kwargs = {
+        "project": logger["project"],
+        "entity": logger["entity"],
+        "group": exps[0] if len(exps) == 1 else None,
+        "name": f"report: {title or 'compress-report'}",
+        "dir": str(out),
+        "job_type": "report",
+        "config": {"paths": [str(p) for p in paths], "runs": len(runs), "experiments": exps},
+    }
     run, mode = init_run(wandb, kwargs, mode, auto, logger["init_timeout_s"])
     url, where = (run.url, None) if mode == "online" else (None, Path(run.dir).parent)
     try:
         images = {f"figures/{p.stem}": wandb.Image(str(p)) for p in written if p.suffix == ".png"}
         rows = table.astype(str)
-        run.log({**images, "summary": wandb.Table(columns=[str(c) for c in rows.columns],
-                                                   data=rows.values.tolist())})
+        run.log({**images, "summary": wandb.Table(columns=[str(c) for c in rows.columns], data=rows.values.tolist())})
     finally:
         run.finish()
     if where is None:
         print(f"W&B: report logged to {url}")
         return None
-    print(f"W&B: report logged ({len(images)} figures and the summary table); " + sync_line(where)[len("W&B: "):])
+    print(f"W&B: report logged ({len(images)} figures and the summary table); " + sync_line(where)[len("W&B: ") :])
     return where

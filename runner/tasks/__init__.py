@@ -10,6 +10,7 @@ The config picks the task: a dataset declares the task that trains on it (``data
 a convex model's defaults set ``task: convex``. A task class has the interface of
 ``tasks/base.py``'s ``Task`` and a classmethod ``check(cfg) -> list[str]`` for its own keys.
 """
+
 from __future__ import annotations
 
 from compress_train.compressors.registry import Registry

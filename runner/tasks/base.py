@@ -8,6 +8,7 @@ builds the algorithm's typed ``context``. The defaults below fit a network: grad
 the iterate, no problem constants, nothing to log beyond the loop's own metrics, no convergence
 test, no model buffers to share.
 """
+
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
@@ -21,16 +22,16 @@ if TYPE_CHECKING:
 
 
 class Task:
-    params: Tensor                            # the flat iterate, set by each task's __init__
-    layer_sizes: list[int]                    # numel of each parameter tensor, in order
-    log_initial = False                       # log a row for the starting point (step 0)
-    supports_gradient_point = False           # can evaluate gradients away from the iterate
-    supports_worker_points = False            # can take each worker's gradient at its own point
-    constants: dict[str, Any] | None = None   # a convex problem's L, mu, ... for theory-driven methods
-    decay_mask = None                         # 0 on normalisation layers, where the task knows them
-    models: tuple[str, ...] = ()              # the only models this task trains (empty: checked elsewhere)
-    models_are = ""                           # what they are, for the message
-    iid_only = ""                             # why the task shards only iid (empty: any partition)
+    params: Tensor  # the flat iterate, set by each task's __init__
+    layer_sizes: list[int]  # numel of each parameter tensor, in order
+    log_initial = False  # log a row for the starting point (step 0)
+    supports_gradient_point = False  # can evaluate gradients away from the iterate
+    supports_worker_points = False  # can take each worker's gradient at its own point
+    constants: dict[str, Any] | None = None  # a convex problem's L, mu, ... for theory-driven methods
+    decay_mask = None  # 0 on normalisation layers, where the task knows them
+    models: tuple[str, ...] = ()  # the only models this task trains (empty: checked elsewhere)
+    models_are = ""  # what they are, for the message
+    iid_only = ""  # why the task shards only iid (empty: any partition)
 
     @classmethod
     def check(cls, cfg) -> list[str]:
@@ -40,8 +41,9 @@ class Task:
         errors = ([wrong] if wrong else cls.check_model(cfg)) + cls.check_dataset(cfg.dataset)
         d = cfg.dataset
         if cls.iid_only and d.partition != "iid":
-            errors.append(f"`dataset.partition` must be 'iid' for dataset={d.name} ({cls.iid_only}), "
-                          f"but is {d.partition!r}.")
+            errors.append(
+                f"`dataset.partition` must be 'iid' for dataset={d.name} ({cls.iid_only}), but is {d.partition!r}."
+            )
         return errors + check_network_keys(cfg)
 
     @classmethod
@@ -55,13 +57,16 @@ class Task:
     def context(self, needs: Needs, algo_name: str) -> AlgorithmContext:
         """The algorithm's view of this task; a need the task cannot meet stops the run."""
         if needs.gradient_point and not self.supports_gradient_point:
-            raise ParameterError(f"algo={algo_name} evaluates gradients away from the iterate, which only "
-                                 "convex models support (model=logreg|least_squares|quadratic).")
+            raise ParameterError(
+                f"algo={algo_name} evaluates gradients away from the iterate, which only "
+                "convex models support (model=logreg|least_squares|quadratic)."
+            )
         if needs.worker_points and not self.supports_worker_points:
-            raise ParameterError(f"algo={algo_name} takes each worker's gradient at its own point, which only "
-                                 "the network task (image datasets) and convex models support.")
-        return AlgorithmContext(self.params, list(self.layer_sizes), problem=self.constants,
-                                decay_mask=self.decay_mask)
+            raise ParameterError(
+                f"algo={algo_name} takes each worker's gradient at its own point, which only "
+                "the network task (image datasets) and convex models support."
+            )
+        return AlgorithmContext(self.params, list(self.layer_sizes), problem=self.constants, decay_mask=self.decay_mask)
 
     def state_dict(self) -> dict[str, Any]:
         """What the next step depends on beyond the parameters (data positions, buffers, hidden
@@ -89,8 +94,10 @@ def model_choice_error(cfg, allowed: tuple[str, ...], what: str) -> str | None:
     """The message when a task that trains only ``allowed`` models gets another one."""
     if cfg.model.name in allowed:
         return None
-    return (f"`model.name` must be one of {list(allowed)} for dataset={cfg.dataset.name} ({what}), "
-            f"but is {cfg.model.name!r}.")
+    return (
+        f"`model.name` must be one of {list(allowed)} for dataset={cfg.dataset.name} ({what}), "
+        f"but is {cfg.model.name!r}."
+    )
 
 
 def dropout_error(value) -> str | None:
@@ -103,10 +110,14 @@ def check_network_keys(cfg: DictConfig) -> list[str]:
     """Keys that only convex models use, set on a network run."""
     errors: list[str] = []
     if cfg.precision != "float32":
-        errors.append(f"`precision` must be 'float32' for model={cfg.model.name} (float64 is for convex models), "
-                      f"but is {cfg.precision!r}.")
+        errors.append(
+            f"`precision` must be 'float32' for model={cfg.model.name} (float64 is for convex models), "
+            f"but is {cfg.precision!r}."
+        )
     for key in ("classes", "feature_range"):
         if cfg.dataset.get(key) is not None:
-            errors.append(f"`dataset.{key}` is only used by convex models (model=logreg|least_squares), "
-                          f"but is {cfg.dataset.get(key)!r} with model={cfg.model.name}.")
+            errors.append(
+                f"`dataset.{key}` is only used by convex models (model=logreg|least_squares), "
+                f"but is {cfg.dataset.get(key)!r} with model={cfg.model.name}."
+            )
     return errors

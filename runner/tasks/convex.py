@@ -12,6 +12,7 @@ Full-gradient algorithms (``Needs.full_gradient``) give each worker grad f_i at 
 algorithm names; the others draw mini-batches of ``train.batch_size`` rows of the worker's
 shard (the quadratic problem has no samples and is always full-gradient).
 """
+
 from __future__ import annotations
 
 import math
@@ -25,22 +26,27 @@ from omegaconf import DictConfig, OmegaConf
 from compress_train.algorithms.base import Needs
 from compress_train.algorithms.communicator import Communicator
 from compress_train.datasets.convex import ConvexProblem, data_smoothness, least_squares_problem, logistic_problem
-from compress_train.runner.tasks.data import DATASETS, WorkerStream, seek_streams, streams_state
 from compress_train.runner.tasks.base import Task
+from compress_train.runner.tasks.data import DATASETS, WorkerStream, seek_streams, streams_state
 
 PRECISIONS = {"float32": torch.float32, "float64": torch.float64}
 
 
 # model.name -> its parameters; dataset.name -> the convex models it serves
-CONVEX_MODELS: dict[str, tuple[str, ...]] = {"logreg": ("l2", "l2_over_L", "x0_offset"),
-                                             "least_squares": ("l2", "l2_over_L", "x0_offset"),
-                                             "quadratic": ("x0_offset",)}
+CONVEX_MODELS: dict[str, tuple[str, ...]] = {
+    "logreg": ("l2", "l2_over_L", "x0_offset"),
+    "least_squares": ("l2", "l2_over_L", "x0_offset"),
+    "quadratic": ("x0_offset",),
+}
 
 
 def convex_datasets() -> dict[str, tuple[str, ...]]:
     """dataset.name -> the convex models it serves (a dataset module's ``CONVEX_MODELS``)."""
-    return {name: DATASETS.module(name).CONVEX_MODELS for name in DATASETS.names()
-            if hasattr(DATASETS.module(name), "CONVEX_MODELS")}
+    return {
+        name: DATASETS.module(name).CONVEX_MODELS
+        for name in DATASETS.names()
+        if hasattr(DATASETS.module(name), "CONVEX_MODELS")
+    }
 
 
 def is_convex(cfg: DictConfig) -> bool:
@@ -63,8 +69,11 @@ def check_model(cfg: DictConfig) -> list[str]:
     name = cfg.model.name
     model = cast("dict[str, Any]", OmegaConf.to_container(cfg.model, resolve=True))  # a DictConfig gives a dict
     params = {k: v for k, v in model.items() if k != "name"}
-    errors += [f"`model.{k}` is not a parameter of model {name!r} (it takes {sorted(CONVEX_MODELS[name])})."
-               for k in params if k not in CONVEX_MODELS[name]]
+    errors += [
+        f"`model.{k}` is not a parameter of model {name!r} (it takes {sorted(CONVEX_MODELS[name])})."
+        for k in params
+        if k not in CONVEX_MODELS[name]
+    ]
     if params.get("l2_over_L") is not None:
         _number(errors, "model.l2_over_L", params["l2_over_L"], 0.0)
     elif "l2" in params:
@@ -107,13 +116,20 @@ def check_dataset(cfg: DictConfig) -> list[str]:
             errors.append(f"`dataset.zero_based` must be true or false, but is {d.get('zero_based')!r}.")
     else:  # mnist: two digits
         classes = d.get("classes")
-        if not (OmegaConf.is_list(classes) and len(classes) == 2 and len(set(classes)) == 2
-                and all(isinstance(c, int) and 0 <= c <= 9 for c in classes)):
-            errors.append(f"`dataset.classes` must be two different digits 0-9 (e.g. [4,9]) for model={model}, "
-                          f"but is {classes!r}.")
+        if not (
+            OmegaConf.is_list(classes)
+            and len(classes) == 2
+            and len(set(classes)) == 2
+            and all(isinstance(c, int) and 0 <= c <= 9 for c in classes)
+        ):
+            errors.append(
+                f"`dataset.classes` must be two different digits 0-9 (e.g. [4,9]) for model={model}, "
+                f"but is {classes!r}."
+            )
     fr = d.get("feature_range")
-    if fr is not None and not (OmegaConf.is_list(fr) and len(fr) == 2 and all(isinstance(v, (int, float)) for v in fr)
-                               and fr[0] < fr[1]):
+    if fr is not None and not (
+        OmegaConf.is_list(fr) and len(fr) == 2 and all(isinstance(v, (int, float)) for v in fr) and fr[0] < fr[1]
+    ):
         errors.append(f"`dataset.feature_range` must be null or [low, high] with low < high, but is {fr!r}.")
     return errors
 
@@ -150,12 +166,19 @@ class ConvexTask(Task):
     def check(cls, cfg: DictConfig) -> list[str]:
         if not is_convex(cfg):
             fits = convex_datasets().get(cfg.dataset.name, CONVEX_MODELS)
-            return [f"`model.name` must be one of {sorted(fits)} for dataset={cfg.dataset.name}, "
-                    f"but is {cfg.model.name!r}."]
+            return [
+                f"`model.name` must be one of {sorted(fits)} for dataset={cfg.dataset.name}, but is {cfg.model.name!r}."
+            ]
         return check_model(cfg) + check_dataset(cfg)
 
-    def __init__(self, cfg: DictConfig, comm: Communicator, log: Callable[[str], None], device: torch.device,
-                 needs: Needs = Needs()):
+    def __init__(
+        self,
+        cfg: DictConfig,
+        comm: Communicator,
+        log: Callable[[str], None],
+        device: torch.device,
+        needs: Needs = Needs(),
+    ):
         self.cfg, self.comm = cfg, comm
         self.problem = p = build_problem(cfg, log)
         self.full = needs.full_gradient or p.kind == "quadratic"
@@ -171,18 +194,24 @@ class ConvexTask(Task):
             self.streams, self.steps_per_epoch = {}, 1
             self.samples_per_step = sum(p.shard_size(i) for i in range(cfg.workers))
         else:
-            self.streams = {w: WorkerStream(np.arange(p.shard_size(w)), batch, cfg.seed, w)
-                            for w in comm.local_workers}
+            self.streams = {w: WorkerStream(np.arange(p.shard_size(w)), batch, cfg.seed, w) for w in comm.local_workers}
             self.steps_per_epoch = max(1, p.shard_size(0) // batch)
             self.samples_per_step = cfg.workers * batch
-        self.constants: dict[str, Any] = {**p.constants(), "grad0_norm": float(p.grad(self.params).norm()),
-                                          "x0_dist": self.x0_dist}
+        self.constants: dict[str, Any] = {
+            **p.constants(),
+            "grad0_norm": float(p.grad(self.params).norm()),
+            "x0_dist": self.x0_dist,
+        }
         self.summary_fields: dict[str, Any] = {
             "dataset": {"name": p.name, "description": p.description, "source": p.source},
-            "problem": self.constants, "precision": cfg.precision, "tol": self.tol}
+            "problem": self.constants,
+            "precision": cfg.precision,
+            "tol": self.tol,
+        }
 
-    def local_gradients(self, step: int, point: torch.Tensor,
-                        points: dict[int, torch.Tensor] | None = None) -> tuple[dict[int, torch.Tensor], list[float]]:
+    def local_gradients(
+        self, step: int, point: torch.Tensor, points: dict[int, torch.Tensor] | None = None
+    ) -> tuple[dict[int, torch.Tensor], list[float]]:
         grads, losses = {}, []
         for w in self.comm.local_workers:
             idx = None if self.full else torch.from_numpy(self.streams[w].next())
@@ -202,8 +231,12 @@ class ConvexTask(Task):
     def row_metrics(self) -> dict[str, float]:
         f = self.problem.loss(self.params)
         dist = float((self.params - self.x_star).norm())
-        return {"train_loss": f, "suboptimality": f - self.problem.f_star, "dist_to_opt": dist,
-                "rel_dist": dist / self.x0_dist if self.x0_dist > 0 else 0.0}
+        return {
+            "train_loss": f,
+            "suboptimality": f - self.problem.f_star,
+            "dist_to_opt": dist,
+            "rel_dist": dist / self.x0_dist if self.x0_dist > 0 else 0.0,
+        }
 
     def converged(self) -> bool:
         return self.tol is not None and self.rel_dist() <= self.tol

@@ -1,4 +1,5 @@
 """Datasets by name (``dataset.name`` = module stem under ``datasets/``) and each worker's endless stream of mini-batches from its own shard."""
+
 from __future__ import annotations
 
 from typing import Callable, Iterator
@@ -10,7 +11,6 @@ from compress_train.compressors.registry import Registry
 from compress_train.datasets.base import ArrayDataset
 from compress_train.datasets.errors import DataSizeError
 from compress_train.datasets.partition import ShardSampler, partition_indices
-
 
 DATASETS = Registry("compress_train.datasets", "dataset.name")
 
@@ -53,8 +53,10 @@ class WorkerStream:
 def check_batch_fits(batch_size: int, worker: int, shard_size: int) -> None:
     """``DataSizeError`` naming ``train.batch_size`` when worker ``worker``'s shard holds less than one batch."""
     if shard_size < batch_size:
-        raise DataSizeError(f"`train.batch_size` ({batch_size}) is larger than worker {worker}'s shard "
-                            f"({shard_size} samples): lower it or use fewer workers.")
+        raise DataSizeError(
+            f"`train.batch_size` ({batch_size}) is larger than worker {worker}'s shard "
+            f"({shard_size} samples): lower it or use fewer workers."
+        )
 
 
 def streams_state(streams: dict[int, WorkerStream]) -> dict[int, list[int]]:
@@ -63,13 +65,16 @@ def streams_state(streams: dict[int, WorkerStream]) -> dict[int, list[int]]:
 
 def seek_streams(streams: dict[int, WorkerStream], state: dict[int, list[int]]) -> None:
     if set(state) != set(streams):
-        raise ValueError(f"the checkpoint holds data streams of workers {sorted(state)}, this process runs {sorted(streams)}")
+        raise ValueError(
+            f"the checkpoint holds data streams of workers {sorted(state)}, this process runs {sorted(streams)}"
+        )
     for w, s in streams.items():
         s.seek(state[w])
 
 
-def worker_streams(labels, workers: list[int], n: int, cfg: DictConfig, batch_size: int,
-                   seed: int) -> tuple[dict[int, WorkerStream], int]:
+def worker_streams(
+    labels, workers: list[int], n: int, cfg: DictConfig, batch_size: int, seed: int
+) -> tuple[dict[int, WorkerStream], int]:
     """Streams for the local ``workers`` and the steps per epoch (mean shard size / batch).
 
     Every process checks every worker's shard (not only its own), so that all of them stop with the

@@ -3,6 +3,7 @@
 Algorithms see a single tensor; ``layer_sizes`` tells the layer-wise compressors where each
 parameter tensor starts. Writing into ``params`` updates the model in place.
 """
+
 from __future__ import annotations
 
 import torch
@@ -18,8 +19,8 @@ class FlatModel:
         self.grad = torch.zeros_like(self.params)
         offset = 0
         for (_, p), size in zip(named, self.layer_sizes):
-            p.data = self.params[offset:offset + size].view_as(p)
-            p.grad = self.grad[offset:offset + size].view_as(p)
+            p.data = self.params[offset : offset + size].view_as(p)
+            p.grad = self.grad[offset : offset + size].view_as(p)
             offset += size
         self.model = model
         self._named = named
@@ -29,7 +30,7 @@ class FlatModel:
         should a parameter's ``.grad`` have been replaced, it is copied back in and re-viewed."""
         offset = 0
         for (_, p), size in zip(self._named, self.layer_sizes):
-            view = self.grad[offset:offset + size]
+            view = self.grad[offset : offset + size]
             if p.grad is None:
                 view.zero_()
             elif p.grad.data_ptr() != view.data_ptr():
@@ -43,8 +44,12 @@ class FlatModel:
         (BatchNorm, GroupNorm, LayerNorm): hard_threshold's CIFAR code applies no weight decay to BN."""
         norm_types = (nn.modules.batchnorm._NormBase, nn.GroupNorm, nn.LayerNorm)
         in_norm = {id(p) for m in self.model.modules() if isinstance(m, norm_types) for p in m.parameters()}
-        return torch.cat([torch.full((size,), 0.0 if id(p) in in_norm else 1.0, dtype=self.params.dtype)
-                          for (_, p), size in zip(self._named, self.layer_sizes)])
+        return torch.cat(
+            [
+                torch.full((size,), 0.0 if id(p) in in_norm else 1.0, dtype=self.params.dtype)
+                for (_, p), size in zip(self._named, self.layer_sizes)
+            ]
+        )
 
     @property
     def numel(self) -> int:

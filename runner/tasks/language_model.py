@@ -23,6 +23,7 @@ The contract (what ``network_task.py`` gives the trainer, for token streams):
   ``dataset.eval_tokens`` = N evaluates on the first N tokens of each split (null = all).
 * ``samples`` in the metrics rows counts tokens: workers x batch x bptt per step (nominal).
 """
+
 from __future__ import annotations
 
 import math
@@ -36,14 +37,13 @@ from compress_train.algorithms.base import Needs
 from compress_train.algorithms.communicator import Communicator
 from compress_train.datasets.errors import DataFileError
 from compress_train.datasets.fallback import AUTO, fallback_error, may_use_stand_in, run_scale
-from compress_train.datasets.text_lm import (batchify, num_windows, shard,
-                                             window)
-from compress_train.runner.tasks import models
-from compress_train.runner.tasks.data import DATASETS
+from compress_train.datasets.text_lm import batchify, num_windows, shard, window
 from compress_train.runner.config.check import _int, component_params
+from compress_train.runner.tasks import models
+from compress_train.runner.tasks.base import Task, dropout_error
+from compress_train.runner.tasks.data import DATASETS
 from compress_train.runner.tasks.flat import FlatModel
 from compress_train.runner.tasks.network import dropout_seed
-from compress_train.runner.tasks.base import Task, dropout_error
 
 if TYPE_CHECKING:
     from compress_train.models.lstm_lm import LSTMLanguageModel
@@ -73,9 +73,14 @@ def perplexity(loss: float) -> float:
 class LanguageModelTask(Task):
     """Truncated-BPTT training of ``cfg.model`` (an LSTM LM) on ``cfg.dataset`` (ptb | wikitext2)."""
 
-
-    def __init__(self, cfg: DictConfig, comm: Communicator, log: Callable[[str], None], device: torch.device,
-                 needs: Needs = Needs()):
+    def __init__(
+        self,
+        cfg: DictConfig,
+        comm: Communicator,
+        log: Callable[[str], None],
+        device: torch.device,
+        needs: Needs = Needs(),
+    ):
         self.cfg, self.comm, self.device = cfg, comm, device
         d = cfg.dataset
         self.corpus = corpus = DATASETS.get(d.name)(d, log)
@@ -83,11 +88,14 @@ class LanguageModelTask(Task):
         rows = len(corpus.train) // cfg.workers // self.batch
         self.steps_per_epoch = num_windows(rows, self.bptt)
         if self.steps_per_epoch < 1:
-            raise DataFileError(f"{corpus.name}: {len(corpus.train):,} training tokens over {cfg.workers} worker(s) x "
-                                f"{self.batch} columns leave {rows} row(s) per column, and a BPTT window needs 2: "
-                                "lower train.batch_size or workers")
-        self.sources = {w: batchify(shard(corpus.train, cfg.workers, w), self.batch).to(device)
-                        for w in comm.local_workers}
+            raise DataFileError(
+                f"{corpus.name}: {len(corpus.train):,} training tokens over {cfg.workers} worker(s) x "
+                f"{self.batch} columns leave {rows} row(s) per column, and a BPTT window needs 2: "
+                "lower train.batch_size or workers"
+            )
+        self.sources = {
+            w: batchify(shard(corpus.train, cfg.workers, w), self.batch).to(device) for w in comm.local_workers
+        }
         n_eval = d.get("eval_tokens")
         self.eval_splits = {"test": corpus.test[:n_eval].to(device)}
         if d.get("eval_valid", False):
@@ -99,10 +107,15 @@ class LanguageModelTask(Task):
         self.params, self.layer_sizes, self.numel = self.flat.params, self.flat.layer_sizes, self.flat.numel
         self.samples_per_step = cfg.workers * self.batch * self.bptt
         self.hidden: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
-        self.summary_fields: dict[str, Any] = {"dataset": {
-            "name": corpus.name, "description": corpus.description, "source": corpus.source,
-            "vocab_size": corpus.vocab_size,
-            "tokens": {"train": len(corpus.train), "valid": len(corpus.valid), "test": len(corpus.test)}}}
+        self.summary_fields: dict[str, Any] = {
+            "dataset": {
+                "name": corpus.name,
+                "description": corpus.description,
+                "source": corpus.source,
+                "vocab_size": corpus.vocab_size,
+                "tokens": {"train": len(corpus.train), "valid": len(corpus.valid), "test": len(corpus.test)},
+            }
+        }
 
     models = LM_MODELS
     models_are = "a word-level language model"
@@ -131,9 +144,11 @@ class LanguageModelTask(Task):
             errors.append(wrong_fallback)
         elif d.name == "wikitext2" and d.root is None and not may_use_stand_in(d, "ptb"):
             why = f"scale={run_scale(d)}" if d.get("fallback", AUTO) == AUTO else "dataset.fallback=null"
-            errors.append("`dataset.root` must be a directory holding wiki.train.tokens, wiki.valid.tokens and "
-                          f"wiki.test.tokens (WikiText-2 ships in no package; {why} allows no stand-in), or set "
-                          "dataset.fallback=ptb, but is None.")
+            errors.append(
+                "`dataset.root` must be a directory holding wiki.train.tokens, wiki.valid.tokens and "
+                f"wiki.test.tokens (WikiText-2 ships in no package; {why} allows no stand-in), or set "
+                "dataset.fallback=ptb, but is None."
+            )
         return errors
 
     def local_gradients(self, step: int, point: torch.Tensor) -> tuple[dict[int, torch.Tensor], list[float]]:

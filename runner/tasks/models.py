@@ -1,4 +1,5 @@
 """Models by name (``model.name`` = module stem under ``models/``), built from their config."""
+
 from __future__ import annotations
 
 import inspect
@@ -17,8 +18,11 @@ def available() -> list[str]:
 
 def check(name: str, params: dict[str, Any]) -> list[str]:
     accepted = inspect.signature(MODELS.get(name)).parameters
-    return [f"`model.{k}` is not a parameter of model {name!r} (it takes {sorted(accepted)})."
-            for k in params if k not in accepted]
+    return [
+        f"`model.{k}` is not a parameter of model {name!r} (it takes {sorted(accepted)})."
+        for k in params
+        if k not in accepted
+    ]
 
 
 def build(name: str, params: dict[str, Any], num_classes: int) -> nn.Module:

