@@ -462,3 +462,43 @@ def test_exchange_gets_the_step_and_its_budget(cls):
     for k in range(3):
         algo.step({0: torch.tensor([0.3, -0.1], dtype=F64)}, k)
     assert calls == [(algo.budget(k), k) for k in range(3)]
+
+
+def test_double_encoding_hands_the_step_to_every_encoding(monkeypatch):
+    """Both the workers' and the server's (stochastic) encodings are keyed by the step: a step that
+    reached only one of them would replay the other's coins every round (mutation survivors)."""
+    d = 8
+    enc = DoubleEncoding(
+        torch.zeros(d, dtype=F64),
+        SimCommunicator(2),
+        ScopedCompressor(BoundedQuantizer(mode="stochastic"), [d], "model"),
+        0,
+    )
+    calls = []
+    real = enc._encode
+    monkeypatch.setattr(enc, "_encode", lambda x, eps, step, who: calls.append((who, step)) or real(x, eps, step, who))
+    g = torch.linspace(-1, 1, d, dtype=F64) / 3
+    for step in (0, 1):
+        enc.exchange({0: g.clone(), 1: -g.clone()}, 0.01, step)
+    assert calls == [(0, 0), (1, 0), (-1, 0), (0, 1), (1, 1), (-1, 1)]
+
+
+def test_iade_sgd_step_bound_is_one_over_rho_l_with_l_not_one():
+    """Theorem 5.2's eta <= 1/(rho L) with L = 2, rho = 2 (bound 0.25; rho / L or L / rho would be 1),
+    and eta = 0 refused by that same rule, not by a later one."""
+    problem = {"L": 2.0, "mu": 0.5, "rho": 2.0, "grad0_norm": 1.0, "x0_dist": 1.0}
+
+    def build(lr):
+        return IADESGD(
+            torch.zeros(2, dtype=F64),
+            SimCommunicator(1),
+            ScopedCompressor(BoundedQuantizer(mode="stochastic"), [2], "model"),
+            problem=problem,
+            lr=lr,
+            s=0.01,
+        )
+
+    assert build(0.25).lr == 0.25 and build("auto").lr == pytest.approx(0.25)
+    for bad in (0.3, 0.0):
+        with pytest.raises(ParameterError, match=r"`lr` \(eta\) must be in \(0, 1/\(rho L\)\] = \(0, 0\.25\]"):
+            build(bad)
