@@ -7,20 +7,11 @@ from pathlib import Path
 
 import pandas as pd
 
+from compress_train.runner.report import load as report_load
 from compress_train.runner.report.load import load_runs as _load_both
 
 RUN_COLUMNS = [
-    "run_dir",
-    "experiment",
-    "method",
-    "algo",
-    "compressor",
-    "ef",
-    "workers",
-    "seed",
-    "dataset",
-    "model",
-    "status",
+    *report_load.RUN_COLUMNS,  # the identity columns the report keys on, then what load_runs adds
     "lr",
     "steps",
     "total_bits_up",
