@@ -1,5 +1,5 @@
 """``dataset.fallback``: whether a run may train on a stand-in that a package ships when the paper's
-data are missing (docs: design.md §5).
+data are missing (docs/architecture.md §4).
 
 The datasets whose paper data no package ships (mnist's full 60k, wikitext2, movielens' ML-20M) take
 
