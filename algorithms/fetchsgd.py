@@ -17,7 +17,8 @@ same linear map at every step: its hashes depend on (seed, bucket) only):
 The server state is replicated on every process (the same averaged tables everywhere). One table per
 bucket (``scope: model``: one); k = the compressor's ``k`` / ``ratio`` over the whole model.
 
-Bits (ours): up = 32 r c; down = 64 k (w's values and indices). ``numbers_sent`` (001's convention):
+Bits (ours): up = 32 r c; down (as implemented) = the summed table, 32 r c; a server's
+64 k (w's values and indices) is ``bits_down_ps_model``. ``numbers_sent`` (001's convention):
 |S| + k.
 """
 
@@ -94,7 +95,7 @@ class FetchSGD(SketchedAlgorithm):
             if self.fetch_mask_momentum:
                 s_u[b][rows, where] = 0
         traffic = first.traffic
-        traffic.bits_down += 64 * support.numel()
+        traffic.bits_down_ps_model += 64 * support.numel()  # a server's top-k update: fp32 values + int32 indices
         traffic.numbers_down += support.numel()
         traffic.time_compress_s += time.perf_counter() - t0
         return traffic.report()

@@ -22,8 +22,9 @@ computed from the same averages), refreshed from the raw gradients on the PREVIO
   (e_i = a_i (1 - vhat^{-1/2}) on I_t).
 - r_t = alpha_{t-1} / alpha_t from the previous step's lr (1 for a constant lr).
 
-Bits (ours): up = 32 r c + 32 P k + 32 |I_{t-1}| (h's values; indices implied by I_{t-1}); down =
-32 P k + 64 k. ``numbers_sent`` (001): |S| + P k + 2 k (|S| + P k + k at the first step).
+Bits (ours): up = 32 r c + 32 P k + 32 |I_{t-1}| (h's values; indices implied by I_{t-1}); down (as
+implemented) = the allreduces' results, the same sizes; the modelled server's 32 P k + 64 k is
+``bits_down_ps_model``. ``numbers_sent`` (001): |S| + P k + 2 k (|S| + P k + k at the first step).
 """
 
 from __future__ import annotations

@@ -17,8 +17,9 @@ sets ``lr`` before each step under a schedule; the previous step's lr is kept (`
 the first step and for a constant lr. k = the compressor's ``k`` / ``ratio`` (over the whole model),
 P = ``candidates_factor``.
 
-Bits (ours): up = 32 r c + 32 P k; down = 32 P k (candidate indices) + 64 k (Delta's values and
-indices). ``numbers_sent`` (001): |S| + P k + k.
+Bits (ours): up = 32 r c + 32 P k; down (as implemented) = the allreduces' results, the same sizes;
+the modelled server's 32 P k (candidate indices) + 64 k (Delta's values and indices) is
+``bits_down_ps_model``. ``numbers_sent`` (001): |S| + P k + k.
 """
 
 from __future__ import annotations

@@ -18,7 +18,9 @@ sketch baseline. Code: github dhroth/sketchedsgd ``sketched_optimizer.py``.
 - rho is not given by 001: our choice 0.9 [U]. supp(w) = the nonzero coordinates of w (the code's
   ``weightUpdate.nonzero()``).
 
-Bits (ours): up = 32 r c + 32 P k; down = 32 P k + 64 k (P = 0: 32 r c up, 64 k down).
+Bits (ours): up = 32 r c + 32 P k; down (as implemented) = the allreduces' results, the same
+sizes; the modelled server's 32 P k + 64 k is ``bits_down_ps_model`` (P = 0: 32 r c up and down, 64 k
+modelled).
 ``numbers_sent`` (001): |S| + P k + k.
 """
 

@@ -22,11 +22,14 @@ is global in either scope: ``scope: layer`` only gives each parameter tensor its
 the estimate is their concatenation.
 
 Traffic (our bits rule, baselines.md header): up = the tables (32 r c per bucket) + 32 P k (round 2) +
-any extra; down = 32 P k (the candidate indices the server broadcasts) + 64 k (the update's values and
-indices). ``numbers_sent`` (001's convention: numbers up + down, values only, no indices) = |S| + P k +
-k (+ the extra's values). In the simulator the server's broadcasts are no collectives: every process
-computes the same candidates and update from the same sums (as under torchrun), so only the two
-allreduces reach the wire counters.
+any extra. Down, as implemented (``bits_down``): what each worker receives, the results of the two
+allreduces (the summed tables, the extra and the P k summed exact values, read off those messages);
+no server exists, every process computes the same candidates and update from the same sums (in the
+simulator as under torchrun), so only the two allreduces reach the wire counters. The parameter
+server of 001's Alg. 2-3 (broadcasting the P k candidate indices, int32, and the update's k values and
+indices, fp32 + int32) is only modelled: ``bits_down_ps_model``, on no plot's bits axis.
+``numbers_sent`` (001's convention: numbers up + down, values only, no indices) = |S| + P k + k (+ the
+extra's values): the server model's count, kept as the paper counts.
 
 Hashes: the compressor's, key (seed, "count_sketch", bucket) for every worker and step
 (``CountSketch.key``), so the server side can rebuild them for any table (FetchSGD's sketch-space
@@ -77,6 +80,7 @@ class Traffic:
 
     bits_up: float = 0.0
     bits_down: float = 0.0
+    bits_down_ps_model: float = 0.0
     numbers_up: float = 0.0
     numbers_down: float = 0.0
     time_compress_s: float = 0.0
@@ -90,7 +94,7 @@ class Traffic:
             error_norms=error_norms or {},
             time_compress_s=self.time_compress_s,
             time_comm_s=self.time_comm_s,
-            extra={"numbers_sent": self.numbers_up + self.numbers_down},
+            extra={"numbers_sent": self.numbers_up + self.numbers_down, "bits_down_ps_model": self.bits_down_ps_model},
         )
 
 
@@ -173,13 +177,18 @@ class SketchedAlgorithm(Algorithm):
         tables = [p.tensors["table"] for p in summed.payloads[:buckets]]
         extra_sum = summed.payloads[buckets].tensors["values"] if extra is not None else None
         traffic = Traffic(
-            bits_up=local[0].bits, numbers_up=local[0].elements, time_compress_s=t1 - t0, time_comm_s=t2 - t1
+            bits_up=local[0].bits,
+            bits_down=summed.bits,
+            numbers_up=local[0].elements,
+            time_compress_s=t1 - t0,
+            time_comm_s=t2 - t1,
         )
         return FirstRound(tables, extra_sum, traffic)
 
-    def exact_sum(self, values: list[Tensor]) -> Tensor:
-        """Round 2's upload: the local workers' exact values (fp32 on the wire) summed by one allreduce."""
-        return self.comm.allreduce_sum([Message([fp32_payload(v)]) for v in values]).payloads[0].tensors["values"]
+    def exact_sum(self, values: list[Tensor]) -> Payload:
+        """Round 2's upload: the local workers' exact values (fp32 on the wire) summed by one allreduce;
+        the summed payload (what each worker receives)."""
+        return self.comm.allreduce_sum([Message([fp32_payload(v)]) for v in values]).payloads[0]
 
     def second_round(
         self,
@@ -207,7 +216,8 @@ class SketchedAlgorithm(Algorithm):
         else:
             cand = top(key, min(self.params.numel(), factor * k))
             t1 = time.perf_counter()
-            exact = self.exact_sum([vectors[w][cand] for w in self.comm.local_workers])
+            received = self.exact_sum([vectors[w][cand] for w in self.comm.local_workers])
+            exact = received.tensors["values"]
             t2 = time.perf_counter()
             if reduce == "mean":
                 exact /= n
@@ -217,8 +227,9 @@ class SketchedAlgorithm(Algorithm):
             support, values = cand[chosen], exact[chosen]
             traffic.bits_up += 32 * cand.numel()
             traffic.numbers_up += cand.numel()
-            traffic.bits_down += 32 * cand.numel()  # the candidate indices, broadcast
-        traffic.bits_down += 64 * support.numel()  # the update: fp32 values + int32 indices
+            traffic.bits_down += received.bits
+            traffic.bits_down_ps_model += 32 * cand.numel()  # the candidate indices (int32), broadcast
+        traffic.bits_down_ps_model += 64 * support.numel()  # the update: fp32 values + int32 indices
         traffic.numbers_down += support.numel()
         traffic.time_compress_s += (t1 - t0) + (time.perf_counter() - t2)
         traffic.time_comm_s += t2 - t1

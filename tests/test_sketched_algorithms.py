@@ -140,7 +140,8 @@ def test_sketched_ams_pa_two_steps_by_hand():
             close(algo.vhat[w], vhat[w])
             assert algo.e[w][support].abs().sum() == 0  # the residual is reset on the update
         assert report.bits_up == 32 * R * C + 32 * P * K
-        assert report.bits_down == 32 * P * K + 64 * K
+        assert report.bits_down == 32 * R * C + 32 * P * K  # the two allreduces' results, as received
+        assert report.extra["bits_down_ps_model"] == 32 * P * K + 64 * K
         assert report.elements_up == R * C + P * K
         assert report.extra["numbers_sent"] == R * C + P * K + K
         assert comm.take_collectives() == [("allreduce", 4 * R * C), ("allreduce", 4 * P * K)]
@@ -233,7 +234,8 @@ def test_sketched_ams_ga_two_steps_by_hand(residual):
         assert algo.last_support.tolist() == support
         h_bits = 0 if prev is None else 32 * K
         assert report.bits_up == 32 * R * C + 32 * P * K + h_bits
-        assert report.bits_down == 32 * P * K + 64 * K
+        assert report.bits_down == report.bits_up  # allreduces: each worker receives sums of its message's size
+        assert report.extra["bits_down_ps_model"] == 32 * P * K + 64 * K
         assert report.extra["numbers_sent"] == R * C + P * K + K + (0 if prev is None else K)
         assert comm.take_collectives() == [("allreduce", 4 * R * C + h_bits // 8), ("allreduce", 4 * P * K)]
         if step == 0:
@@ -289,7 +291,8 @@ def test_sketched_sgd_two_steps_by_hand(factor, reduce, wd, lr_in_error):
             close(algo.v[w], v[w])
             assert algo.u[w][support].abs().sum() == 0 and algo.v[w][support].abs().sum() == 0
         assert report.bits_up == 32 * R * C + 32 * factor * K
-        assert report.bits_down == 32 * factor * K + 64 * K
+        assert report.bits_down == report.bits_up
+        assert report.extra["bits_down_ps_model"] == 32 * factor * K + 64 * K
         assert report.extra["numbers_sent"] == R * C + factor * K + K
         assert (cand is None) == (factor == 0)  # P = 0: w = U(S, k), the sketch's own estimates
 
@@ -340,7 +343,8 @@ def test_fetchsgd_two_steps_by_hand(update, mask, lr_in_error):
         close(x, expected)
         close(algo.error_sketch[0], s_e)
         close(algo.momentum_sketch[0], s_u)
-        assert report.bits_up == 32 * R * C and report.bits_down == 64 * K
+        assert report.bits_up == 32 * R * C and report.bits_down == 32 * R * C
+        assert report.extra["bits_down_ps_model"] == 64 * K
         assert report.extra["numbers_sent"] == R * C + K
         assert comm.take_collectives() == [("allreduce", 4 * R * C)]  # no second round
     assert s_e.abs().sum() > 0 and s_u.abs().sum() > 0  # the state carried into step 2 is not trivial
