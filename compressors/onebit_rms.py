@@ -11,7 +11,7 @@ import torch
 from torch import Tensor
 
 from compress_train.compressors.base import CompressContext, Compressor, Payload
-from compress_train.compressors.packing import pack_bits
+from compress_train.compressors.packing import pack_nonnegative
 from compress_train.compressors.scaled_sign import scaled_sign_decode
 
 
@@ -20,7 +20,7 @@ class OneBitRMS(Compressor):
 
     def compress(self, x: Tensor, ctx: CompressContext) -> Payload:
         scale = (x.to(torch.float32).norm() / math.sqrt(x.numel())).reshape(1)
-        return Payload({"scale": scale, "signs": pack_bits(x >= 0)}, numel=x.numel(), elements=x.numel())
+        return Payload({"scale": scale, "signs": pack_nonnegative(x)}, numel=x.numel(), elements=x.numel())
 
     def decompress(self, payload: Payload) -> Tensor:
         return scaled_sign_decode(payload)

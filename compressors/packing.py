@@ -43,6 +43,15 @@ def pack_bits(bits: Tensor) -> Tensor:
     return torch.from_numpy(np.packbits(bits.contiguous().numpy()))
 
 
+def pack_nonnegative(x: Tensor) -> Tensor:
+    """``pack_bits(x >= 0)``: on the CPU NumPy's compare and ``packbits`` (one read of x, 2x faster than
+    torch's compare at d = 25M); the same IEEE comparison (-0.0 >= 0, NaN is not), the same bytes."""
+    x = x.reshape(-1)
+    if x.device.type == "cpu" and x.dtype in (torch.float32, torch.float64):
+        return torch.from_numpy(np.packbits(np.greater_equal(x.contiguous().numpy(), 0)))
+    return pack_bits(x >= 0)
+
+
 def pack_bits_torch(bits: Tensor) -> Tensor:
     """:func:`pack_bits` in torch ops only (any device)."""
     d = bits.numel()

@@ -95,7 +95,7 @@ def test_bits_are_the_payloads(bench, tiny_run):
     x = torch.randn(D, generator=torch.Generator().manual_seed(0), dtype=torch.float32)
     for row in report["compressors"]:
         name = row["compressor"]
-        scoped = ScopedCompressor(registry.build(name, bench.yaml_params(name)), [D], "model")
+        scoped = ScopedCompressor(registry.build(name, bench.bench_params(name)), [D], "model")
         assert row["bits"] == scoped.compress(x, 0, 0, 0).bits, name
 
 
@@ -122,7 +122,7 @@ def test_break_even_part_covers_every_compressor_with_its_real_exchange(bench, t
 @pytest.mark.parametrize("name", ["topk", "rbgs"])
 def test_exchange_records_are_what_the_communicator_counts(bench, name):
     sizes = [500, 1500]
-    scoped = ScopedCompressor(registry.build(name, bench.yaml_params(name)), sizes, "layer")
+    scoped = ScopedCompressor(registry.build(name, bench.bench_params(name)), sizes, "layer")
     message = scoped.compress(torch.randn(sum(sizes)), 0, 0, 0)
     comm = SimCommunicator(4)
     if scoped.compressor.allreduce:

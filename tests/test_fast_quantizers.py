@@ -183,6 +183,15 @@ def test_pack_bits_numpy_torch_and_reference_agree(d):
         assert same_bits(unpacked, bits)
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64, torch.float16])
+def test_pack_nonnegative_is_pack_bits_of_the_comparison(dtype):
+    """NumPy's compare (float32/64 on the CPU) and torch's (any other) agree with x >= 0 on -0.0, NaN, inf."""
+    x = torch.randn(1003, generator=torch.Generator().manual_seed(5)).to(dtype)
+    x[:6] = torch.tensor([-0.0, 0.0, float("nan"), -float("nan"), float("inf"), -float("inf")]).to(dtype)
+    assert same_bits(packing.pack_nonnegative(x), ref_pack_bits(x >= 0))
+    assert same_bits(packing.pack_nonnegative(x[::2]), ref_pack_bits(x[::2] >= 0))  # not contiguous
+
+
 @pytest.mark.parametrize("width", [1, 2, 3, 5, 7, 8, 12, 13, 20, 21, 31, 32, 33, 40, 47, 61, 62])
 @pytest.mark.parametrize("count", [1, 5, 64, 65, 200, 1031])
 def test_pack_uint_matches_reference(width, count):
@@ -232,6 +241,19 @@ def test_sign_decode_negates_special_scales():
     for value in (0.0, -0.0, float("inf"), float("nan"), 3.5e-45, 1.5):
         scale = torch.tensor([value])
         assert same_bits(signed_scale(~positive, scale), torch.where(positive, scale, -scale)), value
+
+
+@pytest.mark.parametrize("d", [1, 7, 8, 9, 64, 1001])
+def test_sign_table_decode_matches_reference_for_special_scales(d):
+    """The 256 x 8 table decode writes +-scale bit for bit, whatever the scale (0, -0, inf, NaN, subnormal)."""
+    from compress_train.compressors.base import Payload
+    from compress_train.compressors.scaled_sign import scaled_sign_decode
+
+    signs = ref_pack_bits(torch.rand(d, generator=torch.Generator().manual_seed(d)) < 0.5)
+    for value in (0.0, -0.0, float("inf"), float("nan"), 3.5e-45, 1.5):
+        tensors = {"scale": torch.tensor([value]), "signs": signs}
+        decoded = scaled_sign_decode(Payload(tensors, numel=d, elements=d))
+        assert decoded.shape == (d,) and same_bits(decoded, ref_sign_decode(tensors, d)), value
 
 
 @pytest.mark.parametrize("label,x", INPUTS, ids=IDS)

@@ -21,8 +21,15 @@ pulls in nothing else.
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 from typing import Any
+
+# Large CPU tensors on transparent huge pages (torch's own switch, read at its first large allocation,
+# PyTorch >= 2.2): a fresh 100 MB tensor then costs about 1.7 copies instead of 9 (4 KiB page faults),
+# which is most of what a compressor's temporaries and decoded vectors cost on the CPU
+# (docs/architecture.md §8). Numbers never change; THP_MEM_ALLOC_ENABLE=0 in the environment turns it off.
+os.environ.setdefault("THP_MEM_ALLOC_ENABLE", "1")
 
 # An editable install (pip install -e .) finds the namespace package compress_train.datasets (no
 # __init__.py: tests/test_layout.py) through setuptools' path-hook placeholder, which setuptools
