@@ -185,10 +185,11 @@ class SketchedAlgorithm(Algorithm):
         )
         return FirstRound(tables, extra_sum, traffic)
 
-    def exact_sum(self, values: list[Tensor]) -> Payload:
+    def exact_sum(self, values: list[Tensor]) -> tuple[Payload, Payload]:
         """Round 2's upload: the local workers' exact values (fp32 on the wire) summed by one allreduce;
-        the summed payload (what each worker receives)."""
-        return self.comm.allreduce_sum([Message([fp32_payload(v)]) for v in values]).payloads[0]
+        (one worker's payload as sent, the summed payload each worker receives)."""
+        local = [Message([fp32_payload(v)]) for v in values]
+        return local[0].payloads[0], self.comm.allreduce_sum(local).payloads[0]
 
     def second_round(
         self,
@@ -216,7 +217,7 @@ class SketchedAlgorithm(Algorithm):
         else:
             cand = top(key, min(self.params.numel(), factor * k))
             t1 = time.perf_counter()
-            received = self.exact_sum([vectors[w][cand] for w in self.comm.local_workers])
+            sent, received = self.exact_sum([vectors[w][cand] for w in self.comm.local_workers])
             exact = received.tensors["values"]
             t2 = time.perf_counter()
             if reduce == "mean":
@@ -225,8 +226,8 @@ class SketchedAlgorithm(Algorithm):
                 exact = exact / divisor[cand].to(exact.dtype)
             chosen = top(exact, k)
             support, values = cand[chosen], exact[chosen]
-            traffic.bits_up += 32 * cand.numel()
-            traffic.numbers_up += cand.numel()
+            traffic.bits_up += sent.bits
+            traffic.numbers_up += sent.elements
             traffic.bits_down += received.bits
             traffic.bits_down_ps_model += 32 * cand.numel()  # the candidate indices (int32), broadcast
         traffic.bits_down_ps_model += 64 * support.numel()  # the update: fp32 values + int32 indices
