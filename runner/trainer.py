@@ -60,6 +60,7 @@ class FaultInjection:
 
 CHECKPOINT_SECONDS = 600  # checkpoint_every=auto: about every ten minutes of work
 AUTO_PROBE = 10  # steps timed before the auto interval is fixed
+CHANCE_FACTOR = 10.0  # a classifier's training loss this many times ln(classes) has diverged
 
 
 @dataclass
@@ -120,7 +121,7 @@ class Trainer:
         self.device, self.run_dir = device, Path(run_dir)
         self.step = self.first_step = self.rows = 0
         self.window: list[float] = []  # losses since the last metrics row
-        self.first_loss: float | None = None  # the first row's train_loss (train.diverge_ratio)
+        self.first_loss: float | None = None  # step 1's loss, at the initial point (train.diverge_ratio)
         self.elapsed_at_start = 0.0  # work time before this process started (a resume)
         self.interval: int | None = None  # checkpoint_every=auto, once measured
         self.fault = FaultInjection.from_env(min(comm.local_workers))
@@ -358,13 +359,24 @@ class Trainer:
     # -- the loop -------------------------------------------------------------------------------
 
     def divergence(self, loss: float) -> str | None:
-        """Why the run has diverged, or None: a non-finite loss or parameter, or a loss above
-        ``train.diverge_ratio`` times the first logged one."""
+        """Why the run has diverged, or None: a non-finite loss or parameter; with ``train.diverge_ratio``
+        set, a loss above that many times the first step's loss (the loss at the initial point), or, for
+        a classifier, above ``CHANCE_FACTOR`` times ln(classes), the loss of a uniform guess."""
         if not math.isfinite(loss):
             return f"training loss is {loss}"
         ratio = self.cfg.train.diverge_ratio
         if ratio is not None and self.first_loss is not None and self.first_loss > 0 and loss > ratio * self.first_loss:
-            return f"training loss {loss:.4g} exceeds train.diverge_ratio={ratio:g} x the first logged loss {self.first_loss:.4g}"
+            return (
+                f"training loss {loss:.4g} exceeds train.diverge_ratio={ratio:g} x the first step's loss "
+                f"{self.first_loss:.4g}"
+            )
+        classes = self.summary.get("num_classes")
+        if ratio is not None and isinstance(classes, int) and classes > 1 and loss > CHANCE_FACTOR * math.log(classes):
+            return (
+                f"training loss {loss:.4g} exceeds {CHANCE_FACTOR:g} x ln({classes} classes) = "
+                f"{CHANCE_FACTOR * math.log(classes):.4g}, the loss of a uniform guess (train.diverge_ratio=null turns "
+                "this check off)"
+            )
         if not bool(torch.isfinite(self.task.params).all()):
             return "the parameters are no longer finite"
         return None
@@ -383,6 +395,8 @@ class Trainer:
                 self.step = step
                 self.fault.maybe_kill(step)
                 self.window.append(loss)
+                if self.first_loss is None and math.isfinite(loss):
+                    self.first_loss = loss
                 reason = self.divergence(loss)
                 if reason is not None:
                     status = "diverged"
@@ -395,8 +409,6 @@ class Trainer:
                 if converged or step % cfg.log_every == 0 or step % cfg.eval_every == 0 or step == self.total_steps:
                     last = self.row(step, sum(self.window) / len(self.window), start)
                     self.window = []
-                    if self.first_loss is None:
-                        self.first_loss = last["train_loss"]
                     if step % cfg.eval_every == 0 or step == self.total_steps or converged:
                         self.evaluate_into(last)
                     self.emit(last)
