@@ -16,7 +16,8 @@ out of time is recorded as ``cut`` (with the items it finished) and the others s
   compressor (compress + decompress, timed with device synchronisation) and peak device memory;
   against the same network's plain single-process SGD step at the same global batch (the floor).
 * ``sim_vs_cpu``: a few steps of the default run on the device and on the CPU, ``metrics.jsonl``
-  compared row by row: counts exact, other numbers within a relative 1e-4 (``time_*`` left out).
+  compared row by row under the golden tests' rule (``tests/test_golden.py``'s ``mismatches``: counts
+  exact, accuracies within an absolute tolerance, other numbers within a relative one).
 
 ``--cpu-smoke`` runs the same parts end to end with ``device=cpu`` at tiny sizes (about a minute on
 two cores), so that the script is known to work before a card is seen.
@@ -29,7 +30,6 @@ import datetime
 import gc
 import importlib.util
 import json
-import math
 import os
 import platform
 import re
@@ -68,8 +68,6 @@ BANDWIDTH_GBS = {
     "T4": 320.0,
     "RTX 4090": 1008.0,
 }
-REL_TOL = 1e-4  # the golden rule for float fields of metrics.jsonl; counts must be equal
-COUNT_PREFIXES = ("step", "samples", "epoch", "bits", "elements", "wire_bytes", "density", "avg_density")
 SIM_VS_CPU_STEPS, SMOKE_SIM_STEPS = 5, 2
 
 
@@ -134,25 +132,35 @@ SIM_VS_CPU_FIELDS = ("steps", "devices", "rows", "fields_compared", "mismatches"
 # -- the comparison rule ---------------------------------------------------------------------------
 
 
-def is_count(key: str) -> bool:
-    return key.startswith(COUNT_PREFIXES)
+def golden_rule():
+    """tests/test_golden.py as a module: its ``comparable`` rows and its ``mismatches`` rule (counts
+    exact, accuracies within ``ACC_ATOL``, other numbers within a relative ``FLOAT_RTOL``)."""
+    tests = ROOT / "tests"
+    if str(tests) not in sys.path:
+        sys.path.insert(0, str(tests))  # its ``from cli_helpers import ...``
+    spec = importlib.util.spec_from_file_location("gpu_check_golden_rule", tests / "test_golden.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
-def metric_mismatches(got: list[dict], want: list[dict], rel_tol: float = REL_TOL) -> list[str]:
-    """What differs between two ``metrics.jsonl`` runs: ``time_*`` fields left out; integers,
-    strings and count fields (steps, samples, epochs, bits, elements, wire bytes, density) must be
-    equal; any other number within ``rel_tol`` of the other, relatively. Empty when they agree."""
+def metric_mismatches(got: list[dict], want: list[dict]) -> list[str]:
+    """What differs between two ``metrics.jsonl`` runs under the golden tests' rule (``time_*`` left
+    out), one line per field and row, and a line when the row counts differ. Empty when they agree."""
+    rule = golden_rule()
     out = [] if len(got) == len(want) else [f"rows: {len(got)} != {len(want)}"]
-    for i, (a, b) in enumerate(zip(got, want)):
-        keys = sorted(k for k in set(a) | set(b) if not k.startswith("time_"))
-        for key in keys:
-            x, y = a.get(key), b.get(key)
-            if isinstance(x, float) and isinstance(y, (int, float)) and not is_count(key):
-                if not math.isclose(x, y, rel_tol=rel_tol, abs_tol=0.0):
-                    out.append(f"row {i} {key}: {x!r} != {y!r} (relative {rel_tol:g})")
-            elif x != y:
-                out.append(f"row {i} {key}: {x!r} != {y!r} (exact)")
+    for i, (a, b) in enumerate(zip(rule.comparable(got), rule.comparable(want))):
+        out += [f"row {i} {key}: {x!r} != {y!r}" for key, (x, y) in sorted(rule.mismatches(a, b).items())]
     return out
+
+
+def rule_text() -> str:
+    rule = golden_rule()
+    return (
+        f"tests/test_golden.py's rule: time_* left out; counts ({rule.COUNT.pattern}) exact; accuracies within "
+        f"{rule.ACC_ATOL:g}; other numbers within a relative {rule.FLOAT_RTOL:g}"
+    )
 
 
 # -- the device ------------------------------------------------------------------------------------
@@ -590,8 +598,7 @@ def part_sim_vs_cpu(args: argparse.Namespace, partial: Partial) -> None:
         "fields_compared": sorted(k for k in on_cpu[0] if not k.startswith("time_")) if on_cpu else [],
         "mismatches": mismatches,
         "equal": not mismatches,
-        "rule": f"time_* left out; counts ({', '.join(COUNT_PREFIXES)}), integers and strings exact; "
-        f"other numbers relative {REL_TOL:g}",
+        "rule": rule_text(),
     }
 
 

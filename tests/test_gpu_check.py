@@ -106,20 +106,21 @@ def test_shell_names_a_bad_budget():
 # -- the pieces ------------------------------------------------------------------------------------------
 
 
-ROW = {"step": 1, "samples": 200, "bits_up": 6283.0, "train_loss": 2.0, "lr": 0.001, "time_s": 1.0, "label": "a"}
+ROW = {"step": 1, "samples": 200, "bits_up": 6283.0, "train_loss": 2.0, "test_acc": 0.5, "time_s": 1.0}
 
 
-def test_metrics_rule_counts_exact_floats_relative(gc):
+def test_metrics_follow_the_golden_rule(gc):
+    rtol = gc.golden_rule().FLOAT_RTOL
     assert gc.metric_mismatches([ROW], [dict(ROW, time_s=9.0)]) == []  # wall-clock fields left out
-    assert gc.metric_mismatches([ROW], [dict(ROW, train_loss=2.0 * (1 + 5e-5))]) == []
-    assert gc.metric_mismatches([ROW], [dict(ROW, train_loss=2.0 * (1 + 2e-4))]) == [
-        f"row 0 train_loss: 2.0 != {2.0 * (1 + 2e-4)!r} (relative 0.0001)"
-    ]
-    assert gc.metric_mismatches([ROW], [dict(ROW, bits_up=6283.0 * (1 + 1e-9))])  # a count: exact
+    assert gc.metric_mismatches([ROW], [dict(ROW, train_loss=2.0 * (1 + rtol / 2))]) == []
+    moved = 2.0 * (1 + 2 * rtol)
+    assert gc.metric_mismatches([ROW], [dict(ROW, train_loss=moved)]) == [f"row 0 train_loss: 2.0 != {moved!r}"]
+    assert gc.metric_mismatches([ROW], [dict(ROW, bits_up=6283.0 * (1 + rtol / 10))])  # a count: exact
     assert gc.metric_mismatches([ROW], [dict(ROW, samples=201)])
-    assert gc.metric_mismatches([ROW], [dict(ROW, label="b")])
+    assert gc.metric_mismatches([ROW], [dict(ROW, test_acc=0.6)])
     assert gc.metric_mismatches([ROW], [ROW, ROW]) == ["rows: 1 != 2"]
-    assert gc.metric_mismatches([ROW], [{k: v for k, v in ROW.items() if k != "lr"}])  # a field missing
+    assert gc.metric_mismatches([ROW], [{k: v for k, v in ROW.items() if k != "samples"}])  # a field missing
+    assert "tests/test_golden.py" in gc.rule_text()
 
 
 def test_bandwidth_table_takes_the_longest_match(gc):
