@@ -29,6 +29,8 @@ from typing import Any
 
 import torch
 
+from compress_train.runner.metrics import OutputError
+
 FOLDER = "checkpoints"
 MANIFEST = "manifest.json"
 FORMAT = 1
@@ -61,15 +63,17 @@ def save_atomic(obj: Any, path: Path) -> None:
         raise CheckpointError(f"cannot write checkpoint file {path}: {err}") from None
 
 
-def write_manifest(folder: Path, step: int, world_size: int, files: list[str], rows: int) -> None:
-    """The last file of a checkpoint: what it holds, and the metrics rows logged up to it."""
+def write_manifest(
+    folder: Path, step: int, world_size: int, files: list[str], rows: int, config: dict[str, Any] | None = None
+) -> None:
+    """The last file of a checkpoint: what it holds, the metrics rows logged up to it and the resolved
+    config it was written under (what a resume is compared with, ``runner/resume_rules.py``)."""
     tmp = folder / (MANIFEST + ".tmp")
+    data: dict[str, Any] = {"format": FORMAT, "step": step, "world_size": world_size, "files": files, "rows": rows}
+    if config is not None:
+        data["config"] = config
     try:
-        tmp.write_text(
-            json.dumps(
-                {"format": FORMAT, "step": step, "world_size": world_size, "files": files, "rows": rows}, indent=1
-            )
-        )
+        tmp.write_text(json.dumps(data, indent=1))
         _fsync_replace(tmp, folder / MANIFEST)
     except OSError as err:
         tmp.unlink(missing_ok=True)
@@ -136,16 +140,37 @@ def load(path: Path) -> dict[str, Any]:
         raise CheckpointError(f"cannot read checkpoint file {path}: {type(err).__name__}: {err}") from None
 
 
-def truncate_metrics(run_dir: Path, rows: int) -> None:
-    """Cut ``metrics.jsonl`` back to its first ``rows`` rows (those logged up to the checkpoint)."""
+def carry_metrics(folder: Path, run_dir: Path, rows: int) -> None:
+    """``run_dir``'s ``metrics.jsonl`` as the checkpoint in ``folder`` saw it: its own run's file cut
+    back to the first ``rows`` rows, or, resuming another run's checkpoint, that run's first rows."""
+    source = Path(folder).resolve().parent.parent
+    if source == Path(run_dir).resolve():
+        truncate_metrics(run_dir, rows)
+    else:
+        truncate_metrics(source, rows, into=Path(run_dir))
+
+
+def truncate_metrics(run_dir: Path, rows: int, into: Path | None = None) -> None:
+    """Cut ``metrics.jsonl`` back to its first ``rows`` rows (those logged up to the checkpoint);
+    with ``into``, write those rows to ``into``'s ``metrics.jsonl`` instead."""
     path = Path(run_dir) / "metrics.jsonl"
     if not path.exists():
         if rows:
             raise CheckpointError(f"{path} is missing, but the checkpoint counts {rows} rows logged")
         return
-    lines = [line for line in path.read_text().splitlines() if line.strip()]
+    text = path.read_text()
+    lines = [line for line in text.splitlines() if line.strip()]
     if len(lines) < rows:
         raise CheckpointError(f"{path} holds {len(lines)} rows, fewer than the {rows} the checkpoint counts")
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text("".join(line + "\n" for line in lines[:rows]))
-    _fsync_replace(tmp, path)
+    kept = "".join(line + "\n" for line in lines[:rows])
+    target = (into if into is not None else Path(run_dir)) / "metrics.jsonl"
+    if into is None and kept == text:
+        return  # already as the checkpoint saw it: left untouched
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(target.name + ".tmp")
+    try:
+        tmp.write_text(kept)
+        _fsync_replace(tmp, target)
+    except OSError as err:
+        tmp.unlink(missing_ok=True)
+        raise OutputError(f"cannot write {target}: {err.strerror or err}") from None

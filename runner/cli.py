@@ -14,18 +14,19 @@ import logging
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from compress_train.algorithms.base import ParameterError
 from compress_train.datasets.errors import DataFileError
 from compress_train.runner import preflight
 from compress_train.runner.checkpoint import CheckpointError
 from compress_train.runner.config.check import ConfigError, check_config
-from compress_train.runner.discover import HELP, groups_help, listing, presets
+from compress_train.runner.discover import CONF, HELP, explain_composition_error, groups_help, listing, preset_help, presets
 from compress_train.runner.launch import launch
 from compress_train.runner.launchers.torchrun import WorkersFailed
 from compress_train.runner.metrics import OutputError
@@ -85,12 +86,85 @@ def run_job(cfg: DictConfig) -> None:
         raise SystemExit(EXIT_CODES[summary["status"]])  # Ctrl-C 130, SIGTERM 143: outputs and a checkpoint are written
 
 
+DIRNAME_EXCLUDES = "hydra.job.config.override_dirname.exclude_keys"
+
+
 def length_overrides(overrides: list[str]) -> list[str]:
-    """``train.max_steps=N`` given alone sets the run's length (the default train.epochs would cap it)."""
+    """``train.max_steps=N`` given alone sets the run's length (the default train.epochs would cap it):
+    ``train.epochs=null`` is added, and kept out of a sweep's job directory names (which name what was
+    typed)."""
     keys = {o.split("=", 1)[0].lstrip("+~") for o in overrides}
     if "train.max_steps" in keys and "train.epochs" not in keys:
-        return [*overrides, "train.epochs=null"]
+        added = [*overrides, "train.epochs=null"]
+        if DIRNAME_EXCLUDES not in keys:
+            excluded = OmegaConf.load(CONF / "config.yaml").hydra.job.config.override_dirname.exclude_keys
+            added.append(f"{DIRNAME_EXCLUDES}=[{','.join([*map(str, excluded), 'train.epochs'])}]")
+        return added
     return overrides
+
+
+SCHEDULE = "train.lr_schedule."
+
+
+def _hydra_value(value: Any) -> str:
+    """``value`` written as a Hydra override value (dicts and lists in Hydra's grammar)."""
+    if isinstance(value, dict):
+        return "{" + ",".join(f"{k}:{_hydra_value(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, list):
+        return "[" + ",".join(_hydra_value(v) for v in value) + "]"
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return str(value).lower()
+    return repr(value) if isinstance(value, str) else str(value)
+
+
+def schedule_overrides(overrides: list[str]) -> list[str]:
+    """``train.lr_schedule.KEY=VALUE`` sets one key of the schedule in force (the preset's, or none):
+    the dotted overrides become one ``train.lr_schedule={...}`` with the other keys kept, since Hydra
+    cannot set a key inside a null or interpolated node. A sweep's first values pick the schedule."""
+    dotted = [o for o in overrides if o.lstrip("+").startswith(SCHEDULE) and "=" in o]
+    if not dotted:
+        return overrides
+    rest = [o for o in overrides if o not in dotted]
+    from hydra import compose, initialize_config_module
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from omegaconf import OmegaConf
+
+    parsed = OverridesParser.create().parse_overrides([o for o in rest if not o.startswith("-")])
+    first = [
+        f"{o.get_key_element()}={next(iter(o.sweep_string_iterator()))}" if o.is_sweep_override() else str(o.input_line)
+        for o in parsed
+        if not o.get_key_element().startswith("hydra.")
+    ]
+    with initialize_config_module(config_module="compress_train.conf", version_base="1.3"):
+        current = compose(config_name="config", overrides=first).train.lr_schedule
+    schedule = dict(OmegaConf.to_container(current, resolve=True) or {}) if current is not None else {}  # type: ignore[arg-type]
+    for o in OverridesParser.create().parse_overrides([d.lstrip("+") for d in dotted]):
+        schedule[o.key_or_group[len(SCHEDULE) :]] = o.value()
+    return [*rest, f"train.lr_schedule={_hydra_value(schedule)}"]
+
+
+def dry_run(args: list[str]) -> str:
+    """``--dry-run``: every job the command line would start, its directory and steps, and the total;
+    configs are composed, nothing is started or written."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.errors import ConfigCompositionException
+
+    from compress_train.runner import plan
+
+    multirun = any(a in ("-m", "--multirun") for a in args)
+    overrides = length_overrides(schedule_overrides([a for a in args if not a.startswith("-")]))
+    try:
+        errors = preflight.group_errors(OverridesParser.create().parse_overrides(overrides))
+    except Exception:  # noqa: BLE001 - a malformed override: Hydra's message below says what is wrong
+        errors = []
+    if errors:
+        raise UserError("\n".join(errors))
+    try:
+        return plan.dry_run(plan.plan(overrides, multirun))
+    except ConfigCompositionException as err:
+        raise UserError(explain_composition_error(f"{err} {err.__cause__ or ''}", None) or str(err)) from None
 
 
 def main() -> None:
@@ -98,19 +172,27 @@ def main() -> None:
     if args[:1] == ["list"]:
         print(listing())
         return
+    if "--dry-run" in args:
+        print(dry_run([a for a in args if a != "--dry-run"]))
+        return
     word = os.environ.get("COMP_LINE", "").split(" ")[-1]
     if "-sc" in args and word.startswith("experiment="):  # Hydra completes groups, not nested presets
         print(" ".join(f"experiment={p}" for p in presets() if f"experiment={p}".startswith(word)))
         return
     if any(a in ("-h", "--help") for a in args):
-        print(HELP + "\n" + groups_help())
+        named = [a.split("=", 1)[1] for a in args if a.startswith("experiment=")]
+        print(preset_help(named[-1]) if named and named[-1] in presets() else HELP + "\n" + groups_help())
         return
+    args = schedule_overrides(args)
     flags = [a for a in args if a.startswith("-")]
     if all(a in ("-m", "--multirun") for a in flags):
         try:
-            preflight.check([a for a in args if not a.startswith("-")], multirun=bool(flags))
+            preflight.check([a for a in length_overrides(args) if not a.startswith("-")], multirun=bool(flags))
         except preflight.PreflightError as err:
             raise UserError(str(err)) from None
+        except preflight.NothingToDo as done:
+            print(done, file=sys.stderr)
+            return
     sys.argv = [sys.argv[0], *length_overrides(args)]
     hydra_main()
 

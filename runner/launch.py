@@ -8,14 +8,16 @@ directory as ``config.yaml``; torchrun's workers read that frozen file (Hydra wo
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
 from compress_train.compressors.registry import Registry
+from compress_train.runner.run import FROZEN, check_before_writing, nothing_to_resume
 
-FROZEN = "config.yaml"
+log = logging.getLogger("compress_train")
 LAUNCHERS = Registry("compress_train.runner.launchers", "launcher.name")
 
 
@@ -27,7 +29,13 @@ def freeze(cfg: DictConfig, run_dir: Path) -> Path:
 
 
 def launch(cfg: DictConfig, run_dir: Path) -> dict[str, Any] | None:
-    """Freeze the config into the run directory and start the workers with ``launcher.name``'s
-    launcher (``runner/launchers/<name>.py``)."""
+    """Check that this run may use ``run_dir`` (``run.check_before_writing``: a reused directory or a
+    resume that would change the run stops before anything is written; a finished run with nothing
+    to resume returns its summary untouched), freeze the config into the run directory and start the
+    workers with ``launcher.name``'s launcher (``runner/launchers/<name>.py``)."""
+    finished = check_before_writing(cfg, run_dir)
+    if finished is not None:
+        log.info(nothing_to_resume(run_dir, finished))
+        return finished
     freeze(cfg, run_dir)
     return LAUNCHERS.get(cfg.launcher.name)(cfg, run_dir)

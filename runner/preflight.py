@@ -7,7 +7,8 @@ directory behind and a sweep with bad jobs never starts.
 - a mistyped key gets the nearest key, a wrong type the message template (``discover.py``);
 - every job of a sweep (the command line's ``a,b`` values and a preset's sweeper params, the
   cartesian product) is composed and validated, and all bad jobs are reported at once;
-- the run or sweep directory must be creatable.
+- the run or sweep directory must be creatable; a single run's directory must be unused, or, with
+  ``resume``, hold the same run (a resume that would change it is refused before Hydra writes there).
 """
 
 from __future__ import annotations
@@ -32,6 +33,25 @@ MAX_JOBS = 512  # a larger sweep is validated job by job as it runs
 
 class PreflightError(ValueError):
     """One or more lines for the user; the CLI prints them and exits 2."""
+
+
+class NothingToDo(Exception):
+    """A finished run resumed with nothing to extend: one line for the user, exit code 0, no file touched."""
+
+
+def check_run_dir(cfg) -> None:
+    """A single run's directory, before Hydra writes into it: a fresh run needs an unused one, a
+    resume must continue the same run (``run.check_before_writing``)."""
+    from compress_train.runner.checkpoint import CheckpointError
+    from compress_train.runner.run import RunDirError, check_before_writing, nothing_to_resume
+
+    run_dir = Path(str(cfg.hydra.run.dir))
+    try:
+        finished = check_before_writing(cfg, run_dir)
+    except (RunDirError, CheckpointError) as err:
+        raise PreflightError(str(err)) from None
+    if finished is not None:
+        raise NothingToDo(nothing_to_resume(run_dir, finished))
 
 
 def _options(group: str) -> list[str]:
@@ -150,6 +170,8 @@ def check(overrides: list[str], multirun: bool) -> None:
                 bad.append((job, [explain_composition_error(f"{err} {err.__cause__ or ''}", None) or str(err)]))
     if bad and not multirun:
         raise PreflightError("invalid configuration:\n  " + "\n  ".join(bad[0][1]))
+    if not multirun:
+        check_run_dir(cfg)
     if bad:
         lines = [f"{len(bad)} of {len(todo)} sweep jobs are invalid; none was started:"]
         lines += [f"  {' '.join(job)}:\n    " + "\n    ".join(errs) for job, errs in bad]

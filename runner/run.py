@@ -17,13 +17,14 @@ from omegaconf import DictConfig, OmegaConf
 
 from compress_train.algorithms.communicator import Communicator
 from compress_train.compressors.registry import Registry
-from compress_train.runner import checkpoint
+from compress_train.runner import checkpoint, resume_rules
 from compress_train.runner.config.check import component_params
 from compress_train.runner.metrics import Sink
 from compress_train.runner.signals import StopRequest
 from compress_train.runner.trainer import Trainer, pick_device
 
 log = logging.getLogger("compress_train")
+FROZEN = "config.yaml"  # the resolved config in the run directory (runner/launch.py writes it)
 LOGGERS = Registry("compress_train.runner.loggers", "logger.name")
 
 
@@ -148,18 +149,67 @@ def resume_point(cfg: DictConfig, run_dir: Path) -> Path | None:
 FINISHED = ("completed", "converged", "diverged")
 
 
+def read_summary(run_dir: Path) -> dict[str, Any] | None:
+    try:
+        return json.loads((run_dir / "summary.json").read_text())
+    except (OSError, ValueError):
+        return None
+
+
 def finished_run(cfg: DictConfig, run_dir: Path) -> dict[str, Any] | None:
     """With ``resume=auto``, the summary of this very run (same config) if it already finished: a
     re-run sweep skips its completed jobs."""
-    path = run_dir / "summary.json"
-    if cfg.get("resume") != "auto" or not path.exists():
+    if cfg.get("resume") != "auto":
         return None
-    try:
-        previous = json.loads(path.read_text())
-    except (OSError, ValueError):
+    previous = read_summary(run_dir)
+    if previous is None:
         return None
     same = previous.get("config_digest") == run_identity(cfg)["config_digest"]
     return previous if same and previous.get("status") in FINISHED else None
+
+
+def check_before_writing(cfg: DictConfig, run_dir: Path) -> dict[str, Any] | None:
+    """Decide whether this run may use ``run_dir``, before anything is written there.
+
+    A fresh run needs a directory no run has written into (RunDirError). A resume must continue the
+    same run (``resume_rules``: ResumeRefused names every key that differs, old and new). A finished
+    run resumed with nothing to extend is left as it is: its summary is returned. A finished run
+    extended without a checkpoint to continue from stops with a CheckpointError."""
+    run_dir = Path(run_dir)
+    resume = cfg.get("resume")
+    if resume is None:
+        resume_point(cfg, run_dir)  # RunDirError when the directory holds a run
+        return None
+    if resume == "auto":
+        done = checkpoint.complete(run_dir)
+        folder = checkpoint.find("auto", run_dir) if done else None
+    else:
+        folder = checkpoint.find(str(resume), run_dir)
+    new = resume_rules.plain_config(cfg)
+    if folder is not None:
+        old, where = resume_rules.stored_config(folder), folder.parent.parent
+    else:
+        frozen = run_dir / FROZEN
+        old, where = (resume_rules.plain_config(OmegaConf.load(frozen)) if frozen.is_file() else None), run_dir
+    diff = resume_rules.check(old, new, where)
+    previous = read_summary(run_dir)
+    if previous is None or previous.get("status") not in FINISHED:
+        return None
+    if not resume_rules.extends(diff):
+        return previous
+    if folder is None:
+        raise checkpoint.CheckpointError(
+            f"resume=auto: {run_dir} holds a {previous['status']} run without a checkpoint to extend it from "
+            "(train.keep_checkpoints=0 keeps none); start a new run"
+        )
+    return None
+
+
+def nothing_to_resume(run_dir: Path, summary: dict[str, Any]) -> str:
+    return (
+        f"{run_dir} already holds this run, finished with status {summary['status']} at step "
+        f"{summary.get('steps')}: nothing to resume (raise train.max_steps or train.epochs to extend it)"
+    )
 
 
 def run_training(
@@ -177,7 +227,7 @@ def run_training(
     # (a slower rank would otherwise find the writer's fresh file and take it for another run's)
     comm.gather_floats([0.0] * len(comm.local_workers))
     if resume_from is not None and comm.is_writer:
-        checkpoint.truncate_metrics(run_dir, checkpoint.read_manifest(resume_from)["rows"])
+        checkpoint.carry_metrics(resume_from, run_dir, checkpoint.read_manifest(resume_from)["rows"])
     elif resume_from is None and comm.is_writer:
         (run_dir / "metrics.jsonl").unlink(missing_ok=True)  # a restarted group's rows before any checkpoint
     summary = run_identity(cfg)
@@ -186,6 +236,10 @@ def run_training(
     stop = StopRequest().install()
     try:
         trainer = Trainer(cfg, comm, sinks, summary, info, device, run_dir, resume_from)
+        previous = read_summary(run_dir) if trainer.step >= trainer.total_steps else None
+        if previous is not None and previous.get("status") in FINISHED:
+            info(nothing_to_resume(run_dir, previous))  # a longer limit that another limit still caps
+            return previous
         if comm.is_writer:
             info(
                 f"{cfg.algo.name} | compressor {summary['compressor']} | ef {trainer.algo.ef} | "

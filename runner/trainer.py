@@ -18,7 +18,7 @@ import signal
 import time
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, cast
 
 import torch
 from omegaconf import DictConfig, OmegaConf
@@ -28,7 +28,7 @@ from compress_train.algorithms.communicator import Communicator
 from compress_train.algorithms.registry import ALGORITHMS, CONTROLLERS
 from compress_train.compressors import registry as compressors
 from compress_train.compressors.scope import ScopedCompressor
-from compress_train.runner import checkpoint, network_model
+from compress_train.runner import checkpoint, network_model, resume_rules
 from compress_train.runner.config.check import component_params, compressor_params, qualify
 from compress_train.runner.metrics import Sink
 from compress_train.runner.schedule import lr_at
@@ -316,12 +316,15 @@ class Trainer:
         self.comm.gather_floats([0.0] * len(self.comm.local_workers))  # every process has written its part
         if self.comm.is_writer:
             ranks = [f"rank_{w}.pt" for w in range(0, self.cfg.workers, len(self.comm.local_workers))]
-            checkpoint.write_manifest(folder, self.step, self.cfg.workers, ["shared.pt", *ranks], self.rows)
+            resolved = cast("dict[str, Any]", OmegaConf.to_container(self.cfg, resolve=True))
+            config = {k: v for k, v in resolved.items() if k != "resume"}
+            checkpoint.write_manifest(folder, self.step, self.cfg.workers, ["shared.pt", *ranks], self.rows, config)
             checkpoint.prune(self.run_dir, self.cfg.train.keep_checkpoints)
 
     def restore(self, folder: Path) -> None:
         """Continue from the checkpoint in ``folder``: every piece or a CheckpointError naming the file."""
         manifest = checkpoint.read_manifest(folder)
+        diff = resume_rules.check(resume_rules.stored_config(folder), resume_rules.plain_config(self.cfg), folder)
         if manifest["world_size"] != self.cfg.workers:
             raise checkpoint.CheckpointError(
                 f"checkpoint {folder} was written with workers={manifest['world_size']}, "
@@ -353,6 +356,8 @@ class Trainer:
             "count": before["count"] + 1,
             "from_steps": [*before["from_steps"], self.step],
             "checkpoint": str(folder),
+            # every resume: where it continued and the config keys it changed, [old, new]
+            "history": [*before.get("history", []), {"step": self.step, "checkpoint": str(folder), "changes": diff}],
         }
         self.log(f"resumed from {folder} at step {self.step} (resume number {before['count'] + 1})")
 
