@@ -10,10 +10,14 @@ One checkpoint is a folder ``RUN_DIR/checkpoints/step_<step>/``:
   next metrics row, the first logged loss, the metrics row count, the elapsed time (the W&B run
   id lives in ``RUN_DIR/wandb_run_id.txt``, written when the run starts);
 - ``manifest.json``, by the writer process LAST, after every rank has written (a collective):
-  its presence marks the checkpoint complete.
+  its presence marks the checkpoint complete. It records the SHA-256 of every other file, the
+  metrics row count and the resolved config.
 
 Each file is written to a temporary name, flushed, fsynced and renamed. The newest
-``train.keep_checkpoints`` complete checkpoints are kept. Everything loads with
+``train.keep_checkpoints`` complete checkpoints are kept (0: none once the run has finished).
+Before a resume every file is checked against its recorded SHA-256: ``resume=auto`` (or a run
+directory) falls back to the newest intact checkpoint with a warning naming the damaged file, and
+stops when none is left; a checkpoint folder named explicitly must itself be intact. Everything loads with
 ``torch.load(weights_only=True)``; RNGs need no saving: every random draw derives from
 (seed, step, worker). A restore that cannot be completed stops with a ``CheckpointError``
 naming the file; it never starts fresh silently.
@@ -21,9 +25,11 @@ naming the file; it never starts fresh silently.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -63,21 +69,63 @@ def save_atomic(obj: Any, path: Path) -> None:
         raise CheckpointError(f"cannot write checkpoint file {path}: {err}") from None
 
 
+def sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
 def write_manifest(
     folder: Path, step: int, world_size: int, files: list[str], rows: int, config: dict[str, Any] | None = None
 ) -> None:
-    """The last file of a checkpoint: what it holds, the metrics rows logged up to it and the resolved
-    config it was written under (what a resume is compared with, ``runner/resume_rules.py``)."""
+    """The last file of a checkpoint: what it holds with each file's SHA-256, the metrics rows logged
+    up to it and the resolved config it was written under (what a resume is compared with,
+    ``runner/resume_rules.py``)."""
     tmp = folder / (MANIFEST + ".tmp")
-    data: dict[str, Any] = {"format": FORMAT, "step": step, "world_size": world_size, "files": files, "rows": rows}
-    if config is not None:
-        data["config"] = config
     try:
+        data: dict[str, Any] = {
+            "format": FORMAT,
+            "step": step,
+            "world_size": world_size,
+            "files": files,
+            "rows": rows,
+            "sha256": {name: sha256(folder / name) for name in files},
+        }
+        if config is not None:
+            data["config"] = config
         tmp.write_text(json.dumps(data, indent=1))
         _fsync_replace(tmp, folder / MANIFEST)
     except OSError as err:
         tmp.unlink(missing_ok=True)
         raise CheckpointError(f"cannot write checkpoint manifest {folder / MANIFEST}: {err}") from None
+
+
+def damage(folder: Path) -> str | None:
+    """What is wrong with a complete checkpoint's files (naming the first bad one), or None when
+    every file is present and matches its recorded SHA-256 (older manifests record none)."""
+    manifest = read_manifest(folder)
+    recorded = manifest.get("sha256") or {}
+    for name in manifest["files"]:
+        path = folder / name
+        if not path.is_file():
+            return f"checkpoint file {path} is missing (the checkpoint is incomplete)"
+        if name in recorded and sha256(path) != recorded[name]:
+            return (
+                f"cannot read checkpoint file {path}: its SHA-256 differs from the one recorded in "
+                f"{folder / MANIFEST} (the file is damaged)"
+            )
+    return None
+
+
+_warned: set[str] = set()
+
+
+def _warn_once(message: str) -> None:
+    if message not in _warned:
+        _warned.add(message)
+        print(f"warning: {message}", file=sys.stderr, flush=True)
 
 
 def complete(run_dir: Path) -> list[Path]:
@@ -89,23 +137,33 @@ def complete(run_dir: Path) -> list[Path]:
 
 
 def prune(run_dir: Path, keep: int) -> None:
-    """Keep the newest ``keep`` complete checkpoints; remove older ones and incomplete leftovers
-    older than the newest complete one."""
+    """Keep the newest ``keep`` complete checkpoints (0: none); remove older ones and incomplete
+    leftovers older than the newest complete one."""
     done = complete(run_dir)
-    for old in done[:-keep] if keep > 0 else []:
+    for old in done[:-keep] if keep > 0 else done:
         shutil.rmtree(old, ignore_errors=True)
     if done:
         newest = done[-1].name
         for p in (Path(run_dir) / FOLDER).iterdir():
-            if p.is_dir() and not (p / MANIFEST).is_file() and p.name < newest:
+            if p.is_dir() and not (p / MANIFEST).is_file() and (p.name < newest or keep == 0):
                 shutil.rmtree(p, ignore_errors=True)
+    if keep == 0:
+        try:
+            (Path(run_dir) / FOLDER).rmdir()
+        except OSError:  # absent, or a checkpoint another process is still writing
+            pass
 
 
 def find(resume: str, run_dir: Path) -> Path:
-    """The checkpoint folder ``resume`` names: ``auto`` = the newest complete one of ``run_dir``,
-    otherwise a checkpoint folder or a run directory (its newest)."""
+    """The checkpoint folder ``resume`` names: ``auto`` = the newest intact complete one of
+    ``run_dir``, otherwise a checkpoint folder (which must be intact) or a run directory (its
+    newest intact one). A damaged checkpoint passed over is named in a warning on stderr; a
+    CheckpointError names the damage when no intact checkpoint is left."""
     target = Path(run_dir) if resume == "auto" else Path(resume).expanduser()
     if (target / MANIFEST).is_file():
+        problem = damage(target)
+        if problem is not None:
+            raise CheckpointError(problem)
         return target
     done = complete(target)
     if not done:
@@ -113,7 +171,18 @@ def find(resume: str, run_dir: Path) -> Path:
             f"resume={resume}: no complete checkpoint in {target / FOLDER} "
             f"(a checkpoint is complete once its {MANIFEST} is written)"
         )
-    return done[-1]
+    problems = []
+    for folder in reversed(done):
+        try:
+            problem = damage(folder)
+        except CheckpointError as err:  # an unreadable manifest
+            problem = str(err)
+        if problem is None:
+            return folder
+        problems.append(problem)
+        if folder != done[0]:
+            _warn_once(f"{problem}; resuming from the previous complete checkpoint instead")
+    raise CheckpointError(f"resume={resume}: no intact checkpoint left in {target / FOLDER}: " + "; ".join(problems))
 
 
 def read_manifest(folder: Path) -> dict[str, Any]:

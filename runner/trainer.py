@@ -319,7 +319,12 @@ class Trainer:
             resolved = cast("dict[str, Any]", OmegaConf.to_container(self.cfg, resolve=True))
             config = {k: v for k, v in resolved.items() if k != "resume"}
             checkpoint.write_manifest(folder, self.step, self.cfg.workers, ["shared.pt", *ranks], self.rows, config)
-            checkpoint.prune(self.run_dir, self.cfg.train.keep_checkpoints)
+            checkpoint.prune(self.run_dir, max(1, self.cfg.train.keep_checkpoints))
+
+    def save_checkpoint_at_end(self, start: float) -> None:
+        """The end checkpoint (to extend the run later), unless ``train.keep_checkpoints`` is 0."""
+        if self.cfg.train.keep_checkpoints:
+            self.save_checkpoint(start)
 
     def restore(self, folder: Path) -> None:
         """Continue from the checkpoint in ``folder``: every piece or a CheckpointError naming the file."""
@@ -433,9 +438,9 @@ class Trainer:
                     self.log(f"{request} at step {step}: checkpoint written, continue with resume=auto")
                     break
             else:
-                self.save_checkpoint(start)
+                self.save_checkpoint_at_end(start)
             if status == "converged":
-                self.save_checkpoint(start)
+                self.save_checkpoint_at_end(start)
         except OverflowError as err:  # a quantizer out of range (compressors/bounded.py): a result, not a crash
             rel = self.task.row_metrics().get("rel_dist")
             status = "completed" if rel is not None and rel < 1e-6 else "diverged"
@@ -446,5 +451,11 @@ class Trainer:
         except KeyboardInterrupt:  # a second Ctrl-C: stop now, mid-step, without a checkpoint
             status = "interrupted"
             self.log("interrupted: metrics so far are kept; summary status 'interrupted'")
+        if (
+            status in ("completed", "converged", "diverged")
+            and self.cfg.train.keep_checkpoints == 0
+            and self.comm.is_writer
+        ):
+            checkpoint.prune(self.run_dir, 0)  # a finished run keeps none: those of the way served resumes only
         self.write_summary(status, last)
         return status

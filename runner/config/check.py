@@ -87,8 +87,9 @@ def check_config(cfg: DictConfig) -> None:
     if clip is not None and (not isinstance(clip, (int, float)) or isinstance(clip, bool) or clip <= 0):
         errors.append(f"`train.grad_clip` must be null or a number > 0, but is {clip!r}.")
     _choice(errors, "precision", cfg.get("precision", "float32"), PRECISIONS)
-    for key in ("batch_size", "log_every", "eval_every", "eval_batch_size", "keep_checkpoints"):
+    for key in ("batch_size", "log_every", "eval_every", "eval_batch_size"):
         _int(errors, f"train.{key}", t[key], 1)
+    _int(errors, "train.keep_checkpoints", t.keep_checkpoints, 0)  # 0: none once the run has finished
     every = t.checkpoint_every
     if every not in ("auto", None) and (not isinstance(every, int) or isinstance(every, bool) or every < 1):
         errors.append(f"`train.checkpoint_every` must be 'auto', null or an integer >= 1, but is {every!r}.")
