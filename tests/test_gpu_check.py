@@ -53,7 +53,7 @@ def gc():
 def smoke(tmp_path_factory):
     out = tmp_path_factory.mktemp("gpu_smoke")
     proc = subprocess.run(
-        ["bash", str(SHELL), "--cpu-smoke", str(out)], cwd=ROOT, capture_output=True, text=True, timeout=300
+        ["bash", str(SHELL), "--cpu-smoke", str(out)], cwd=ROOT, capture_output=True, text=True, timeout=400
     )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     return json.loads((out / "report.json").read_text()), (out / "report.md").read_text()
