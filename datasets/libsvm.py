@@ -28,34 +28,58 @@ def _open_text(p: Path):
     return opener(p, "rt", encoding="utf-8", errors="replace")
 
 
-def _finite(text: str) -> bool:
+def _number(text: str) -> float | None:
     try:
-        return math.isfinite(float(text))
-    except ValueError:  # not a number at all: sklearn's own message covers it
-        return True
+        return float(text)
+    except ValueError:
+        return None
+
+
+def _line_problem(tokens: list[str], zero_based: bool) -> str | None:
+    """What is wrong with one line's tokens (label, then ``index:value`` pairs), or None."""
+    for v in (v for v in tokens[0].split(",") if v):
+        number = _number(v)
+        if number is None:
+            return f"label {tokens[0]!r} is not a number"
+        if not math.isfinite(number):
+            return f"label {tokens[0]!r} is not a finite number"
+    previous = None
+    for token in tokens[1:]:
+        index, colon, value = token.partition(":")
+        if index == "qid":
+            continue
+        if not colon or not index.strip().isdigit():
+            return f"{token!r} is not an index:value pair with an integer index"
+        if not zero_based and int(index) == 0:
+            return (
+                f"feature index 0 in {token!r}, but the file is read as one-based (LIBSVM's "
+                "format; set dataset.zero_based=true for a zero-based file)"
+            )
+        number = _number(value)
+        if number is None:
+            return f"value {token!r} is not a number"
+        if not math.isfinite(number):
+            return f"value {token!r} is not a finite number"
+        if previous is not None and int(index) <= previous:
+            return (
+                f"feature index {int(index)} in {token!r} follows index {previous}: indices must increase along a line"
+            )
+        previous = int(index)
+    return None
 
 
 def _first_bad_line(p: Path, zero_based: bool) -> tuple[int, str] | None:
-    """(line number, what is wrong) of the first line with a non-finite label or value, or with index 0
-    in a one-based file; None if there is none. Only read after sklearn has parsed (or refused) the file."""
+    """(line number, what is wrong) of the first line that is not LIBSVM text (a label that is not a
+    number, a token that is not ``index:value``, indices out of order), holds a non-finite label or
+    value, or an index 0 in a one-based file; None if there is none."""
     with _open_text(p) as lines:
         for number, line in enumerate(lines, start=1):
             tokens = line.split("#", 1)[0].split()
             if not tokens:
                 continue
-            if not all(_finite(v) for v in tokens[0].split(",") if v):
-                return number, f"label {tokens[0]!r} is not a finite number"
-            for token in tokens[1:]:
-                index, _, value = token.partition(":")
-                if index == "qid":
-                    continue
-                if not zero_based and index.strip() == "0":
-                    return number, (
-                        f"feature index 0 in {token!r}, but the file is read as one-based (LIBSVM's "
-                        "format; set dataset.zero_based=true for a zero-based file)"
-                    )
-                if not _finite(value):
-                    return number, f"value {token!r} is not a finite number"
+            problem = _line_problem(tokens, zero_based)
+            if problem is not None:
+                return number, problem
     return None
 
 
@@ -92,7 +116,7 @@ def load_libsvm(
     try:
         X, y = load_svmlight_file(str(p), dtype=np.float64, zero_based=zero_based)
     except Exception as e:  # sklearn raises ValueError, OSError, UnicodeDecodeError, ... on bad input
-        bad = _first_bad_line(p, zero_based) if isinstance(e, ValueError) and "index" in str(e) else None
+        bad = _first_bad_line(p, zero_based) if isinstance(e, ValueError) else None
         if bad is not None:
             raise DataFileError(f"LIBSVM file '{p}', line {bad[0]}: {bad[1]}") from e
         raise DataFileError(
@@ -102,6 +126,8 @@ def load_libsvm(
         bad = _first_bad_line(p, zero_based)
         where = f", line {bad[0]}: {bad[1]}" if bad else " holds NaN or infinite values"
         raise DataFileError(f"LIBSVM file '{p}'{where}")
+    if X.shape[0] == 0:
+        raise DataFileError(f"LIBSVM file '{p}' holds no samples: it is empty or holds only comments")
     labels = np.unique(y)
     if len(labels) != 2:
         shown = ", ".join(f"{v:g}" for v in labels[:10]) + (", ..." if len(labels) > 10 else "")

@@ -193,6 +193,34 @@ def test_libsvm_index_zero_is_rejected_in_a_one_based_file_and_read_when_zero_ba
     assert x1.shape == (2, 3) and x1[0, 0] == 0.1 and "one-based" in desc1  # no extra column
 
 
+@pytest.mark.parametrize(
+    "line, what",
+    [
+        ("hello 1:0.5", "label 'hello' is not a number"),
+        ("+1 1:0.5 junk", "'junk' is not an index:value pair with an integer index"),
+        ("+1 x:0.5", "'x:0.5' is not an index:value pair with an integer index"),
+        ("+1 1:abc", "value '1:abc' is not a number"),
+        ("+1 3:0.5 2:0.1", "feature index 2 in '2:0.1' follows index 3: indices must increase along a line"),
+        ("+1 2:0.5 2:0.1", "feature index 2 in '2:0.1' follows index 2: indices must increase along a line"),
+    ],
+)
+def test_libsvm_garbage_and_unsorted_lines_name_the_line(tmp_path, line, what):
+    path = tmp_path / "bad.svm"
+    path.write_text(f"+1 1:0.1 2:0.2\n-1 2:0.3\n{line}\n-1 1:0.4\n")
+    with pytest.raises(DataFileError) as err:
+        load_libsvm(str(path))
+    assert str(err.value) == f"LIBSVM file '{path}', line 3: {what}"
+
+
+@pytest.mark.parametrize("text", ["", "# only a comment\n\n"])
+def test_libsvm_empty_file_says_it_holds_no_samples(tmp_path, text):
+    path = tmp_path / "empty.svm"
+    path.write_text(text)
+    with pytest.raises(DataFileError) as err:
+        load_libsvm(str(path))
+    assert str(err.value) == f"LIBSVM file '{path}' holds no samples: it is empty or holds only comments"
+
+
 def test_libsvm_path_that_is_a_directory_says_so(tmp_path):
     with pytest.raises(DataFileError, match=r"is a directory, not a file"):
         load_libsvm(str(tmp_path))
