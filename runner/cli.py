@@ -26,7 +26,15 @@ from compress_train.datasets.errors import DataFileError
 from compress_train.runner import preflight
 from compress_train.runner.checkpoint import CheckpointError
 from compress_train.runner.config.check import ConfigError, check_config
-from compress_train.runner.discover import CONF, HELP, explain_composition_error, groups_help, listing, preset_help, presets
+from compress_train.runner.discover import (
+    CONF,
+    HELP,
+    explain_composition_error,
+    groups_help,
+    listing,
+    preset_help,
+    presets,
+)
 from compress_train.runner.launch import launch
 from compress_train.runner.launchers.torchrun import WorkersFailed
 from compress_train.runner.metrics import OutputError

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import difflib
 import re
+import textwrap
 from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
@@ -30,8 +31,33 @@ The five most useful commands:
 """
 
 
+# Words that end with a full stop without ending the sentence ("def Alg. 1", "Tang et al. 2021").
+ABBREVIATIONS = frozenset(
+    "al alg algs app approx cf ch cor def defs e.g eq eqs etc fig figs i.e lem no nos prop ref resp sec secs "
+    "tab thm thms vs".split()
+)
+
+
+def first_sentence(text: str) -> str:
+    """``text`` up to its first full stop (or ``!``/``?``) that ends a sentence: one followed by a space or
+    the end, outside parentheses and brackets, and not after an abbreviation such as "Alg.", "et al.",
+    "e.g." or "Fig."; the whole text when no stop ends it."""
+    depth = 0
+    for i, ch in enumerate(text):
+        if ch in "([{":
+            depth += 1
+        elif ch in ")]}":
+            depth = max(0, depth - 1)
+        elif ch in ".!?" and depth == 0 and (i + 1 == len(text) or text[i + 1].isspace()) and text[i - 1 : i] != ".":
+            word = re.split(r"[\s(`'\"]", text[:i])[-1].lower()
+            if ch != "." or word not in ABBREVIATIONS:
+                return text[: i + 1]
+    return text
+
+
 def describe(path: Path) -> str:
-    """The first sentence of a YAML file's header comment (``# @package`` lines skipped)."""
+    """The first sentence of a YAML file's header comment (``# @package`` lines skipped): see
+    ``first_sentence``."""
     lines: list[str] = []
     for line in path.read_text().splitlines():
         if not line.startswith("#"):
@@ -42,9 +68,7 @@ def describe(path: Path) -> str:
                 break
             continue
         lines.append(text)
-    text = " ".join(lines)
-    first = re.split(r"(?<=[.:])\s", text, maxsplit=1)[0]
-    return first.rstrip(":")
+    return first_sentence(" ".join(lines))
 
 
 def presets() -> list[str]:
@@ -53,16 +77,67 @@ def presets() -> list[str]:
     return sorted(str(p.relative_to(root).with_suffix("")) for p in root.rglob("*.yaml"))
 
 
+def _entry(name: str, text: str, width: int = 110) -> list[str]:
+    """``  name  text`` wrapped under the text's column."""
+    lines = textwrap.wrap(text, width=width - 37) or [""]
+    first = f"  {name:<34} {lines[0]}" if len(name) <= 34 else f"  {name}\n{'':37}{lines[0]}"
+    return [first, *(f"{'':37}{line}" for line in lines[1:])]
+
+
+def preset_lines(name: str, sizes: dict, claims: list[dict]) -> list[str]:
+    """Per scale: runs, steps, the time estimate and the verdicts of the claims naming the preset."""
+    from compress_train.runner import plan, verdicts
+
+    out = []
+    for scale, size in sizes.items():
+        said = verdicts.phrase(verdicts.counts(claims, name, scale))
+        out.append(f"scale={scale}: {plan.size_line(size)}" + (f"; {said}" if said else ""))
+    return out
+
+
 def listing() -> str:
+    """Every option of every group and every preset, each with the first sentence of its description;
+    a preset also with its runs, steps and estimated time per scale (``runner/plan.py``) and the
+    verdicts of the paper claims naming it (``docs/results/claims.json``, when it exists)."""
+    from compress_train.runner import plan, verdicts
+
     out = []
     for group in GROUPS:
         out.append(f"{group}=")
         for path in sorted((CONF / group).rglob("*.yaml")):
             name = str(path.relative_to(CONF / group).with_suffix(""))
-            out.append(f"  {name:<34} {describe(path)}")
-    out.append("experiment=   (a paper's figure or table; add scale=paper for the paper's own settings)")
+            out += _entry(name, describe(path))
+    out.append("experiment=   (a paper's figure or table; add scale=paper for the paper's own settings;")
+    out.append(f"              times are ESTIMATES from steps/s measured on a {plan.speed.MACHINE}, runner/speed.py)")
+    sizes = plan.preset_sizes(presets())
+    claims = verdicts.load()
     for name in presets():
-        out.append(f"  {name:<34} {describe(CONF / 'experiment' / f'{name}.yaml')}")
+        out += _entry(name, describe(CONF / "experiment" / f"{name}.yaml"))
+        out += [f"{'':37}{line}" for line in preset_lines(name, sizes[name], claims)]
+    return "\n".join(out)
+
+
+def preset_help(name: str) -> str:
+    """``compress-train experiment=NAME --help``: the preset's whole header comment, then its runs,
+    steps and estimated time per scale, and the verdicts of the claims naming it."""
+    from compress_train.runner import plan, verdicts
+
+    path = CONF / "experiment" / f"{name}.yaml"
+    header = []
+    for line in path.read_text().splitlines():
+        if not line.startswith("#"):
+            break
+        if not line.lstrip("#").strip().startswith("@package"):
+            header.append(line[2:] if line.startswith("# ") else line.lstrip("#"))
+    claims = verdicts.load()
+    sizes = plan.preset_sizes([name])[name]
+    out = [f"experiment={name}", *header, ""]
+    out += preset_lines(name, sizes, claims)
+    out.append(f"(times are ESTIMATES from steps/s measured on a {plan.speed.MACHINE}; runner/speed.py)")
+    items = verdicts.items(claims, name)
+    if items:
+        out.append("paper items: " + "; ".join(items))
+    out.append(f"compress-train -m experiment={name} --dry-run   # every job and its directory, none started")
     return "\n".join(out)
 
 

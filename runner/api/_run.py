@@ -21,7 +21,7 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from omegaconf import OmegaConf, open_dict
 
 from compress_train.runner import preflight
-from compress_train.runner.cli import length_overrides
+from compress_train.runner.cli import length_overrides, schedule_overrides
 from compress_train.runner.config.check import ConfigError, check_config
 from compress_train.runner.launch import launch
 from compress_train.runner.loggers.wandb import OVERRIDES_FILE
@@ -55,7 +55,7 @@ def run(overrides: Sequence[str] = (), run_dir: str | Path | None = None) -> dic
     summary (``summary.json``'s content) plus ``run_dir`` (its absolute path). A run that diverges returns status
     ``diverged``; Ctrl-C returns ``interrupted`` (with a checkpoint to continue from with
     ``resume=auto``); a bad config raises ``ConfigError``, bad data ``DataFileError``."""
-    overrides = length_overrides(_plain(overrides))
+    overrides = length_overrides(schedule_overrides(_plain(overrides)))
     if run_dir is not None:
         overrides = [o for o in overrides if not o.startswith("hydra.run.dir=")]
         overrides.append(f"hydra.run.dir={Path(run_dir)}")
