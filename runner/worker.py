@@ -3,7 +3,7 @@
 Either ``--config RUN_DIR/config.yaml`` (what ``compress-train launcher=torchrun`` passes), or
 Hydra overrides (``torchrun --nproc-per-node 2 -m compress_train.runner algo=ef_sgd ...``): then
 the config is composed here, ``workers`` is set to the world size, and rank 0 picks the run
-directory (``outputs/torchrun/<time>``) and shares it.
+directory (``outputs/runs/<date>/<time>``, where ``compress-train`` writes) and shares it.
 """
 
 from __future__ import annotations
@@ -48,6 +48,12 @@ def die_with_parent() -> None:
         pass
 
 
+def default_run_dir(now: datetime | None = None) -> Path:
+    """A run started by hand writes where ``compress-train`` does (conf/config.yaml's ``hydra.run.dir``):
+    ``outputs/runs/<date>/<time to the microsecond>``."""
+    return Path("outputs/runs") / (now or datetime.now()).strftime("%Y-%m-%d/%H-%M-%S-%f")
+
+
 def main(argv: list[str] | None = None) -> int:
     die_with_parent()
     parser = argparse.ArgumentParser(prog="python -m compress_train.runner")
@@ -83,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
         torch.set_num_threads(cfg.threads)
     try:
         if args.config is None:  # by hand: rank 0 names the run directory (to the microsecond) and freezes the config
-            shared = [str(run_dir or Path("outputs/torchrun") / datetime.now().strftime("%Y-%m-%d/%H-%M-%S-%f"))]
+            shared = [str(run_dir or default_run_dir())]
             dist.broadcast_object_list(shared, src=0)
             run_dir = Path(shared[0])
             if dist.get_rank() == 0:

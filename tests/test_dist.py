@@ -152,7 +152,9 @@ def test_plain_torchrun_module_entry(tmp_path):
         timeout=300,
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    (run_dir,) = [p.parent for p in (tmp_path / "outputs" / "torchrun").rglob("summary.json")]
+    (run_dir,) = [
+        p.parent for p in (tmp_path / "outputs" / "runs").rglob("summary.json")
+    ]  # where compress-train writes
     s = summary(run_dir)
     assert s["status"] == "completed" and s["workers"] == 2 and s["launcher"] == "torchrun"
     sim = tmp_path / "sim"
