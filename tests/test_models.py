@@ -126,3 +126,20 @@ def test_seed002_configs_compose(make_config) -> None:
     for name in SEED002:
         for ds in ("cifar10", "cifar100"):
             check_config(make_config(f"dataset={ds}", f"model={name}"))
+
+
+def test_the_mnist_cnn_batch_norm_variant_normalises_after_each_convolution():
+    """``model.batch_norm=true`` (def at scale=long): BatchNorm2d after both convolutions, before the
+    ReLU; the default network is unchanged (1,199,882 parameters, no BatchNorm)."""
+    from torch import nn
+
+    from compress_train.models.mnist_cnn import MnistCNN
+
+    plain, bn = MnistCNN(), MnistCNN(hidden=32, batch_norm=True)
+    assert sum(p.numel() for p in plain.parameters()) == 1_199_882
+    assert not any(isinstance(m, nn.BatchNorm2d) for m in plain.modules())
+    kinds = [type(m).__name__ for m in bn.features]
+    assert kinds[:6] == ["Conv2d", "BatchNorm2d", "ReLU", "Conv2d", "BatchNorm2d", "ReLU"]
+    assert sum(p.numel() for p in bn.parameters()) == 314_090 + 2 * (32 + 64)
+    out = bn(torch.randn(4, 1, 28, 28))
+    assert out.shape == (4, 10)

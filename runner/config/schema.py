@@ -70,6 +70,7 @@ class RootSchema:
     scales: Any = None
     problem_args: Any = None
     method_args: Any = None
+    model_args: Any = None
     # the groups, each typed by its option's own schema
     dataset: Any = None
     model: Any = None
