@@ -19,6 +19,7 @@ from compress_train.compressors.base import generator_for
 from compress_train.runner.config.check import component_params
 from compress_train.runner.tasks import models
 from compress_train.runner.tasks.base import Task
+from compress_train.runner.tasks.batched_workers import BatchedWorkers
 from compress_train.runner.tasks.data import load_dataset, seek_streams, streams_state, worker_streams
 from compress_train.runner.tasks.flat import FlatModel
 
@@ -79,6 +80,8 @@ class NetworkTask(Task):
         self.average_buffers = cfg.train.get("bn_stats", "broadcast") == "average"
         self.worker_buffers: list[torch.Tensor] = []
         self.decay_mask = self.flat.norm_mask().to(device)
+        # train.batched_workers: all local workers' forward/backward in one vmapped call (batched_workers.py)
+        self.batched = BatchedWorkers(self, dropout_seed) if cfg.train.get("batched_workers", False) else None
 
     supports_worker_points = True
 
@@ -89,6 +92,10 @@ class NetworkTask(Task):
         worker's own point, loaded into the model for its pass and the parameters put back after.
         BatchNorm statistics (``train.bn_stats``): worker 0's (``broadcast``) or, with ``average``,
         every worker's kept for ``after_step`` to average."""
+        if self.batched is not None and points is None:
+            batched = self.batched.local_gradients(step)
+            if batched is not None:
+                return batched
         grads, losses = {}, []
         snapshot = [b.clone() for b in self.buffers] if len(self.comm.local_workers) > 1 else None
         iterate = self.params.clone() if points is not None else None
