@@ -5,6 +5,7 @@ report's DataFrame, per run or per metrics row, with the documented columns."""
 from __future__ import annotations
 
 import json
+import math
 import re
 import textwrap
 from pathlib import Path
@@ -129,3 +130,42 @@ def test_the_package_exports_ddp_hook_and_nothing_unknown():
     assert {"run", "load_runs", "ddp_hook", "ConfigError"} <= set(dir(compress_train))
     with pytest.raises(AttributeError, match="has no attribute 'nope'"):
         compress_train.nope  # noqa: B018
+
+
+def _ranked_sweep(root: Path) -> Path:
+    from test_report import make_run
+
+    make_run(root, "0_ef_s0", losses={2: 1.0, 4: 0.4, 6: 0.3}, accs={2: 0.60, 4: 0.92, 6: 0.90}, seed=0)
+    make_run(root, "1_ef_s1", losses={2: 1.2, 4: 0.6, 6: 0.5}, accs={2: 0.50, 4: 0.85, 6: 0.94}, seed=1)
+    make_run(root, "2_noef", losses={2: 1.1, 4: 0.7, 6: 0.6}, accs={2: 0.40, 4: 0.70, 6: 0.80}, ef="none")
+    return root
+
+
+def test_per_run_has_final_and_best_test_metrics_to_rank_by(tmp_path):
+    runs = compress_train.load_runs(_ranked_sweep(tmp_path / "s"), per="run").set_index("run_dir")
+    ef0 = runs.loc[str(tmp_path / "s" / "0_ef_s0")]
+    assert (ef0["final_test_acc"], ef0["best_test_acc"]) == (0.90, 0.92)
+    assert ef0["final_test_loss"] == pytest.approx(0.10) and ef0["best_test_loss"] == pytest.approx(0.08)  # lowest
+    assert "final_perplexity" not in runs  # no run logged it
+    assert list(runs.sort_values("best_test_acc", ascending=False)["seed"])[:1] == [1]
+
+
+def test_bits_to_a_target_and_seed_mean_and_std_by_method(tmp_path):
+    root = _ranked_sweep(tmp_path / "s")
+    rows = compress_train.load_runs(root, per="row")
+    reached = compress_train.bits_to(rows, "test_acc>=0.9")
+    assert reached[str(root / "0_ef_s0")] == 640.0 * 4 and reached[str(root / "1_ef_s1")] == 640.0 * 6
+    assert reached[str(root / "2_noef")] == float("inf")  # never there
+    assert compress_train.bits_to(rows, "train_loss<=0.6")[str(root / "1_ef_s1")] == 640.0 * 4
+    runs = compress_train.load_runs(root, per="run")
+    runs["bits_to:test_acc>=0.9"] = runs["run_dir"].map(reached)
+    table = compress_train.by_method(runs, ["best_test_acc", "bits_to:test_acc>=0.9"])
+    ef = table.loc["TopK-EF-0.01"]
+    assert ef["n"] == 2 and ef["best_test_acc_mean"] == pytest.approx(0.93)
+    assert ef["best_test_acc_std"] == pytest.approx(0.01414, abs=1e-4)  # sample std of 0.92, 0.94
+    assert ef["bits_to:test_acc>=0.9_mean"] == 640.0 * 5
+    assert table.loc["TopK-0.01", "n"] == 1 and math.isnan(table.loc["TopK-0.01", "bits_to:test_acc>=0.9_mean"])
+    with pytest.raises(ValueError, match="must read like 'test_acc>=0.95'"):
+        compress_train.bits_to(rows, "test_acc about 0.9")
+    with pytest.raises(ValueError, match="no run logged `perplexity`"):
+        compress_train.bits_to(rows, "perplexity<=100")

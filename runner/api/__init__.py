@@ -8,7 +8,10 @@
 
 - ``run(overrides, run_dir=None)``: one run of the ``compress-train`` config with these overrides,
   in this process (``compress_train._run``).
-- ``load_runs(path, per="run"|"row")``: the DataFrame ``compress-report`` uses (``compress_train._load``).
+- ``load_runs(path, per="run"|"row")``: the DataFrame ``compress-report`` uses (``compress_train._load``),
+  per run with each evaluation metric's final and best value.
+- ``bits_to(rows, "test_acc>=0.95")``: per run, the bits per worker sent until the target was reached.
+- ``by_method(runs)``: per method, the mean and std over its runs (seeds) of the final/best/bits columns.
 - ``ddp_hook``: our compressors as a PyTorch DDP communication hook (``compress_train.runner.ddp_hook``).
 - ``ConfigError``: what ``run`` raises for a bad override (one line per problem, naming the key).
 
@@ -39,10 +42,12 @@ __path__ += [p for p in sys.path if p.startswith("__editable__.compress_train") 
 _EXPORTS = {
     "run": "compress_train._run",
     "load_runs": "compress_train._load",
+    "bits_to": "compress_train._load",
+    "by_method": "compress_train._load",
     "ddp_hook": "compress_train.runner.ddp_hook",
     "ConfigError": "compress_train.runner.config.check",
 }
-__all__ = ["ConfigError", "ddp_hook", "load_runs", "run"]
+__all__ = ["ConfigError", "bits_to", "by_method", "ddp_hook", "load_runs", "run"]
 
 
 def __getattr__(name: str) -> Any:
