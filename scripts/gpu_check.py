@@ -6,7 +6,8 @@ defaults to ``docs/results/gpu/<card>/``. It writes ``OUTDIR/report.json`` and `
 with four parts, each run in its own subprocess under its own time budget, so that a part that runs
 out of time is recorded as ``cut`` (with the items it finished) and the others still report:
 
-* ``pytest``: ``pytest -m gpu tests/test_gpu.py`` on every core; passed / failed / skipped / errors.
+* ``pytest``: ``pytest -m gpu`` over the files with GPU tests on every core; passed / failed /
+  skipped / errors.
 * ``compressors``: every registered compressor at d = 25M on the device (the benchmark's GPU column,
   ``scripts/bench_compressors.py``'s ``time_codec`` and parameters): compress, decompress and both
   against a device-to-device ``copy_`` of the same vector, and each as copy-equivalent GB/s (the
@@ -15,6 +16,7 @@ out of time is recorded as ``cut`` (with the items it finished) and the others s
   per-worker batch, in the simulator: steps per second, the share of the step spent in the
   compressor (compress + decompress, timed with device synchronisation) and peak device memory;
   against the same network's plain single-process SGD step at the same global batch (the floor).
+  ``def`` runs twice: with the workers' passes in a loop and batched in one vmapped call.
 * ``sim_vs_cpu``: a few steps of the default run on the device and on the CPU, ``metrics.jsonl``
   compared row by row under the golden tests' rule (``tests/test_golden.py``'s ``mismatches``: counts
   exact, accuracies within an absolute tolerance, other numbers within a relative one).
@@ -52,6 +54,7 @@ BUDGET_S = {"pytest": 100.0, "sim_vs_cpu": 40.0, "compressors": 60.0, "models": 
 # The smoke run takes about 45 s on two idle cores; these leave room for a machine shared with others.
 SMOKE_BUDGET_S = {"pytest": 60.0, "sim_vs_cpu": 90.0, "compressors": 40.0, "models": 90.0}
 GPU_D, SMOKE_D = 25_000_000, 3000
+GPU_TEST_FILES = ("tests/test_gpu.py", "tests/test_batched_workers.py")  # the files with tests marked gpu
 # Peak memory bandwidth in GB/s (vendor figures) where the device does not report its memory clock.
 BANDWIDTH_GBS = {
     "H200": 4800.0,
@@ -86,11 +89,13 @@ class ModelCase:
     batch: int
     overrides: tuple[str, ...] = ()
     smoke_overrides: tuple[str, ...] = ()
+    batched_workers: bool = False  # the workers' passes in one vmapped call (runner/tasks/batched_workers.py)
 
 
 CIFAR_SHAPE = ("dataset=cifar10", "dataset.synthetic=true")  # the 3 x 32 x 32 synthetic stand-in
 MODEL_CASES = (
     ModelCase("def", "def/fig1", "def/def", 16, 8, ("model=vgg16_bn_cifar", *CIFAR_SHAPE)),
+    ModelCase("def", "def/fig1", "def/def", 16, 8, ("model=vgg16_bn_cifar", *CIFAR_SHAPE), batched_workers=True),
     # 8 x 128: the preset's 8 x 256 does not fit the synthetic set's 250-image shards
     ModelCase(
         "hard_threshold",
@@ -124,7 +129,7 @@ COMPRESSOR_FIELDS = (
     "decompress_gbs", "both_gbs", "both_of_peak", "copy_of_peak", "bits_fraction", "runs", "cold", "error",
 )  # fmt: skip
 MODEL_FIELDS = (
-    "paper", "model", "dataset", "input_shape", "algo", "compressor", "params", "workers", "batch", "global_batch",
+    "paper", "batched_workers", "model", "dataset", "input_shape", "algo", "compressor", "params", "workers", "batch", "global_batch",
     "sim_steps", "sim_step_s", "sim_steps_per_s", "compress_s_per_step", "compress_share", "algo_compress_share",
     "sim_peak_memory_bytes", "floor_steps", "floor_step_s", "floor_steps_per_s", "floor_peak_memory_bytes",
     "sim_over_floor", "error",
@@ -292,7 +297,7 @@ def junit_counts(xml_path: Path) -> dict[str, Any]:
 
 def part_pytest(args: argparse.Namespace, partial: Partial) -> None:
     xml = partial.path.with_name("pytest.xml")
-    command = [sys.executable, "-m", "pytest", "-m", "gpu", "tests/test_gpu.py", "-q", f"--junitxml={xml}"]
+    command = [sys.executable, "-m", "pytest", "-m", "gpu", *GPU_TEST_FILES, "-q", f"--junitxml={xml}"]
     if args.cpu_smoke:
         command += ["-n", "0"]  # the ini's -n auto: every core of the card's machine
     proc = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)
@@ -470,6 +475,8 @@ def measure_model(case: ModelCase, args: argparse.Namespace, row: dict[str, Any]
     from compress_train.algorithms.communicator import SimCommunicator
     from compress_train.runner.config.check import component_params
     from compress_train.runner.tasks import models
+    from compress_train.runner.tasks.batched_workers import BatchedWorkers
+    from compress_train.runner.tasks.network import dropout_seed
     from compress_train.runner.trainer import Trainer
 
     device = torch.device(args.device)
@@ -480,6 +487,8 @@ def measure_model(case: ModelCase, args: argparse.Namespace, row: dict[str, Any]
     with tempfile.TemporaryDirectory() as run_dir:
         trainer = Trainer(cfg, SimCommunicator(cfg.workers), [], {}, lambda m: None, device, Path(run_dir))
         task = trainer.task
+        if case.batched_workers:
+            task.batched = BatchedWorkers(task, dropout_seed)
         global_batch = cfg.workers * cfg.train.batch_size
         row.update(
             model=cfg.model.name,
@@ -539,6 +548,10 @@ def measure_model(case: ModelCase, args: argparse.Namespace, row: dict[str, Any]
     row["sim_over_floor"] = row["sim_step_s"] / row["floor_step_s"]
 
 
+def case_label(case: ModelCase) -> str:
+    return case.paper + (" (batched workers)" if case.batched_workers else "")
+
+
 def part_models(args: argparse.Namespace, partial: Partial) -> None:
     import torch
 
@@ -547,10 +560,10 @@ def part_models(args: argparse.Namespace, partial: Partial) -> None:
     for i, case in enumerate(MODEL_CASES):
         left = partial.time_left()
         if left < 5.0:
-            partial.cut = [c.paper for c in MODEL_CASES[i:]]
+            partial.cut = [case_label(c) for c in MODEL_CASES[i:]]
             break
         row: dict[str, Any] = dict.fromkeys(MODEL_FIELDS)
-        row["paper"] = case.paper
+        row.update(paper=case.paper, batched_workers=case.batched_workers)
         try:
             measure_model(case, args, row, left / (len(MODEL_CASES) - i))  # what a fast case leaves flows on
         except Exception as err:  # noqa: BLE001 - an out-of-memory or a failing model is a finding for its row
@@ -708,7 +721,7 @@ def md_models(r: dict[str, Any]) -> list[str]:
             continue
         shape = "x".join(str(s) for s in row["input_shape"] or [])
         out.append(
-            f"| {row['paper']} | {row['model']} | {shape} | {row['workers']} x {row['batch']} | {row['params']:,} | "
+            f"| {row['paper']}{' (batched workers)' if row['batched_workers'] else ''} | {row['model']} | {shape} | {row['workers']} x {row['batch']} | {row['params']:,} | "
             f"{fmt(row['sim_steps_per_s'])} | {fmt(row['floor_steps_per_s'])} | {fmt(row['sim_over_floor'])} | "
             f"{fmt(row['compress_share'])} | {fmt(row['algo_compress_share'])} | "
             f"{gib(row['sim_peak_memory_bytes'])} | {gib(row['floor_peak_memory_bytes'])} |"

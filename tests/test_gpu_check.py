@@ -27,7 +27,7 @@ COMPRESSOR_KEYS = {
     "decompress_gbs", "both_gbs", "both_of_peak", "copy_of_peak", "bits_fraction", "runs", "cold", "error",
 }  # fmt: skip
 MODEL_KEYS = {
-    "paper", "model", "dataset", "input_shape", "algo", "compressor", "params", "workers", "batch", "global_batch",
+    "paper", "batched_workers", "model", "dataset", "input_shape", "algo", "compressor", "params", "workers", "batch", "global_batch",
     "sim_steps", "sim_step_s", "sim_steps_per_s", "compress_s_per_step", "compress_share", "algo_compress_share",
     "sim_peak_memory_bytes", "floor_steps", "floor_step_s", "floor_steps_per_s", "floor_peak_memory_bytes",
     "sim_over_floor", "error",
@@ -85,7 +85,9 @@ def test_cpu_smoke_report_has_every_part_and_field(smoke):
         assert row["both_of_peak"] is None  # no peak bandwidth for a CPU
 
     models = report["parts"]["models"]["result"]["rows"]
-    assert {r["paper"] for r in models} == PAPERS
+    assert sorted((r["paper"], r["batched_workers"]) for r in models) == sorted(
+        [(p, False) for p in PAPERS] + [("def", True)]
+    )
     for row in models:
         assert set(row) == MODEL_KEYS and row["error"] is None, row
         assert row["global_batch"] == row["workers"] * row["batch"]
