@@ -1,0 +1,542 @@
+"""Claims as tests: every headline claim of the five papers (``conf/claims/<paper>.yaml``) judged
+over the committed run records (``runner/report/records.py``), with seeds and 95 % intervals.
+
+A claim file lists, per paper, claims of a few typed kinds; each claim names the runs it compares
+with selectors and the per-run number that decides it (``metric``). For every scale at which the
+selected runs exist, the verdict is computed, never written by hand:
+
+* ``reproduced``: the comparison holds at 95 % and its size is within the claim's tolerance;
+* ``direction only``: the sign holds at 95 %, the size does not;
+* ``not reproduced``: the 95 % interval lies on the wrong side;
+* ``inconclusive``: the interval straddles the threshold, or a side has fewer than 3 seeds (fewer
+  than 3 seeds never give ``reproduced``);
+* ``not run``: no run matches (or the claim says why none can: ``untestable``).
+
+Intervals: Welch's t interval on the difference of the two means (unequal variances, the
+Welch-Satterthwaite degrees of freedom); a slope's interval is Student's t over its per-seed fits.
+Runs that failed to train count by one rule, stated once (``FAILED_TO_TRAIN``).
+
+The schema (keys of a claim): ``id``, ``item`` (figure / table / section), ``quote`` (the paper's
+words, short), ``paper_numbers``, ``paper_steps`` (the paper's iterations, for the horizon ratio),
+``metric``, ``kind`` and its fields, ``untestable`` (why no run here can test it, or null).
+
+kinds and their fields:
+  better      a, b [, size, tolerance]   A beats B (by at least size - tolerance for reproduced)
+  within      a, b, delta [, one_sided]  |A - B| <= delta (one_sided: only A worse than B counts)
+  diverges    a [, expect: false]        A's runs fail to train (or, expect false, none does)
+  monotone    a, key, values, direction  the metric's goodness rises (increasing) or falls with key
+  ordering    methods: [sel, ...]        best first; each consecutive pair as ``better``
+  slope       a, key, values, theory, tolerance   the log-log slope of the metric against key
+  rate_bound  a [, tolerance]            each run's fitted rate <= its proven rate (+ tolerance)
+
+A selector is a mapping that every selected run matches: ``experiment``, ``method`` (the label),
+``algo``, ``compressor``, ``ef``, ``workers``, ``dataset``, ``model``, or a dotted config key
+(``compressor.ratio``, ``algo.lr``, ``model.hidden``...); a list value means any of its values.
+When a selector's runs span several ``algo.lr`` values and the selector does not fix the lr, each
+method keeps its best lr by the claim's metric (the papers' protocol; a group with a failed run
+ranks last).
+
+metrics: a final value (``test_acc``, ``train_loss``, ``perplexity``, ``hit_rate@10``, ...),
+``best_test_acc``, ``diverged``, ``steps_to:<metric><op><value>`` / ``bits_to:...`` (the first
+logged step, or the bits sent by then, where the condition holds; +inf if never), ``rate`` (the
+fitted linear rate of ``rel_dist``) and ``theory_rate``. Accuracies, hit rates and NDCG are in
+percent, as the papers print them.
+"""
+
+from __future__ import annotations
+
+import math
+import operator
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+Record = dict[str, Any]
+VERDICTS = ("reproduced", "direction only", "not reproduced", "inconclusive", "not run")
+KINDS = ("better", "within", "diverges", "monotone", "ordering", "slope", "rate_bound")
+MIN_SEEDS = 3
+PERCENT = re.compile(r"acc|hit_rate|ndcg")
+LOWER_IS_BETTER = re.compile(r"loss|perplexity|subopt|dist|density|error|bits|steps_to|bits_to|^rate$|theory_rate")
+OPS: dict[str, Callable[[float, float], bool]] = {
+    "<=": operator.le,
+    ">=": operator.ge,
+    "<": operator.lt,
+    ">": operator.gt,
+}
+TO = re.compile(r"^(steps_to|bits_to):([A-Za-z_@0-9]+)\s*(<=|>=|<|>)\s*([-+0-9.eE]+)$")
+FAILED_TO_TRAIN = (
+    "A run counts as failed to train when its status is `diverged` (the runner's rule: a non-finite "
+    "loss or parameters, or a loss above `train.diverge_ratio` times the first step's) or when its final "
+    "test accuracy is below twice the chance level (20 % for 10 classes)."
+)
+
+
+class ClaimError(ValueError):
+    """A claim file that does not follow the schema (names the file and the claim)."""
+
+
+# -- reading claims ----------------------------------------------------------------------------------
+
+CLAIMS_DIR = Path(__file__).resolve().parents[2] / "conf" / "claims"
+
+
+def load_claims(directory: Path = CLAIMS_DIR) -> list[dict[str, Any]]:
+    """Every claim of every ``<paper>.yaml`` in ``directory``, each with its ``paper`` key added."""
+    import yaml
+
+    claims: list[dict[str, Any]] = []
+    for path in sorted(directory.glob("*.yaml")):
+        doc = yaml.safe_load(path.read_text()) or {}
+        paper = doc.get("paper") or path.stem
+        ids = set()
+        for c in doc.get("claims") or []:
+            where = f"{path}: claim {c.get('id')!r}"
+            if c.get("id") in ids:
+                raise ClaimError(f"{where}: the id is used twice")
+            ids.add(c.get("id"))
+            if c.get("kind") not in KINDS:
+                raise ClaimError(f"{where}: kind {c.get('kind')!r} is not one of {', '.join(KINDS)}")
+            if not c.get("untestable") and not c.get("metric"):
+                raise ClaimError(f"{where}: no metric")
+            claims.append({**c, "paper": paper, "title": doc.get("title")})
+    return claims
+
+
+def experiments(claim: dict[str, Any]) -> list[str]:
+    """The experiment presets a claim's selectors name."""
+    sels = [claim.get("a"), claim.get("b"), *(claim.get("methods") or [])]
+    names: list[str] = []
+    for s in sels:
+        if isinstance(s, dict) and s.get("experiment") is not None:
+            value = s["experiment"]
+            names += [v for v in (value if isinstance(value, list) else [value]) if v not in names]
+    return names
+
+
+# -- selecting runs and reading their numbers ----------------------------------------------------------
+
+
+def _field(rec: Record, key: str) -> Any:
+    if key in rec and key not in ("config", "final", "series"):
+        return rec[key]
+    return (rec.get("config") or {}).get(key)
+
+
+def _equal(have: Any, want: Any) -> bool:
+    if isinstance(want, bool) or isinstance(have, bool):
+        return have == want
+    if isinstance(want, (int, float)) and isinstance(have, (int, float)):
+        return math.isclose(float(have), float(want), rel_tol=1e-9)
+    if isinstance(want, (int, float)) and isinstance(have, str):
+        try:
+            return math.isclose(float(have), float(want), rel_tol=1e-9)
+        except ValueError:
+            return False
+    return have == want
+
+
+def matches(rec: Record, selector: dict[str, Any]) -> bool:
+    for key, want in selector.items():
+        have = _field(rec, key)
+        options = want if isinstance(want, list) else [want]
+        if not any(_equal(have, w) for w in options):
+            return False
+    return True
+
+
+def higher_is_better(claim: dict[str, Any]) -> bool:
+    if claim.get("higher_is_better") is not None:
+        return bool(claim["higher_is_better"])
+    metric = str(claim.get("metric"))
+    target = TO.match(metric)
+    return not LOWER_IS_BETTER.search(metric if target is None else target.group(1))
+
+
+def _percent(name: str, value: float) -> float:
+    return 100.0 * value if PERCENT.search(name) else value
+
+
+def _series(rec: Record, name: str) -> list[Any]:
+    return list((rec.get("series") or {}).get(name) or [])
+
+
+def fitted_rate(rec: Record) -> float:
+    from compress_train.runner.report.aiade import fitted_rate as fit
+
+    steps, rel = _series(rec, "step"), _series(rec, "rel_dist")
+    pairs = [(s, r) for s, r in zip(steps, rel) if s is not None and r is not None and s > 0]
+    if len(pairs) < 2:
+        return math.nan
+    return fit(np.array([p[0] for p in pairs], float), np.array([p[1] for p in pairs], float))
+
+
+def failed_to_train(rec: Record) -> bool:
+    if rec.get("status") == "diverged":
+        return True
+    acc = (rec.get("final") or {}).get("test_acc")
+    classes = rec.get("num_classes") or 10
+    return isinstance(acc, (int, float)) and acc < 2.0 / classes
+
+
+def value(rec: Record, metric: str) -> float:
+    """The claim's number for one run (NaN where the run does not have it)."""
+    final = rec.get("final") or {}
+    if metric == "diverged":
+        return 1.0 if failed_to_train(rec) else 0.0
+    if metric == "rate":
+        return fitted_rate(rec)
+    if metric == "theory_rate":
+        return float(rec["theory_rate"]) if rec.get("theory_rate") is not None else math.nan
+    target = TO.match(metric)
+    if target:
+        kind, name, op, threshold = target.groups()
+        steps, ys, bits = _series(rec, "step"), _series(rec, name), _series(rec, "bits_up")
+        for i, y in enumerate(ys):
+            if y is not None and OPS[op](_percent(name, float(y)), float(threshold)):
+                return float(steps[i] if kind == "steps_to" else bits[i])
+        return math.inf
+    if metric.startswith("best_"):
+        name = metric[len("best_") :]
+        ys = [float(y) for y in _series(rec, name) if y is not None]
+        if not ys:
+            return math.nan
+        best = min(ys) if LOWER_IS_BETTER.search(name) else max(ys)
+        return _percent(name, best)
+    v = final.get(metric)
+    if v is None:
+        ys = [y for y in _series(rec, metric) if y is not None]
+        v = ys[-1] if ys else None
+    return _percent(metric, float(v)) if isinstance(v, (int, float)) else math.nan
+
+
+def keep_best_lr(recs: list[Record], selector: dict[str, Any], claim: dict[str, Any]) -> list[Record]:
+    """Per method label, the runs of the lr with the best mean metric (failed runs rank a group last)."""
+    if "algo.lr" in selector:
+        return recs
+    lrs = {_field(r, "algo.lr") for r in recs}
+    if len(lrs) < 2:
+        return recs
+    sign = 1.0 if higher_is_better(claim) else -1.0
+    kept: list[Record] = []
+    for method in dict.fromkeys(r.get("method") for r in recs):
+        mine = [r for r in recs if r.get("method") == method]
+        by_lr: dict[Any, list[Record]] = {}
+        for r in mine:
+            by_lr.setdefault(_field(r, "algo.lr"), []).append(r)
+
+        def score(group: list[Record]) -> float:
+            vals = [value(r, claim["metric"]) for r in group]
+            if any(failed_to_train(r) for r in group) or not any(math.isfinite(v) for v in vals):
+                return -math.inf
+            return sign * float(np.mean([v for v in vals if math.isfinite(v)]))
+
+        kept += max(by_lr.values(), key=score)
+    return kept
+
+
+def select(recs: list[Record], selector: dict[str, Any], claim: dict[str, Any]) -> list[Record]:
+    return keep_best_lr([r for r in recs if matches(r, selector)], selector, claim)
+
+
+# -- statistics -------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Sample:
+    values: list[float]
+
+    @property
+    def n(self) -> int:
+        return len(self.values)
+
+    @property
+    def mean(self) -> float:
+        return float(np.mean(self.values)) if self.values else math.nan
+
+    @property
+    def std(self) -> float:
+        return float(np.std(self.values, ddof=1)) if self.n > 1 else 0.0
+
+    def text(self) -> str:
+        if not self.values:
+            return "-"
+        return f"{_fmt(self.mean)} ± {_fmt(self.std)} (n={self.n})"
+
+
+def _fmt(x: float) -> str:
+    if not math.isfinite(x):
+        return "inf" if x > 0 else "-inf" if x < 0 else "nan"
+    if x != 0 and (abs(x) >= 1e5 or abs(x) < 1e-3):
+        return f"{x:.3g}"
+    return f"{x:.2f}" if abs(x) >= 1 else f"{x:.4f}"
+
+
+def welch(a: Sample, b: Sample) -> tuple[float, float, float]:
+    """(difference of means A - B, 95 % low, 95 % high) by Welch's t interval; an infinite mean gives
+    an infinite difference with no interval, zero variances a point interval."""
+    from scipy import stats
+
+    d = a.mean - b.mean
+    if not math.isfinite(d):
+        return d, d, d
+    va = a.std**2 / a.n if a.n > 1 else 0.0
+    vb = b.std**2 / b.n if b.n > 1 else 0.0
+    se = math.sqrt(va + vb)
+    if se == 0.0:
+        return d, d, d
+    df = (va + vb) ** 2 / sum(v**2 / (n - 1) for v, n in ((va, a.n), (vb, b.n)) if n > 1 and v > 0)
+    half = float(stats.t.ppf(0.975, df)) * se
+    return d, d - half, d + half
+
+
+def t_interval(values: list[float]) -> tuple[float, float, float]:
+    from scipy import stats
+
+    m = float(np.mean(values))
+    if len(values) < 2:
+        return m, math.nan, math.nan
+    half = float(stats.t.ppf(0.975, len(values) - 1)) * float(np.std(values, ddof=1)) / math.sqrt(len(values))
+    return m, m - half, m + half
+
+
+def _finite(values: list[float]) -> list[float]:
+    return [v for v in values if not math.isnan(v)]
+
+
+# -- verdicts ---------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Outcome:
+    verdict: str
+    ours: str = ""
+    interval: str = ""
+    n: int = 0
+    steps: float | None = None
+    why: str = ""
+    numbers: dict[str, Any] = field(default_factory=dict)
+
+
+def _few(*samples: Sample) -> bool:
+    return min(s.n for s in samples) < MIN_SEEDS
+
+
+def judge_better(a: Sample, b: Sample, sign: float, size: float | None = None, tol: float = 0.0) -> Outcome:
+    """A beats B (``sign`` = +1 when higher is better), by at least ``size - tol`` for reproduced."""
+    d, lo, hi = welch(a, b)
+    d, lo, hi = (sign * d, sign * lo, sign * hi) if sign > 0 else (sign * d, sign * hi, sign * lo)
+    text = f"{_fmt(d)} [{_fmt(lo)}, {_fmt(hi)}]"
+    if a.n == 0 or b.n == 0:
+        return Outcome("not run", interval=text)
+    if hi < 0 and not _few(a, b):
+        verdict = "not reproduced"
+    elif lo > 0 and not _few(a, b):
+        verdict = "reproduced" if size is None or d >= size - tol else "direction only"
+    elif lo > 0 or hi < 0:
+        verdict = "inconclusive"
+    else:
+        verdict = "inconclusive"
+    why = f"fewer than {MIN_SEEDS} seeds" if _few(a, b) else ""
+    return Outcome(verdict, interval=text, n=min(a.n, b.n), why=why, numbers={"diff": d, "low": lo, "high": hi})
+
+
+def judge_within(a: Sample, b: Sample, delta: float, sign: float, one_sided: bool) -> Outcome:
+    d, lo, hi = welch(a, b)
+    text = f"{_fmt(d)} [{_fmt(lo)}, {_fmt(hi)}] vs ±{_fmt(delta)}"
+    if a.n == 0 or b.n == 0:
+        return Outcome("not run", interval=text)
+    if one_sided:  # only A worse than B by more than delta counts against
+        od, olo, ohi = (d, lo, hi) if sign > 0 else (-d, -hi, -lo)
+        inside, outside = olo >= -delta, ohi < -delta
+        text = f"{_fmt(od)} [{_fmt(olo)}, {_fmt(ohi)}] vs ≥ -{_fmt(delta)}"
+    else:
+        inside, outside = (lo >= -delta and hi <= delta), (lo > delta or hi < -delta)
+    few = _few(a, b)
+    verdict = "not reproduced" if outside and not few else "reproduced" if inside and not few else "inconclusive"
+    why = f"fewer than {MIN_SEEDS} seeds" if few else ""
+    return Outcome(verdict, interval=text, n=min(a.n, b.n), why=why, numbers={"diff": d, "low": lo, "high": hi})
+
+
+def combine(steps: list[Outcome]) -> str:
+    """A chain of pairwise comparisons: all reproduced -> reproduced; any reversed -> not reproduced."""
+    verdicts = [o.verdict for o in steps]
+    if not verdicts or "not run" in verdicts:
+        return "not run"
+    if all(v == "reproduced" for v in verdicts):
+        return "reproduced"
+    if "not reproduced" in verdicts:
+        return "not reproduced"
+    if all(v in ("reproduced", "direction only") for v in verdicts):
+        return "direction only"
+    return "inconclusive"
+
+
+def _sample(recs: list[Record], metric: str) -> Sample:
+    return Sample(_finite([value(r, metric) for r in recs]))
+
+
+def _steps(recs: list[Record]) -> float | None:
+    s = [r.get("steps") for r in recs if isinstance(r.get("steps"), (int, float))]
+    return float(np.median(s)) if s else None
+
+
+def evaluate_one(claim: dict[str, Any], recs: list[Record]) -> Outcome:
+    """One claim over the records of one scale."""
+    kind, metric = claim["kind"], claim["metric"]
+    sign = 1.0 if higher_is_better(claim) else -1.0
+    if kind in ("better", "within"):
+        ra, rb = select(recs, claim["a"], claim), select(recs, claim["b"], claim)
+        a, b = _sample(ra, metric), _sample(rb, metric)
+        if kind == "better":
+            out = judge_better(a, b, sign, claim.get("size"), float(claim.get("tolerance") or 0.0))
+        else:
+            out = judge_within(a, b, float(claim["delta"]), sign, bool(claim.get("one_sided")))
+        out.ours, out.steps = f"A {a.text()}; B {b.text()}", _steps(ra + rb)
+        return out
+    if kind == "diverges":
+        ra = select(recs, claim["a"], claim)
+        failed = sum(failed_to_train(r) for r in ra)
+        expect = claim.get("expect", True) is not False
+        n = len(ra)
+        text = f"{failed}/{n} failed to train"
+        if n == 0:
+            return Outcome("not run")
+        hit, miss = (failed == n, failed == 0) if expect else (failed == 0, failed == n)
+        few = n < MIN_SEEDS
+        verdict = "reproduced" if hit and not few else "not reproduced" if miss and not few else "inconclusive"
+        accs = _sample(ra, "test_acc")
+        return Outcome(verdict, ours=f"{text}; test acc {accs.text()}", interval=text, n=n, steps=_steps(ra),
+                       why=f"fewer than {MIN_SEEDS} seeds" if few else "")  # fmt: skip
+    if kind in ("monotone", "ordering"):
+        if kind == "monotone":
+            groups = [select(recs, {**claim["a"], claim["key"]: v}, claim) for v in claim["values"]]
+            names = [f"{claim['key']}={v}" for v in claim["values"]]
+            good = 1.0 if claim.get("direction", "increasing") == "increasing" else -1.0
+            pairs = [
+                (groups[i + 1], groups[i]) if good > 0 else (groups[i], groups[i + 1]) for i in range(len(groups) - 1)
+            ]
+        else:
+            groups = [select(recs, s, claim) for s in claim["methods"]]
+            names = [str(s.get("method") or s) for s in claim["methods"]]
+            pairs = [(groups[i], groups[i + 1]) for i in range(len(groups) - 1)]
+        present = [g for g in groups if g]
+        if len(present) < 2:
+            return Outcome("not run")
+        if len(present) < len(groups):  # only the values this scale ran
+            keep = [i for i, g in enumerate(groups) if g]
+            groups, names = [groups[i] for i in keep], [names[i] for i in keep]
+            pairs = (
+                [(groups[i], groups[i + 1]) for i in range(len(groups) - 1)]
+                if kind == "ordering"
+                else [
+                    (groups[i + 1], groups[i]) if good > 0 else (groups[i], groups[i + 1])
+                    for i in range(len(groups) - 1)
+                ]
+            )
+        steps = [judge_better(_sample(x, metric), _sample(y, metric), sign) for x, y in pairs]
+        ours = "; ".join(f"{nm} {_sample(g, metric).text()}" for nm, g in zip(names, groups))
+        few = any(o.why for o in steps)
+        return Outcome(combine(steps), ours=ours, interval="; ".join(o.interval for o in steps),
+                       n=min(len(g) for g in groups), steps=_steps([r for g in groups for r in g]),
+                       why=f"fewer than {MIN_SEEDS} seeds" if few else "")  # fmt: skip
+    if kind == "slope":
+        groups = {v: select(recs, {**claim["a"], claim["key"]: v}, claim) for v in claim["values"]}
+        groups = {v: g for v, g in groups.items() if g}
+        if len(groups) < 2:
+            return Outcome("not run")
+        seeds = sorted({r.get("seed") for g in groups.values() for r in g}, key=str)
+        slopes = []
+        for seed in seeds:
+            xs, ys = [], []
+            for v, g in groups.items():
+                vals = _finite([value(r, metric) for r in g if r.get("seed") == seed])
+                if vals and all(math.isfinite(y) and y > 0 for y in vals):
+                    xs.append(math.log(float(v)))
+                    ys.append(math.log(float(np.mean(vals))))
+            if len(xs) >= 2:
+                slopes.append(float(np.polyfit(xs, ys, 1)[0]))
+        if not slopes:
+            return Outcome("not run", why="no run reached the metric")
+        m, lo, hi = t_interval(slopes)
+        theory, tol = float(claim["theory"]), float(claim.get("tolerance") or 0.0)
+        text = f"{_fmt(m)} [{_fmt(lo)}, {_fmt(hi)}] vs {_fmt(theory)} ± {_fmt(tol)}"
+        few = len(slopes) < MIN_SEEDS
+        if few:
+            verdict = "inconclusive"
+        elif lo >= theory - tol and hi <= theory + tol:
+            verdict = "reproduced"
+        elif hi < theory - tol or lo > theory + tol:
+            verdict = "direction only" if np.sign(m) == np.sign(theory) else "not reproduced"
+        else:
+            verdict = "inconclusive"
+        return Outcome(verdict, ours=f"slope {_fmt(m)} over {len(slopes)} seed(s)", interval=text, n=len(slopes),
+                       steps=_steps([r for g in groups.values() for r in g]),
+                       why=f"fewer than {MIN_SEEDS} seeds" if few else "")  # fmt: skip
+    if kind == "rate_bound":
+        ra = select(recs, claim["a"], claim)
+        tol = float(claim.get("tolerance") or 0.0)
+        pairs = [(value(r, "rate"), value(r, "theory_rate")) for r in ra]
+        pairs = [(x, t) for x, t in pairs if math.isfinite(x) and math.isfinite(t)]
+        if not pairs:
+            return Outcome("not run", why="no run with a fitted and a proven rate")
+        ok = sum(x <= t + tol for x, t in pairs)
+        worst = max(x - t for x, t in pairs)
+        n = len(pairs)
+        verdict = "not reproduced" if ok < n else "reproduced" if n >= MIN_SEEDS else "inconclusive"
+        return Outcome(verdict, ours=f"{ok}/{n} runs within their bound", interval=f"max(rate - bound) {_fmt(worst)}",
+                       n=n, steps=_steps(ra), why=f"fewer than {MIN_SEEDS} runs" if n < MIN_SEEDS else "")  # fmt: skip
+    raise ClaimError(f"claim {claim.get('id')!r}: kind {kind!r} is not evaluated")
+
+
+def scales_of(claim: dict[str, Any], recs: list[Record]) -> list[str]:
+    """The scales at which any of the claim's selectors matches a run (ci first, then longer)."""
+    sels = [s for s in (claim.get("a"), claim.get("b"), *(claim.get("methods") or [])) if isinstance(s, dict)]
+    found = {r.get("scale") or "ci" for r in recs if any(matches(r, s) for s in sels)}
+    order = {"ci": 0, "long": 1, "paper": 2}
+    return sorted(found, key=lambda s: (order.get(s, 3), s))
+
+
+def evaluate(claims: list[dict[str, Any]], recs: list[Record]) -> list[dict[str, Any]]:
+    """One row per claim and scale (a claim with no runs: one ``not run`` row)."""
+    rows = []
+    for claim in claims:
+        base = {
+            "paper": claim["paper"],
+            "id": claim["id"],
+            "item": claim.get("item"),
+            "quote": claim.get("quote"),
+            "kind": claim["kind"],
+            "metric": claim.get("metric"),
+            "experiments": experiments(claim),
+            "paper_numbers": claim.get("paper_numbers"),
+            "paper_steps": claim.get("paper_steps"),
+        }
+        if claim.get("untestable"):
+            rows.append({**base, "scale": "-", "verdict": "not run", "why": str(claim["untestable"]), "n": 0})
+            continue
+        scales = scales_of(claim, recs)
+        if not scales:
+            rows.append({**base, "scale": "-", "verdict": "not run", "why": "no run of its presets", "n": 0})
+            continue
+        for scale in scales:
+            out = evaluate_one(claim, [r for r in recs if (r.get("scale") or "ci") == scale])
+            paper_steps = claim.get("paper_steps")
+            ratio = out.steps / paper_steps if out.steps and isinstance(paper_steps, (int, float)) else None
+            rows.append(
+                {
+                    **base,
+                    "scale": scale,
+                    "verdict": out.verdict,
+                    "ours": out.ours,
+                    "interval": out.interval,
+                    "n": out.n,
+                    "steps": out.steps,
+                    "horizon_ratio": ratio,
+                    "why": out.why,
+                    "numbers": {k: (v if math.isfinite(v) else None) for k, v in out.numbers.items()},
+                }
+            )
+    return rows

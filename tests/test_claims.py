@@ -1,0 +1,260 @@
+"""Claims as tests: every comparison kind on small hand-made records, the seed rule, the intervals
+(checked against a Welch interval computed by hand), and every committed claim file against the
+presets and method labels it names."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+import yaml
+
+from compress_train.runner.report import claims as C
+from compress_train.runner.report.claims_report import main as claims_main
+
+CONF = Path(__file__).resolve().parents[1] / "conf"
+
+
+def rec(method: str, acc: float | None = None, seed: int = 0, scale: str = "ci", status: str = "completed", **extra):
+    """A run record as runner/report/records.py writes it (accuracies as fractions, as the runner logs)."""
+    config = {k.replace("__", "."): v for k, v in extra.pop("config", {}).items()}
+    final = {"test_acc": acc} if acc is not None else {}
+    final.update(extra.pop("final", {}))
+    return {
+        "experiment": extra.pop("experiment", "p/fig"),
+        "method": method,
+        "seed": seed,
+        "scale": scale,
+        "status": status,
+        "steps": extra.pop("steps", 100),
+        "num_classes": 10,
+        "config": config,
+        "final": final,
+        "series": extra.pop("series", {}),
+        **extra,
+    }
+
+
+def runs(method: str, accs: list[float], **kw) -> list[dict]:
+    return [rec(method, a, seed=i, **kw) for i, a in enumerate(accs)]
+
+
+def claim(kind: str, **fields) -> dict:
+    return {"paper": "p", "id": "c", "item": "Fig. 1", "metric": "test_acc", "kind": kind, **fields}
+
+
+A, B = {"method": "A"}, {"method": "B"}
+
+
+def verdict(c: dict, records: list[dict]) -> str:
+    return C.evaluate_one(c, records).verdict
+
+
+# -- better ------------------------------------------------------------------------------------------------
+
+
+def test_better_clear_win_is_reproduced_and_its_interval_is_welchs():
+    records = runs("A", [0.90, 0.91, 0.92]) + runs("B", [0.80, 0.82, 0.81])
+    out = C.evaluate_one(claim("better", a=A, b=B), records)
+    assert out.verdict == "reproduced" and out.n == 3
+    # by hand: means 91 and 81, sample variances 1 and 1 (percent), se = sqrt(2/3), df = 4, t = 2.776
+    half = 2.7764451051977987 * math.sqrt(2 / 3)
+    assert out.numbers["diff"] == pytest.approx(10.0)
+    assert out.numbers["low"] == pytest.approx(10.0 - half) and out.numbers["high"] == pytest.approx(10.0 + half)
+
+
+def test_better_overlapping_seeds_are_inconclusive():
+    records = runs("A", [0.90, 0.80, 0.85]) + runs("B", [0.86, 0.79, 0.84])
+    assert verdict(claim("better", a=A, b=B), records) == "inconclusive"
+
+
+def test_better_reversed_is_not_reproduced():
+    records = runs("A", [0.80, 0.81, 0.82]) + runs("B", [0.90, 0.91, 0.92])
+    assert verdict(claim("better", a=A, b=B), records) == "not reproduced"
+
+
+def test_better_with_a_size_the_gap_falls_short_of_is_direction_only():
+    records = runs("A", [0.90, 0.91, 0.92]) + runs("B", [0.86, 0.87, 0.88])  # 4 points, CI [1.7, 6.3]
+    assert verdict(claim("better", a=A, b=B, size=6.0, tolerance=1.0), records) == "direction only"
+    assert verdict(claim("better", a=A, b=B, size=4.5, tolerance=1.0), records) == "reproduced"
+
+
+def test_fewer_than_three_seeds_never_reproduce():
+    records = runs("A", [0.90, 0.91]) + runs("B", [0.50, 0.51])
+    out = C.evaluate_one(claim("better", a=A, b=B), records)
+    assert out.verdict == "inconclusive" and "fewer than 3 seeds" in out.why
+
+
+def test_lower_is_better_for_losses_and_steps_to():
+    records = [rec("A", final={"train_loss": v}, seed=i) for i, v in enumerate([0.10, 0.11, 0.12])]
+    records += [rec("B", final={"train_loss": v}, seed=i) for i, v in enumerate([0.30, 0.31, 0.32])]
+    assert verdict(claim("better", metric="train_loss", a=A, b=B), records) == "reproduced"
+    assert verdict(claim("better", metric="train_loss", a=B, b=A), records) == "not reproduced"
+
+
+def test_steps_to_and_bits_to_read_the_series_in_percent():
+    r = rec("A", series={"step": [10, 20, 30], "test_acc": [0.5, 0.85, 0.9], "bits_up": [1e3, 2e3, 3e3]})
+    assert C.value(r, "steps_to:test_acc>=80") == 20.0
+    assert C.value(r, "bits_to:test_acc>=80") == 2e3
+    assert C.value(r, "steps_to:test_acc>=95") == math.inf
+    assert C.value(r, "best_test_acc") == pytest.approx(90.0)
+
+
+# -- within ------------------------------------------------------------------------------------------------
+
+
+def test_within_inside_outside_and_straddling():
+    base = runs("B", [0.900, 0.902, 0.901])
+    close = runs("A", [0.899, 0.901, 0.900]) + base
+    far = runs("A", [0.800, 0.801, 0.802]) + base
+    wide = runs("A", [0.85, 0.95, 0.90]) + base
+    c = claim("within", a=A, b=B, delta=1.0)
+    assert (verdict(c, close), verdict(c, far), verdict(c, wide)) == ("reproduced", "not reproduced", "inconclusive")
+
+
+def test_within_one_sided_only_counts_a_worse_a():
+    records = runs("A", [0.95, 0.96, 0.97]) + runs("B", [0.900, 0.902, 0.901])
+    assert verdict(claim("within", a=A, b=B, delta=1.0), records) == "not reproduced"
+    assert verdict(claim("within", a=A, b=B, delta=1.0, one_sided=True), records) == "reproduced"
+
+
+# -- diverges ----------------------------------------------------------------------------------------------
+
+
+def test_diverges_counts_diverged_status_and_chance_accuracy():
+    dead = [rec("A", 0.11, seed=0), rec("A", None, seed=1, status="diverged"), rec("A", 0.098, seed=2)]
+    alive = runs("A", [0.9, 0.91, 0.92])
+    mixed = [dead[0], *alive[1:]]
+    c = claim("diverges", a=A)
+    assert (verdict(c, dead), verdict(c, alive), verdict(c, mixed)) == ("reproduced", "not reproduced", "inconclusive")
+    assert verdict(claim("diverges", a=A, expect=False), alive) == "reproduced"
+
+
+# -- monotone, ordering ----------------------------------------------------------------------------------
+
+
+def ratio_runs(values: dict[int, list[float]]) -> list[dict]:
+    return [
+        rec("A", a, seed=i, config={"compressor__ratio": r}) for r, accs in values.items() for i, a in enumerate(accs)
+    ]
+
+
+def test_monotone_decreasing_accuracy_in_the_ratio():
+    c = claim("monotone", a=A, key="compressor.ratio", values=[16, 64, 256], direction="decreasing")
+    falling = ratio_runs({16: [0.95, 0.951, 0.952], 64: [0.90, 0.901, 0.902], 256: [0.80, 0.801, 0.802]})
+    rising = ratio_runs({16: [0.80, 0.801, 0.802], 64: [0.90, 0.901, 0.902], 256: [0.95, 0.951, 0.952]})
+    assert verdict(c, falling) == "reproduced" and verdict(c, rising) == "not reproduced"
+    only_two = [r for r in falling if r["config"]["compressor.ratio"] != 256]  # a scale that ran fewer values
+    assert verdict(c, only_two) == "reproduced"
+
+
+def test_ordering_is_a_chain_of_better():
+    records = runs("A", [0.9, 0.91, 0.92]) + runs("B", [0.8, 0.81, 0.82]) + runs("C", [0.7, 0.71, 0.72])
+    assert verdict(claim("ordering", methods=[A, B, {"method": "C"}]), records) == "reproduced"
+    assert verdict(claim("ordering", methods=[A, {"method": "C"}, B]), records) == "not reproduced"
+
+
+# -- slope, rate_bound -------------------------------------------------------------------------------------
+
+
+def test_slope_of_iterations_against_kappa():
+    records = [
+        rec("IADE", seed=s, config={"dataset__kappa": k}, series={"step": [k * (1 + 0.01 * s)], "rel_dist": [1e-7]})
+        for k in (10, 100, 1000)
+        for s in range(3)
+    ]
+    c = claim("slope", metric="steps_to:rel_dist<=1e-6", a={"method": "IADE"}, key="dataset.kappa",
+              values=[10, 100, 1000], theory=1.0, tolerance=0.1)  # fmt: skip
+    assert verdict(c, records) == "reproduced"
+    assert verdict({**c, "theory": 0.5}, records) == "direction only"
+
+
+def test_rate_bound_per_run():
+    def conv(seed, factor, bound):
+        steps = list(range(0, 60, 5))
+        return rec("IADE", seed=seed, theory_rate=bound, series={"step": steps, "rel_dist": [factor**s for s in steps]})
+
+    within = [conv(s, 0.9, 0.95) for s in range(3)]
+    assert verdict(claim("rate_bound", metric="rate", a={"method": "IADE"}), within) == "reproduced"
+    broken = within[:2] + [conv(2, 0.97, 0.95)]
+    assert verdict(claim("rate_bound", metric="rate", a={"method": "IADE"}), broken) == "not reproduced"
+
+
+# -- selection ---------------------------------------------------------------------------------------------
+
+
+def test_best_lr_per_method_is_kept_when_the_selector_spans_a_grid():
+    good = [rec("A", a, seed=i, config={"algo__lr": 1e-3}) for i, a in enumerate([0.9, 0.91, 0.92])]
+    bad = [rec("A", a, seed=i, config={"algo__lr": 1e-2}) for i, a in enumerate([0.5, 0.52, 0.51])]
+    kept = C.select(good + bad, A, claim("better", a=A, b=B))
+    assert kept == good
+    assert C.select(good + bad, {**A, "algo.lr": 1e-2}, claim("better")) == bad
+
+
+def test_a_scale_with_no_runs_of_a_claim_is_not_run_and_scales_are_separate():
+    records = runs("A", [0.9, 0.91, 0.92], scale="long") + runs("B", [0.8, 0.81, 0.82], scale="long")
+    records += runs("A", [0.5], scale="ci") + runs("B", [0.6], scale="ci")
+    rows = C.evaluate([claim("better", a=A, b=B, paper_steps=1000)], records)
+    assert [(r["scale"], r["verdict"]) for r in rows] == [("ci", "inconclusive"), ("long", "reproduced")]
+    assert rows[1]["horizon_ratio"] == pytest.approx(0.1)
+    untestable = C.evaluate([claim("better", a=A, b=B, untestable="no ImageNet here")], records)
+    assert untestable[0]["verdict"] == "not run" and untestable[0]["why"] == "no ImageNet here"
+
+
+# -- the command and the committed claim files -----------------------------------------------------------
+
+
+def test_the_command_writes_markdown_and_json(tmp_path):
+    claims_dir = tmp_path / "claims"
+    claims_dir.mkdir()
+    (claims_dir / "p.yaml").write_text(
+        yaml.safe_dump({"paper": "p", "title": "T", "claims": [claim("better", a=A, b=B, quote="A beats B")]})
+    )
+    records = tmp_path / "records" / "run_records.jsonl"
+    records.parent.mkdir()
+    records.write_text(
+        "".join(json.dumps(r) + "\n" for r in runs("A", [0.9, 0.91, 0.92]) + runs("B", [0.8, 0.81, 0.82]))
+    )
+    assert claims_main(["--claims", str(claims_dir), "--records", str(records.parent), "--out", str(tmp_path)]) == 0
+    rows = json.loads((tmp_path / "claims.json").read_text())
+    assert rows[0]["verdict"] == "reproduced" and rows[0]["scale"] == "ci"
+    assert "**reproduced**" in (tmp_path / "claims.md").read_text()
+
+
+def test_a_bad_claim_file_is_named(tmp_path, capsys):
+    (tmp_path / "p.yaml").write_text(yaml.safe_dump({"claims": [claim("bigger", a=A, b=B)]}))
+    assert claims_main(["--claims", str(tmp_path), "--records", str(tmp_path), "--out", str(tmp_path)]) == 2
+    assert "p.yaml: claim 'c': kind 'bigger' is not one of" in capsys.readouterr().err
+
+
+def _labels() -> dict[str, set[str]]:
+    experiments = {}
+    for p in (CONF / "experiment").rglob("*.yaml"):
+        name = (yaml.safe_load(p.read_text()) or {}).get("experiment_name")
+        experiments[name] = p
+    labels = {(yaml.safe_load(p.read_text()) or {}).get("label") for p in (CONF / "method").rglob("*.yaml")}
+    return {"experiments": set(experiments), "labels": {x for x in labels if x}}
+
+
+PAPERS = ("comp_ams", "sketched_ams", "hard_threshold", "aiade", "def")
+
+
+def test_every_paper_has_claims_and_every_selector_names_a_real_preset_and_label():
+    known = _labels()
+    claims = C.load_claims()
+    assert {c["paper"] for c in claims} == set(PAPERS)
+    for c in claims:
+        sels = [s for s in (c.get("a"), c.get("b"), *(c.get("methods") or [])) if isinstance(s, dict)]
+        assert sels or c.get("untestable"), c["id"]
+        for s in sels:
+            for e in s.get("experiment") if isinstance(s.get("experiment"), list) else [s.get("experiment")]:
+                assert e is None or e in known["experiments"], (c["paper"], c["id"], e)
+            for m in s.get("method") if isinstance(s.get("method"), list) else [s.get("method")]:
+                assert m is None or m in known["labels"], (c["paper"], c["id"], m)
+
+
+def test_every_committed_claim_evaluates_without_error_on_no_runs():
+    rows = C.evaluate(C.load_claims(), [])
+    assert rows and all(r["verdict"] == "not run" for r in rows)
