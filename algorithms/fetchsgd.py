@@ -11,8 +11,8 @@ same linear map at every step: its hashes depend on (seed, bucket) only):
                  ``zero_cells`` (default, the code): S_e = 0 at the cells (row j, bucket h_j(i)) of every
                  nonzero coordinate i of w (the code comments that subtracting diverged)
                  ``subtract`` (the paper): S_e -= S(w)
-               ``fetch_mask_momentum: true``: S_u = 0 at those cells too (the code means to but zeroes a
-               copy, so false, the default, is what it runs)
+               ``fetch_mask_momentum: true`` (default): S_u = 0 at those cells too, as the code's
+               ``_server_helper_sketched`` has done since its 2020-01-31 commit; false keeps S_u [U]
 
 The server state is replicated on every process (the same averaged tables everywhere). One table per
 bucket (``scope: model``: one); k = the compressor's ``k`` / ``ratio`` over the whole model.
@@ -48,7 +48,7 @@ class FetchSGD(SketchedAlgorithm):
         rho: float = 0.9,
         lr_in_error: bool = False,
         fetch_error_update: str = "zero_cells",
-        fetch_mask_momentum: bool = False,
+        fetch_mask_momentum: bool = True,
     ):
         super().__init__(params, comm, compressor, seed, lr, ef)
         self.rho, self.lr_in_error = rho, lr_in_error
@@ -64,7 +64,7 @@ class FetchSGD(SketchedAlgorithm):
             + check_rho(cfg)
             + check_choice(cfg, "lr_in_error", (False, True), False)
             + check_choice(cfg, "fetch_error_update", ERROR_UPDATES, "zero_cells")
-            + check_choice(cfg, "fetch_mask_momentum", (False, True), False)
+            + check_choice(cfg, "fetch_mask_momentum", (False, True), True)
         )
 
     def step(self, grads, step):

@@ -15,7 +15,8 @@ compressed with its error, the server's average compressed with the server's err
 
 C is ``compressor=onebit_rms`` per tensor (RMS-scaled sign; ``scope: layer``), or ``topk`` for
 ``sketched_ams``'s Top-k variant (EF kept on both sides, our choice [U]). Residuals start at 0 at
-the switch. Weight decay, if > 0, is added to the gradient as wd x. The downlink is a star
+the switch. Weight decay, if > 0, is DeepSpeed's: added to the update after the Adam step,
+x <- x - eta (m / (sqrt(v) + eps) + wd x), so it never enters m or v nor is compressed. The downlink is a star
 parameter server's message (``bits_down`` = its payload); DeepSpeed's chunked all-to-all with
 its padding to n lcm(n, 8) is not reproduced (noted in baselines.md A3). DeepSpeed's dummy first
 step is not mirrored.
@@ -66,9 +67,14 @@ class OneBitAdam(Algorithm):
             errors.append(f"`freeze_step` must be an integer >= 0 (warm-up steps of full Adam), but is {t!r}.")
         return errors
 
-    def step(self, grads, step):
+    def apply(self, m: torch.Tensor) -> None:
+        """x <- x - eta (m / (sqrt(v) + eps) + wd x) (DeepSpeed's ``update += weight_decay * p``)."""
+        update = m / self.v.sqrt().add_(self.eps)
         if self.weight_decay:
-            grads = {w: g.add(self.params, alpha=self.weight_decay) for w, g in grads.items()}
+            update.add_(self.params, alpha=self.weight_decay)
+        self.params.add_(update, alpha=-self.lr)
+
+    def step(self, grads, step):
         if step < self.freeze_step:
             return self.warmup(grads)
         for w, g in grads.items():
@@ -77,7 +83,7 @@ class OneBitAdam(Algorithm):
         mb, down = self.server.compress(self.average_decoded(messages), self.seed, step)
         for m in self.m.values():
             m.copy_(mb)
-        self.params.addcdiv_(mb, self.v.sqrt().add_(self.eps), value=-self.lr)
+        self.apply(mb)
         report.bits_down = down.bits
         report.extra["numbers_sent"] = report.elements_up + down.elements
         return report
@@ -87,8 +93,7 @@ class OneBitAdam(Algorithm):
         self.v.mul_(self.beta2).addcmul_(g, g, value=1 - self.beta2)
         for m in self.m.values():
             m.mul_(self.beta1).add_(g, alpha=1 - self.beta1)
-        m = self.m[self.comm.local_workers[0]]
-        self.params.addcdiv_(m, self.v.sqrt().add_(self.eps), value=-self.lr)
+        self.apply(self.m[self.comm.local_workers[0]])
         report.extra["numbers_sent"] = 2.0 * g.numel()
         return report
 

@@ -10,9 +10,10 @@ sketch baseline. Code: github dhroth/sketchedsgd ``sketched_optimizer.py``.
 - ``reduce`` [U]: ``mean`` (default) or ``sum`` over the workers; the code sums (its losses are divided
   by the number of workers, so its sum is our mean); the two only rescale lr.
 - ``candidates_factor: 0``: no second round, w = U(S, k) (the top k of the sketch's estimate).
-- ``lr_in_error`` [U]: false (default): lr applied to w after aggregation; true: u_i = rho u_i + lr g_i and
-  x -= w (the lr inside momentum and error, as dhroth/sketchedsgd's ``_backwardWorker`` multiplies the
-  gradient by lr before the accumulation). Identical for a constant lr.
+- ``lr_in_error`` [U]: false (default): lr applied to w after aggregation, as dhroth/sketchedsgd runs
+  today (the line of ``_backwardWorker`` that multiplied the gradient by lr before the accumulation is
+  commented out in its current code); true: u_i = rho u_i + lr g_i and x -= w (the lr inside momentum
+  and error, that line's form). Identical for a constant lr.
 - Left out: the code's dense path for parameters that are not sketched (biases by default: summed
   exactly every step, their v zeroed, u kept): every coordinate is sketched here.
 - rho is not given by 001: our choice 0.9 [U]. supp(w) = the nonzero coordinates of w (the code's

@@ -8,6 +8,8 @@ sign_i(j) table[i, bucket_i(j)]; everything after that is written out below in p
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import torch
 
@@ -378,3 +380,35 @@ def test_checks_name_the_keys_and_their_values():
     assert FetchSGD.check(fetch) == []
     assert any("`fetch_error_update`" in e for e in FetchSGD.check({**fetch, "fetch_error_update": "zero"}))
     assert any("`fetch_mask_momentum`" in e for e in FetchSGD.check({**fetch, "fetch_mask_momentum": "yes"}))
+
+
+def test_fetchsgd_masks_the_momentum_cells_by_default_as_the_public_code():
+    """CommEfficient's server zeroes S_u at the applied cells (since its 2020-01-31 commit): the default,
+    in the class and in conf/algo/fetchsgd.yaml; after a step those cells of S_u are zero."""
+    import inspect
+
+    import yaml
+
+    from compress_train.conf import __file__ as conf_init
+
+    assert inspect.signature(FetchSGD).parameters["fetch_mask_momentum"].default is True
+    yaml_cfg = yaml.safe_load((Path(conf_init).parent / "algo" / "fetchsgd.yaml").read_text())
+    assert yaml_cfg["fetch_mask_momentum"] is True
+    algo = FetchSGD(torch.zeros(D), SimCommunicator(2), sketch(), seed=SEED, lr=0.1, rho=0.9)
+    algo.step({w: G[0][w].clone() for w in range(2)}, 0)
+    hand = ByHand(hashes())
+    est = hand.estimate((hand.table(G[0][0]) + hand.table(G[0][1])) / 2)
+    for j in largest(est, K):
+        for i, b in hand.cells(j):
+            assert algo.momentum_sketch[0][i, b] == 0
+
+
+def test_sketched_sgd_default_applies_lr_after_aggregation_as_the_public_code_runs():
+    """dhroth/sketchedsgd's current code applies lr after aggregation (its lr-inside-momentum line is
+    commented out): the default, and the docs say which form is which."""
+    import inspect
+
+    from compress_train.algorithms import sketched_sgd
+
+    assert inspect.signature(sketched_sgd.SketchedSGD).parameters["lr_in_error"].default is False
+    assert "commented out" in sketched_sgd.__doc__

@@ -106,3 +106,28 @@ def test_onebit_adam_warmup_then_compressed_steps_by_hand():
     torch.testing.assert_close(algo.v, v)  # frozen
     signs_and_scales = (8 + 32) + (8 + 32)  # per tensor: signs packed to a byte + one fp32 scale
     assert r1.bits_up == r1.bits_down == signs_and_scales
+
+
+def test_onebit_adam_weight_decay_is_deepspeeds_added_to_the_update_never_compressed():
+    """DeepSpeed's 1-bit Adam: update = m / (sqrt(v) + eps) + wd x, x -= lr update. Weight decay never
+    enters m or v (a decay added to the gradient would change both and be compressed)."""
+    lr, b1, b2, eps, wd = 0.1, 0.9, 0.99, 1e-8, 0.5
+    x0 = torch.arange(1.0, 7.0)
+    x = x0.clone()
+    rms = lambda: ScopedCompressor(OneBitRMS(), LAYERS, "layer")  # noqa: E731
+    algo = OneBitAdam(
+        x, SimCommunicator(2), rms(), lr=lr, beta1=b1, beta2=b2, eps=eps, freeze_step=1, weight_decay=wd,
+        server_compressor=rms(),
+    )  # fmt: skip
+    algo.step({w: g.clone() for w, g in G[0].items()}, 0)
+    g = (G[0][0] + G[0][1]) / 2
+    m, v = (1 - b1) * g, (1 - b2) * g * g
+    x_exp = x0 - lr * (m / (v.sqrt() + eps) + wd * x0)
+    torch.testing.assert_close(x, x_exp)
+    torch.testing.assert_close(algo.v, v)  # the raw gradient's second moment: no decay in it
+    torch.testing.assert_close(algo.m[0], m)
+    x1 = x.clone()
+    algo.step({w: g.clone() for w, g in G[1].items()}, 1)
+    z = {w: b1 * m + (1 - b1) * G[1][w] for w in (0, 1)}  # the compressed momenta carry no decay either
+    mb = rms_sign((rms_sign(z[0]) + rms_sign(z[1])) / 2)
+    torch.testing.assert_close(x, x1 - lr * (mb / (v.sqrt() + eps) + wd * x1))
