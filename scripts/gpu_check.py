@@ -295,16 +295,52 @@ def junit_counts(xml_path: Path) -> dict[str, Any]:
     }
 
 
+PYTEST_OUTCOME = re.compile(r"\b(PASSED|FAILED|ERROR|SKIPPED|XFAIL|XPASS)\b")
+PYTEST_NODE = re.compile(r"\S+\.py::\S+")
+
+
+def pytest_log_counts(text: str) -> dict[str, Any]:
+    """The counts of junit_counts from ``pytest -v`` output (``nodeid OUTCOME`` or xdist's
+    ``[gwN] [ p%] OUTCOME nodeid`` lines): for a run stopped before it wrote its JUnit report."""
+    outcome_of: dict[str, str] = {}
+    for line in text.splitlines():
+        outcome, node = PYTEST_OUTCOME.search(line), PYTEST_NODE.search(line)
+        if outcome and node:
+            outcome_of[node.group(0)] = outcome.group(1)
+    outcomes = list(outcome_of.values())
+    failures = sorted(n for n, o in outcome_of.items() if o in ("FAILED", "ERROR"))
+    return {
+        "passed": sum(o in ("PASSED", "XPASS") for o in outcomes),
+        "failed": outcomes.count("FAILED"),
+        "skipped": sum(o in ("SKIPPED", "XFAIL") for o in outcomes),
+        "errors": outcomes.count("ERROR"),
+        "total": len(outcomes),
+        "failures": failures,
+    }
+
+
 def part_pytest(args: argparse.Namespace, partial: Partial) -> None:
-    xml = partial.path.with_name("pytest.xml")
-    command = [sys.executable, "-m", "pytest", "-m", "gpu", *GPU_TEST_FILES, "-q", f"--junitxml={xml}"]
+    """The GPU tests; stopped a few seconds before the part's deadline, with the counts so far."""
+    xml, log = partial.path.with_name("pytest.xml"), partial.path.with_name("pytest.log")
+    command = [sys.executable, "-m", "pytest", "-m", "gpu", *GPU_TEST_FILES, "-v", f"--junitxml={xml}"]
     if args.cpu_smoke:
         command += ["-n", "0"]  # the ini's -n auto: every core of the card's machine
-    proc = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)
-    print(proc.stdout[-3000:], proc.stderr[-2000:])
-    partial.result = {"command": " ".join(command[1:]), "returncode": proc.returncode}
+    partial.result = {"command": " ".join(command[1:]), "returncode": None}
+    partial.save()  # a kill during the first item keeps the part's frame
+    with log.open("w") as out:
+        proc = subprocess.Popen(command, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        try:
+            proc.wait(timeout=max(partial.time_left() - 3.0, 1.0))
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)  # pytest and its xdist workers
+            proc.wait()
+            partial.result.update(pytest_log_counts(log.read_text()))
+            partial.cut = ["the tests not reached before the deadline"]
+            return
+    print(log.read_text()[-3000:])
+    partial.result["returncode"] = proc.returncode
     if not xml.exists():
-        raise RuntimeError(f"pytest wrote no JUnit report (exit {proc.returncode})")
+        raise RuntimeError(f"pytest wrote no JUnit report (exit {proc.returncode}): {log.read_text()[-2000:]}")
     partial.result.update(junit_counts(xml))
 
 
@@ -339,6 +375,7 @@ def part_compressors(args: argparse.Namespace, partial: Partial) -> None:
     names = registry.available()
     rows: list[dict[str, Any]] = []
     partial.result = {"d": d, "device": args.device, "peak_gbs": peak, "copy_bytes": 8 * d, "rows": rows}
+    partial.save()  # a kill during the first item keeps the part's frame
     x = torch.randn(d, generator=torch.Generator().manual_seed(0)).to(device)
     each = args.budget_s / max(len(names), 1)
     for i, name in enumerate(names):
@@ -557,6 +594,7 @@ def part_models(args: argparse.Namespace, partial: Partial) -> None:
 
     rows: list[dict[str, Any]] = []
     partial.result = {"device": args.device, "rows": rows}
+    partial.save()  # a kill during the first item keeps the part's frame
     for i, case in enumerate(MODEL_CASES):
         left = partial.time_left()
         if left < 5.0:

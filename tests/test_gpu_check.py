@@ -9,6 +9,7 @@ import json
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import pytest
@@ -193,3 +194,35 @@ def test_junit_counts(gc, tmp_path):
         "total": 5,
         "failures": ["t::b", "t::c"],
     }
+
+
+def test_pytest_counts_from_a_stopped_run(gc):
+    log = """
+tests/test_gpu.py::test_compressor_on_cuda[model-topk] PASSED [ 10%]
+tests/test_gpu.py::test_compressor_on_cuda[layer-topk] FAILED [ 20%]
+[gw1] [ 30%] PASSED tests/test_gpu.py::test_algorithm_runs_on_cuda[sgd]
+[gw0] [ 40%] SKIPPED tests/test_gpu.py::test_algorithm_runs_on_cuda[def]
+[gw2] [ 50%] ERROR tests/test_batched_workers.py::test_masks_are_the_fused_dropout_kernels_draws_on_cuda[0.3]
+collected 55 items / 40 deselected
+"""
+    assert gc.pytest_log_counts(log) == {
+        "passed": 2,
+        "failed": 1,
+        "skipped": 1,
+        "errors": 1,
+        "total": 5,
+        "failures": [
+            "tests/test_batched_workers.py::test_masks_are_the_fused_dropout_kernels_draws_on_cuda[0.3]",
+            "tests/test_gpu.py::test_compressor_on_cuda[layer-topk]",
+        ],
+    }
+
+
+def test_the_pytest_part_stopped_at_its_deadline_keeps_its_counts(gc, tmp_path):
+    partial = tmp_path / "pytest.json"
+    deadline = time.time() + 4.0  # pytest is stopped 3 s before: during its collection
+    argv = [sys.executable, str(SCRIPT), "--run-part", "pytest", "--partial", str(partial), "--cpu-smoke"]
+    part = gc.run_part([*argv, "--deadline", str(deadline)], partial, budget_s=60.0)
+    assert part["status"] == "cut" and part["cut"] == ["the tests not reached before the deadline"], part
+    assert part["error"] is None and part["wall_s"] < 30
+    assert set(part["result"]) == PYTEST_KEYS and part["result"]["returncode"] is None
