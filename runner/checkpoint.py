@@ -58,15 +58,34 @@ def _fsync_replace(tmp: Path, path: Path) -> None:
 
 
 def save_atomic(obj: Any, path: Path) -> None:
-    """``torch.save`` to a temporary file in the same folder, fsync, rename."""
+    """``torch.save`` to a temporary file in the same folder, fsync, rename. A write that fails (a
+    full disk) removes the temporary file and raises OutputError naming the file and the cause."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
     try:
-        torch.save(obj, tmp)
+        with open(tmp, "wb") as f:  # a file object: a full disk surfaces as OSError(ENOSPC), not torch's RuntimeError
+            torch.save(obj, f)
         _fsync_replace(tmp, path)
-    except OSError as err:
-        tmp.unlink(missing_ok=True)
-        raise CheckpointError(f"cannot write checkpoint file {path}: {err}") from None
+    except BaseException as err:
+        try:
+            tmp.unlink(missing_ok=True)
+        except OSError:
+            pass
+        cause = _os_error(err)
+        if cause is not None:
+            raise OutputError(f"cannot write checkpoint file {path}: {cause.strerror or cause}") from None
+        raise
+
+
+def _os_error(err: BaseException | None) -> OSError | None:
+    """The OSError behind ``err``: torch reports a failed write as a RuntimeError raised while it
+    closes the archive, with the file's OSError (ENOSPC) as its context."""
+    seen = 0
+    while err is not None and seen < 10:
+        if isinstance(err, OSError):
+            return err
+        err, seen = err.__cause__ or err.__context__, seen + 1
+    return None
 
 
 def sha256(path: Path) -> str:

@@ -45,11 +45,11 @@ log = logging.getLogger("compress_train")
 
 
 class RunFailed(SystemExit):
-    """A run that could not go on for a reason outside the config (a full disk): one line, exit code 1."""
+    """A run that could not go on for a reason outside the config (a full disk): one line, exit code 2."""
 
     def __init__(self, message: str):
         print(f"error: {message}", file=sys.stderr)
-        super().__init__(1)
+        super().__init__(2)
 
 
 class UserError(SystemExit):
@@ -61,21 +61,26 @@ class UserError(SystemExit):
 
 
 @hydra.main(version_base="1.3", config_path="pkg://compress_train.conf", config_name="config")
-def hydra_main(cfg: DictConfig) -> None:
+def hydra_main(cfg: DictConfig) -> str | None:
     if HydraConfig.get().mode == RunMode.MULTIRUN:
         return sweep_job(cfg)
     run_job(cfg)
+    return None
 
 
-def sweep_job(cfg: DictConfig) -> None:
+def sweep_job(cfg: DictConfig) -> str | None:
     """One job of a sweep: a job that fails is recorded as failed (its summary.json, one line in the
-    log) and the sweep goes on; Ctrl-C and SIGTERM still stop the whole sweep."""
+    log, the return value "failed" that the sweep's end counts) and the sweep goes on; Ctrl-C and
+    SIGTERM still stop the whole sweep."""
     try:
         run_job(cfg)
     except (UserError, RunFailed):  # its one line is printed
         log.error(f"job {HydraConfig.get().job.num} failed; the sweep goes on")
+        return "failed"
     except Exception:
         log.exception(f"job {HydraConfig.get().job.num} failed with a traceback; the sweep goes on")
+        return "failed"
+    return None
 
 
 def run_job(cfg: DictConfig) -> None:
@@ -195,7 +200,8 @@ def main() -> None:
     flags = [a for a in args if a.startswith("-")]
     if all(a in ("-m", "--multirun") for a in flags):
         try:
-            preflight.check([a for a in length_overrides(args) if not a.startswith("-")], multirun=bool(flags))
+            overrides = [a for a in length_overrides(args) if not a.startswith("-")]
+            preflight.check(overrides, multirun=bool(flags), outputs=True)
         except preflight.PreflightError as err:
             raise UserError(str(err)) from None
         except preflight.NothingToDo as done:

@@ -6,7 +6,9 @@ from __future__ import annotations
 import json
 import math
 import os
+import socket
 import sys
+import time
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -99,3 +101,51 @@ def flatten(d: dict[str, Any], prefix: str = "", sep: str = ".") -> dict[str, An
         else:
             out[f"{prefix}{k}"] = v
     return out
+
+
+# -- liveness: a run whose writer died (SIGKILL, a lost node) reads as "died", not "running" -------
+
+HEARTBEAT_S = 60.0  # the writer refreshes summary.json at least this often while it trains
+STALE_S = 1800.0  # a run on another host without a heartbeat this long has died
+LIVE = ("starting", "running")
+
+
+def _start_ticks(pid: int) -> int | None:
+    """A process's start time in clock ticks since boot (Linux), to tell it from a later one reusing its pid."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        return int(stat.rsplit(")", 1)[1].split()[19])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def writer_stamp() -> dict[str, Any]:
+    """Who writes the run (pid, host, its start time) and when it last said so (``heartbeat``, Unix time)."""
+    pid = os.getpid()
+    return {"pid": pid, "host": socket.gethostname(), "started": _start_ticks(pid), "heartbeat": time.time()}
+
+
+def _alive(pid: Any, started: Any) -> bool:
+    if not isinstance(pid, int) or pid <= 0:
+        return True  # nothing to test: trust the status
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass  # another user's process: it exists
+    return started is None or _start_ticks(pid) in (None, started)
+
+
+def run_status(summary: dict[str, Any]) -> str:
+    """The status a reader should report: the summary's own, except ``died`` for a ``starting`` /
+    ``running`` run whose writer is gone (on this host: its pid no longer runs; on another host: no
+    heartbeat for ``STALE_S``). A summary without a writer stamp keeps its status."""
+    status = summary.get("status", "unknown")
+    writer = summary.get("writer")
+    if status not in LIVE or not isinstance(writer, dict):
+        return status
+    if writer.get("host") == socket.gethostname():
+        return status if _alive(writer.get("pid"), writer.get("started")) else "died"
+    beat = writer.get("heartbeat")
+    return "died" if isinstance(beat, (int, float)) and time.time() - beat > STALE_S else status

@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import difflib
 import itertools
+import json
 import os
+import tempfile
 from pathlib import Path
 from typing import Any, cast
 
@@ -25,7 +27,7 @@ from hydra.core.override_parser.types import Override
 from hydra.errors import ConfigCompositionException
 from omegaconf import OmegaConf
 
-from compress_train.runner.config.check import ConfigError, check_config
+from compress_train.runner.config.check import ConfigError, check_config, check_scale
 from compress_train.runner.discover import CONF, explain_composition_error, nearest_key
 
 MAX_JOBS = 512  # a larger sweep is validated job by job as it runs
@@ -101,14 +103,26 @@ def jobs(parsed, sweeper_params: dict[str, str]) -> list[list[str]]:
 
 
 def writable(directory: str) -> str | None:
+    """None when ``directory`` can be created (or written into), else the nearest existing ancestor
+    that blocks it. Tried for real, with a temporary folder removed at once: permission bits do not
+    tell (root may write anywhere, but not into /proc or a read-only mount)."""
     path = Path(directory).expanduser().absolute()
     while not path.exists():
         path = path.parent
-    return None if path.is_dir() and os.access(path, os.W_OK) else str(path)
+    if not path.is_dir():
+        return str(path)
+    try:
+        os.rmdir(tempfile.mkdtemp(prefix=".compress-train-probe-", dir=path))
+    except OSError:
+        return str(path)
+    return None
 
 
-def check(overrides: list[str], multirun: bool) -> None:
-    """Raise PreflightError with every problem of the command line's job(s)."""
+def check(overrides: list[str], multirun: bool, outputs: bool = False) -> None:
+    """Raise PreflightError with every problem of the command line's job(s). With ``outputs`` (the
+    CLI, just before Hydra starts) also what reads the file system: a single run's directory
+    (``check_run_dir``; NothingToDo for a finished run resumed with nothing to extend) and the data
+    every job of a sweep needs (``check_data``)."""
     try:
         parsed = OverridesParser.create().parse_overrides(overrides)
     except Exception:  # a malformed override: Hydra's own message says what is wrong
@@ -156,23 +170,44 @@ def check(overrides: list[str], multirun: bool) -> None:
                 f"`hydra.{'sweep' if multirun else 'run'}.dir` '{target}' cannot be created: "
                 f"'{blocked}' is not a writable directory."
             )
+        scale_errors = check_scale(cfg)  # before anything interpolates ${scales.${scale}...}
+        if scale_errors:
+            raise PreflightError("invalid configuration:\n  " + "\n  ".join(scale_errors))
         params = cfg.hydra.sweeper.get("params") if multirun else None
         # a sweeper preset is a mapping of config keys to sweep strings
         sweeper = cast("dict[str, Any]", OmegaConf.to_container(params, resolve=True)) if params else {}
         todo = jobs(plain, {k: str(v) for k, v in sweeper.items()}) if multirun else [first]
         bad = []
+        datasets: dict[str, Any] = {}  # the sweep's distinct dataset sections
         for job in todo[:MAX_JOBS]:
             try:
-                check_config(compose(config_name="config", overrides=job))
+                job_cfg = compose(config_name="config", overrides=job)
+                check_config(job_cfg)
+                datasets.setdefault(json.dumps(OmegaConf.to_container(job_cfg.dataset, resolve=True)), job_cfg.dataset)
             except ConfigError as err:
                 bad.append((job, err.errors))
             except ConfigCompositionException as err:
                 bad.append((job, [explain_composition_error(f"{err} {err.__cause__ or ''}", None) or str(err)]))
     if bad and not multirun:
         raise PreflightError("invalid configuration:\n  " + "\n  ".join(bad[0][1]))
-    if not multirun:
+    if not multirun and outputs:
         check_run_dir(cfg)
     if bad:
         lines = [f"{len(bad)} of {len(todo)} sweep jobs are invalid; none was started:"]
         lines += [f"  {' '.join(job)}:\n    " + "\n    ".join(errs) for job, errs in bad]
         raise PreflightError("\n".join(lines))
+    if multirun and outputs:
+        check_data(list(datasets.values()), len(todo))
+
+
+def check_data(datasets: list[Any], jobs: int) -> None:
+    """Load every distinct dataset a sweep's jobs need, once, before the first job: data that is
+    missing or unreadable stops the sweep with its one line instead of failing every job alike."""
+    from compress_train.datasets.errors import DataFileError
+    from compress_train.runner.tasks.data import load_dataset
+
+    for section in datasets:
+        try:
+            load_dataset(section, lambda message: None)
+        except DataFileError as err:
+            raise PreflightError(f"{err} (the sweep's {jobs} job(s) need it; none was started)") from None

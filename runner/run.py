@@ -19,7 +19,7 @@ from compress_train.algorithms.communicator import Communicator
 from compress_train.compressors.registry import Registry
 from compress_train.runner import checkpoint, resume_rules
 from compress_train.runner.config.check import component_params
-from compress_train.runner.metrics import Sink
+from compress_train.runner.metrics import LIVE, Sink, run_status
 from compress_train.runner.signals import StopRequest
 from compress_train.runner.trainer import Trainer, pick_device
 
@@ -193,6 +193,12 @@ def check_before_writing(cfg: DictConfig, run_dir: Path) -> dict[str, Any] | Non
         old, where = (resume_rules.plain_config(OmegaConf.load(frozen)) if frozen.is_file() else None), run_dir
     diff = resume_rules.check(old, new, where)
     previous = read_summary(run_dir)
+    if previous is not None and run_status(previous) in LIVE and isinstance(previous.get("writer"), dict):
+        writer = previous["writer"]
+        raise RunDirError(
+            f"run directory {run_dir} is still being written by pid {writer.get('pid')} on {writer.get('host')} "
+            f"(status {previous['status']}): stop that run before resuming it"
+        )
     if previous is None or previous.get("status") not in FINISHED:
         return None
     if not resume_rules.extends(diff):

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 import os
+import shutil
 import signal
 import time
 from dataclasses import asdict, dataclass, field, fields
@@ -30,7 +31,7 @@ from compress_train.compressors import registry as compressors
 from compress_train.compressors.scope import ScopedCompressor
 from compress_train.runner import checkpoint, network_model, resume_rules
 from compress_train.runner.config.check import component_params, compressor_params, qualify
-from compress_train.runner.metrics import Sink
+from compress_train.runner.metrics import HEARTBEAT_S, Sink, writer_stamp
 from compress_train.runner.schedule import lr_at
 from compress_train.runner.signals import StopRequest
 from compress_train.runner.tasks import select_task
@@ -124,6 +125,7 @@ class Trainer:
         self.first_loss: float | None = None  # step 1's loss, at the initial point (train.diverge_ratio)
         self.elapsed_at_start = 0.0  # work time before this process started (a resume)
         self.interval: int | None = None  # checkpoint_every=auto, once measured
+        self.last_beat = time.monotonic()  # the writer's last summary write (heartbeat)
         self.fault = FaultInjection.from_env(min(comm.local_workers))
         self.network = network_model.from_config(cfg.get("network"))  # projected comm time, or None
         algo_cls = ALGORITHMS.get(cfg.algo.name)
@@ -134,6 +136,12 @@ class Trainer:
 
         def make_compressor() -> ScopedCompressor:
             params = compressor_params(cfg.compressor, task.numel, algo_cls.needs)
+            k = params.get("k")
+            if isinstance(k, int) and k > task.numel:
+                raise ParameterError(
+                    f"`compressor.k` must be at most the model's {task.numel:,} parameters (a value and an index "
+                    f"per kept element: k = d already costs twice the dense gradient), but is {k:,}."
+                )
             comp = compressors.build(cfg.compressor.name, params)
             # the values in force (a rule such as lam_rule=inv_sqrt_kmin is resolved only here)
             summary["compressor"] = cfg.compressor.name
@@ -267,10 +275,19 @@ class Trainer:
                 sink.log(row)
 
     def write_summary(self, status: str, final: dict[str, Any]) -> None:
+        """The summary with this status and final row; its ``writer`` stamp is the heartbeat readers
+        tell a dead run by (``metrics.run_status``)."""
         self.summary.update(status=status, final=final, steps=self.totals.steps, totals=self.totals.cumulative())
         if self.comm.is_writer:
+            self.summary["writer"] = writer_stamp()
+            self.last_beat = time.monotonic()
             for sink in self.sinks:
                 sink.summary(self.summary)
+
+    def heartbeat(self) -> None:
+        """Rewrite the summary (status running) when the last write is ``HEARTBEAT_S`` old."""
+        if self.comm.is_writer and time.monotonic() - self.last_beat > HEARTBEAT_S:
+            self.write_summary("running", self.summary.get("final") or {})
 
     # -- checkpoints --------------------------------------------------------------------------
 
@@ -286,8 +303,17 @@ class Trainer:
         return interval is not None and interval != 0 and step % interval == 0
 
     def save_checkpoint(self, start: float) -> None:
-        """Write this process's part, then (writer) the shared part and, once all have written, the manifest."""
+        """Write this process's part, then (writer) the shared part and, once all have written, the
+        manifest. A write that fails removes the incomplete checkpoint when this process writes all of it."""
         folder = checkpoint.step_dir(self.run_dir, self.step)
+        try:
+            self._write_checkpoint(folder, start)
+        except BaseException:
+            if self.comm.is_writer and len(self.comm.local_workers) == self.cfg.workers:
+                shutil.rmtree(folder, ignore_errors=True)
+            raise
+
+    def _write_checkpoint(self, folder: Path, start: float) -> None:
         rank = min(self.comm.local_workers)
         checkpoint.save_atomic(
             {
@@ -430,6 +456,7 @@ class Trainer:
                     status = "converged"
                     self.log(f"converged at step {step}: {self.task.convergence_note()}")
                     break
+                self.heartbeat()
                 request = stop.agreed(self.comm) if stop is not None else None
                 if request is not None or self.checkpoint_due(step, start):
                     self.save_checkpoint(start)

@@ -100,7 +100,7 @@ def test_a_full_disk_is_one_line_and_leaves_no_temporary_file(tmp_path):
     run.mkdir()
     (run / "summary.json.tmp").symlink_to("/dev/full")  # every write to it fails with ENOSPC
     proc = run_cli(f"hydra.run.dir={run}", "train.max_steps=2", cwd=tmp_path)
-    assert proc.returncode == 1
+    assert proc.returncode == 2
     assert f"error: cannot write {run / 'summary.json'}: No space left on device" in proc.stderr
     assert "Traceback" not in proc.stderr and not (run / "summary.json.tmp").exists()
     assert summary(run)["status"] == "failed"  # the next write had room again

@@ -22,6 +22,7 @@ from cli_helpers import BIN, QUICK, metrics, run_cli, summary
 from compress_train.algorithms.registry import ALGORITHMS
 from compress_train.runner import checkpoint
 from compress_train.runner.launch import launch
+from compress_train.runner.metrics import run_status
 
 pytestmark = pytest.mark.slow
 STEPS = ("threads=1", "train.log_every=2", "train.eval_every=6")
@@ -218,6 +219,7 @@ def test_sigkill_then_resume_equals_the_uninterrupted_run(tmp_path, name, launch
     )
     assert proc.returncode == (-signal.SIGKILL if launcher == "sim" else 2), proc.stdout + proc.stderr
     assert summary(killed)["status"] == ("running" if launcher == "sim" else "failed")  # what the death leaves
+    assert run_status(summary(killed)) == ("died" if launcher == "sim" else "failed")  # what every reader sees
     assert [json.loads((c / "manifest.json").read_text())["step"] for c in checkpoint.complete(killed)][-1] == 4
     proc = run_cli(f"hydra.run.dir={killed}", *setup, "resume=auto", cwd=tmp_path)
     assert proc.returncode == 0, proc.stdout + proc.stderr

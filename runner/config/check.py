@@ -65,8 +65,38 @@ def component_params(section: DictConfig | dict, drop: tuple[str, ...] = ("name"
 BN_STATS = ("broadcast", "average")
 
 
+SCALES = ("ci", "paper")  # what ``scale`` may be without an experiment preset (which defines its own)
+
+
+def check_scale(cfg: DictConfig) -> list[str]:
+    """``scale`` names one of the experiment preset's ``scales`` (or, without a preset, ci | paper)."""
+    scales = cfg.get("scales")
+    allowed = [str(k) for k in scales.keys()] if isinstance(scales, DictConfig) else list(SCALES)
+    if cfg.get("scale") in allowed:
+        return []
+    where = (
+        f"the scales experiment={cfg.get('experiment_name')} defines"
+        if isinstance(scales, DictConfig)
+        else ("it only selects an experiment preset's settings")
+    )
+    return [f"`scale` must be one of {allowed} ({where}), but is {cfg.get('scale')!r}."]
+
+
+def check_milestones(schedule: Any) -> list[str]:
+    """Step-decay milestones in increasing order (a decreasing list would decay at the wrong epochs)."""
+    milestones = schedule.get("milestones") if isinstance(schedule, dict) else None
+    if not isinstance(milestones, list) or not all(isinstance(m, (int, float)) for m in milestones):
+        return []  # check_schedule reports a malformed list
+    if any(b <= a for a, b in zip(milestones, milestones[1:])):
+        return [f"`train.lr_schedule.milestones` must be strictly increasing epochs, but is {milestones!r}."]
+    return []
+
+
 def check_config(cfg: DictConfig) -> None:
     """Raise ConfigError listing every invalid value in ``cfg``."""
+    scale_errors = check_scale(cfg)
+    if scale_errors:  # a preset's values interpolate ${scales.${scale}...}: nothing else resolves
+        raise ConfigError(scale_errors)
     errors: list[str] = []
     _int(errors, "seed", cfg.seed, 0)
     _int(errors, "workers", cfg.workers, 1)
@@ -145,7 +175,9 @@ def check_config(cfg: DictConfig) -> None:
         errors += check_compressor(cfg.compressor, algo_cls.needs if algo_cls else None)
 
     schedule = t.get("lr_schedule")
-    errors += check_schedule(OmegaConf.to_container(schedule) if isinstance(schedule, DictConfig) else schedule)
+    plain_schedule = OmegaConf.to_container(schedule) if isinstance(schedule, DictConfig) else schedule
+    errors += check_schedule(plain_schedule)
+    errors += check_milestones(plain_schedule)
     if t.get("lr_schedule") is not None and algo_cls is not None and algo_cls.needs.problem == "required":
         errors.append(f"`train.lr_schedule` must be null for algo={algo_cls.name}: its step size is the theory's.")
     errors += check_controller(cfg)

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from compress_train.runner.metrics import flatten, read_metrics
+from compress_train.runner.metrics import flatten, read_metrics, run_status
 
 RUN_COLUMNS = [
     "run_dir",
@@ -267,6 +267,7 @@ def load_runs(paths: list[str | Path]) -> tuple[pd.DataFrame, pd.DataFrame]:
         s = load_summary(run_dir)
         if s is None:
             continue
+        s["status"] = run_status(s)  # "died": a running run whose writer is gone
         if s.get("status") not in REPORTED:  # running, interrupted, preempted, failed: not a result yet
             unfinished.append(f"{run_dir} ({s.get('status')})")
             continue
