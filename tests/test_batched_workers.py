@@ -76,16 +76,22 @@ def test_batched_equals_sequential_on_vgg16_bn(tmp_path, one_thread):
     assert_same_steps(trainer(tmp_path / "a", *setup), trainer(tmp_path / "b", *setup), steps=2)
 
 
-def test_gradients_at_worker_points_take_the_sequential_path(tmp_path, one_thread):
-    seq, bat = (
-        trainer(tmp_path / "a", "workers=2", "train.batch_size=4"),
-        trainer(tmp_path / "b", "workers=2", "train.batch_size=4"),
-    )
+def test_gradients_at_worker_points(tmp_path, one_thread):
+    """``def``'s detached points: each worker's gradient at its own point, the model left as it was."""
+    setup = ("workers=3", "train.batch_size=4", "model.batch_norm=true")
+    seq, bat = trainer(tmp_path / "a", *setup), trainer(tmp_path / "b", *setup)
     bat.task.batched = BatchedWorkers(bat.task, dropout_seed)
-    points = {w: seq.task.params.clone() + 0.01 * w for w in (0, 1)}
-    ga, la = seq.task.local_gradients(0, seq.task.params, points=points)
-    gb, lb = bat.task.local_gradients(0, bat.task.params, points=points)
-    assert la == lb and all(torch.equal(ga[w], gb[w]) for w in ga)
+    calls = forward_calls(bat.task.model)
+    before = bat.task.params.clone()
+    for step in range(2):
+        points = {w: seq.task.params + 0.01 * (w + 1) * torch.randn_like(seq.task.params) for w in (0, 1, 2)}
+        ga, la = seq.task.local_gradients(step, seq.task.params, points=points)
+        gb, lb = bat.task.local_gradients(step, bat.task.params, points=points)
+        for w in ga:
+            assert float((ga[w] - gb[w]).norm()) <= GRAD_RTOL * float(ga[w].norm()), (step, w)
+        assert lb == pytest.approx(la, rel=GRAD_RTOL)
+        assert float((ga[0] - ga[1]).norm()) > 1e-3 * float(ga[0].norm())  # the points did move the gradients
+    assert calls[0] == 3 and torch.equal(bat.task.params, before)  # one probe, one batched pass per step
 
 
 @pytest.mark.parametrize("p", [0.3, 0.5])
@@ -110,8 +116,10 @@ def test_masks_are_the_fused_dropout_kernels_draws_on_cuda(p):
     assert torch.equal(x * mask, want)
 
 
-def run_rows(run_dir: Path, batched: bool) -> list[dict]:
-    composed = compose_config(*QUICK, "workers=4", "train.batch_size=16", "train.max_steps=6", "train.log_every=2")
+def run_rows(run_dir: Path, batched: bool, *overrides: str) -> list[dict]:
+    composed = compose_config(
+        *QUICK, "workers=4", "train.batch_size=16", "train.max_steps=6", "train.log_every=2", *overrides
+    )
     cfg = OmegaConf.create(OmegaConf.to_container(composed, resolve=True))  # untyped: the key is not in the schema
     cfg.train.batched_workers = batched
     threads = torch.get_num_threads()
@@ -123,14 +131,21 @@ def run_rows(run_dir: Path, batched: bool) -> list[dict]:
 
 
 @pytest.mark.slow
-def test_a_batched_run_is_the_sequential_run_within_the_golden_rule(tmp_path, monkeypatch):
-    seq = run_rows(tmp_path / "seq", False)
+@pytest.mark.parametrize(
+    "overrides",
+    [(), ("algo=def", "compressor=rbgs", "model.batch_norm=true", "train.bn_stats=average")],
+    ids=["default", "def_detached_points_bn"],
+)
+def test_a_batched_run_is_the_sequential_run_within_the_golden_rule(tmp_path, monkeypatch, overrides):
+    seq = run_rows(tmp_path / "seq", False, *overrides)
     batched_steps = []
     original = BatchedWorkers.local_gradients
     monkeypatch.setattr(
-        BatchedWorkers, "local_gradients", lambda self, step: batched_steps.append(step) or original(self, step)
+        BatchedWorkers,
+        "local_gradients",
+        lambda self, step, points=None: batched_steps.append(step) or original(self, step, points),
     )
-    bat = run_rows(tmp_path / "bat", True)
+    bat = run_rows(tmp_path / "bat", True, *overrides)
     assert batched_steps == list(range(6))  # train.batched_workers took every step
     assert len(seq) == len(bat) == 3
     for a, b in zip(bat, seq):

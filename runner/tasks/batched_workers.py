@@ -17,9 +17,10 @@ workers of ``torch.func.grad`` of a ``functional_call``:
   buffers (``num_batches_tracked``) advance once per worker, as there.
 
 Gradients equal the sequential path's up to float rounding (the batched kernels sum in another
-order). Where it does not apply it returns None and the task runs its loop: gradients at per-worker
-points, a functional ``F.dropout`` outside ``nn.Dropout`` modules that this class cannot see
-(none of the network task's models), a model whose ``nn.Dropout`` calls change with the input.
+order). Gradients at per-worker points (``def``'s detached points) batch the points too. Where
+batches differ in shape it returns None and the task runs its loop. Not covered: a functional
+``F.dropout`` outside ``nn.Dropout`` modules, which this class cannot see (none of the network
+task's models use one), and a model whose ``nn.Dropout`` calls change with the input's values.
 """
 
 from __future__ import annotations
@@ -110,9 +111,12 @@ class BatchedWorkers:
             x = t.data.augment(x, generator_for((t.cfg.seed, step, w), "cpu"))
         return x, t.y_train[idx]
 
-    def local_gradients(self, step: int) -> tuple[dict[int, Tensor], list[float]] | None:
-        """(gradients by worker, losses), as the sequential path's at the model's parameters, or
-        None (nothing drawn) where a worker's batch differs in shape from worker 0's."""
+    def local_gradients(
+        self, step: int, points: dict[int, Tensor] | None = None
+    ) -> tuple[dict[int, Tensor], list[float]] | None:
+        """(gradients by worker, losses), as the sequential path's: at the model's parameters or,
+        with ``points``, each worker at its own flat point. None (nothing drawn) where a worker's
+        batch differs in shape from worker 0's."""
         t = self.task
         workers = list(t.comm.local_workers)
         states = [s.state() for s in (t.streams[w] for w in workers)]
@@ -131,7 +135,7 @@ class BatchedWorkers:
             per_worker.append(dropout_masks([s for _, s in calls], [p_of[n] for n, _ in calls], t.device))
         masks = [torch.stack([m[i] for m in per_worker]) for i in range(len(calls))]
 
-        params = {n: p.detach() for n, p in self.model.named_parameters() if n in set(self.param_names)}
+        params = self.worker_params(workers, points)
         buffers = dict(self.model.named_buffers())
         stacked = {n: b.unsqueeze(0).repeat(len(workers), *([1] * b.dim())).clone() for n, b in buffers.items()}
 
@@ -142,7 +146,7 @@ class BatchedWorkers:
 
         originals = self.swap_dropouts({name: MaskedDropout(self) for name, _ in self.dropouts})
         try:
-            grads, losses = vmap(grad(loss_of, has_aux=True), in_dims=(None, 0, 0, 0, 0))(
+            grads, losses = vmap(grad(loss_of, has_aux=True), in_dims=(None if points is None else 0, 0, 0, 0, 0))(
                 params, stacked, xs, ys, masks
             )
         finally:
@@ -151,6 +155,19 @@ class BatchedWorkers:
         flat = torch.cat([grads[n].reshape(len(workers), -1) for n in self.param_names], dim=1)
         self.keep_buffers(buffers, stacked, len(workers))
         return {w: flat[i].clone() for i, w in enumerate(workers)}, losses.tolist()
+
+    def worker_params(self, workers: list[int], points: dict[int, Tensor] | None) -> dict[str, Tensor]:
+        """The parameters by name: the model's, or with ``points`` each stacked over the workers
+        from their flat points (worker order)."""
+        named = dict(self.model.named_parameters())
+        if points is None:
+            return {n: named[n].detach() for n in self.param_names}
+        sizes = self.task.flat.layer_sizes
+        parts = [points[w].split(sizes) for w in workers]
+        return {
+            n: torch.stack([p[i] for p in parts]).view(len(workers), *named[n].shape)
+            for i, n in enumerate(self.param_names)
+        }
 
     def keep_buffers(self, buffers: dict[str, Tensor], stacked: dict[str, Tensor], n: int) -> None:
         """The model's buffers after the workers' passes, as the sequential path leaves them."""

@@ -92,8 +92,8 @@ class NetworkTask(Task):
         worker's own point, loaded into the model for its pass and the parameters put back after.
         BatchNorm statistics (``train.bn_stats``): worker 0's (``broadcast``) or, with ``average``,
         every worker's kept for ``after_step`` to average."""
-        if self.batched is not None and points is None:
-            batched = self.batched.local_gradients(step)
+        if self.batched is not None:
+            batched = self.batched.local_gradients(step, points)
             if batched is not None:
                 return batched
         grads, losses = {}, []
