@@ -3,7 +3,7 @@
 # order that settles the most claims soonest. Every piece is its own resumable sweep: re-running this script
 # skips finished jobs (resume=auto), so a session cut short carries on in the next.
 # Usage: bash scripts/run_def_long.sh [SWEEP_ROOT] [PIECE...]   (default root outputs/def_long; all pieces)
-# About 10 minutes a run on one thread of an idle 2-core machine; 63 runs in all. Run two copies on two
+# About 10 minutes a run on one thread of an idle 2-core machine; 69 runs in all. Run two copies on two
 # pieces at once (`... outputs/def_long table1_ef_defa` and `... outputs/def_long table1_rest`) to use both cores.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -19,8 +19,9 @@ declare -A pieces=(
   [sgd_bn]="experiment=def/sgd model.batch_norm=true"
   [ef_lr]="experiment=def/table1 method=def/ef method_args.ratio=64 method_args.lr_ef=0.003,0.001"
   [table4]="experiment=def/table4 method_args.lam=0.1,0.8"
+  [ef21]="experiment=def/table1 method=def/ef21"
 )
-order=(sgd table1_ef_defa table1_rest ef_bn sgd_bn ef_lr table4)
+order=(sgd table1_ef_defa table1_rest ef_bn sgd_bn ef_lr table4 ef21)
 [ $# -gt 0 ] && order=("$@")
 mkdir -p "$root"
 for piece in "${order[@]}"; do
