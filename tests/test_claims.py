@@ -199,6 +199,7 @@ def test_a_scale_with_no_runs_of_a_claim_is_not_run_and_scales_are_separate():
     rows = C.evaluate([claim("better", a=A, b=B, paper_steps=1000)], records)
     assert [(r["scale"], r["verdict"]) for r in rows] == [("ci", "inconclusive"), ("long", "reproduced")]
     assert rows[1]["horizon_ratio"] == pytest.approx(0.1)
+    assert rows[1]["horizon_effect"].startswith("toward the claim")  # ci: A 10 points behind; long: 10 ahead
     untestable = C.evaluate([claim("better", a=A, b=B, untestable="no ImageNet here")], records)
     assert untestable[0]["verdict"] == "not run" and untestable[0]["why"] == "no ImageNet here"
 

@@ -409,7 +409,8 @@ def evaluate_one(claim: dict[str, Any], recs: list[Record]) -> Outcome:
         verdict = "reproduced" if hit and not few else "not reproduced" if miss and not few else "inconclusive"
         accs = _sample(ra, "test_acc")
         return Outcome(verdict, ours=f"{text}; test acc {accs.text()}", interval=text, n=n, steps=_steps(ra),
-                       why=f"fewer than {MIN_SEEDS} seeds" if few else "")  # fmt: skip
+                       why=f"fewer than {MIN_SEEDS} seeds" if few else "",
+                       numbers={"failed": failed / n})  # fmt: skip
     if kind in ("monotone", "ordering"):
         if kind == "monotone":
             groups = [select(recs, {**claim["a"], claim["key"]: v}, claim) for v in claim["values"]]
@@ -499,8 +500,31 @@ def scales_of(claim: dict[str, Any], recs: list[Record]) -> list[str]:
     return sorted(found, key=lambda s: (order.get(s, 3), s))
 
 
+def closeness(claim: dict[str, Any], numbers: dict[str, float]) -> float | None:
+    """How far a result is in the claim's favour (larger: more so), to compare horizons."""
+    kind = claim["kind"]
+    if kind == "better" and "diff" in numbers:
+        return numbers["diff"]
+    if kind == "within" and "diff" in numbers:
+        d = numbers["diff"] * (1.0 if higher_is_better(claim) else -1.0)
+        return d if claim.get("one_sided") else -abs(numbers["diff"])
+    if kind == "diverges" and "failed" in numbers:
+        return numbers["failed"] if claim.get("expect", True) is not False else -numbers["failed"]
+    return None
+
+
+def horizon_effect(claim: dict[str, Any], shorter: dict[str, float], longer: dict[str, float]) -> str:
+    """Whether the longer horizon moved our number toward the claim ("toward", "away", "unchanged")."""
+    a, b = closeness(claim, shorter), closeness(claim, longer)
+    if a is None or b is None or not (math.isfinite(a) and math.isfinite(b)):
+        return ""
+    word = "toward the claim" if b > a + 1e-12 else "away from the claim" if b < a - 1e-12 else "unchanged"
+    return f"{word} ({_fmt(a)} -> {_fmt(b)})"
+
+
 def evaluate(claims: list[dict[str, Any]], recs: list[Record]) -> list[dict[str, Any]]:
-    """One row per claim and scale (a claim with no runs: one ``not run`` row)."""
+    """One row per claim and scale (a claim with no runs: one ``not run`` row); a row at a longer scale
+    says whether its horizon moved the result toward the claim, against the ci row."""
     rows = []
     for claim in claims:
         base = {
@@ -521,8 +545,12 @@ def evaluate(claims: list[dict[str, Any]], recs: list[Record]) -> list[dict[str,
         if not scales:
             rows.append({**base, "scale": "-", "verdict": "not run", "why": "no run of its presets", "n": 0})
             continue
+        ci_numbers: dict[str, float] | None = None
         for scale in scales:
             out = evaluate_one(claim, [r for r in recs if (r.get("scale") or "ci") == scale])
+            effect = horizon_effect(claim, ci_numbers, out.numbers) if ci_numbers is not None else ""
+            if scale == "ci":
+                ci_numbers = out.numbers
             paper_steps = claim.get("paper_steps")
             ratio = out.steps / paper_steps if out.steps and isinstance(paper_steps, (int, float)) else None
             rows.append(
@@ -536,6 +564,7 @@ def evaluate(claims: list[dict[str, Any]], recs: list[Record]) -> list[dict[str,
                     "steps": out.steps,
                     "horizon_ratio": ratio,
                     "why": out.why,
+                    "horizon_effect": effect,
                     "numbers": {k: (v if math.isfinite(v) else None) for k, v in out.numbers.items()},
                 }
             )
