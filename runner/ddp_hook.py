@@ -8,6 +8,11 @@ gradient bucket DDP hands over, each rank does what a worker of ``algo=ef_sgd`` 
 returns (1/n) sum_i decode(message_i), summed in worker order, as the bucket's gradient. DDP does
 not divide a hook's result by the world size: the hook returns the average itself.
 
+Defaults: ``ef="scaled"``, ``scope="layer"``, i.e. the runner's ``algo=ef_sgd compressor.scope=layer``
+(the runner's own scope default is ``model``: pass ``scope="model"`` and put the model in one DDP
+bucket for ``algo=ef_sgd`` as it stands). Layer scope is the hook's default because it works with
+any bucketing.
+
 Contract:
 - ``compressor``: a ``Compressor`` object, or a registry name (``compressors/registry.py``) with
   its parameters in ``compressor_params``; ``ef``: an ``algo.ef`` mode (``algorithms/error_feedback/``,

@@ -12,7 +12,7 @@ Part ``compressors``: for each vector length d (``--sizes``, default 25M), a see
 vector; every registered compressor (its YAML defaults in ``conf/compressor/``, in a
 ScopedCompressor) is timed for compress, decompress and both (one compress followed by the
 decompress of its payload, in the same repeat). The table gives the milliseconds, both / copy,
-the issue-14 target for that ratio (defined at d = 25M, one thread) and whether it is met, and the
+the goal for that ratio (defined at d = 25M, one thread) and whether it is met, and the
 bits of the payload actually produced as a fraction of dense fp32 (32 d). With CUDA present the
 same is timed on the GPU, synchronised, as a ratio to a device copy (the GPU columns). The
 ``cpu`` column is the ratio of this process's CPU times (see the note printed at the end).
@@ -89,7 +89,7 @@ COMPRESSOR_DIR = Path(conf_package.__file__).parent / "compressor"
 LAYER_BUCKET = 1_000_000  # --scope layer on a synthetic vector: buckets of this many elements
 PARTS = ("compressors", "sketch", "steps", "breakeven")
 BREAKEVEN_MODELS = ("default", "resnet50")
-TARGET_D = 25_000_000  # the issue-14 targets are compress+decompress / copy_ at this d, one thread
+TARGET_D = 25_000_000  # the goals are compress+decompress / copy_ at this d, one thread
 # compressor -> (target, acceptable) for (compress + decompress) / copy_ at d = 25M, one thread
 TARGETS: dict[str, tuple[float, float]] = {
     "topk": (4.0, 10.0),
@@ -260,6 +260,15 @@ def cuda_device() -> torch.device | None:
     return torch.device("cuda") if torch.cuda.is_available() else None
 
 
+RATIO_LEGEND = (
+    "   ratio = (compress + decompress) / out.copy_(x): the codec's cost in copies of the gradient vector.\n"
+    "   The physical floor is about 1: any codec reads the d values once and writes the decoded d values\n"
+    "   once, which is what one copy does. target = a goal we set for this ratio at d = 25M on one CPU\n"
+    "   thread (the project's speed goals, not a test): met = yes (at or below the goal), min (within the\n"
+    "   acceptable bound in parentheses), NO (above it: slower than the goal, still correct); n/a elsewhere."
+)
+
+
 def bench_compressors(args: argparse.Namespace) -> list[dict]:
     gpu = None if args.no_gpu else cuda_device()
     threads = torch.get_num_threads()
@@ -283,6 +292,7 @@ def bench_compressors(args: argparse.Namespace) -> list[dict]:
         + " (1% of N(0, 1) kept)"
     )
     gpu_head = f" {'gpu both ms':>11} {'gpu ratio':>9}" if gpu else ""
+    print(RATIO_LEGEND)
     print(
         f"{'compressor':<13} {'d':>11} {'compress ms':>11} {'decomp ms':>10} {'both ms':>9} {'ratio':>7} "
         f"{'cpu':>7} {'target':>12} {'met':>4} {'bits/(32d)':>10} {'runs':>6}{gpu_head}"
@@ -489,6 +499,10 @@ def bench_steps(args: argparse.Namespace) -> list[dict]:
             f"\n== the simulator (default config: {one.cfg.model.name}, {params:,} params, batch "
             f"{one.cfg.train.batch_size}/worker, cpu, threads {torch.get_num_threads()}; n = {n}; "
             f"median of {len(wall_runs)}{' cold' if cold else ''} paired repeats; ratios of wall and of CPU time) =="
+        )
+        print(
+            "   ratio 1 = no overhead (n workers cost n gradients; the compressed step costs the uncompressed one);\n"
+            "   target = a goal for that ratio, not a test: NO means slower than the goal, the numbers are right."
         )
         print(f"{'measurement':<50} {'wall ms':>9} {'wall':>6} {'cpu':>6} {'target':>7} {'met wall/cpu':>12}")
         print(f"{'one worker forward+backward (g)':<50} {fmt_ms(grad_s):>9}")

@@ -193,3 +193,11 @@ def test_gpu_columns(bench, capsys):
         torch.set_num_threads(before)
     assert all(r["gpu_ratio"] > 0 for r in report["compressors"])
     assert "gpu ratio" in capsys.readouterr().out
+
+
+def test_tables_say_what_the_ratio_the_floor_and_a_target_are(bench, tiny_run):
+    _, out, _ = tiny_run
+    assert bench.RATIO_LEGEND in out
+    for words in ("(compress + decompress) / out.copy_(x)", "physical floor is about 1", "a goal", "not a test"):
+        assert words in bench.RATIO_LEGEND
+    assert "target = a goal for that ratio, not a test" in out  # the simulator's table too

@@ -362,3 +362,20 @@ if __name__ == "__main__":
     import torch.multiprocessing as mp
 
     mp.spawn(run_rank, args=(sys.argv[1], sys.argv[2]), nprocs=WORLD, join=True)
+
+
+def test_the_hooks_defaults_are_the_runners_ef_sgd_at_layer_scope():
+    """The README's snippet: ddp_hook with its defaults equals ``algo=ef_sgd compressor.scope=layer``."""
+    import inspect
+
+    from hydra import compose, initialize_config_module
+
+    from compress_train.runner.ddp_hook import ddp_hook
+
+    defaults = {k: p.default for k, p in inspect.signature(ddp_hook).parameters.items()}
+    with initialize_config_module(config_module="compress_train.conf", version_base="1.3"):
+        cfg = compose(config_name="config", overrides=["algo=ef_sgd", "compressor.scope=layer"])
+        plain = compose(config_name="config", overrides=["algo=ef_sgd"])
+    assert (defaults["ef"], defaults["scope"]) == (cfg.algo.ef, cfg.compressor.scope) == ("scaled", "layer")
+    assert plain.compressor.scope == "model"  # hence the snippet names the scope
+    assert (defaults["momentum"], defaults["weight_decay"], defaults["seed"]) == (0.0, 0.0, cfg.seed)

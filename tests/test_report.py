@@ -562,3 +562,50 @@ def test_an_unwritable_out_is_one_line(fig1, tmp_path, capsys):
     assert main([str(fig1), "--out", str(blocker / "report")]) == 2
     err = capsys.readouterr().err
     assert err.startswith(f"error: --out {blocker / 'report'} cannot be written:") and err.count("\n") == 1
+
+
+@pytest.fixture
+def figures(monkeypatch) -> dict[str, object]:
+    """Every figure saved, by file name (the Figure objects, to look at their artists)."""
+    from matplotlib.figure import Figure
+
+    seen: dict[str, object] = {}
+    save = Figure.savefig
+
+    def record(fig, path, *args, **kwargs):
+        seen[Path(path).name] = fig
+        return save(fig, path, *args, **kwargs)
+
+    monkeypatch.setattr(Figure, "savefig", record)
+    return seen
+
+
+def one_evaluation_each(root: Path, experiment: str | None = None) -> Path:
+    """Two seeds of an EF method, each evaluated once (at its last step), with EF columns."""
+    for seed, acc in ((0, 0.80), (1, 0.90)):
+        run = make_run(root, f"ef_s{seed}", losses={2: 1.0, 4: 0.5}, accs={4: acc}, seed=seed, experiment=experiment)
+        rows = read_metrics(run)
+        (run / "metrics.jsonl").write_text(
+            "".join(json.dumps({**r, "avg_density": r["density"], "error_norm": 0.1}) + "\n" for r in rows)
+        )
+    return root
+
+
+def test_one_evaluation_per_run_is_a_point_with_its_seed_spread(tmp_path, figures):
+    assert main([str(one_evaluation_each(tmp_path / "sweep")), "--out", str(tmp_path / "r")]) == 0
+    panels = figures["fig3_panels.png"]
+    acc_axis = next(ax for ax in panels.axes if "accuracy" in ax.get_ylabel())
+    line = acc_axis.lines[0]  # (the error bars add their caps as lines)
+    assert line.get_marker() not in (None, "", "None") and list(line.get_ydata()) == [pytest.approx(85.0)]
+    bars = [c for c in acc_axis.collections if c.__class__.__name__ == "LineCollection"]
+    assert bars and bars[0].get_segments()[0][:, 1].tolist() == pytest.approx([80.0, 90.0])  # min–max of the seeds
+    vs_bits = figures["test_acc_vs_bits.png"].axes[0]
+    assert [c for c in vs_bits.collections if c.__class__.__name__ == "LineCollection"]  # the spread, not a bare point
+
+
+@pytest.mark.parametrize("experiment, named", [(None, False), ("comp_ams/fig1", False), ("hard_threshold/fig3", True)])
+def test_panels_name_a_paper_figure_only_for_that_papers_presets(tmp_path, drawn, experiment, named):
+    assert main([str(one_evaluation_each(tmp_path / "sweep", experiment)), "--out", str(tmp_path / "r")]) == 0
+    (panels,) = [f for f in drawn if f["path"] == "fig3_panels.png"]
+    assert ("hard_threshold Fig. 3" in panels["titles"][0]) is named, panels["titles"]
+    assert panels["titles"][0].startswith(f"{experiment}: " if experiment else "against iterations")

@@ -58,9 +58,21 @@ def synthetic_methods(runs: pd.DataFrame) -> set[str]:
     return set(runs.loc[runs["dataset"].map(is_synthetic), "method"])
 
 
+PAPERS = ("comp_ams", "sketched_ams", "hard_threshold", "aiade", "def")
+PAPER_NOTE = re.compile(r"\s*\((" + "|".join(PAPERS) + r")\b[^()]*\)")
+
+
+def neutral_title(title: str, runs: pd.DataFrame) -> str:
+    """``title`` without a note naming a paper's figure ("(hard_threshold Fig. 3's panels)") unless some
+    run comes from one of that paper's presets: a sweep of one's own is not that paper's figure."""
+    papers = {str(e).split("/")[0] for e in runs.get("experiment", pd.Series(dtype=object)).dropna()}
+    return PAPER_NOTE.sub(lambda m: m.group(0) if m.group(1) in papers else "", title)
+
+
 def data_title(title: str, runs: pd.DataFrame) -> str:
-    """``title`` with ' (synthetic data)' when the runs' data is a synthetic stand-in; when only some
-    are, it says the marked curves are."""
+    """``title`` (``neutral_title``) with ' (synthetic data)' when the runs' data is a synthetic
+    stand-in; when only some are, it says the marked curves are."""
+    title = neutral_title(title, runs)
     synthetic = runs["dataset"].map(is_synthetic)
     if not synthetic.any() or SYNTHETIC_TAG in title:
         return title
@@ -153,8 +165,7 @@ def curve_plot(
                 markevery=max(1, len(a) // 8),
                 label=label,
             )
-            if (a["n"] > 1).any():
-                ax.fill_between(a["x"], a["lo"] * scale, a["hi"] * scale, color=st["color"], alpha=0.15, linewidth=0)
+            spread(ax, a, scale, st["color"])
             all_y.append(a[["lo", "mean"]].to_numpy().ravel())
             for run_dir in mr.loc[mr["status"] == "diverged", "run_dir"]:
                 r = sub[sub["run_dir"] == run_dir][[x, y]].replace([np.inf, -np.inf], np.nan).dropna()
@@ -209,6 +220,23 @@ def curve_plot(
     return paths
 
 
+SPARSE = 3  # a curve of this many points or fewer is drawn with markers, its seed spread as error bars
+
+
+def spread(ax, a: pd.DataFrame, scale: float, color) -> None:
+    """The seeds' min–max spread of an ``aggregate`` curve: a band along a curve, error bars (with caps)
+    on a curve of ``SPARSE`` points or fewer, where a band would be invisible; nothing for one seed."""
+    many = a[a["n"] > 1]
+    if many.empty:
+        return
+    if len(a) <= SPARSE:
+        mean = many["mean"] * scale
+        yerr = np.vstack([mean - many["lo"] * scale, many["hi"] * scale - mean])
+        ax.errorbar(many["x"], mean, yerr=yerr, fmt="none", ecolor=color, capsize=4, linewidth=1.2)
+    else:
+        ax.fill_between(a["x"], a["lo"] * scale, a["hi"] * scale, color=color, alpha=0.15, linewidth=0)
+
+
 def _plain_log_labels(axis, values: np.ndarray) -> None:
     """Log axis ticks as plain numbers (0.3, 0.5, 1, 2) instead of 3 x 10^-1 when the range is short."""
     v = values[np.isfinite(values) & (values > 0)]
@@ -247,11 +275,15 @@ def panel_figure(
                 if a.empty:
                     continue
                 st = style[m]
-                ax.plot(a["x"], a["mean"] * scale, color=st["color"], linestyle=st["linestyle"], label=names[m])
-                if (a["n"] > 1).any():
-                    ax.fill_between(
-                        a["x"], a["lo"] * scale, a["hi"] * scale, color=st["color"], alpha=0.15, linewidth=0
-                    )
+                ax.plot(
+                    a["x"],
+                    a["mean"] * scale,
+                    color=st["color"],
+                    linestyle=st["linestyle"],
+                    marker=st["marker"] if len(a) <= SPARSE else None,  # one evaluation per run: a point, not nothing
+                    label=names[m],
+                )
+                spread(ax, a, scale, st["color"])
             ax.set_xscale("log" if p.get("logx") else "linear")
             ax.set_yscale("log" if p.get("logy") else "linear")
             ax.set_xlabel(p["xlabel"])
