@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Mutation testing of the update rules (issue 13) with mutmut 3; not part of CI.
+# Mutation testing of the update rules (do the tests catch a changed operator or constant?) with mutmut 3; not part of CI.
 #
 #   .venv/bin/python -m pip install mutmut          # once (mutmut >= 3)
 #   bash scripts/mutation.sh [STAGE_DIR]            # default ${TMPDIR:-/tmp}/compress-train-mutation

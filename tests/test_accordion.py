@@ -77,7 +77,7 @@ def test_lr_schedule_warmup_and_decay():
 
 
 def test_each_decision_is_counted_on_the_wire():
-    """The broadcast of the per-layer decision and norms is protocol traffic (issue 13): two
+    """The broadcast of the per-layer decision and norms is protocol traffic, counted as such: two
     float64 vectors of one entry per layer, in every worker's ``wire_bytes``, once per decision."""
     acc, _ = controller(interval=1, steps_per_epoch=3)
     g = {0: grad_with_norms(1.0, 1.0), 1: grad_with_norms(1.0, 1.0)}

@@ -324,7 +324,7 @@ def test_no_weight_decay_on_batchnorm_when_asked():
 
 @pytest.mark.parametrize("cls", [CompAMS, EFSGD])
 def test_each_message_is_decoded_once_per_step(cls, monkeypatch):
-    """Issue 14: the decode made for the error memory is the one the average uses (4 workers,
+    """One decode per message: the decode made for the error memory is the one the average uses (4 workers,
     4 decodes a step), and the result equals decoding every message afresh."""
     scoped = ScopedCompressor(TopK(ratio=0.25), [8], "model")
     calls = []

@@ -1,4 +1,4 @@
-"""The fast sign, MVSS, QSGD, bounded and 1-bit RMS codes (issue 14) against the implementations they
+"""The fast sign, MVSS, QSGD, bounded and 1-bit RMS codes against the implementations they
 replaced, copied here as references: the same payload bytes and bit-identical decodes for the same
 input and coins, on zeros, ties, -0.0, odd lengths, float64 and tiny vectors; and the NumPy (CPU)
 and pure-torch bit packing agree byte for byte, across chunk boundaries too."""

@@ -1,4 +1,4 @@
-"""The fast paths of the sparsifiers give what the plain torch expressions give (issue 14).
+"""The fast paths of the sparsifiers give what the plain torch expressions give.
 
 Top-k: the sampled path (``compressors/topk.py``) against ``torch.topk(x.abs(), k)`` on many vectors
 (normal, heavy-tailed, ties, all-equal, mostly zero, NaN, a misleading sample; k = 1 .. d): the same

@@ -1,4 +1,4 @@
-"""GPU-ready (issue 14): every compressor and every algorithm runs with ``device=cuda``, payloads stay
+"""GPU-ready: every compressor and every algorithm runs with ``device=cuda``, payloads stay
 on the device, and the bits equal the CPU's wherever the payload's size does not depend on random
 draws. Runs wherever CUDA exists (``-m gpu``); skipped here, where there is none."""
 

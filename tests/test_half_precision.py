@@ -1,4 +1,4 @@
-"""The dense 16-bit baselines (issue 15): 16 bits per element read off the payload, the value
+"""The dense 16-bit baselines: 16 bits per element read off the payload, the value
 round-to-nearest-even in the wire format, the run's dtype restored, and a run that logs it."""
 
 from __future__ import annotations

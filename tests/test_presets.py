@@ -100,7 +100,7 @@ def test_every_preset_smoke_runs(tmp_path, make_config, preset):
     assert job["seed"] == int(first["seed"])
 
 
-# -- the paper-scale settings are the paper's (issue 13) --------------------------------------------
+# -- the paper-scale settings are the paper's ---------------------------------------------------------
 
 
 def schedule_of(cfg) -> dict:

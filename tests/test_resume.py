@@ -164,7 +164,7 @@ KILL_CASES = sorted(n for n in CASES if n not in KILL_FAMILY and n not in TASK_C
 # server (comp_ams), a controller's broadcast (accordion), float64 double encoding (aiade), the
 # allreduce with per-worker points (def), a compressing server with its own error (efficient_adam)
 # and the sketch tables with a second round (sketched_ams_pa). A rank's state is its worker's state
-# in the simulator, so the other families' state round trip is the sim case's (CI time, issue 15).
+# in the simulator, so the other families' state round trip is the sim case's (tested there, to keep CI time down).
 TORCHRUN_KILL_CASES = ("accordion", "aiade", "comp_ams", "def", "efficient_adam", "sketched_ams_pa")
 KILL_PARAMS = [
     pytest.param(name, launcher, marks=[pytest.mark.dist] if launcher == "torchrun" else [], id=f"{name}-{launcher}")

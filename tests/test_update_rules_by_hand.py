@@ -1,4 +1,4 @@
-"""Update rules against hand computations over several steps (issue 13), with data chosen so that
+"""Update rules against hand computations over several steps, with data chosen so that
 every term of each rule changes the result: AMSGrad's max binds, eps is not negligible, eta != 1,
 the server's code falls off its grid, y_k != x_k. The expected values transcribe the papers'
 equations (keys of docs/papers.md); none of them calls the implementation. A wrong version of
