@@ -7,7 +7,7 @@ One checkpoint is a folder ``RUN_DIR/checkpoints/step_<step>/``:
   controller's, the task's (data-stream positions, BatchNorm buffers, LSTM hidden states), the
   cumulative counters and this process's communicator byte count;
 - ``shared.pt``, by the writer process: the parameter vector, the step, the loss window of the
-  next metrics row, the first logged loss, the metrics row count, the elapsed time (the W&B run
+  next metrics row, the first step's loss, the metrics row count, the elapsed time (the W&B run
   id lives in ``RUN_DIR/wandb_run_id.txt``, written when the run starts);
 - ``manifest.json``, by the writer process LAST, after every rank has written (a collective):
   its presence marks the checkpoint complete. It records the SHA-256 of every other file, the

@@ -61,6 +61,28 @@ def test_a_full_disk_while_checkpointing_is_one_error_a_failed_status_and_no_lef
     assert len((run / "metrics.jsonl").read_text().splitlines()) == 2  # the rows logged before are kept
 
 
+@pytest.mark.slow
+def test_a_real_full_disk_in_the_cli_is_one_line_exit_2_and_status_failed(tmp_path):
+    """The run directory on a 2 MB tmpfs: the first checkpoint (about 24 MB) fills it."""
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(disk)], capture_output=True)
+    if mounted.returncode != 0:
+        pytest.skip("mounting a tmpfs is not allowed here")
+    try:
+        run = disk / "run"
+        proc = run_cli(f"hydra.run.dir={run}", *QUICK, "train.max_steps=2", cwd=tmp_path)
+        assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
+        (line,) = [ln for ln in proc.stderr.splitlines() if ln.startswith("error:")]
+        assert line == (
+            f"error: cannot write checkpoint file {run}/checkpoints/step_000000002/rank_0.pt: No space left on device"
+        )
+        assert json.loads((run / "summary.json").read_text())["status"] == "failed"
+        assert not [f for f in files(run) if f.endswith(".tmp") or f.startswith("checkpoints/")]
+    finally:
+        subprocess.run(["umount", str(disk)], capture_output=True)
+
+
 # --- a run directory that cannot be created -------------------------------------------------------
 
 
