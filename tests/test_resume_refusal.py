@@ -124,3 +124,11 @@ def test_the_cli_refuses_in_one_line_before_hydra_writes(tmp_path):
     proc = run_cli(f"hydra.run.dir={run}", *QUICK, *RUN, "train.max_steps=2", "resume=auto", cwd=tmp_path)
     assert proc.returncode == 0 and "nothing to resume" in proc.stderr, proc.stderr
     assert snapshot(run) == before
+
+
+def test_a_longer_limit_that_another_limit_still_caps_rewrites_nothing(tmp_path):
+    run = tmp_path / "run"
+    first = start(run, *RUN, "train.max_steps=4", "train.epochs=5")  # max_steps caps the run
+    before = {k: v for k, v in snapshot(run).items() if k != "config.yaml"}
+    again = start(run, *RUN, "train.max_steps=4", "train.epochs=6", "resume=auto")
+    assert again == first and {k: v for k, v in snapshot(run).items() if k != "config.yaml"} == before
