@@ -20,13 +20,13 @@ from compress_train.runner.tasks.batched_workers import BatchedWorkers, dropout_
 from compress_train.runner.tasks.network import dropout_seed
 from compress_train.runner.trainer import Trainer
 
-QUICK = ("dataset.download=false", "logger.progress=false", "device=cpu", "threads=1")
+QUICK = ("dataset.download=false", "logger.progress=false", "threads=1")
 GRAD_RTOL = 1e-5  # measured: about 1e-7 without BatchNorm, 1e-6 with it
 
 
-def trainer(tmp_path: Path, *overrides: str) -> Trainer:
-    cfg = compose_config(*QUICK, *overrides)
-    return Trainer(cfg, SimCommunicator(cfg.workers), [], {}, lambda m: None, torch.device("cpu"), tmp_path)
+def trainer(tmp_path: Path, *overrides: str, device: str = "cpu") -> Trainer:
+    cfg = compose_config(*QUICK, f"device={device}", *overrides)
+    return Trainer(cfg, SimCommunicator(cfg.workers), [], {}, lambda m: None, torch.device(device), tmp_path)
 
 
 def forward_calls(model: torch.nn.Module) -> list[int]:
@@ -76,6 +76,17 @@ def test_batched_equals_sequential_on_vgg16_bn(tmp_path, one_thread):
     assert_same_steps(trainer(tmp_path / "a", *setup), trainer(tmp_path / "b", *setup), steps=2)
 
 
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_batched_equals_sequential_on_cuda(tmp_path, monkeypatch):
+    """On a card: the fused dropout kernel's draws, cuDNN's BatchNorm under vmap (TF32 off: both
+    paths' convolutions then round alike up to the summation order)."""
+    monkeypatch.setattr(torch.backends.cudnn, "allow_tf32", False)
+    setup = ("workers=3", "train.batch_size=8", "model.batch_norm=true", "train.bn_stats=average")
+    seq, bat = trainer(tmp_path / "a", *setup, device="cuda"), trainer(tmp_path / "b", *setup, device="cuda")
+    assert_same_steps(seq, bat, steps=3)
+
+
 def test_gradients_at_worker_points(tmp_path, one_thread):
     """``def``'s detached points: each worker's gradient at its own point, the model left as it was."""
     setup = ("workers=3", "train.batch_size=4", "model.batch_norm=true")
@@ -118,7 +129,7 @@ def test_masks_are_the_fused_dropout_kernels_draws_on_cuda(p):
 
 def run_rows(run_dir: Path, batched: bool, *overrides: str) -> list[dict]:
     composed = compose_config(
-        *QUICK, "workers=4", "train.batch_size=16", "train.max_steps=6", "train.log_every=2", *overrides
+        *QUICK, "device=cpu", "workers=4", "train.batch_size=16", "train.max_steps=6", "train.log_every=2", *overrides
     )
     cfg = OmegaConf.create(OmegaConf.to_container(composed, resolve=True))  # untyped: the key is not in the schema
     cfg.train.batched_workers = batched
