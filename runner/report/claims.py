@@ -67,10 +67,12 @@ OPS: dict[str, Callable[[float, float], bool]] = {
     ">": operator.gt,
 }
 TO = re.compile(r"^(steps_to|bits_to):([A-Za-z_@0-9]+)\s*(<=|>=|<|>)\s*([-+0-9.eE]+)$")
+CHANCE_FACTOR = 1.5  # a final accuracy below 1.5 / classes (15 % on 10 classes) is "at chance"
 FAILED_TO_TRAIN = (
-    "A run counts as failed to train when its status is `diverged` (the runner's rule: a non-finite "
-    "loss or parameters, or a loss above `train.diverge_ratio` times the first step's) or when its final "
-    "test accuracy is below twice the chance level (20 % for 10 classes)."
+    'A run counts as failed to train (the one rule of every report: the `def` tables\' "diverge" too) '
+    "when its status is `diverged` (the runner's rule: a non-finite loss or parameters, or a loss far "
+    "above the first step's) or when its final test accuracy is at chance, below 1.5 / classes (15 % for "
+    "10 classes); a failed run is counted apart, never averaged into a mean."
 )
 
 
@@ -173,12 +175,16 @@ def fitted_rate(rec: Record) -> float:
     return fit(np.array([p[0] for p in pairs], float), np.array([p[1] for p in pairs], float))
 
 
+def at_chance(acc_fraction: float | None, classes: int | None) -> bool:
+    """A final test accuracy (a fraction) below ``CHANCE_FACTOR`` / classes."""
+    return isinstance(acc_fraction, (int, float)) and acc_fraction < CHANCE_FACTOR / (classes or 10)
+
+
 def failed_to_train(rec: Record) -> bool:
-    if rec.get("status") == "diverged":
-        return True
-    acc = (rec.get("final") or {}).get("test_acc")
-    classes = rec.get("num_classes") or 10
-    return isinstance(acc, (int, float)) and acc < 2.0 / classes
+    """``FAILED_TO_TRAIN``: status diverged, or a final test accuracy at chance."""
+    return rec.get("status") == "diverged" or at_chance(
+        (rec.get("final") or {}).get("test_acc"), rec.get("num_classes")
+    )
 
 
 def value(rec: Record, metric: str) -> float:

@@ -5,7 +5,7 @@ A cell is our final test top-1 (the last evaluation of each run; the paper's met
 choice, baselines.md D1) as mean ± sample std over seeds, then the paper's value. The paper gives
 no criterion for "diverge"; ours (baselines.md D1, our choice): status ``diverged`` (a non-finite
 loss or parameters, or train.diverge_ratio) or a final test accuracy at chance, below
-``CHANCE_FACTOR`` / classes. "diverge" where every seed did; "k/n diverge" beside the mean of the
+``claims.CHANCE_FACTOR`` / classes, the rule every report shares. "diverge" where every seed did; "k/n diverge" beside the mean of the
 others where only some did. The SGD row comes from ``experiment=def/sgd`` runs passed to the same report.
 Figures 1-2: per R, test accuracy against time (``--time-axis projected``: compute + compression +
 the network model's communication time, ``time_comm_model_s``; ``measured``: this machine's wall
@@ -24,10 +24,10 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from compress_train.runner.report.claims import at_chance  # noqa: E402  (the one failed-to-train rule)
 from compress_train.runner.report.plots import RC, SYNTHETIC_TAG, _colors, is_synthetic  # noqa: E402
 
 METHODS = ["EF", "SAEF", "PSync", "DEF", "DEF-A"]
-CHANCE_FACTOR = 1.5  # final accuracy below 1.5 / classes (15 % on 10 classes) counts as "at chance"
 D = "diverge"
 # def Table 1, VGG-16 on CIFAR-10, top-1 % (baselines.md D1); SGD 93.76 ± 0.14
 PAPER_SGD = {"table1": "93.76 ± 0.14", "table2": "76.04", "table3": "93.76 ± 0.14", "table4": "93.76 ± 0.14"}
@@ -81,7 +81,7 @@ def run_table(df: pd.DataFrame, runs: pd.DataFrame) -> pd.DataFrame:
         )
         classes = s.get("num_classes") or 10
         final = 100 * float(acc.iloc[-1]) if len(acc) else math.nan
-        chance = final < 100 * CHANCE_FACTOR / classes
+        chance = at_chance(final / 100, classes)
         rows.append(
             {
                 "run_dir": r["run_dir"],
