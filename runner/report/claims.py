@@ -239,7 +239,9 @@ def keep_best_lr(recs: list[Record], selector: dict[str, Any], claim: dict[str, 
                 return -math.inf
             return sign * float(np.mean([v for v in vals if math.isfinite(v)]))
 
-        kept += max(by_lr.values(), key=score)
+        groups = list(by_lr.values())
+        scores = [score(g) for g in groups]
+        kept += groups[int(np.argmax(scores))]
     return kept
 
 
@@ -385,7 +387,7 @@ def _sample(recs: list[Record], metric: str) -> Sample:
 
 
 def _steps(recs: list[Record]) -> float | None:
-    s = [r.get("steps") for r in recs if isinstance(r.get("steps"), (int, float))]
+    s = [float(r["steps"]) for r in recs if isinstance(r.get("steps"), (int, float))]
     return float(np.median(s)) if s else None
 
 
@@ -450,15 +452,15 @@ def evaluate_one(claim: dict[str, Any], recs: list[Record]) -> Outcome:
                        n=min(len(g) for g in groups), steps=_steps([r for g in groups for r in g]),
                        why=f"fewer than {MIN_SEEDS} seeds" if few else "")  # fmt: skip
     if kind == "slope":
-        groups = {v: select(recs, {**claim["a"], claim["key"]: v}, claim) for v in claim["values"]}
-        groups = {v: g for v, g in groups.items() if g}
-        if len(groups) < 2:
+        by_value = {v: select(recs, {**claim["a"], claim["key"]: v}, claim) for v in claim["values"]}
+        by_value = {v: g for v, g in by_value.items() if g}
+        if len(by_value) < 2:
             return Outcome("not run")
-        seeds = sorted({r.get("seed") for g in groups.values() for r in g}, key=str)
+        seeds = sorted({r.get("seed") for g in by_value.values() for r in g}, key=str)
         slopes = []
         for seed in seeds:
             xs, ys = [], []
-            for v, g in groups.items():
+            for v, g in by_value.items():
                 vals = _finite([value(r, metric) for r in g if r.get("seed") == seed])
                 if vals and all(math.isfinite(y) and y > 0 for y in vals):
                     xs.append(math.log(float(v)))
@@ -480,18 +482,18 @@ def evaluate_one(claim: dict[str, Any], recs: list[Record]) -> Outcome:
         else:
             verdict = "inconclusive"
         return Outcome(verdict, ours=f"slope {_fmt(m)} over {len(slopes)} seed(s)", interval=text, n=len(slopes),
-                       steps=_steps([r for g in groups.values() for r in g]),
+                       steps=_steps([r for g in by_value.values() for r in g]),
                        why=f"fewer than {MIN_SEEDS} seeds" if few else "")  # fmt: skip
     if kind == "rate_bound":
         ra = select(recs, claim["a"], claim)
         tol = float(claim.get("tolerance") or 0.0)
-        pairs = [(value(r, "rate"), value(r, "theory_rate")) for r in ra]
-        pairs = [(x, t) for x, t in pairs if math.isfinite(x) and math.isfinite(t)]
-        if not pairs:
+        rates = [(value(r, "rate"), value(r, "theory_rate")) for r in ra]
+        rates = [(x, t) for x, t in rates if math.isfinite(x) and math.isfinite(t)]
+        if not rates:
             return Outcome("not run", why="no run with a fitted and a proven rate")
-        ok = sum(x <= t + tol for x, t in pairs)
-        worst = max(x - t for x, t in pairs)
-        n = len(pairs)
+        ok = sum(x <= t + tol for x, t in rates)
+        worst = max(x - t for x, t in rates)
+        n = len(rates)
         verdict = "not reproduced" if ok < n else "reproduced" if n >= MIN_SEEDS else "inconclusive"
         return Outcome(verdict, ours=f"{ok}/{n} runs within their bound", interval=f"max(rate - bound) {_fmt(worst)}",
                        n=n, steps=_steps(ra), why=f"fewer than {MIN_SEEDS} runs" if n < MIN_SEEDS else "")  # fmt: skip
