@@ -122,6 +122,8 @@ class Trainer:
         self.device, self.run_dir = device, Path(run_dir)
         self.step = self.first_step = self.rows = 0
         self.window: list[float] = []  # losses since the last metrics row
+        self.acc_window: list[float] = []  # a classifier's training-batch accuracies, the same steps
+        self.step_acc: float | None = None  # the last step's, over all workers (None: not a classifier)
         self.first_loss: float | None = None  # step 1's loss, at the initial point (train.diverge_ratio)
         self.elapsed_at_start = 0.0  # work time before this process started (a resume)
         self.interval: int | None = None  # checkpoint_every=auto, once measured
@@ -200,6 +202,10 @@ class Trainer:
         report = self.algo.step(grads, step)
         self.task.after_step()
         all_losses = self.comm.gather_floats(losses)
+        accuracies = self.task.last_accuracies
+        if accuracies is not None:
+            all_accuracies = self.comm.gather_floats(accuracies)
+            self.step_acc = sum(all_accuracies) / len(all_accuracies)
         errors = self.comm.gather_floats([report.error_norms.get(w, 0.0) for w in self.comm.local_workers])
         t = self.totals
         t.steps += 1
@@ -232,13 +238,16 @@ class Trainer:
 
     # -- the loop -------------------------------------------------------------------------------
 
-    def row(self, step: int, train_loss: float, start: float) -> dict[str, Any]:
+    def row(self, step: int, train_loss: float, start: float, train_acc: float | None = None) -> dict[str, Any]:
+        """One metrics row; ``train_acc`` (a classifier's mean training-batch accuracy over the same
+        steps as ``train_loss``) only where given."""
         return {
             "step": step,
             "epoch": step / self.steps_per_epoch,
             "samples": step * self.task.samples_per_step,
             "lr": self.algo.lr,
             "train_loss": train_loss,
+            **({"train_acc": train_acc} if train_acc is not None else {}),
             **self.totals.cumulative(),
             **self.totals.last,
             "time_s": time.perf_counter() - start,
@@ -332,6 +341,7 @@ class Trainer:
                     "params": self.task.params,
                     "step": self.step,
                     "window": list(self.window),
+                    "acc_window": list(self.acc_window),
                     "first_loss": self.first_loss,
                     "rows": self.rows,
                     "elapsed": time.perf_counter() - start,
@@ -381,6 +391,7 @@ class Trainer:
         self.comm.wire_bytes = mine["wire_bytes"]
         self.step = self.first_step = int(shared["step"])
         self.window, self.first_loss, self.rows = list(shared["window"]), shared["first_loss"], int(shared["rows"])
+        self.acc_window = list(shared.get("acc_window", []))
         self.elapsed_at_start = float(shared["elapsed"])
         before = shared.get("resumed") or {"count": 0, "from_steps": []}
         self.summary["resumed"] = {
@@ -431,20 +442,23 @@ class Trainer:
                 self.step = step
                 self.fault.maybe_kill(step)
                 self.window.append(loss)
+                if self.step_acc is not None:
+                    self.acc_window.append(self.step_acc)
                 if self.first_loss is None and math.isfinite(loss):
                     self.first_loss = loss
                 reason = self.divergence(loss)
                 if reason is not None:
                     status = "diverged"
-                    last = self.row(step, loss, start)
+                    last = self.row(step, loss, start, self.step_acc)
                     self.emit(last)
                     self.summary["reason"] = reason
                     self.log(f"diverged at step {step}: {reason}")
                     break
                 converged = self.task.converged()
                 if converged or step % cfg.log_every == 0 or step % cfg.eval_every == 0 or step == self.total_steps:
-                    last = self.row(step, sum(self.window) / len(self.window), start)
-                    self.window = []
+                    acc = sum(self.acc_window) / len(self.acc_window) if self.acc_window else None
+                    last = self.row(step, sum(self.window) / len(self.window), start, acc)
+                    self.window, self.acc_window = [], []
                     if step % cfg.eval_every == 0 or step == self.total_steps or converged:
                         self.evaluate_into(last)
                     self.emit(last)

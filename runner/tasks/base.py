@@ -32,6 +32,9 @@ class Task:
     models: tuple[str, ...] = ()  # the only models this task trains (empty: checked elsewhere)
     models_are = ""  # what they are, for the message
     iid_only = ""  # why the task shards only iid (empty: any partition)
+    # a classifier's last local_gradients: each local worker's accuracy on its batch (0-1), in worker
+    # order; None where the task does not classify
+    last_accuracies: list[float] | None = None
 
     @classmethod
     def check(cls, cfg) -> list[str]:

@@ -114,7 +114,8 @@ class BatchedWorkers:
     def local_gradients(
         self, step: int, points: dict[int, Tensor] | None = None
     ) -> tuple[dict[int, Tensor], list[float]] | None:
-        """(gradients by worker, losses), as the sequential path's: at the model's parameters or,
+        """(gradients by worker, losses), as the sequential path's (the batch accuracies into the
+        task's ``last_accuracies``): at the model's parameters or,
         with ``points``, each worker at its own flat point. None (nothing drawn) where a worker's
         batch differs in shape from worker 0's."""
         t = self.task
@@ -141,19 +142,21 @@ class BatchedWorkers:
 
         def loss_of(p: dict[str, Tensor], b: dict[str, Tensor], x: Tensor, y: Tensor, m: list[Tensor]):
             self.masks, self.next_mask = m, 0
-            loss = F.cross_entropy(functional_call(self.model, (p, b), (x,)), y)
-            return loss, loss.detach()
+            out = functional_call(self.model, (p, b), (x,))
+            loss = F.cross_entropy(out, y)
+            return loss, (loss.detach(), (out.detach().argmax(1) == y).sum())
 
         originals = self.swap_dropouts({name: MaskedDropout(self) for name, _ in self.dropouts})
         try:
-            grads, losses = vmap(grad(loss_of, has_aux=True), in_dims=(None if points is None else 0, 0, 0, 0, 0))(
-                params, stacked, xs, ys, masks
-            )
+            grads, (losses, correct) = vmap(
+                grad(loss_of, has_aux=True), in_dims=(None if points is None else 0, 0, 0, 0, 0)
+            )(params, stacked, xs, ys, masks)
         finally:
             self.swap_dropouts(originals)
             self.masks = []
         flat = torch.cat([grads[n].reshape(len(workers), -1) for n in self.param_names], dim=1)
         self.keep_buffers(buffers, stacked, len(workers))
+        t.last_accuracies = [c / ys.shape[1] for c in correct.tolist()]
         return {w: flat[i].clone() for i, w in enumerate(workers)}, losses.tolist()
 
     def worker_params(self, workers: list[int], points: dict[int, Tensor] | None) -> dict[str, Tensor]:

@@ -91,12 +91,13 @@ class NetworkTask(Task):
         """Gradients at the model's parameters (``point`` must be them), or with ``points`` at each
         worker's own point, loaded into the model for its pass and the parameters put back after.
         BatchNorm statistics (``train.bn_stats``): worker 0's (``broadcast``) or, with ``average``,
-        every worker's kept for ``after_step`` to average."""
+        every worker's kept for ``after_step`` to average. Each worker's accuracy on its batch goes
+        into ``last_accuracies``."""
         if self.batched is not None:
             batched = self.batched.local_gradients(step, points)
             if batched is not None:
                 return batched
-        grads, losses = {}, []
+        grads, losses, accuracies = {}, [], []
         snapshot = [b.clone() for b in self.buffers] if len(self.comm.local_workers) > 1 else None
         iterate = self.params.clone() if points is not None else None
         kept = None
@@ -113,10 +114,12 @@ class NetworkTask(Task):
             if self.data.augment is not None:
                 x = self.data.augment(x, generator_for((self.cfg.seed, step, w), "cpu"))
             self.flat.zero_grad()
-            loss = F.cross_entropy(self.model(x), self.y_train[idx])
+            out = self.model(x)
+            loss = F.cross_entropy(out, self.y_train[idx])
             loss.backward()
             grads[w] = self.flat.gradient().clone()
             losses.append(loss.item())
+            accuracies.append(int((out.detach().argmax(1) == self.y_train[idx]).sum()) / len(idx))
             if self.average_buffers and self.buffers:
                 self.worker_buffers.append(torch.cat([b.reshape(-1) for b in self.buffers]))
             if snapshot is not None and i == 0:
@@ -126,6 +129,7 @@ class NetworkTask(Task):
                 b.copy_(k)
         if iterate is not None:
             self.params.copy_(iterate)
+        self.last_accuracies = accuracies
         return grads, losses
 
     def state_dict(self) -> dict[str, Any]:
