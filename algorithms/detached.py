@@ -16,11 +16,12 @@ bits, counted as ``bits_eval``, never in ``bits_up``), DEF-A, SAEF and EF evalua
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import ClassVar, Protocol, cast
 
 from torch import Tensor
 
 from compress_train.algorithms.base import Algorithm, Needs, StepReport, tensor_bits
+from compress_train.algorithms.error_feedback.local_momentum import LocalMomentumMemory
 
 
 def check_detached(cfg, lam: bool = True) -> list[str]:
@@ -34,16 +35,24 @@ def check_detached(cfg, lam: bool = True) -> list[str]:
     return errors
 
 
+class _Decaying(Protocol):
+    """What ``local_momentum_step`` reads of the family's algorithms beyond ``Algorithm``."""
+
+    weight_decay: float
+    decay_mask: Tensor | None
+
+
 def local_momentum_step(
     algo: Algorithm, grads: dict[int, Tensor], step: int, points: dict[int, Tensor] | None
 ) -> StepReport:
     """One step of the family for ``algo`` (attributes ``weight_decay``, ``decay_mask`` and memories
     of mode ``local_momentum``): weight decay at each worker's point (the iterate where ``points``
     is None), the memory's momentum and error, the exchange, x <- x - avg_i C(p_i)."""
-    if algo.weight_decay:
-        mask = algo.decay_mask
+    decaying = cast(_Decaying, algo)
+    if decaying.weight_decay:
+        mask = decaying.decay_mask
         grads = {
-            w: g.add(z if mask is None else z * mask, alpha=algo.weight_decay)
+            w: g.add(z if mask is None else z * mask, alpha=decaying.weight_decay)
             for w, g in grads.items()
             for z in [algo.params if points is None else points[w]]
         }
@@ -82,7 +91,8 @@ class DetachedErrorFeedback(Algorithm):
         self.lam = float(self.fixed_lam if self.fixed_lam is not None else lam)
         self.decay_mask = None if decay_norm or decay_mask is None else decay_mask
         for memory in self.memories.values():
-            memory.mu = momentum
+            if isinstance(memory, LocalMomentumMemory):
+                memory.mu = momentum
 
     @classmethod
     def check(cls, cfg):

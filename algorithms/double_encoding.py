@@ -22,6 +22,7 @@ the Lemma 2.1 figure for the same vectors and budgets (``bits_lemma21`` up, ``bi
 from __future__ import annotations
 
 import time
+from typing import cast
 
 import torch
 from torch import Tensor
@@ -30,6 +31,7 @@ from compress_train.algorithms.base import StepReport
 from compress_train.algorithms.communicator import Communicator
 from compress_train.algorithms.state import Stateful
 from compress_train.compressors.base import CompressContext
+from compress_train.compressors.bounded import BoundedQuantizer
 from compress_train.compressors.scope import Message, ScopedCompressor
 
 SERVER = -1  # the server's id in the randomness key of its (stochastic) re-encoding
@@ -43,7 +45,7 @@ class DoubleEncoding(Stateful):
     def __init__(self, params: Tensor, comm: Communicator, compressor: ScopedCompressor, seed: int):
         if len(compressor.bucket_sizes) != 1:
             raise ValueError("double encoding quantizes the whole vector: convex models have one parameter block")
-        self.quantizer = compressor.compressor
+        self.quantizer = cast(BoundedQuantizer, compressor.compressor)
         self.comm, self.seed = comm, seed
         self.s_worker = {w: torch.zeros_like(params) for w in comm.local_workers}
         self.s_server = torch.zeros_like(params)

@@ -68,6 +68,7 @@ class EF21(Algorithm):
 
     def correct(self, grads: dict[int, Tensor], step: int) -> StepReport:
         assert self.g is not None and self.g_local is not None  # set by initialise, the first step
+        assert self.compressor is not None  # Needs.compressor
         t0 = time.perf_counter()
         local = []
         for w in self.comm.local_workers:

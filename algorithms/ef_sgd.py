@@ -30,6 +30,7 @@ from torch import Tensor
 
 from compress_train.algorithms.base import Algorithm, Needs, ParameterError
 from compress_train.algorithms.detached import local_momentum_step
+from compress_train.algorithms.error_feedback.local_momentum import LocalMomentumMemory
 from compress_train.algorithms.sgd import check_momentum
 
 OPTIMIZERS = ("sgd", "adam")
@@ -73,7 +74,8 @@ class EFSGD(Algorithm):
         self.t = 0
         if self.ef == "local_momentum":  # def's EF baseline: the momentum is each worker's own
             for memory in self.memories.values():
-                memory.mu = momentum
+                if isinstance(memory, LocalMomentumMemory):
+                    memory.mu = momentum
 
     @classmethod
     def check(cls, cfg):

@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from typing import cast
 
 import torch
 from torch import Tensor
@@ -47,7 +48,7 @@ from torch import Tensor
 from compress_train.algorithms.base import Algorithm, Needs, StepReport
 from compress_train.compressors.base import CompressContext, Payload
 from compress_train.compressors.count_sketch import CountSketch, SketchHashes, estimate, topk_magnitude
-from compress_train.compressors.scope import Message
+from compress_train.compressors.scope import Message, ScopedCompressor
 
 REDUCES = ("mean", "sum")
 
@@ -69,8 +70,10 @@ def top(x: Tensor, k: int) -> Tensor:
 def cells(hashes: SketchHashes, idx: Tensor) -> Tensor:
     """(r, len(idx)) int64: bucket_i(j) for the coordinates ``idx`` of one sketch (the cells they hit)."""
     if hashes.hashing == "random":
+        assert hashes.index is not None  # random hashing keeps its index table
         return hashes.index[:, idx] // 2
     c = hashes.columns
+    assert hashes.shift is not None  # block hashing keeps its shifts
     return (idx % c + hashes.shift[:, idx // c]) % c
 
 
@@ -136,8 +139,14 @@ class SketchedAlgorithm(Algorithm):
     # -- configuration ------------------------------------------------------------------------
 
     @property
+    def scoped(self) -> ScopedCompressor:
+        """The count sketch with its scope (every sketch method needs one: ``Needs.compressor``)."""
+        assert self.compressor is not None
+        return self.compressor
+
+    @property
     def sketch(self) -> CountSketch:
-        return self.compressor.compressor
+        return cast(CountSketch, self.scoped.compressor)
 
     @property
     def k(self) -> int:
@@ -145,13 +154,13 @@ class SketchedAlgorithm(Algorithm):
         return self.sketch.k_for(self.params.numel())
 
     def bucket_hashes(self, bucket: int) -> SketchHashes:
-        size = self.compressor.bucket_sizes[bucket]
+        size = self.scoped.bucket_sizes[bucket]
         key = CountSketch.key(CompressContext(self.seed, 0, bucket))
         return self.sketch.hashes(size, key, self.params.device)
 
     def bucket_starts(self) -> list[int]:
         starts, offset = [], 0
-        for size in self.compressor.bucket_sizes:
+        for size in self.scoped.bucket_sizes:
             starts.append(offset)
             offset += size
         return starts
@@ -167,7 +176,7 @@ class SketchedAlgorithm(Algorithm):
         """Sketch each local worker's vector; ONE allreduce sums the tables (and ``extra``, fp32)."""
         t0 = time.perf_counter()
         workers = self.comm.local_workers
-        local = [self.compressor.compress(vectors[w], self.seed, step, w) for w in workers]
+        local = [self.scoped.compress(vectors[w], self.seed, step, w) for w in workers]
         buckets = len(local[0].payloads)
         if extra is not None:
             local = [Message(m.payloads + [fp32_payload(extra[w])]) for m, w in zip(local, workers)]

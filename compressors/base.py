@@ -76,9 +76,9 @@ class Compressor(ABC):
     """
 
     name: ClassVar[str]
-    unbiased: ClassVar[bool] = False
+    unbiased: bool = False  # per instance where a parameter decides (randk, bounded)
     linear: ClassVar[bool] = False
-    shared_randomness: ClassVar[bool] = False
+    shared_randomness: bool = False
     allreduce: ClassVar[bool] = False
 
     @abstractmethod

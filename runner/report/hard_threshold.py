@@ -138,7 +138,8 @@ def iteration_panels(
                 title=prefix + ylabel.split(" (")[0],
                 out=out,
                 stem=f"{file_stem(y)}_vs_iterations",
-                **kw,
+                logx=kw.get("logx", False),
+                logy=kw.get("logy", False),
             )
     return written
 
@@ -296,7 +297,8 @@ def error_feedback_figures(
             title=prefix + ylabel.split(" (")[0],
             out=out,
             stem=stem,
-            **kw,
+            logx=kw.get("logx", False),
+            logy=kw.get("logy", False),
         )
     return written
 

@@ -101,7 +101,9 @@ class LanguageModelTask(Task):
         if d.get("eval_valid", False):
             self.eval_splits["valid"] = corpus.valid[:n_eval].to(device)
         torch.manual_seed(cfg.seed)  # identical initial model in every process
-        self.model = models.build(cfg.model.name, component_params(cfg.model), corpus.vocab_size).to(device)
+        self.model: LSTMLanguageModel = models.build(cfg.model.name, component_params(cfg.model), corpus.vocab_size).to(
+            device
+        )  # type: ignore[assignment]  # model=lstm_lm, checked above
         self.model.train()
         self.flat = FlatModel(self.model)
         self.params, self.layer_sizes, self.numel = self.flat.params, self.flat.layer_sizes, self.flat.numel
