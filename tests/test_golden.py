@@ -181,5 +181,5 @@ def test_every_golden_field_is_classified_as_a_count_or_a_float():
     }  # fmt: skip
     assert fields - counts == {
         "bits_lemma21", "bits_lemma21_down", "bits_lemma21_down_step", "bits_lemma21_step", "dist_to_opt",
-        "error_norm", "rel_dist", "suboptimality", "test_acc", "test_loss", "total_error", "train_loss",
+        "error_norm", "rel_dist", "suboptimality", "test_acc", "test_loss", "total_error", "train_acc", "train_loss",
     }  # fmt: skip
