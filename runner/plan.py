@@ -16,6 +16,7 @@ import hashlib
 import json
 import math
 import os
+import sys
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -258,9 +259,12 @@ def scales_of(preset: str) -> list[str]:
 
 
 def _fingerprint() -> str:
+    """What every preset's size depends on: conf/ outside the presets, this module, the speed table and
+    the data at hand."""
     digest = hashlib.sha256()
     for path in sorted(CONF.rglob("*.yaml")):
-        digest.update(str(path.relative_to(CONF)).encode() + path.read_bytes())
+        if "experiment" not in path.relative_to(CONF).parts[:1]:
+            digest.update(str(path.relative_to(CONF)).encode() + path.read_bytes())
     for module in (__file__, speed.__file__):
         digest.update(Path(module).read_bytes())
     digest.update(str(full_mnist_at_hand()).encode())  # the data at hand set the steps per epoch
@@ -275,31 +279,45 @@ def cache_dir() -> Path:
 
 def preset_sizes(presets: list[str]) -> dict[str, dict[str, dict[str, Any]]]:
     """Per preset and scale: ``runs``, ``steps`` (the distinct step counts) and ``seconds`` (the
-    estimate, or None), or ``error`` (why it does not compose). Composing every preset takes tens of
-    seconds, so the result is cached under ``cache_dir()``, keyed by the content of conf/ and of the
-    speed table."""
-    cache = cache_dir() / f"preset_sizes-{_fingerprint()}.json"
+    estimate, or None), or ``error`` (why it does not compose). Composing a preset takes a second or
+    more, so each result is cached under ``cache_dir()``, keyed by the preset's file and
+    ``_fingerprint()``; a line on stderr says when presets are being composed."""
+    cache = cache_dir() / "preset_sizes.json"
     try:
         cached = json.loads(cache.read_text())
-        if all(p in cached for p in presets):
-            return {p: cached[p] for p in presets}
     except (OSError, ValueError):
-        pass
+        cached = {}
+    shared = _fingerprint()
     out: dict[str, dict[str, dict[str, Any]]] = {}
+    todo = []
     for name in presets:
-        out[name] = {}
+        key = hashlib.sha256((shared + (CONF / "experiment" / f"{name}.yaml").read_text()).encode()).hexdigest()
+        entry = cached.get(name) if isinstance(cached, dict) else None
+        if isinstance(entry, dict) and entry.get("key") == key:
+            out[name] = entry["sizes"]
+        else:
+            todo.append((name, key))
+    if todo:
+        print(f"(composing {len(todo)} preset(s) to count their runs and steps; cached afterwards)", file=sys.stderr)
+    for name, key in todo:
+        sizes: dict[str, dict[str, Any]] = {}
         for scale in scales_of(name):
             try:
                 p = plan([f"experiment={name}", f"scale={scale}"])
             except Exception as err:  # noqa: BLE001 - shown in the listing instead of stopping it
-                out[name][scale] = {"error": str(err).splitlines()[0]}
+                sizes[scale] = {"error": str(err).splitlines()[0]}
                 continue
-            out[name][scale] = {"runs": len(p.jobs), "steps": p.steps, "seconds": p.seconds}
-    try:
-        cache.parent.mkdir(parents=True, exist_ok=True)
-        cache.write_text(json.dumps(out))
-    except OSError:
-        pass
+            sizes[scale] = {"runs": len(p.jobs), "steps": p.steps, "seconds": p.seconds}
+        out[name] = sizes
+        cached[name] = {"key": key, "sizes": sizes}
+    if todo:
+        try:
+            cache.parent.mkdir(parents=True, exist_ok=True)
+            tmp = cache.with_suffix(f".{os.getpid()}.tmp")
+            tmp.write_text(json.dumps(cached))
+            tmp.replace(cache)
+        except OSError:
+            pass
     return out
 
 

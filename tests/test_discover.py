@@ -14,7 +14,7 @@ from compress_train.runner.discover import CONF, describe, explain_composition_e
 
 def cli(*args: str, cwd, env=None) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [str(BIN / "compress-train"), *args], cwd=cwd, capture_output=True, text=True, timeout=120, env=env
+        [str(BIN / "compress-train"), *args], cwd=cwd, capture_output=True, text=True, timeout=300, env=env
     )
 
 
@@ -47,6 +47,7 @@ def test_completion_of_experiment_presets(tmp_path):
         ("compressor.ratoi=0.1", "error: `compressor.ratoi` is not a config key. Did you mean `compressor.ratio`?"),
         ("compressor.ratio=abc", "error: `compressor.ratio` must be a number, but is 'abc'."),
         ("train.batch_size=1.5", "error: `train.batch_size` must be an integer, but is '1.5'."),
+        ("train.batched_workers=maybe", "error: `train.batched_workers` must be true or false, but is 'maybe'."),
     ],
 )
 def test_composition_errors_use_the_template(tmp_path, override, message):

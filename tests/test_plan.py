@@ -183,3 +183,18 @@ def test_dotted_lr_schedule_override_keeps_the_other_keys():
     assert cli.schedule_overrides(["seed=1"]) == ["seed=1"]
     out = cli.dry_run(["experiment=def/sgd", "train.lr_schedule.milestones=[1]"])
     assert "train.lr_schedule={milestones:[1],gamma:0.1}" in out
+
+
+def test_preset_sizes_are_cached_per_preset_file(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    first = plan.preset_sizes(["def/sgd"])
+    assert first["def/sgd"]["ci"]["runs"] == 3 and (tmp_path / "compress_train" / "preset_sizes.json").is_file()
+
+    calls: list[list[str]] = []
+    real = plan.plan
+    monkeypatch.setattr(plan, "plan", lambda overrides, *a, **k: calls.append(overrides) or real(overrides, *a, **k))
+    assert plan.preset_sizes(["def/sgd"]) == first and calls == []  # from the cache
+    cached = json.loads((tmp_path / "compress_train" / "preset_sizes.json").read_text())
+    cached["def/sgd"]["key"] = "stale"  # the preset's file changed
+    (tmp_path / "compress_train" / "preset_sizes.json").write_text(json.dumps(cached))
+    assert plan.preset_sizes(["def/sgd"]) == first and calls  # composed again
