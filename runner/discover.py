@@ -179,4 +179,7 @@ def explain_composition_error(text: str, base: DictConfig | None) -> str | None:
             value.group(2), value.group(2)
         )
         return f"`{full_key}` must be {kind}, but is {value.group(1)!r}."
+    value = re.search(r"Value '([^']*)' is not a valid bool", text)
+    if value is not None:
+        return f"`{full_key}` must be true or false, but is {value.group(1)!r}."
     return None

@@ -43,6 +43,7 @@ class TrainSchema:
     keep_checkpoints: int = 2
     diverge_ratio: Optional[float] = 1000.0
     bn_stats: str = "broadcast"
+    batched_workers: bool = False
 
 
 @dataclass
