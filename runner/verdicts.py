@@ -24,11 +24,11 @@ def load(path: Path | None = None) -> list[dict]:
 
 
 def counts(claims: list[dict], preset: str, scale: str | None = None) -> Counter:
-    """How many claims naming ``preset`` (at ``scale``; claims without a scale count at every scale)
+    """How many claims naming ``preset`` (at ``scale``; a claim without one, null or "-", counts at every scale)
     have each verdict."""
     out: Counter = Counter()
     for c in claims:
-        if preset in (c.get("experiments") or []) and (scale is None or c.get("scale") in (None, scale)):
+        if preset in (c.get("experiments") or []) and (scale is None or c.get("scale") in (None, "", "-", scale)):
             out[str(c.get("verdict", "not run"))] += 1
     return out
 

@@ -143,17 +143,26 @@ def test_claim_verdicts_per_preset_and_scale(tmp_path):
             "scale": "ci",
             "verdict": "inconclusive",
         },
+        {  # run at no scale yet: the evaluator writes "-"
+            "paper": "def",
+            "id": "e",
+            "item": "Table 1",
+            "experiments": ["def/table1"],
+            "scale": "-",
+            "verdict": "not run",
+        },
     ]
     path = tmp_path / "claims.json"
     path.write_text(json.dumps(claims))
     loaded = verdicts.load(path)
-    assert verdicts.phrase(verdicts.counts(loaded, "def/table1", "ci")) == "claims: 2 reproduced, 1 not reproduced"
+    ci = "claims: 2 reproduced, 1 not reproduced, 1 not run"  # the claim at no scale counts at each
+    assert verdicts.phrase(verdicts.counts(loaded, "def/table1", "ci")) == ci
     sizes = {
         "ci": {"runs": 60, "steps": [124], "seconds": 1800.0},
         "paper": {"runs": 75, "steps": [78000], "seconds": None},
     }
     lines = preset_lines("def/table1", sizes, loaded)
-    assert lines[0].endswith("; claims: 2 reproduced, 1 not reproduced") and lines[1].endswith("; claims: 1 not run")
+    assert lines[0].endswith(f"; {ci}") and lines[1].endswith("; claims: 2 not run")
     assert verdicts.items(loaded, "def/table1") == ["def Table 1"]
     assert verdicts.load(tmp_path / "absent.json") == []
     assert "claims:" not in "\n".join(preset_lines("def/table1", sizes, []))
