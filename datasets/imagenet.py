@@ -37,7 +37,7 @@ from __future__ import annotations
 import math
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Callable, Sequence, cast
 
 import numpy as np
 import torch
@@ -259,7 +259,7 @@ def load_imagenet(
     return ArrayDataset(
         torch.arange(len(y_train)),
         y_train,
-        ImageFolderView(val_images),
+        cast(torch.Tensor, ImageFolderView(val_images)),  # decoded on demand, indexed like the tensor it stands for
         y_test,
         name,
         desc,

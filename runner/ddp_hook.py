@@ -78,6 +78,7 @@ from torch import Tensor
 
 from compress_train.algorithms.error_feedback import ErrorFeedback, modes
 from compress_train.algorithms.error_feedback import build as build_memory
+from compress_train.algorithms.error_feedback.local_momentum import LocalMomentumMemory
 from compress_train.algorithms.registry import EF_MODES
 from compress_train.compressors import registry
 from compress_train.compressors.base import CompressContext, Compressor
@@ -117,7 +118,7 @@ class HookState:
     def memory(self, key: int, like: Tensor) -> ErrorFeedback:
         if key not in self.memories:
             memory = build_memory(self.ef, like.numel(), like.device, like.dtype)
-            if self.ef == "local_momentum":
+            if isinstance(memory, LocalMomentumMemory):
                 memory.mu = self.momentum
             self.memories[key] = memory
         return self.memories[key]
@@ -259,10 +260,10 @@ def exchange_and_average(state: HookState, mine: Message) -> list[Tensor]:
     messages = comm.allgather([mine])
     rank = comm.local_workers[0]
     state.bits_down += sum(m.bits for i, m in enumerate(messages) if i != rank)
-    averaged = []
+    averaged: list[Tensor] = []
     for b in range(len(mine.payloads)):
-        total = decode(messages[0].payloads[b]).clone()
+        summed = decode(messages[0].payloads[b]).clone()
         for m in messages[1:]:
-            total += decode(m.payloads[b])
-        averaged.append(total / comm.world_size)
+            summed += decode(m.payloads[b])
+        averaged.append(summed / comm.world_size)
     return averaged

@@ -195,7 +195,7 @@ class Trainer:
         if self.cfg.train.get("grad_clip"):
             clip_(grads, self.cfg.train.grad_clip)
         if self.schedule is not None:
-            self.algo.lr = lr_at(self.base_lr, step / self.steps_per_epoch, self.schedule)
+            self.algo.lr = lr_at(self.base_lr, step / self.steps_per_epoch, cast(dict[str, Any], self.schedule))
         wire_before = self.comm.wire_bytes  # a controller's broadcast decision is this step's traffic too
         self.controller.before_step(step, grads, self.algo.lr)
         t1 = time.perf_counter()

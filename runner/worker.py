@@ -118,4 +118,4 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     finally:
         shutdown()
-    return EXIT_CODES.get(summary.get("status"), 0)
+    return EXIT_CODES.get(str(summary.get("status")), 0)

@@ -11,3 +11,5 @@ fi
 # the local wheel cache where one exists).
 .venv/bin/python -m pip install -q --disable-pip-version-check torch==2.14.1 torchvision==0.29.1
 .venv/bin/python -m pip install -q --disable-pip-version-check -e '.[test,wandb]'
+# mypy's view of the package (compress_train.* -> the top-level folders): links under build/mypy
+.venv/bin/python scripts/mypy_tree.py > /dev/null

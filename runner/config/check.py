@@ -13,7 +13,7 @@ from typing import Any, cast
 from omegaconf import DictConfig, OmegaConf
 
 from compress_train.algorithms import registry as algorithms
-from compress_train.algorithms.base import Needs
+from compress_train.algorithms.base import Algorithm, Needs
 from compress_train.algorithms.registry import CONTROLLERS
 from compress_train.compressors import registry as compressors
 from compress_train.compressors.scope import SCOPES
@@ -145,9 +145,9 @@ def check_config(cfg: DictConfig) -> None:
         errors += task.check(cfg)
     convex_model = cfg.task == "convex"
 
-    algo_cls = None
+    algo_cls: type[Algorithm] | None = None
     if _choice(errors, "algo.name", cfg.algo.name, algorithms.available()):
-        algo_cls = algorithms.get(cfg.algo.name)
+        algo_cls = cast("type[Algorithm]", algorithms.get(cfg.algo.name))
         errors += [qualify("algo", e) for e in algo_cls.check(component_params(cfg.algo))]
         needs = algo_cls.needs
         if needs.problem == "required" and not convex_model:
@@ -248,7 +248,7 @@ def check_controller(cfg: DictConfig) -> list[str]:
     if _choice(errors, "controller.name", c.get("name"), CONTROLLERS.names()):
         params = component_params(c)
         compressor = {"name": cfg.compressor.name, "scope": cfg.compressor.get("scope")}
-        errors += [qualify("controller", e) for e in CONTROLLERS.get(c.get("name")).check(params, compressor)]
+        errors += [qualify("controller", e) for e in CONTROLLERS.get(str(c.get("name"))).check(params, compressor)]
     return errors
 
 

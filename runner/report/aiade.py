@@ -26,29 +26,26 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from compress_train.runner.report import hard_threshold  # noqa: E402
+from compress_train.runner.report.comp_ams import (  # noqa: E402
+    MAX_SERIES,
+    base_label,
+    facets,
+    figure_title,
+    method_styles,
+    series_figure,
+)
 from compress_train.runner.report.load import aggregate  # noqa: E402
-from compress_train.runner.report.plots import BAND_NOTE, CONVEX_BITS_LABEL, RC, curve_plot, styles  # noqa: E402
+from compress_train.runner.report.plots import BAND_NOTE, CONVEX_BITS_LABEL, RC  # noqa: E402
+from compress_train.runner.report.rules import TRANSIENT, fitted_rate  # noqa: E402, F401  (the shared rate fit)
 from compress_train.runner.report.tables import fmt_num, to_markdown  # noqa: E402
 
 # The iteration count's growth with kappa that the theory gives each method (``aiade`` Thms 3.1, 4.1).
 THEORY_SLOPE = {"gd": 1.0, "iade": 1.0, "agd": 0.5, "aiade": 0.5}
 DIST_LABEL = "relative distance ‖x_k − x*‖ / ‖x_0 − x*‖"
-TRANSIENT = 1e-2
 
 
 def is_convex(runs: pd.DataFrame) -> bool:
     return "problem_kind" in runs and runs["problem_kind"].notna().any()
-
-
-def fitted_rate(steps: np.ndarray, rel: np.ndarray) -> float:
-    ok = np.isfinite(rel) & (rel > 0)
-    steps, rel = steps[ok], rel[ok]
-    past = np.nonzero(rel <= TRANSIENT)[0]
-    if len(past) and len(steps) - past[0] >= 5:
-        steps, rel = steps[past[0] :], rel[past[0] :]
-    if len(steps) < 2 or steps[-1] == steps[0]:
-        return math.nan
-    return float(np.exp(np.polyfit(steps, np.log(rel), 1)[0]))
 
 
 def first_hit(d: pd.DataFrame, target: float) -> pd.Series | None:
@@ -130,19 +127,38 @@ def kappa_table(pr: pd.DataFrame, order: list[str]) -> tuple[pd.DataFrame, dict[
     return pd.DataFrame(rows).fillna("not reached"), slopes
 
 
-def kappa_figure(pr: pd.DataFrame, slopes: dict[str, float], out: Path, title: str, target: float) -> list[Path]:
+def kappa_figure(
+    pr: pd.DataFrame, runs: pd.DataFrame, slopes: dict[str, float], out: Path, title: str, target: float
+) -> list[Path]:
+    """Iterations to ``target`` against kappa, one line per method family (its colour as in every other
+    figure of the report), at most ``MAX_SERIES`` per axis."""
     base = pr.assign(family=pr["method"].str.replace(r" \(.*\)$", "", regex=True))
+    fams = list(base.groupby("family", sort=False))
+    methods = list(runs["method"].unique())
+    style = method_styles(runs, methods)
+    colour: dict[str, dict] = {}
+    for m in methods:
+        colour.setdefault(base_label(m), style[m])
+    chunks = [fams[i : i + MAX_SERIES] for i in range(0, len(fams), MAX_SERIES)] or [[]]
     with plt.rc_context(RC):
-        fig, ax = plt.subplots(figsize=(7.5, 5), layout="constrained")
-        for i, (fam, g) in enumerate(base.groupby("family", sort=False)):
-            pts = g.groupby("kappa")["iters"].mean().dropna()
-            ax.plot(pts.index, pts.to_numpy(), marker="os^D"[i % 4], label=f"{fam} (slope {slopes[fam]:.2f})")
-        ax.set_xscale("log")
-        ax.set_yscale("log")
-        ax.set_xlabel("condition number κ = L/μ")
-        ax.set_ylabel(f"iterations to relative distance {target:g}")
-        ax.set_title(title)
-        ax.legend(frameon=False)
+        fig, axes = plt.subplots(1, len(chunks), figsize=(7.5 * len(chunks), 5), layout="constrained", squeeze=False)
+        for ax, chunk in zip(axes[0], chunks):
+            for fam, g in chunk:
+                pts = g.groupby("kappa")["iters"].mean().dropna()
+                st = colour.get(fam, {})
+                ax.plot(
+                    pts.index,
+                    pts.to_numpy(),
+                    marker=st.get("marker", "o"),
+                    color=st.get("color"),
+                    label=f"{fam} (slope {slopes[fam]:.2f})",
+                )
+            ax.set_xscale("log")
+            ax.set_yscale("log")
+            ax.set_xlabel("condition number κ = L/μ")
+            ax.set_ylabel(f"iterations to relative distance {target:g}")
+            ax.legend(frameon=False)
+        fig.suptitle(figure_title(title, runs))
         paths = [out / "iterations_vs_kappa.png", out / "iterations_vs_kappa.pdf"]
         for p in paths:
             fig.savefig(p)
@@ -156,37 +172,43 @@ def bits_figure(
     """Bits of each uplink message against k (mean over workers and seeds; thin: every step, thick:
     a running mean over ``window`` steps) and the Lemma 2.1 figure for the same vectors, dashed.
     The x-axis spans the double-encoding runs (the methods the figure is about)."""
-    style = styles(runs, order)
+    style = method_styles(runs, order)
+    rows = facets(runs, order, MAX_SERIES // 2)  # two labelled lines per method
     with plt.rc_context(RC):
-        fig, ax = plt.subplots(figsize=(9.5, 5.2), layout="constrained")
-        span = 0.0
-        for m in order:
-            sub = df[(df["method"] == m) & (df["step"] > 0)]
-            a = aggregate(sub, "step", "bits_up_step")
-            if a.empty:
-                continue
-            colour = style[m]["color"]
-            ax.plot(a["x"], a["mean"], color=colour, alpha=0.25, linewidth=0.8)
-            ax.plot(a["x"], a["mean"].rolling(window, min_periods=1).mean(), color=colour, label=f"{m}: real code")
-            if "bits_lemma21_step" in sub and sub["bits_lemma21_step"].notna().any():
-                lem = aggregate(sub, "step", "bits_lemma21_step")
-                ax.plot(
-                    lem["x"],
-                    lem["mean"].rolling(window, min_periods=1).mean(),
-                    color=colour,
-                    linestyle="--",
-                    label=f"{m}: Lemma 2.1 figure",
-                )
-                span = max(span, float(lem["x"].max()))
-        if span:
-            ax.set_xlim(0, span * 1.05)
-        ax.set_yscale("log")
-        ax.set_xlabel("iteration k")
-        ax.set_ylabel("bits per uplink message (per worker)")
-        ax.set_title(title)
-        ax.legend(
-            loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False, title=f"running mean over {window} steps"
+        fig, axes = plt.subplots(
+            len(rows), 1, figsize=(9.5, 5.2 if len(rows) == 1 else 3.9 * len(rows)), layout="constrained", squeeze=False
         )
+        for (facet, methods), ax in zip(rows, axes[:, 0]):
+            span = 0.0
+            for m in methods:
+                sub = df[(df["method"] == m) & (df["step"] > 0)]
+                a = aggregate(sub, "step", "bits_up_step")
+                if a.empty:
+                    continue
+                colour = style[m]["color"]
+                ax.plot(a["x"], a["mean"], color=colour, alpha=0.25, linewidth=0.8)
+                ax.plot(a["x"], a["mean"].rolling(window, min_periods=1).mean(), color=colour, label=f"{m}: real code")
+                if "bits_lemma21_step" in sub and sub["bits_lemma21_step"].notna().any():
+                    lem = aggregate(sub, "step", "bits_lemma21_step")
+                    ax.plot(
+                        lem["x"],
+                        lem["mean"].rolling(window, min_periods=1).mean(),
+                        color=colour,
+                        linestyle="--",
+                        label=f"{m}: Lemma 2.1 figure",
+                    )
+                    span = max(span, float(lem["x"].max()))
+            if span:
+                ax.set_xlim(0, span * 1.05)
+            ax.set_yscale("log")
+            ax.set_xlabel("iteration k")
+            ax.set_ylabel("bits per uplink message (per worker)")
+            if len(rows) > 1:
+                ax.set_title(facet)
+            ax.legend(
+                loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False, title=f"running mean over {window} steps"
+            )
+        fig.suptitle(figure_title(title, runs))
         paths = [out / "bits_per_iteration.png", out / "bits_per_iteration.pdf"]
         for p in paths:
             fig.savefig(p)
@@ -196,26 +218,33 @@ def bits_figure(
 
 def sq_distance_figure(df: pd.DataFrame, runs: pd.DataFrame, out: Path, title: str) -> list[Path]:
     """E||x_k - x*||^2 (mean over seeds, min-max band) beside Theorem 5.2's bound c'^k bound0."""
+    bounded = runs[runs["bound0"].notna()]
+    order = list(dict.fromkeys(bounded["method"]))
+    style = method_styles(runs, list(dict.fromkeys(runs["method"])))
+    chunks = [order[i : i + MAX_SERIES // 2] for i in range(0, len(order), MAX_SERIES // 2)] or [[]]
     with plt.rc_context(RC):
-        fig, ax = plt.subplots(figsize=(9, 5.2), layout="constrained")
-        for m, mr in runs[runs["bound0"].notna()].groupby("method", sort=False):
-            sub = df[df["method"] == m].assign(sq=lambda d: d["dist_to_opt"] ** 2)
-            a = aggregate(sub, "step", "sq")
-            ax.plot(a["x"], a["mean"], label=f"{m}: mean of {len(mr)} seeds")
-            ax.fill_between(a["x"], a["lo"], a["hi"], alpha=0.2, linewidth=0)
-            k = a["x"].to_numpy()
-            ax.plot(
-                k,
-                mr["theory_rate"].mean() ** k * mr["bound0"].mean(),
-                color="grey",
-                linestyle=":",
-                label="Theorem 5.2's bound on E‖x_k − x*‖²",
-            )
-        ax.set_yscale("log")
-        ax.set_xlabel("iteration k")
-        ax.set_ylabel("‖x_k − x*‖²")
-        ax.set_title(title)
-        ax.legend(title=BAND_NOTE, frameon=False)
+        fig, axes = plt.subplots(len(chunks), 1, figsize=(9, 5.2 * len(chunks)), layout="constrained", squeeze=False)
+        for chunk, ax in zip(chunks, axes[:, 0]):
+            for m in chunk:
+                mr = bounded[bounded["method"] == m]
+                sub = df[df["method"] == m].assign(sq=lambda d: d["dist_to_opt"] ** 2)
+                a = aggregate(sub, "step", "sq")
+                colour = style[m]["color"]
+                ax.plot(a["x"], a["mean"], color=colour, label=f"{m}: mean of {len(mr)} seeds")
+                ax.fill_between(a["x"], a["lo"], a["hi"], color=colour, alpha=0.2, linewidth=0)
+                k = a["x"].to_numpy()
+                ax.plot(
+                    k,
+                    mr["theory_rate"].mean() ** k * mr["bound0"].mean(),
+                    color=colour,
+                    linestyle=":",
+                    label=f"{m}: Theorem 5.2's bound on E‖x_k − x*‖²",
+                )
+            ax.set_yscale("log")
+            ax.set_xlabel("iteration k")
+            ax.set_ylabel("‖x_k − x*‖²")
+            ax.legend(title=BAND_NOTE, frameon=False)
+        fig.suptitle(figure_title(title, runs))
         paths = [out / "sq_distance_vs_iterations.png", out / "sq_distance_vs_iterations.pdf"]
         for p in paths:
             fig.savefig(p)
@@ -247,22 +276,10 @@ def convex_report(
             ("step", "distance_vs_iterations", "iteration k", False),
             ("bits_up", "distance_vs_bits", CONVEX_BITS_LABEL, True),
         ):
-            written += curve_plot(
-                d,
-                r,
-                o,
-                x,
-                "rel_dist",
-                xlabel=xlabel,
-                ylabel=DIST_LABEL,
-                logx=logx,
-                logy=True,
-                title=f"{prefix}{dataset}",
-                out=out,
-                stem=stem + tag,
-                hline=None if kappa_varies else target,
-                hline_label=None if kappa_varies else f"target {target:g}",
-            )
+            panel = dict(x=x, y="rel_dist", xlabel=xlabel, ylabel=DIST_LABEL, logx=logx, logy=True)
+            if not kappa_varies:
+                panel.update(hline=target, hline_label=f"target {target:g}")
+            written += series_figure(d, r, o, [panel], f"{prefix}{dataset}", out, stem + tag)
     if "bits_lemma21_step" in df and df["bits_lemma21_step"].notna().any() and not kappa_varies:
         written += bits_figure(df, runs, order, out, prefix + "bits per message vs k")
     lines = [
@@ -276,7 +293,7 @@ def convex_report(
     ]
     if kappa_varies:
         table, slopes = kappa_table(pr, order)
-        written += kappa_figure(pr, slopes, out, prefix + "iterations vs condition number", target)
+        written += kappa_figure(pr, runs, slopes, out, prefix + "iterations vs condition number", target)
         lines += [
             "",
             f"## Iterations to relative distance {target:g} against κ",

@@ -54,6 +54,9 @@ from typing import Any, Callable
 
 import numpy as np
 
+from compress_train.runner.report.rules import CHANCE_FACTOR, FAILED_TO_TRAIN, at_chance, failed_to_train  # noqa: F401
+from compress_train.runner.report.rules import fitted_rate as rules_fitted_rate
+
 Record = dict[str, Any]
 VERDICTS = ("reproduced", "direction only", "not reproduced", "inconclusive", "not run")
 KINDS = ("better", "within", "diverges", "monotone", "ordering", "slope", "rate_bound")
@@ -67,13 +70,6 @@ OPS: dict[str, Callable[[float, float], bool]] = {
     ">": operator.gt,
 }
 TO = re.compile(r"^(steps_to|bits_to):([A-Za-z_@0-9]+)\s*(<=|>=|<|>)\s*([-+0-9.eE]+)$")
-CHANCE_FACTOR = 1.5  # a final accuracy below 1.5 / classes (15 % on 10 classes) is "at chance"
-FAILED_TO_TRAIN = (
-    'A run counts as failed to train (the one rule of every report: the `def` tables\' "diverge" too) '
-    "when its status is `diverged` (the runner's rule: a non-finite loss or parameters, or a loss far "
-    "above the first step's) or when its final test accuracy is at chance, below 1.5 / classes (15 % for "
-    "10 classes); a failed run is counted apart, never averaged into a mean."
-)
 
 
 class ClaimError(ValueError):
@@ -166,25 +162,11 @@ def _series(rec: Record, name: str) -> list[Any]:
 
 
 def fitted_rate(rec: Record) -> float:
-    from compress_train.runner.report.aiade import fitted_rate as fit
-
     steps, rel = _series(rec, "step"), _series(rec, "rel_dist")
     pairs = [(s, r) for s, r in zip(steps, rel) if s is not None and r is not None and s > 0]
     if len(pairs) < 2:
         return math.nan
-    return fit(np.array([p[0] for p in pairs], float), np.array([p[1] for p in pairs], float))
-
-
-def at_chance(acc_fraction: float | None, classes: int | None) -> bool:
-    """A final test accuracy (a fraction) below ``CHANCE_FACTOR`` / classes."""
-    return isinstance(acc_fraction, (int, float)) and acc_fraction < CHANCE_FACTOR / (classes or 10)
-
-
-def failed_to_train(rec: Record) -> bool:
-    """``FAILED_TO_TRAIN``: status diverged, or a final test accuracy at chance."""
-    return rec.get("status") == "diverged" or at_chance(
-        (rec.get("final") or {}).get("test_acc"), rec.get("num_classes")
-    )
+    return rules_fitted_rate(np.array([p[0] for p in pairs], float), np.array([p[1] for p in pairs], float))
 
 
 def value(rec: Record, metric: str) -> float:

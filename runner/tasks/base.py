@@ -28,7 +28,7 @@ class Task:
     supports_gradient_point = False  # can evaluate gradients away from the iterate
     supports_worker_points = False  # can take each worker's gradient at its own point
     constants: dict[str, Any] | None = None  # a convex problem's L, mu, ... for theory-driven methods
-    decay_mask = None  # 0 on normalisation layers, where the task knows them
+    decay_mask: Tensor | None = None  # 0 on normalisation layers, where the task knows them
     models: tuple[str, ...] = ()  # the only models this task trains (empty: checked elsewhere)
     models_are = ""  # what they are, for the message
     iid_only = ""  # why the task shards only iid (empty: any partition)
