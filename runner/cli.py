@@ -177,6 +177,10 @@ def dry_run(args: list[str]) -> str:
     try:
         return plan.dry_run(plan.plan(overrides, multirun))
     except ConfigCompositionException as err:
+        try:  # the run's own check words it best (the nearest key included); it stops at the bad override
+            preflight.check(overrides, multirun)
+        except preflight.PreflightError as said:
+            raise UserError(str(said)) from None
         raise UserError(explain_composition_error(f"{err} {err.__cause__ or ''}", None) or str(err)) from None
 
 

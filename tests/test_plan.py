@@ -207,3 +207,13 @@ def test_preset_sizes_are_cached_per_preset_file(tmp_path, monkeypatch):
     cached["def/sgd"]["key"] = "stale"  # the preset's file changed
     (tmp_path / "compress_train" / "preset_sizes.json").write_text(json.dumps(cached))
     assert plan.preset_sizes(["def/sgd"]) == first and calls  # composed again
+
+
+def test_dry_run_stops_on_a_bad_key_or_option_as_a_run_would(capsys):
+    with pytest.raises(SystemExit) as stop:
+        cli.dry_run(["train.epocs=3"])
+    assert stop.value.code == 2
+    assert "`train.epocs` is not a config key. Did you mean `train.epochs`?" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        cli.dry_run(["experiment=nope"])
+    assert "`experiment` must be one of the options in conf/experiment/" in capsys.readouterr().err
