@@ -6,10 +6,12 @@ from __future__ import annotations
 import math
 
 import pytest
+from test_report_readability import record_figures, series_per_axis, titles
 
 from cli_helpers import run_cli
 from compress_train.runner.report.aiade import fitted_rate, per_run
 from compress_train.runner.report.cli import main
+from compress_train.runner.report.comp_ams import MAX_SERIES
 from compress_train.runner.report.load import load_runs
 
 pytestmark = pytest.mark.slow
@@ -24,7 +26,8 @@ def test_fitted_rate_of_a_geometric_sequence():
     assert fitted_rate(k, floor) > 0.99
 
 
-def test_rate_and_kappa_reports_on_real_sweeps(tmp_path):
+def test_rate_and_kappa_reports_on_real_sweeps(tmp_path, monkeypatch):
+    saved = record_figures(monkeypatch)
     sweep = tmp_path / "kappa"
     proc = run_cli(
         "-m",
@@ -59,3 +62,5 @@ def test_rate_and_kappa_reports_on_real_sweeps(tmp_path):
     slopes = {ln.split("|")[1].strip(): float(ln.split("|")[-3]) for ln in kappa_rows}
     assert 0.7 < slopes["IADE"] < 1.3 and slopes["AIADE"] < slopes["IADE"]
     assert math.isfinite(slopes["AIADE"])
+    for fig in saved:  # no paper preset: no paper key; a generated problem: no stand-in
+        assert max(series_per_axis(fig)) <= MAX_SERIES and "standing in" not in titles(fig), titles(fig)

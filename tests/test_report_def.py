@@ -5,9 +5,11 @@ the optimum lies, and the Figure 1 / 3 layouts."""
 from __future__ import annotations
 
 import pytest
+from test_report_readability import record_figures, series_per_axis, titles
 
 from cli_helpers import run_cli
 from compress_train.runner.report.cli import main
+from compress_train.runner.report.comp_ams import MAX_SERIES
 
 pytestmark = pytest.mark.slow
 TINY = (
@@ -29,7 +31,8 @@ def sweep(tmp_path, name, *overrides):
     return out
 
 
-def test_def_tables_and_figures(tmp_path):
+def test_def_tables_and_figures(tmp_path, monkeypatch):
+    saved = record_figures(monkeypatch)
     sgd = sweep(tmp_path, "sgd", "experiment=def/sgd")
     t1 = sweep(
         tmp_path,
@@ -52,4 +55,12 @@ def test_def_tables_and_figures(tmp_path):
     assert main([str(t4), "--out", str(out4), "--time-axis", "measured"]) == 0
     text4 = (out4 / "tables.md").read_text()
     assert "### Table 4" in text4 and "| 0.3 |" in text4 and "/ 93.75 ± 0.12" in text4
-    assert "DEF: best lambda" in text4 and (out4 / "def_fig3.png").stat().st_size > 0
+    assert (out4 / "def_fig3.png").stat().st_size > 0
+    rows = [ln for ln in text4.splitlines() if ln.startswith("| 0.")]
+    trained = sum(not ln.split("|")[2].strip().startswith("diverge /") for ln in rows)
+    # the optimum is placed only among lambdas whose runs trained (the shared failed-to-train rule)
+    assert ("DEF: best lambda" in text4) == (trained >= 3)
+    assert ("DEF: best lambda" in text4) or f"DEF: {trained} of 3 lambdas trained" in text4
+    for fig in saved:  # 9 methods in Table 1's sweep: every axis at most MAX_SERIES, the paper and data named
+        assert max(series_per_axis(fig)) <= MAX_SERIES and "def" in titles(fig), titles(fig)
+        assert "standing in for mnist" in titles(fig), titles(fig)

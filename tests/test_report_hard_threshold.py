@@ -7,9 +7,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from test_report_readability import record_figures, series_per_axis, titles
 
 from cli_helpers import run_cli
 from compress_train.runner.report.cli import main
+from compress_train.runner.report.comp_ams import MAX_SERIES
 from compress_train.runner.report.hard_threshold import PAPER_TABLE1, final_values, table1
 from compress_train.runner.report.load import load_runs
 
@@ -28,7 +30,8 @@ def sweep_and_report(tmp_path: Path, *overrides: str, stems: tuple[str, ...]) ->
     return sweep, (out / "summary.md").read_text()
 
 
-def test_density_figures_and_table1(tmp_path):
+def test_density_figures_and_table1(tmp_path, monkeypatch):
+    saved = record_figures(monkeypatch)
     sweep, text = sweep_and_report(
         tmp_path,
         "workers=2",
@@ -50,9 +53,12 @@ def test_density_figures_and_table1(tmp_path):
     assert t.loc["Top-1%", "ours: density vs Top-1%"] == "1.00×"
     assert t.loc["Top-0.1%", "paper (ResNet-18, CIFAR-10): accuracy % / density %"] == "93.2 / 0.10"
     assert set(PAPER_TABLE1) >= set(t.index)
+    for fig in saved:  # methods picked by hand, no preset: no paper's figure note in any title
+        assert max(series_per_axis(fig)) <= MAX_SERIES and "hard_threshold Fig." not in titles(fig), titles(fig)
 
 
-def test_convex_fig1_panels_and_density_table(tmp_path):
+def test_convex_fig1_panels_and_density_table(tmp_path, monkeypatch):
+    saved = record_figures(monkeypatch)
     _, text = sweep_and_report(
         tmp_path,
         "experiment=hard_threshold/fig1",
@@ -66,3 +72,5 @@ def test_convex_fig1_panels_and_density_table(tmp_path):
         if ln.startswith("| Top-k") or ln.startswith("| SGD"):
             rows.setdefault(ln.split("|")[1].strip(), ln)
     assert rows["SGD"].split("|")[3].strip() == "100" and rows["Top-k (k=2)"].split("|")[3].strip() == "0.255"
+    panels = next(f for f in saved if "Fig. 1's panels" in titles(f))
+    assert titles(panels).startswith("hard_threshold") and max(series_per_axis(panels)) <= MAX_SERIES

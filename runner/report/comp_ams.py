@@ -23,7 +23,6 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
 
-from compress_train.runner.report.claims import failed_to_train  # noqa: E402  (the one failed-to-train rule)
 from compress_train.runner.report.load import aggregate  # noqa: E402
 from compress_train.runner.report.plots import (  # noqa: E402
     BAND_NOTE,
@@ -31,7 +30,6 @@ from compress_train.runner.report.plots import (  # noqa: E402
     MARKERS,
     PAPERS,
     RC,
-    _base,
     _colors,
     _plain_log_labels,
     data_labels,
@@ -43,6 +41,7 @@ from compress_train.runner.report.plots import (  # noqa: E402
     spread,
     styles,
 )
+from compress_train.runner.report.rules import failed_to_train  # noqa: E402  (the one failed-to-train rule)
 from compress_train.runner.report.tables import PERCENT, mean_std, metric_label, to_markdown  # noqa: E402
 
 TRAIN_LOSS_LABEL = "training loss (mean over each logging window)"
@@ -217,7 +216,7 @@ def method_styles(runs: pd.DataFrame, order: list[str]) -> dict[str, dict]:
     style = styles(runs, order)
     info = runs.drop_duplicates("method").set_index("method")
     full = [m for m in order if bool(info.loc[m, "full_gradient"])]
-    key = {m: _base(base_label(m)) for m in order}
+    key = {m: re.sub(r"-EF(\([^)]*\))?(?=-|$)", "", base_label(m)) for m in order}
     listed = PAPER_METHODS.get(paper_of(runs) or "", [])
     slots = {k: i for i, k in enumerate(dict.fromkeys([*listed, *key.values()]))}
     return {

@@ -24,8 +24,9 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from compress_train.runner.report.claims import at_chance  # noqa: E402  (the one failed-to-train rule)
-from compress_train.runner.report.plots import RC, SYNTHETIC_TAG, _colors, is_synthetic  # noqa: E402
+from compress_train.runner.report.comp_ams import base_label, figure_title, method_styles  # noqa: E402
+from compress_train.runner.report.plots import RC, SYNTHETIC_TAG, is_synthetic  # noqa: E402
+from compress_train.runner.report.rules import at_chance  # noqa: E402  (the one failed-to-train rule)
 
 METHODS = ["EF", "SAEF", "PSync", "DEF", "DEF-A"]
 D = "diverge"
@@ -145,10 +146,15 @@ def lambda_table(rt: pd.DataFrame) -> list[str]:
 
 
 def best_lambda(rt: pd.DataFrame) -> list[str]:
-    """Where the sweep's optimum lies: inside the grid or at an end (Table 4's claim)."""
+    """Where the sweep's optimum lies: inside the grid or at an end (Table 4's claim), over the runs
+    that trained (``diverged``: the shared failed-to-train rule); with fewer than three lambdas left,
+    a line saying there is no optimum to place."""
     out = []
     for m in ("DEF", "DEF-A"):
-        sub = rt[(rt["label"] == m) & (rt["status"] != "diverged")].groupby("lam")["acc"].mean()
+        sub = rt[(rt["label"] == m) & ~rt["diverged"]].groupby("lam")["acc"].mean()
+        tried = rt.loc[rt["label"] == m, "lam"].nunique()
+        if tried >= 3 and len(sub) < 3:
+            out.append(f"{m}: {len(sub)} of {tried} lambdas trained (the others failed to train): no optimum to place.")
         if len(sub) >= 3:
             best = float(sub.idxmax())
             where = "at an end of the grid" if best in (sub.index.min(), sub.index.max()) else "inside the grid"
@@ -162,8 +168,28 @@ def time_column(df: pd.DataFrame, axis: str) -> pd.Series:
     return df["time_s"]
 
 
-def curves(df: pd.DataFrame, rt: pd.DataFrame, labels: list[str], ratio, x: str, y: str, ax, axis: str) -> None:
-    colours = dict(zip(["SGD", *METHODS], ["black", *_colors("tab10")]))
+def label_colours(runs: pd.DataFrame) -> dict[str, str]:
+    """Colour per paper label ('EF', 'DEF'), the one ``comp_ams.method_styles`` gives that method in
+    every other figure of the report."""
+    methods = list(dict.fromkeys(runs["method"]))
+    style = method_styles(runs, methods)
+    colours: dict[str, str] = {}
+    for m in methods:
+        colours.setdefault(base_label(m), style[m]["color"])
+    return colours
+
+
+def curves(
+    df: pd.DataFrame,
+    rt: pd.DataFrame,
+    labels: list[str],
+    ratio,
+    x: str,
+    y: str,
+    ax,
+    axis: str,
+    colours: dict[str, str],
+) -> None:
     for lab in labels:
         keep = rt[(rt["label"] == lab) & ((rt["ratio"] == ratio) | (lab == "SGD"))]
         if keep.empty:
@@ -182,6 +208,7 @@ def curves(df: pd.DataFrame, rt: pd.DataFrame, labels: list[str], ratio, x: str,
 
 def figure(
     df: pd.DataFrame,
+    runs: pd.DataFrame,
     rt: pd.DataFrame,
     out: Path,
     stem: str,
@@ -198,6 +225,7 @@ def figure(
         "epoch": "epoch",
     }
     ylabels = {"test_acc": "test accuracy (%)", "train_loss": "training loss"}
+    colours = label_colours(runs)
     with plt.rc_context(RC):
         fig, axes = plt.subplots(
             len(ratios), len(panels), figsize=(5 * len(panels), 3.8 * len(ratios)), layout="constrained", squeeze=False
@@ -205,15 +233,14 @@ def figure(
         for i, ratio in enumerate(ratios):
             for j, (x, y, logy) in enumerate(panels):
                 ax = axes[i][j]
-                curves(df, rt, labels, ratio, x, y, ax, axis)
+                curves(df, rt, labels, ratio, x, y, ax, axis, colours)
                 ax.set_xlabel(xlabels[x])
                 ax.set_ylabel(ylabels[y])
                 ax.set_title(f"R = {int(ratio)}")
                 if logy == "log":
                     ax.set_yscale("log")
         axes[0][0].legend()
-        synthetic = df.loc[df["run_dir"].isin(rt["run_dir"]), "dataset"].map(is_synthetic).any()
-        fig.suptitle(f"{title} {SYNTHETIC_TAG}" if synthetic else title)
+        fig.suptitle(figure_title(title, runs[runs["run_dir"].isin(rt["run_dir"])]))
         files = [out / f"{stem}.png", out / f"{stem}.pdf"]
         for f in files:
             fig.savefig(f)
@@ -247,6 +274,7 @@ def def_report(
     if "def/fig1" in exps or "def/fig2" in exps or "def/table1" in exps:
         files += figure(
             df,
+            runs,
             rt,
             out,
             "def_fig1",
@@ -260,7 +288,15 @@ def def_report(
         if "def/table4" in exps:
             lam = lam[lam["lam"] == 0.3]
         files += figure(
-            df, lam, out, "def_fig3", "def Fig. 3: DEF vs DEF-A", axis, ["DEF", "DEF-A"], [("epoch", "test_acc", "")]
+            df,
+            runs,
+            lam,
+            out,
+            "def_fig3",
+            "def Fig. 3: DEF vs DEF-A",
+            axis,
+            ["DEF", "DEF-A"],
+            [("epoch", "test_acc", "")],
         )
     (out / "tables.md").write_text("\n".join(lines) + "\n")
     files.append(out / "tables.md")

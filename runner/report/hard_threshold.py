@@ -21,17 +21,14 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from compress_train.runner.report.comp_ams import MAX_SERIES, figure_title, method_styles, series_figure  # noqa: E402
 from compress_train.runner.report.plots import (  # noqa: E402
     CONVEX_BITS_LABEL,
     RC,
     SYNTHETIC_TAG,
-    curve_plot,
     data_labels,
-    data_title,
     file_stem,
     is_synthetic,
-    panel_figure,
-    styles,
 )
 from compress_train.runner.report.tables import PERCENT, metric_label, to_markdown  # noqa: E402
 
@@ -68,36 +65,48 @@ def density_figure(
     error-feedback mode are joined by a line."""
     fv = final_values(df, runs, metric)
     scale = 100.0 if metric in PERCENT else 1.0
-    style, names = styles(runs, order), data_labels(runs, order)
+    style, names = method_styles(runs, order), data_labels(runs, order)
     synthetic = set(runs.loc[runs["dataset"].map(is_synthetic), "run_dir"])
+    families = list(fv[~fv["full_gradient"]].groupby("family", sort=False))
+    refs = list(fv[fv["full_gradient"]].groupby("method", sort=False))
+    room = max(1, MAX_SERIES - len(refs))
+    chunks = [families[i : i + room] for i in range(0, len(families), room)] or [[]]
     with plt.rc_context(RC):
-        fig, ax = plt.subplots(figsize=(8.5, 5.2), layout="constrained")
-        for comp, fam in fv[~fv["full_gradient"]].groupby("family", sort=False):
-            pts = (
-                fam.groupby("method", sort=False)
-                .agg(x=("density", "mean"), y=("metric", "mean"), s=("metric", "std"))
-                .sort_values("x")
-            )
-            first = style[pts.index[0]]  # EF and no-EF of one compressor: one colour, no-EF dashed
-            ax.errorbar(
-                pts["x"] * 100,
-                pts["y"] * scale,
-                yerr=pts["s"].fillna(0) * scale,
-                marker="o",
-                capsize=3,
-                color=first["color"],
-                linestyle=first["linestyle"],
-                label=f"{comp} {SYNTHETIC_TAG}" if fam["run_dir"].isin(synthetic).any() else comp,
-            )
-            for m, r in pts.iterrows():
-                ax.annotate(m, (r["x"] * 100, r["y"] * scale), textcoords="offset points", xytext=(4, 4), fontsize=8)
-        for m, g in fv[fv["full_gradient"]].groupby("method", sort=False):
-            ax.axhline(g["metric"].mean() * scale, color="black", linestyle="--", label=f"{names[m]} (mean)")
-        ax.set_xscale("log")
-        ax.set_xlabel("average density (%) = (1/T) Σ k_t / d, values sent")
-        ax.set_ylabel(f"final {metric_label(metric)}")
-        ax.set_title(data_title(title, runs))
-        ax.legend(frameon=False, title="mean ± std over seeds", loc="upper left", bbox_to_anchor=(1.01, 1.0))
+        fig, axes = plt.subplots(
+            1, len(chunks), figsize=(6.0 * len(chunks) + 2.5, 5.2), layout="constrained", squeeze=False
+        )
+        for ax, chunk in zip(axes[0], chunks):
+            for comp, fam in chunk:
+                pts = (
+                    fam.groupby("method", sort=False)
+                    .agg(x=("density", "mean"), y=("metric", "mean"), s=("metric", "std"))
+                    .sort_values("x")
+                )
+                first = style[pts.index[0]]  # EF and no-EF of one compressor: one colour, no-EF dashed
+                ax.errorbar(
+                    pts["x"] * 100,
+                    pts["y"] * scale,
+                    yerr=pts["s"].fillna(0) * scale,
+                    marker="o",
+                    capsize=3,
+                    color=first["color"],
+                    linestyle=first["linestyle"],
+                    label=f"{comp} {SYNTHETIC_TAG}" if fam["run_dir"].isin(synthetic).any() else comp,
+                )
+                for m, r in pts.iterrows():
+                    ax.annotate(
+                        m, (r["x"] * 100, r["y"] * scale), textcoords="offset points", xytext=(4, 4), fontsize=8
+                    )
+            for m, g in refs:
+                ax.axhline(g["metric"].mean() * scale, color="black", linestyle="--", label=f"{names[m]} (mean)")
+            ax.set_xscale("log")
+            ax.set_xlabel("average density (%) = (1/T) Σ k_t / d, values sent")
+            ax.set_ylabel(f"final {metric_label(metric)}")
+            ax.legend(frameon=False, title="mean ± std over seeds", loc="upper left", bbox_to_anchor=(1.01, 1.0))
+        if len(chunks) == 1:
+            axes[0][0].set_title(figure_title(title, runs))
+        else:
+            fig.suptitle(figure_title(title, runs))
         paths = [out / f"{file_stem(metric)}_vs_avg_density.png", out / f"{file_stem(metric)}_vs_avg_density.pdf"]
         for p in paths:
             fig.savefig(p)
@@ -112,7 +121,7 @@ def iteration_panels(
     one three-panel figure."""
     present = [y for y in (metric, "error_norm", "density") if y in df and df[y].notna().any()]
     labels = {metric: metric_label(metric), "error_norm": "error norm ‖e‖", "density": "density k_t / d"}
-    written = panel_figure(
+    written = series_figure(
         df[df["step"] > 0],
         runs,
         order,
@@ -127,19 +136,14 @@ def iteration_panels(
         ("density", "density k_t / d (this step, mean over workers)", dict(logy=True)),
     ):
         if y in df and df[y].notna().any():
-            written += curve_plot(
+            written += series_figure(
                 df[df["step"] > 0],
                 runs,
                 order,
-                "step",
-                y,
-                xlabel="iterations",
-                ylabel=ylabel,
-                title=prefix + ylabel.split(" (")[0],
-                out=out,
-                stem=f"{file_stem(y)}_vs_iterations",
-                logx=kw.get("logx", False),
-                logy=kw.get("logy", False),
+                [dict(x="step", y=y, xlabel="iterations", ylabel=ylabel, **kw)],
+                prefix + ylabel.split(" (")[0],
+                out,
+                f"{file_stem(y)}_vs_iterations",
             )
     return written
 
@@ -254,7 +258,7 @@ def error_feedback_figures(
     df: pd.DataFrame, runs: pd.DataFrame, order: list[str], out: Path, prefix: str
 ) -> list[Path]:
     """``hard_threshold`` Fig. 1's three panels: suboptimality vs epochs and vs bits, error norm vs epochs."""
-    written = panel_figure(
+    written = series_figure(
         df[df["step"] > 0],
         runs,
         order,
@@ -286,19 +290,14 @@ def error_feedback_figures(
         ),
         ("epoch", "error_norm", "error_norm_vs_epochs", "epochs", "error norm ‖e‖ (mean over workers)", {}),
     ):
-        written += curve_plot(
+        written += series_figure(
             df[df["step"] > 0] if x == "bits_up" else df,
             runs,
             order,
-            x,
-            y,
-            xlabel=xlabel,
-            ylabel=ylabel,
-            title=prefix + ylabel.split(" (")[0],
-            out=out,
-            stem=stem,
-            logx=kw.get("logx", False),
-            logy=kw.get("logy", False),
+            [dict(x=x, y=y, xlabel=xlabel, ylabel=ylabel, **kw)],
+            prefix + ylabel.split(" (")[0],
+            out,
+            stem,
         )
     return written
 
