@@ -227,3 +227,38 @@ def test_synthetic_stand_in_named(tmp_path):
     text = figure_title("Test accuracy vs epochs", runs)
     assert text.startswith("comp_ams: ") and "(synthetic data)" in text
     assert "cifar10-synthetic standing in for cifar10" in text
+
+
+def test_aiade_kappa_and_square_distance_figures_cap_and_colour(tmp_path, saved):
+    """IADE-SGD's mean square distance draws a bound beside each method (two series per method, four
+    methods per axis); the kappa figure draws a family in the colour its curves have elsewhere."""
+    methods = [f"IADE-SGD (s={s})" for s in range(5)]
+    df = pd.DataFrame(
+        [{"method": m, "run_dir": m, "step": k, "dist_to_opt": 1.0 / (k + 1)} for m in methods for k in range(6)]
+    )
+    runs = pd.DataFrame(
+        {
+            "method": methods,
+            "run_dir": methods,
+            "full_gradient": False,
+            "ef": "none",
+            "experiment": "aiade/sgd",
+            "dataset": "quadratic-d8-k10",
+            "problem_kind": "quadratic",
+            "status": "completed",
+            "theory_rate": 0.9,
+            "bound0": 1.0,
+        }
+    )
+    aiade.sq_distance_figure(df, runs, tmp_path, "aiade/sgd: IADE-SGD, mean square distance")
+    pr = pd.DataFrame(
+        {"method": ["IADE (k=10)", "IADE (k=100)", "GD (k=10)", "GD (k=100)"], "kappa": [10, 100, 10, 100]}
+    ).assign(iters=[100.0, 1000.0, 50.0, 500.0])
+    kruns = pr.assign(run_dir=pr["method"], full_gradient=False, ef="none", experiment="aiade/kappa")
+    kruns = kruns.assign(dataset="quadratic", problem_kind="quadratic", status="completed")
+    aiade.kappa_figure(pr, kruns, {"IADE": 1.0, "GD": 1.0}, tmp_path, "aiade/kappa", 1e-6)
+    square, kappa = saved
+    assert len(square.axes) == 2 and max(series_per_axis(square)) <= MAX_SERIES
+    drawn = {str(ln.get_label()).split(" (")[0]: to_hex(ln.get_color()) for ln in kappa.axes[0].get_lines()}
+    listed = PAPER_METHODS["aiade"]
+    assert drawn == {m: to_hex(PALETTE[listed.index(m)]) for m in ("IADE", "GD")}
