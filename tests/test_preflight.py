@@ -104,3 +104,16 @@ def test_a_full_disk_is_one_line_and_leaves_no_temporary_file(tmp_path):
     assert f"error: cannot write {run / 'summary.json'}: No space left on device" in proc.stderr
     assert "Traceback" not in proc.stderr and not (run / "summary.json.tmp").exists()
     assert summary(run)["status"] == "failed"  # the next write had room again
+
+
+@pytest.mark.slow
+def test_a_sweep_over_generated_convex_problems_starts(tmp_path):
+    """The sweep's data check loads file-backed datasets once; a generated problem (the quadratic) has
+    nothing on disk and is built per run, so the check passes it by and the sweep runs."""
+    sweep = tmp_path / "sweep"
+    proc = run_cli(
+        "-m", "experiment=aiade/rate", "problem=quadratic", "dataset.dim=10", "method=aiade/iade", "train.max_steps=3",
+        f"hydra.sweep.dir={sweep}", cwd=tmp_path,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert len(list(sweep.rglob("summary.json"))) >= 1
