@@ -386,5 +386,5 @@ def test_libsvm_errors_name_the_file(tmp_path: Path) -> None:
         load_libsvm(str(tmp_path / "nowhere.svm"))
     bad = tmp_path / "corrupt.svm"
     bad.write_text("+1 1:0.5 2:oops\n-1 garbage here\n")
-    with pytest.raises(DataFileError, match=r"corrupt\.svm.*could not be parsed"):
+    with pytest.raises(DataFileError, match=r"corrupt\.svm', line 1: value '2:oops' is not a number"):
         load_libsvm(str(bad))
