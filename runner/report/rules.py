@@ -13,7 +13,9 @@ FAILED_TO_TRAIN = (
     'A run counts as failed to train (the one rule of every report: the `def` tables\' "diverge" too) '
     "when its status is `diverged` (the runner's rule: a non-finite loss or parameters, or a loss far "
     "above the first step's) or when its final test accuracy is at chance, below 1.5 / classes (15 % for "
-    "10 classes); a failed run is counted apart, never averaged into a mean."
+    '10 classes). The `def` tables count failed runs apart ("k/n diverge") instead of averaging them; a '
+    "claim's comparison uses every run's final value as logged (a run that stopped before its first "
+    "evaluation has none and is left out of n)."
 )
 TRANSIENT = 1e-2  # a rate is fitted from the first row at or below this relative distance (when 5+ rows follow)
 
