@@ -61,7 +61,7 @@ class FaultInjection:
 
 CHECKPOINT_SECONDS = 600  # checkpoint_every=auto: about every ten minutes of work
 AUTO_PROBE = 10  # steps timed before the auto interval is fixed
-CHANCE_FACTOR = 10.0  # a classifier's training loss this many times ln(classes) has diverged
+UNIFORM_LOSS_FACTOR = 10.0  # a classifier's training loss this many times ln(classes) has diverged
 
 
 @dataclass
@@ -408,7 +408,7 @@ class Trainer:
     def divergence(self, loss: float) -> str | None:
         """Why the run has diverged, or None: a non-finite loss or parameter; with ``train.diverge_ratio``
         set, a loss above that many times the first step's loss (the loss at the initial point), or, for
-        a classifier, above ``CHANCE_FACTOR`` times ln(classes), the loss of a uniform guess."""
+        a classifier, above ``UNIFORM_LOSS_FACTOR`` times ln(classes), the loss of a uniform guess."""
         if not math.isfinite(loss):
             return f"training loss is {loss}"
         ratio = self.cfg.train.diverge_ratio
@@ -418,10 +418,15 @@ class Trainer:
                 f"{self.first_loss:.4g}"
             )
         classes = self.summary.get("num_classes")
-        if ratio is not None and isinstance(classes, int) and classes > 1 and loss > CHANCE_FACTOR * math.log(classes):
+        if (
+            ratio is not None
+            and isinstance(classes, int)
+            and classes > 1
+            and loss > UNIFORM_LOSS_FACTOR * math.log(classes)
+        ):
             return (
-                f"training loss {loss:.4g} exceeds {CHANCE_FACTOR:g} x ln({classes} classes) = "
-                f"{CHANCE_FACTOR * math.log(classes):.4g}, the loss of a uniform guess (train.diverge_ratio=null turns "
+                f"training loss {loss:.4g} exceeds {UNIFORM_LOSS_FACTOR:g} x ln({classes} classes) = "
+                f"{UNIFORM_LOSS_FACTOR * math.log(classes):.4g}, the loss of a uniform guess (train.diverge_ratio=null turns "
                 "this check off)"
             )
         if not bool(torch.isfinite(self.task.params).all()):

@@ -12,7 +12,7 @@ from conftest import compose_config
 
 from compress_train.runner.launch import launch
 from compress_train.runner.report.load import keep_best_lr, load_runs
-from compress_train.runner.trainer import CHANCE_FACTOR
+from compress_train.runner.trainer import UNIFORM_LOSS_FACTOR
 
 QUICK = ("threads=1", "dataset.download=false", "logger.progress=false", "train.epochs=null")
 
@@ -42,7 +42,7 @@ def test_a_classifier_far_above_chance_is_diverged_without_a_ratio_reference(tmp
     trainer.cfg = compose_config(*QUICK)
     trainer.summary = {"num_classes": 10}
     trainer.first_loss = 1e9
-    limit = CHANCE_FACTOR * math.log(10)
+    limit = UNIFORM_LOSS_FACTOR * math.log(10)
     assert "uniform guess" in trainer.divergence(limit * 1.01)
     trainer.task = type("T", (), {"params": __import__("torch").zeros(3)})()
     assert trainer.divergence(limit * 0.99) is None

@@ -16,7 +16,6 @@ import matplotlib.ticker as mticker  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from matplotlib.colors import ListedColormap  # noqa: E402
-from matplotlib.lines import Line2D  # noqa: E402
 
 from compress_train.runner.report.load import aggregate  # noqa: E402
 from compress_train.runner.report.tables import PERCENT  # noqa: E402
@@ -118,106 +117,6 @@ def styles(runs: pd.DataFrame, order: list[str]) -> dict[str, dict]:
         m: {"color": colour_of[m], "linestyle": "--" if no_ef[m] else "-", "marker": MARKERS[i % len(MARKERS)]}
         for i, m in enumerate(order)
     }
-
-
-def curve_plot(
-    df: pd.DataFrame,
-    runs: pd.DataFrame,
-    order: list[str],
-    x: str,
-    y: str,
-    *,
-    xlabel: str,
-    ylabel: str,
-    title: str,
-    out: Path,
-    stem: str,
-    logx: bool = False,
-    logy: bool = False,
-    hline: float | None = None,
-    hline_label: str | None = None,
-) -> list[Path]:
-    """One figure: per method, the mean over seeds of ``y`` against ``x`` with a min–max band.
-    ``logy`` is applied only when every value is positive. Returns the files written."""
-    style, names = styles(runs, order), data_labels(runs, order)
-    scale = 100.0 if y in PERCENT else 1.0
-    with plt.rc_context(RC):
-        fig, ax = plt.subplots(figsize=(9.5, 5.2), layout="constrained")
-        all_y, any_diverged = [], False
-        for m in order:
-            sub = df[df["method"] == m]
-            a = aggregate(sub, x, y)
-            if logx:
-                a = a[a["x"] > 0]
-            if a.empty:
-                continue
-            st = style[m]
-            mr = runs[runs["method"] == m]
-            div = int((mr["status"] == "diverged").sum())
-            label = names[m] + (f"  [{div}/{len(mr)} diverged]" if div else "")
-            ax.plot(
-                a["x"],
-                a["mean"] * scale,
-                color=st["color"],
-                linestyle=st["linestyle"],
-                marker=st["marker"],
-                markersize=5,
-                markevery=max(1, len(a) // 8),
-                label=label,
-            )
-            spread(ax, a, scale, st["color"])
-            all_y.append(a[["lo", "mean"]].to_numpy().ravel())
-            for run_dir in mr.loc[mr["status"] == "diverged", "run_dir"]:
-                r = sub[sub["run_dir"] == run_dir][[x, y]].replace([np.inf, -np.inf], np.nan).dropna()
-                if logx:
-                    r = r[r[x] > 0]
-                if len(r):
-                    any_diverged = True
-                    ax.plot(
-                        r[x].iloc[-1],
-                        r[y].iloc[-1] * scale,
-                        marker="x",
-                        markersize=11,
-                        mew=2.5,
-                        color=st["color"],
-                        linestyle="none",
-                    )
-        if not all_y:
-            plt.close(fig)
-            return []
-        if logx:
-            ax.set_xscale("log")
-        if logy and np.nanmin(np.concatenate(all_y)) > 0:
-            ax.set_yscale("log")
-            _plain_log_labels(ax.yaxis, np.concatenate(all_y))
-        if hline is not None:
-            ax.axhline(hline * scale, color="grey", linestyle=":", linewidth=1.5, label=hline_label)
-        handles, labels = ax.get_legend_handles_labels()
-        if any_diverged:
-            handles.append(Line2D([], [], marker="x", color="dimgrey", linestyle="none", markersize=9, mew=2.5))
-            labels.append("run diverged here")
-        ax.legend(
-            handles,
-            labels,
-            title=BAND_NOTE,
-            loc="upper left",
-            bbox_to_anchor=(1.01, 1.0),
-            frameon=False,
-            handlelength=3.2,
-        )
-        if x == "step":
-            ax.xaxis.set_major_locator(mticker.MaxNLocator(integer=True, steps=[1, 2, 5, 10]))
-        ax.set_xlabel(xlabel)
-        ax.set_ylabel(ylabel)
-        ax.set_title(data_title(title, runs))
-        ax.grid(True, which="major", alpha=0.3)
-        if logx or logy:
-            ax.grid(True, which="minor", alpha=0.1)
-        paths = [out / f"{stem}.png", out / f"{stem}.pdf"]
-        for p in paths:
-            fig.savefig(p)
-        plt.close(fig)
-    return paths
 
 
 SPARSE = 3  # a curve of this many points or fewer is drawn with markers, its seed spread as error bars
