@@ -63,7 +63,8 @@ class DistCommunicator(Communicator):
         elements = header[len(sizes) :].tolist()
         payloads = []
         for p, n_elements in zip(template.payloads, elements):
-            tensors = {name: next(chunks).view(t.dtype).clone() for name, t in p.tensors.items()}
+            # clone first: a chunk after an odd number of bytes (packed signs) cannot be viewed as floats
+            tensors = {name: next(chunks).clone().view(t.dtype) for name, t in p.tensors.items()}
             payloads.append(replace(p, tensors=tensors, elements=int(n_elements)))
         return Message(payloads)
 

@@ -106,6 +106,19 @@ def pick_device(name: str) -> torch.device:
     return torch.device(name)
 
 
+def gathered_fields(gathered: list[float], fields: list[list[float]]) -> list[list[float]]:
+    """Split one ``gather_floats`` of this process's fields laid end to end (every process sends the
+    same layout) back into each field over all workers, in worker order: one collective per step
+    instead of one per field."""
+    width = sum(len(f) for f in fields)
+    chunks = [gathered[i : i + width] for i in range(0, len(gathered), width)]
+    out, start = [], 0
+    for f in fields:
+        out.append([x for chunk in chunks for x in chunk[start : start + len(f)]])
+        start += len(f)
+    return out
+
+
 class Trainer:
     def __init__(
         self,
@@ -201,12 +214,15 @@ class Trainer:
         t1 = time.perf_counter()
         report = self.algo.step(grads, step)
         self.task.after_step()
-        all_losses = self.comm.gather_floats(losses)
         accuracies = self.task.last_accuracies
+        fields = [losses, [report.error_norms.get(w, 0.0) for w in self.comm.local_workers]]
         if accuracies is not None:
-            all_accuracies = self.comm.gather_floats(accuracies)
-            self.step_acc = sum(all_accuracies) / len(all_accuracies)
-        errors = self.comm.gather_floats([report.error_norms.get(w, 0.0) for w in self.comm.local_workers])
+            fields.append(accuracies)
+        all_losses, errors, *all_accuracies = gathered_fields(
+            self.comm.gather_floats([x for f in fields for x in f]), fields
+        )
+        if all_accuracies:
+            self.step_acc = sum(all_accuracies[0]) / len(all_accuracies[0])
         t = self.totals
         t.steps += 1
         t.bits_up += report.bits_up

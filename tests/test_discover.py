@@ -7,6 +7,7 @@ import os
 import subprocess
 
 import pytest
+from omegaconf import OmegaConf
 
 from cli_helpers import BIN, metrics, run_cli, summary
 from compress_train.runner.discover import CONF, describe, explain_composition_error, presets
@@ -76,19 +77,21 @@ def test_max_steps_alone_sets_the_length_and_forced_choices_run(tmp_path):
     s = summary(run)
     assert (s["compressor"], s["model"], s["steps"]) == ("bounded", "quadratic", 7)
     assert "7 steps (train.max_steps=7)" in proc.stdout + proc.stderr
-    run2 = tmp_path / "run2"  # the MNIST default: 5 epochs x 20 steps would cap 150 at 100
+    run2 = tmp_path / "run2"  # the MNIST default: train.epochs (5) is dropped, not left to cap the run
     proc = run_cli(
         f"hydra.run.dir={run2}",
-        "train.max_steps=150",
-        "train.log_every=150",
+        "train.max_steps=3",
+        "train.log_every=3",
         "train.eval_every=1000",
         "model.hidden=8",
-        "train.batch_size=200",
+        "train.batch_size=20",
         "threads=1",
         cwd=tmp_path,
     )
     assert proc.returncode == 0, proc.stderr
-    assert summary(run2)["steps"] == 150 and metrics(run2)[-1]["step"] == 150
+    assert OmegaConf.load(run2 / "config.yaml").train.epochs is None  # what lets N pass 5 epochs' steps
+    assert summary(run2)["steps"] == 3 and metrics(run2)[-1]["step"] == 3
+    assert "3 steps (train.max_steps=3)" in proc.stdout + proc.stderr
 
 
 @pytest.mark.slow

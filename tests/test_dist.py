@@ -15,6 +15,7 @@ import os
 import subprocess
 
 import pytest
+from test_resume import run_in_process
 
 from cli_helpers import BIN, QUICK, metrics, run_cli, summary
 
@@ -43,6 +44,7 @@ EXACT = (
 CLOSE = ("train_loss", "test_loss", "test_acc", "error_norm", "total_error", "dist_to_opt", "suboptimality")
 # The same thread count in both modes: CPU kernels reduce in a thread-dependent order.
 STEPS = ("train.max_steps=4", "train.log_every=2", "train.eval_every=4", "threads=1")
+SMALL_CNN = ("model.hidden=16", "train.batch_size=20")  # the MNIST CNN, narrow: the exchanges, not the compute
 
 
 def assert_same_run(a: list[dict], b: list[dict]) -> None:
@@ -64,7 +66,7 @@ def assert_same_run(a: list[dict], b: list[dict]) -> None:
         ("algo=iade", "compressor=bounded", "problem=quadratic", "dataset.dim=10"),
         ("algo=def", "compressor=rbgs", "compressor.ratio=16", "network.bandwidth_gbps=10", "network.latency_us=5"),
         ("algo=psync", "compressor=rbgs", "compressor.ratio=64"),
-        ("algo=onebit_adam", "compressor=onebit_rms", "algo.freeze_step=2"),
+        ("algo=onebit_adam", "compressor=onebit_rms", "algo.freeze_step=2", "algo.lr=0.0001"),
         ("algo=sketched_ams_ga", "compressor.columns=2000", "compressor.ratio=null", "compressor.k=500"),
         ("algo=sketched_ams_pa", "compressor.columns=2000", "compressor.ratio=null", "compressor.k=500"),
         ("algo=sketched_sgd", "compressor.columns=2000", "compressor.ratio=null", "compressor.k=500"),
@@ -89,13 +91,16 @@ def assert_same_run(a: list[dict], b: list[dict]) -> None:
     ],
 )
 def test_sim_equals_torchrun(tmp_path, setup):
-    runs = {}
-    for launcher in ("sim", "torchrun"):
-        runs[launcher] = tmp_path / launcher
-        proc = run_cli(
-            f"hydra.run.dir={runs[launcher]}", f"launcher={launcher}", "workers=2", *setup, *STEPS, cwd=tmp_path
-        )
-        assert proc.returncode == 0, proc.stdout + proc.stderr
+    """torchrun through the CLI as a user starts it; the simulator in this process (one CLI start-up
+    less per case; test_cli runs the simulator through the CLI), with the ``train.epochs=null`` the CLI
+    adds to a lone ``train.max_steps``."""
+    runs = {launcher: tmp_path / launcher for launcher in ("sim", "torchrun")}
+    own_data = any(o.startswith(("problem=", "dataset=")) for o in setup)
+    setup = (*setup, *STEPS, *(() if own_data else SMALL_CNN))
+    status = run_in_process(runs["sim"], "launcher=sim", "workers=2", *setup, "train.epochs=null")["status"]
+    assert status in ("completed", "converged")
+    proc = run_cli(f"hydra.run.dir={runs['torchrun']}", "launcher=torchrun", "workers=2", *setup, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
     assert summary(runs["torchrun"])["launcher"] == "torchrun"
     assert_same_run(metrics(runs["sim"]), metrics(runs["torchrun"]))
     assert summary(runs["sim"])["totals"]["bits_up"] == summary(runs["torchrun"])["totals"]["bits_up"]
