@@ -23,7 +23,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from compress_train.algorithms.base import ParameterError
 from compress_train.datasets.errors import DataFileError
-from compress_train.runner import preflight
+from compress_train.runner import preflight, sweep_adopt
 from compress_train.runner.checkpoint import CheckpointError
 from compress_train.runner.config.check import ConfigError, check_config
 from compress_train.runner.discover import (
@@ -211,6 +211,12 @@ def main() -> None:
         except preflight.NothingToDo as done:
             print(done, file=sys.stderr)
             return
+        if "resume=auto" in overrides:  # a sweep given more values keeps its runs (sweep_adopt)
+            from compress_train.runner.plan import plan
+
+            jobs = plan(overrides, multirun=bool(flags))
+            if jobs.multirun:
+                sweep_adopt.adopt([j.directory for j in jobs.jobs], log=lambda line: print(line, file=sys.stderr))
     sys.argv = [sys.argv[0], *length_overrides(args)]
     hydra_main()
 
