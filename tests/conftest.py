@@ -35,6 +35,11 @@ def pin_test_data() -> Path:
 
 
 pin_test_data()
+# One intra-op thread in every test process and CLI subprocess (torch reads OMP_NUM_THREADS when it
+# starts): pytest-xdist already runs one worker per core, and a second thread each oversubscribes them.
+# A test that needs another count sets threads= or OMP_NUM_THREADS itself.
+os.environ["OMP_NUM_THREADS"] = "1"
+torch.set_num_threads(1)
 
 
 def compose_config(*overrides: str):
