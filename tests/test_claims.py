@@ -182,6 +182,48 @@ def test_rate_bound_per_run():
     assert verdict(claim("rate_bound", metric="rate", a={"method": "IADE"}), broken) == "not reproduced"
 
 
+def test_under_bound_checks_every_logged_distance_against_the_whole_bound():
+    theory = {"c": 0.9, "c_prime": 0.95, "s": 1.0, "x0_dist": 2.0}  # bound_k = 0.95^k (max{0, 2 - 18} + 19) / 2
+    steps = list(range(0, 60, 5))
+    bound = [0.95**k * 9.5 for k in steps]
+
+    def run(seed, rel):
+        return rec("IADE", seed=seed, theory=theory, theory_rate=0.95, series={"step": steps, "rel_dist": rel})
+
+    slower = [min(1.0, 0.96**k) for k in steps]  # a fitted rate above c', still under the constant
+    assert all(r <= b for r, b in zip(slower, bound))
+    c = claim("under_bound", metric="rel_dist", a={"method": "IADE"}, bound="iade_thm31")
+    out = C.evaluate_one(c, [run(s, slower) for s in range(3)])
+    assert out.verdict == "reproduced" and "3 of them with a fitted rate above c'" in out.ours
+    assert out.numbers["worst_ratio"] == pytest.approx(max(r / b for r, b in zip(slower, bound)))
+    crossing = [b * (1.2 if k == 55 else 0.5) for k, b in zip(steps, bound)]  # over it at one step
+    assert verdict(c, [run(0, slower), run(1, slower), run(2, crossing)]) == "not reproduced"
+    assert verdict(c, [run(0, slower), run(1, slower)]) == "inconclusive"
+    no_constants = [rec("IADE", seed=s, series={"step": steps, "rel_dist": slower}) for s in range(3)]
+    assert verdict(c, no_constants) == "not run"
+
+
+def test_an_unknown_bound_is_refused_naming_the_claim(tmp_path):
+    bad = {"paper": "p", "claims": [{"id": "x", "kind": "under_bound", "metric": "rel_dist", "bound": "nope"}]}
+    (tmp_path / "p.yaml").write_text(yaml.safe_dump(bad))
+    with pytest.raises(C.ClaimError, match="claim 'x': bound 'nope' is not one of iade_thm31"):
+        C.load_claims(tmp_path)
+
+
+def test_a_per_scale_selector_names_one_baseline_at_ci_and_another_elsewhere():
+    per_scale = {"method": {"ci": "B", "other": "B (scaled sign)"}}
+    records = runs("A", [0.9, 0.91, 0.92]) + runs("B", [0.5, 0.51, 0.52]) + runs("B (scaled sign)", [0.95, 0.96, 0.97])
+    records += runs("A", [0.9, 0.91, 0.92], scale="long") + runs("B", [0.5, 0.51, 0.52], scale="long")
+    records += runs("B (scaled sign)", [0.95, 0.96, 0.97], scale="long")
+    rows = C.evaluate(
+        [claim("better", a=A, b=per_scale)],
+        [r for r in records if r["method"] != "B (scaled sign)" or r["scale"] == "long"],
+    )
+    assert [(r["scale"], r["verdict"]) for r in rows] == [("ci", "reproduced"), ("long", "not reproduced")]
+    assert C.at_scale(per_scale, "paper") == {"method": "B (scaled sign)"}
+    assert C.at_scale({"method": {"ci": "B"}}, "long") == {"method": []}  # names no run there
+
+
 # -- selection ---------------------------------------------------------------------------------------------
 
 
@@ -252,7 +294,9 @@ def test_every_paper_has_claims_and_every_selector_names_a_real_preset_and_label
         for s in sels:
             for e in s.get("experiment") if isinstance(s.get("experiment"), list) else [s.get("experiment")]:
                 assert e is None or e in known["experiments"], (c["paper"], c["id"], e)
-            for m in s.get("method") if isinstance(s.get("method"), list) else [s.get("method")]:
+            method = s.get("method")
+            per_scale = list(method.values()) if isinstance(method, dict) else [method]  # C.at_scale
+            for m in [x for v in per_scale for x in (v if isinstance(v, list) else [v])]:
                 assert m is None or m in known["labels"], (c["paper"], c["id"], m)
 
 

@@ -28,6 +28,8 @@ kinds and their fields:
   ordering    methods: [sel, ...]        best first; each consecutive pair as ``better``
   slope       a, key, values, theory, tolerance   the log-log slope of the metric against key
   rate_bound  a [, tolerance]            each run's fitted rate <= its proven rate (+ tolerance)
+  under_bound a, bound                   each run's distance stays under the theorem's whole bound
+                                         (``BOUNDS``: constants from the run's summary) at every logged step
 
 A selector is a mapping that every selected run matches: ``experiment``, ``method`` (the label),
 ``algo``, ``compressor``, ``ef``, ``workers``, ``dataset``, ``model``, or a dotted config key
@@ -59,7 +61,7 @@ from compress_train.runner.report.rules import fitted_rate as rules_fitted_rate
 
 Record = dict[str, Any]
 VERDICTS = ("reproduced", "direction only", "not reproduced", "inconclusive", "not run")
-KINDS = ("better", "within", "diverges", "monotone", "ordering", "slope", "rate_bound")
+KINDS = ("better", "within", "diverges", "monotone", "ordering", "slope", "rate_bound", "under_bound")
 MIN_SEEDS = 3
 PERCENT = re.compile(r"acc|hit_rate|ndcg")
 LOWER_IS_BETTER = re.compile(r"loss|perplexity|subopt|dist|density|error|bits|steps_to|bits_to|^rate$|theory_rate")
@@ -99,6 +101,8 @@ def load_claims(directory: Path = CLAIMS_DIR) -> list[dict[str, Any]]:
                 raise ClaimError(f"{where}: kind {c.get('kind')!r} is not one of {', '.join(KINDS)}")
             if not c.get("untestable") and not c.get("metric"):
                 raise ClaimError(f"{where}: no metric")
+            if c.get("kind") == "under_bound" and c.get("bound") not in BOUNDS:
+                raise ClaimError(f"{where}: bound {c.get('bound')!r} is not one of {', '.join(BOUNDS)}")
             claims.append({**c, "paper": paper, "title": doc.get("title")})
     return claims
 
@@ -136,6 +140,55 @@ def _equal(have: Any, want: Any) -> bool:
         except ValueError:
             return False
     return have == want
+
+
+OTHER_SCALES = "other"  # in a per-scale selector value: every scale it does not name
+
+
+def at_scale(selector: dict[str, Any], scale: str) -> dict[str, Any]:
+    """``selector`` with each per-scale value (a mapping of scale -> value, ``other`` for the rest)
+    resolved at ``scale``; a mapping without that scale or ``other`` selects nothing there. A claim's
+    baseline can be one method at ci and another where the paper's own variant runs (sketched_ams:
+    Top-k Efficient-Adam at ci, the paper's scaled-sign one at long and paper)."""
+    out = {}
+    for key, want in selector.items():
+        if isinstance(want, dict):
+            want = want.get(scale, want.get(OTHER_SCALES, []))
+        out[key] = want
+    return out
+
+
+def claim_at(claim: dict[str, Any], scale: str) -> dict[str, Any]:
+    """``claim`` with every selector (a, b, methods) resolved at ``scale`` (``at_scale``)."""
+    out = dict(claim)
+    for side in ("a", "b"):
+        if isinstance(claim.get(side), dict):
+            out[side] = at_scale(claim[side], scale)
+    if claim.get("methods"):
+        out["methods"] = [at_scale(m, scale) if isinstance(m, dict) else m for m in claim["methods"]]
+    return out
+
+
+def iade_thm31(theory: dict[str, Any], k: np.ndarray) -> np.ndarray:
+    """`aiade` Theorem 3.1's bound on ||x_k - x*|| / ||x_0 - x*||: (c')^k (max{0, d0 - c s/(c'-c)}
+    + c' s/(c'-c)) / d0, with c, c' and s as the run used them and d0 = ||x_0 - x*||."""
+    c, cp, s, d0 = (float(theory[key]) for key in ("c", "c_prime", "s", "x0_dist"))
+    return np.power(cp, k) * (max(0.0, d0 - c * s / (cp - c)) + cp * s / (cp - c)) / d0
+
+
+BOUNDS: dict[str, Callable[[dict[str, Any], np.ndarray], np.ndarray]] = {"iade_thm31": iade_thm31}
+
+
+def bound_ratio(rec: Record, bound: str) -> float:
+    """The largest logged ``rel_dist`` / the theorem's bound at that step (<= 1: under the bound);
+    NaN when the run lacks the series or the constants."""
+    steps, rel = _series(rec, "step"), _series(rec, "rel_dist")
+    pairs = [(st, r) for st, r in zip(steps, rel) if st is not None and r is not None]
+    theory = rec.get("theory") or {}
+    if not pairs or any(not isinstance(theory.get(k), (int, float)) for k in ("c", "c_prime", "s", "x0_dist")):
+        return math.nan
+    k = np.array([p[0] for p in pairs], float)
+    return float(np.max(np.array([p[1] for p in pairs], float) / BOUNDS[bound](theory, k)))
 
 
 def matches(rec: Record, selector: dict[str, Any]) -> bool:
@@ -481,13 +534,29 @@ def evaluate_one(claim: dict[str, Any], recs: list[Record]) -> Outcome:
         verdict = "not reproduced" if ok < n else "reproduced" if n >= MIN_SEEDS else "inconclusive"
         return Outcome(verdict, ours=f"{ok}/{n} runs within their bound", interval=f"max(rate - bound) {_fmt(worst)}",
                        n=n, steps=_steps(ra), why=f"fewer than {MIN_SEEDS} runs" if n < MIN_SEEDS else "")  # fmt: skip
+    if kind == "under_bound":
+        ra = select(recs, claim["a"], claim)
+        ratios = [x for x in (bound_ratio(r, claim["bound"]) for r in ra) if math.isfinite(x)]
+        if not ratios:
+            return Outcome("not run", why="no run with the distance series and the theorem's constants")
+        ok, n = sum(x <= 1.0 for x in ratios), len(ratios)
+        rates = [(value(r, "rate"), value(r, "theory_rate")) for r in ra]
+        slower = sum(math.isfinite(x) and math.isfinite(t) and x > t for x, t in rates)
+        verdict = "not reproduced" if ok < n else "reproduced" if n >= MIN_SEEDS else "inconclusive"
+        note = (
+            f"; {slower} of them with a fitted rate above c' (the bound's constant still covers it)" if slower else ""
+        )
+        return Outcome(verdict, ours=f"{ok}/{n} runs under the bound at every logged step{note}",
+                       interval=f"max(distance / bound) {_fmt(max(ratios))}", n=n, steps=_steps(ra),
+                       why=f"fewer than {MIN_SEEDS} runs" if n < MIN_SEEDS else "",
+                       numbers={"worst_ratio": max(ratios)})  # fmt: skip
     raise ClaimError(f"claim {claim.get('id')!r}: kind {kind!r} is not evaluated")
 
 
 def scales_of(claim: dict[str, Any], recs: list[Record]) -> list[str]:
     """The scales at which any of the claim's selectors matches a run (ci first, then longer)."""
     sels = [s for s in (claim.get("a"), claim.get("b"), *(claim.get("methods") or [])) if isinstance(s, dict)]
-    found = {r.get("scale") or "ci" for r in recs if any(matches(r, s) for s in sels)}
+    found = {r.get("scale") or "ci" for r in recs if any(matches(r, at_scale(s, r.get("scale") or "ci")) for s in sels)}
     order = {"ci": 0, "long": 1, "paper": 2}
     return sorted(found, key=lambda s: (order.get(s, 3), s))
 
@@ -539,7 +608,7 @@ def evaluate(claims: list[dict[str, Any]], recs: list[Record]) -> list[dict[str,
             continue
         ci_numbers: dict[str, float] | None = None
         for scale in scales:
-            out = evaluate_one(claim, [r for r in recs if (r.get("scale") or "ci") == scale])
+            out = evaluate_one(claim_at(claim, scale), [r for r in recs if (r.get("scale") or "ci") == scale])
             effect = horizon_effect(claim, ci_numbers, out.numbers) if ci_numbers is not None else ""
             if scale == "ci":
                 ci_numbers = out.numbers

@@ -90,6 +90,11 @@ def record(run_dir: Path, root: Path | None = None) -> dict[str, Any] | None:
         "steps": s.get("steps"),
         "num_classes": s.get("num_classes"),
         "theory_rate": (math.sqrt(rate) if squared else rate) if isinstance(rate, (int, float)) else None,
+        "theory": {  # a theorem's constants as the run used them, and its starting distance (convex runs)
+            **{k: v for k, v in theory.items() if isinstance(v, (int, float)) and not isinstance(v, bool)},
+            **({"x0_dist": x0} if isinstance(x0 := (s.get("problem") or {}).get("x0_dist"), (int, float)) else {}),
+        }
+        or None,
         "config": _config(run_dir),
         "final": {k: _clean(v) for k, v in (s.get("final") or {}).items() if _scalar(v)},
         "series": {c: [_clean(r.get(c)) for r in rows] for c in columns},
