@@ -121,24 +121,6 @@ def test_corrupt_idx_file_is_named(tmp_path):
     assert proc.returncode == 2 and "train-labels-idx1-ubyte" in proc.stderr and "magic" in proc.stderr
 
 
-def test_multirun_sweeps_and_goes_on_past_a_diverged_job(tmp_path):
-    sweep = tmp_path / "sweep"
-    proc = run_cli(
-        "-m",
-        f"hydra.sweep.dir={sweep}",
-        "algo=sgd",
-        "algo.lr=1000,0.05",
-        "train.max_steps=12",
-        "train.log_every=4",
-        "train.eval_every=12",
-        cwd=tmp_path,
-    )
-    assert proc.returncode == 0, proc.stderr
-    jobs = sorted(p for p in sweep.iterdir() if p.is_dir() and (p / "summary.json").exists())
-    assert [summary(j)["status"] for j in jobs] == ["diverged", "completed"]
-    assert [summary(j)["algo_params"]["lr"] for j in jobs] == [1000, 0.05]
-
-
 def test_wandb_sink_offline(tmp_path, monkeypatch):
     run = tmp_path / "run"
     monkeypatch.delenv("WANDB_API_KEY", raising=False)

@@ -86,6 +86,7 @@ def test_a_sweep_goes_on_past_a_diverged_job_and_resume_skips_finished_ones(tmp_
     assert "(1 completed, 1 diverged)" in proc.stdout
     jobs = sorted(p for p in sweep.iterdir() if (p / "summary.json").exists())
     assert [summary(j)["status"] for j in jobs] == ["completed", "diverged"]
+    assert [summary(j)["algo_params"]["lr"] for j in jobs] == [0.01, 1000]  # each job its own value
     rows = [len(metrics(j)) for j in jobs]
     proc = run_cli(*args, "resume=auto", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr

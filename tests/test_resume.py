@@ -1,7 +1,7 @@
 """Runs that survive: a checkpointed and resumed run equals the uninterrupted one, bit for bit.
 
 Every registered algorithm (new ones join through ``ALGORITHMS``) is run three ways with the
-same config and 4 simulated workers: 12 steps uninterrupted; 6 steps, then ``resume=auto`` to 12;
+same config and 4 simulated workers: 8 steps uninterrupted; 4 steps, then ``resume=auto`` to 8;
 and, for one algorithm of every family under both launchers (sim with 4 workers, torchrun with 2
 processes), a run whose worker process SIGKILLs itself mid-way, then resumed. Every metrics row (wall-clock times aside) and the final parameters must be equal.
 """
@@ -25,7 +25,7 @@ from compress_train.runner.launch import launch
 from compress_train.runner.metrics import run_status
 
 pytestmark = pytest.mark.slow
-STEPS = ("threads=1", "train.log_every=2", "train.eval_every=6")
+STEPS = ("threads=1", "train.log_every=2", "train.eval_every=4")
 SMALL = ("model.hidden=16", "train.batch_size=20", *STEPS)  # the MNIST CNN, narrow
 # what each algorithm needs beside itself (convex methods: a problem; others: the MNIST CNN)
 SETUPS = {
@@ -130,10 +130,10 @@ def test_resumed_run_equals_the_uninterrupted_one(tmp_path, name):
     own_data = any(o.startswith(("problem=", "dataset=")) for o in CASES[name])  # not the MNIST CNN
     setup = (*(STEPS if own_data else SMALL), *CASES[name], "workers=4", "train.epochs=null", "train.tol=null")
     whole, split = tmp_path / "whole", tmp_path / "split"
-    assert run_in_process(whole, *setup, "train.max_steps=12")["status"] == "completed"
-    assert run_in_process(split, *setup, "train.max_steps=6")["status"] == "completed"
-    resumed = run_in_process(split, *setup, "train.max_steps=12", "resume=auto")
-    assert resumed["status"] == "completed" and resumed["resumed"]["from_steps"] == [6]
+    assert run_in_process(whole, *setup, "train.max_steps=8")["status"] == "completed"
+    assert run_in_process(split, *setup, "train.max_steps=4")["status"] == "completed"
+    resumed = run_in_process(split, *setup, "train.max_steps=8", "resume=auto")
+    assert resumed["status"] == "completed" and resumed["resumed"]["from_steps"] == [4]
     assert_same(whole, split)
 
 
@@ -188,27 +188,27 @@ def kill_setup(name, launcher, workers=None):
         *CASES[name],
         f"launcher={launcher}",
         f"workers={workers}",
-        "train.max_steps=12",
+        "train.max_steps=8",
         "train.epochs=null",
         "train.tol=null",
-        "train.checkpoint_every=4",
+        "train.checkpoint_every=3",
     )
 
 
 @pytest.mark.parametrize("name, launcher", KILL_PARAMS)
 def test_sigkill_then_resume_equals_the_uninterrupted_run(tmp_path, name, launcher):
-    """Worker 1's process (under sim: the one process) SIGKILLs itself right after step 6; the
-    checkpoint of step 4 is the newest complete one; ``resume=auto`` carries on to step 12 and the
-    run equals the uninterrupted one: every metrics row, the totals, the final parameters. The
-    uninterrupted run is the simulator's, in this process, for both launchers: a killed and resumed
-    torchrun run must equal it (sim == torchrun, as test_dist asserts for each exchange; one CLI
-    start-up less per case)."""
+    """Worker 1's process (under sim: the one process) SIGKILLs itself right after step 5; the
+    checkpoint of step 3 is the newest complete one (the row of step 4 is cut back); ``resume=auto``
+    carries on to step 8 and the run equals the uninterrupted one: every metrics row, the totals, the
+    final parameters. The uninterrupted run is the simulator's, in this process, for both launchers: a
+    killed and resumed torchrun run must equal it (sim == torchrun, as test_dist asserts for each
+    exchange; one CLI start-up less per case)."""
     setup = kill_setup(name, launcher)
     whole, killed = tmp_path / "whole", tmp_path / "killed"
     reference = kill_setup(name, "sim", workers=2 if launcher == "torchrun" else 4)
     assert run_in_process(whole, *reference)["status"] == "completed"
     env = {k: v for k, v in os.environ.items() if k != "TORCHELASTIC_RESTART_COUNT"}
-    env["COMPRESS_TRAIN_KILL_AT"] = f"{0 if launcher == 'sim' else 1}:6"
+    env["COMPRESS_TRAIN_KILL_AT"] = f"{0 if launcher == 'sim' else 1}:5"
     proc = subprocess.run(
         [str(BIN / "compress-train"), *QUICK, f"hydra.run.dir={killed}", *setup],
         cwd=tmp_path,
@@ -220,14 +220,14 @@ def test_sigkill_then_resume_equals_the_uninterrupted_run(tmp_path, name, launch
     assert proc.returncode == (-signal.SIGKILL if launcher == "sim" else 2), proc.stdout + proc.stderr
     assert summary(killed)["status"] == ("running" if launcher == "sim" else "failed")  # what the death leaves
     assert run_status(summary(killed)) == ("died" if launcher == "sim" else "failed")  # what every reader sees
-    assert [json.loads((c / "manifest.json").read_text())["step"] for c in checkpoint.complete(killed)][-1] == 4
+    assert [json.loads((c / "manifest.json").read_text())["step"] for c in checkpoint.complete(killed)][-1] == 3
     if launcher == "sim":  # the resume in this process: one CLI start-up less (the CLI's resume: torchrun)
         run_in_process(killed, *setup, "resume=auto")
     else:
         proc = run_cli(f"hydra.run.dir={killed}", *setup, "resume=auto", cwd=tmp_path)
         assert proc.returncode == 0, proc.stdout + proc.stderr
     s = summary(killed)
-    assert s["status"] == "completed" and s["resumed"]["count"] == 1 and s["resumed"]["from_steps"] == [4]
+    assert s["status"] == "completed" and s["resumed"]["count"] == 1 and s["resumed"]["from_steps"] == [3]
     assert_same(whole, killed)
 
 
