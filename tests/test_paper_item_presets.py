@@ -115,7 +115,7 @@ def test_comp_ams_fig2_long_is_the_papers_lr_rule_over_1000_iterations(make_conf
     cfg = job(make_config, "comp_ams/fig2", "long", workers=str(workers))
     assert math.isclose(cfg.algo.lr, 1e-4 * math.sqrt(workers)) and cfg.train.max_steps == 1000
     assert cfg.train.batch_size == 100 and cfg.label == "TopK-EF-0.01" and cfg.dataset.name == "mnist"
-    assert sweep_params(make_config, "comp_ams/fig2", "ci")["seed"] == ["0", "1"]
+    assert sweep_params(make_config, "comp_ams/fig2", "ci")["seed"] == ["0", "1", "2"]
 
 
 def test_comp_ams_fig1_long_is_the_block_sign_pair(make_config):

@@ -59,7 +59,7 @@ def test_dry_run_lists_every_job_of_every_preset_and_starts_none(preset, tmp_pat
         (["experiment=comp_ams/fig1"], 96, [80]),  # 8 methods x 4 lrs x 3 seeds; 4 epochs of 4,000 / 200
         (["experiment=comp_ams/fig1", "scale=paper"], 120, [6000]),  # 5 lrs; 20 epochs of 60,000 / 200
         (["experiment=hard_threshold/fig2_lstm"], 21, [150]),  # train.max_steps
-        (["experiment=aiade/rate"], 12, [5000]),
+        (["experiment=aiade/rate"], 36, [5000]),  # 2 problems x 6 methods x 3 seeds
         (["seed=1"], 1, [100]),  # the default run: 5 epochs of 4,000 / 200
     ],
 )

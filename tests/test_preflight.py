@@ -64,8 +64,8 @@ def test_every_bad_job_of_a_sweep_is_reported_and_none_starts(tmp_path):
 
 
 def test_presets_sweeps_are_validated_job_by_job():
-    check(["experiment=aiade/rate"], multirun=True)  # 12 jobs, all valid
-    with pytest.raises(PreflightError, match="of 12 sweep jobs are invalid"):
+    check(["experiment=aiade/rate"], multirun=True)  # 36 jobs, all valid
+    with pytest.raises(PreflightError, match="of 36 sweep jobs are invalid"):
         check(["experiment=aiade/rate", "dataset.kappa=0.5"], multirun=True)
 
 
