@@ -7,13 +7,12 @@ the documented horizon at ``long``."""
 from __future__ import annotations
 
 import math
-from pathlib import Path
 
 import pytest
 from test_imagenet_folder import write_folder
 from test_presets import sweep_params
+from test_resume import run_in_process
 
-from cli_helpers import run_cli, summary
 from compress_train.runner.config.check import check_config
 
 # (preset, scale): the scales these presets add beside ci / paper / long (test_presets covers those three)
@@ -235,25 +234,14 @@ def test_each_added_item_runs_one_step_on_stand_in_data(tmp_path, make_config, p
     elif first.get("dataset") == "imagenet":
         root = write_folder(tmp_path / "imagenet")
         stand_in = [f"dataset.root={root}"]
-    sweep = tmp_path / "sweep"
     tiny = TINY
     if (
         first.get("model") == "wrn28_10_cifar"
     ):  # the same network code at WRN-10-1: WRN-28-10's evaluation alone took a minute
         tiny = (*TINY, "model.depth=10", "model.widen=1")
-    if preset.startswith("aiade/"):  # one job without the sweep's data check (test_presets runs the sweep path)
-        tiny = ("train.max_steps=1", "hydra.mode=RUN", f"hydra.run.dir={sweep / 'job'}")
-    proc = run_cli(
-        f"experiment={preset}",
-        f"scale={scale}",
-        f"hydra.sweep.dir={sweep}",
-        "threads=1",
-        *(f"{k}={v}" for k, v in first.items()),
-        *stand_in,
-        *tiny,
-        cwd=tmp_path,
-        timeout=600,
-    )
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    (run,) = [summary(Path(p).parent) for p in sweep.rglob("summary.json")]
+    if preset.startswith("aiade/"):  # one job at the preset's own size
+        tiny = ("train.max_steps=1",)
+    # in this process (the CLI's sweep path runs in test_cli, test_preflight and test_discover)
+    settings = (*(f"{k}={v}" for k, v in first.items()), *stand_in, *tiny)
+    run = run_in_process(tmp_path / "job", f"experiment={preset}", f"scale={scale}", "threads=1", *settings)
     assert run["status"] in ("completed", "converged") and run["experiment"] == preset

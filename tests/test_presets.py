@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 from omegaconf import OmegaConf
+from test_resume import run_in_process
 
-from cli_helpers import run_cli, summary
+from cli_helpers import run_cli
 from compress_train.runner.config.check import check_config
 from compress_train.runner.schedule import lr_at, warmup_factor
 
@@ -79,24 +80,14 @@ def test_every_preset_job_validates(make_config, preset, scale):
 @pytest.mark.slow
 @pytest.mark.parametrize("preset", PRESETS)
 def test_every_preset_smoke_runs(tmp_path, make_config, preset):
-    """The first job of the sweep (each axis at its first value), one step: the whole sweep path of the
-    preset (running every job took most of the CI's time). ``test_every_preset_job_validates`` composes
-    and validates every value of every axis at both scales."""
-    sweep = tmp_path / "sweep"
+    """The first job of the sweep (each axis at its first value), one step, in this process (a CLI
+    start-up per preset was a minute and a half of CI; the CLI's sweep path runs in test_cli,
+    test_preflight and test_discover). ``test_every_preset_job_validates`` composes and validates every
+    value of every axis at both scales."""
     params = sweep_params(make_config, preset)
     first = {k: v[0] for k, v in params.items()}
-    proc = run_cli(
-        f"experiment={preset}",
-        f"hydra.sweep.dir={sweep}",
-        *(f"{k}={v}" for k, v in first.items()),
-        "train.max_steps=1",
-        "train.eval_every=1",
-        "train.eval_batch_size=200",
-        cwd=tmp_path,
-        timeout=600,
-    )
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    (job,) = [summary(p.parent) for p in sweep.rglob("summary.json")]
+    tiny = ("train.max_steps=1", "train.eval_every=1", "train.eval_batch_size=200", "threads=1")
+    job = run_in_process(tmp_path / "job", f"experiment={preset}", *(f"{k}={v}" for k, v in first.items()), *tiny)
     assert job["status"] == "completed" and job["experiment"] == preset and job["method"]
     assert job["seed"] == int(first["seed"])
 
