@@ -203,10 +203,29 @@ def test_under_bound_checks_every_logged_distance_against_the_whole_bound():
     assert verdict(c, no_constants) == "not run"
 
 
+def test_a_bound_on_the_expectation_checks_the_mean_over_the_runs():
+    theory = {"c_prime": 0.9, "bound0": 8.0, "x0_dist": 2.0}  # E||x_k - x*||^2 <= 8 * 0.9^k; d0^2 = 4
+    steps = [0, 10, 20, 30]
+
+    def run(seed, factor):  # ||x_k - x*||^2 = 4 * factor^k
+        return rec(
+            "IADE-SGD", seed=seed, theory=theory, series={"step": steps, "rel_dist": [factor ** (k / 2) for k in steps]}
+        )
+
+    c = claim("under_bound", metric="rel_dist", a={"method": "IADE-SGD"}, bound="iade_sgd_thm52")
+    out = C.evaluate_one(c, [run(0, 0.85), run(1, 0.85), run(2, 0.9)])  # mean = 4 (2 * 0.85^k + 0.9^k) / 3
+    ratios = [4 * (2 * 0.85**k + 0.9**k) / 3 / (8 * 0.9**k) for k in steps]
+    assert out.verdict == "reproduced" and out.numbers["worst_ratio"] == pytest.approx(max(ratios))
+    above = [run(0, 0.95), run(1, 0.95), run(2, 0.95)]  # 4 * 0.95^30 > 8 * 0.9^30: over it by the end
+    assert C.evaluate_one(c, above).verdict == "not reproduced"
+    assert C.evaluate_one(c, above[:2]).verdict == "not reproduced"  # over the bound needs no third seed
+    assert C.evaluate_one(c, [run(0, 0.85), run(1, 0.85)]).verdict == "inconclusive"
+
+
 def test_an_unknown_bound_is_refused_naming_the_claim(tmp_path):
     bad = {"paper": "p", "claims": [{"id": "x", "kind": "under_bound", "metric": "rel_dist", "bound": "nope"}]}
     (tmp_path / "p.yaml").write_text(yaml.safe_dump(bad))
-    with pytest.raises(C.ClaimError, match="claim 'x': bound 'nope' is not one of iade_thm31"):
+    with pytest.raises(C.ClaimError, match="claim 'x': bound 'nope' is not one of iade_thm31, iade_sgd_thm52"):
         C.load_claims(tmp_path)
 
 

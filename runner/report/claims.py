@@ -29,7 +29,8 @@ kinds and their fields:
   slope       a, key, values, theory, tolerance   the log-log slope of the metric against key
   rate_bound  a [, tolerance]            each run's fitted rate <= its proven rate (+ tolerance)
   under_bound a, bound                   each run's distance stays under the theorem's whole bound
-                                         (``BOUNDS``: constants from the run's summary) at every logged step
+                                         (``BOUNDS``: constants from the run's summary) at every logged step;
+                                         a bound on E||x_k - x*||^2: the mean over the runs does
 
 A selector is a mapping that every selected run matches: ``experiment``, ``method`` (the label),
 ``algo``, ``compressor``, ``ef``, ``workers``, ``dataset``, ``model``, or a dotted config key
@@ -176,19 +177,63 @@ def iade_thm31(theory: dict[str, Any], k: np.ndarray) -> np.ndarray:
     return np.power(cp, k) * (max(0.0, d0 - c * s / (cp - c)) + cp * s / (cp - c)) / d0
 
 
-BOUNDS: dict[str, Callable[[dict[str, Any], np.ndarray], np.ndarray]] = {"iade_thm31": iade_thm31}
+def iade_sgd_thm52(theory: dict[str, Any], k: np.ndarray) -> np.ndarray:
+    """`aiade` Theorem 5.2's bound on E||x_k - x*||^2: c'^k (max{0, ||x_0 - x*||^2 - c s/(c'-c)} +
+    c' s/(c'-c)), the bracket as the run computed it (``bound0``), in squared distance."""
+    return np.power(float(theory["c_prime"]), k) * float(theory["bound0"])
+
+
+@dataclass(frozen=True)
+class Bound:
+    """A theorem's bound at step k from the run's constants (``needs``); ``expectation``: it bounds the
+    mean over runs of the squared distance (E||x_k - x*||^2), else each run's relative distance."""
+
+    at: Callable[[dict[str, Any], np.ndarray], np.ndarray]
+    needs: tuple[str, ...]
+    expectation: bool = False
+
+
+BOUNDS: dict[str, Bound] = {
+    "iade_thm31": Bound(iade_thm31, ("c", "c_prime", "s", "x0_dist")),
+    "iade_sgd_thm52": Bound(iade_sgd_thm52, ("c_prime", "bound0", "x0_dist"), expectation=True),
+}
+
+
+def _distances(rec: Record, bound: Bound) -> tuple[np.ndarray, np.ndarray] | None:
+    """(steps, the bounded quantity) of one run: its relative distance, or its squared distance for a
+    bound on the expectation; None when the run lacks the series or the constants."""
+    theory = rec.get("theory") or {}
+    if any(not isinstance(theory.get(k), (int, float)) for k in bound.needs):
+        return None
+    pairs = [
+        (st, r) for st, r in zip(_series(rec, "step"), _series(rec, "rel_dist")) if st is not None and r is not None
+    ]
+    if not pairs:
+        return None
+    k, rel = np.array([p[0] for p in pairs], float), np.array([p[1] for p in pairs], float)
+    return (k, (rel * float(theory["x0_dist"])) ** 2) if bound.expectation else (k, rel)
 
 
 def bound_ratio(rec: Record, bound: str) -> float:
     """The largest logged ``rel_dist`` / the theorem's bound at that step (<= 1: under the bound);
     NaN when the run lacks the series or the constants."""
-    steps, rel = _series(rec, "step"), _series(rec, "rel_dist")
-    pairs = [(st, r) for st, r in zip(steps, rel) if st is not None and r is not None]
-    theory = rec.get("theory") or {}
-    if not pairs or any(not isinstance(theory.get(k), (int, float)) for k in ("c", "c_prime", "s", "x0_dist")):
-        return math.nan
-    k = np.array([p[0] for p in pairs], float)
-    return float(np.max(np.array([p[1] for p in pairs], float) / BOUNDS[bound](theory, k)))
+    b = BOUNDS[bound]
+    got = _distances(rec, b)
+    return math.nan if got is None else float(np.max(got[1] / b.at(rec["theory"], got[0])))
+
+
+def mean_bound_ratio(recs: list[Record], bound: str) -> tuple[float, int]:
+    """The largest mean over ``recs`` of the squared distance / the bound on its expectation, over the
+    steps every run logged; and how many runs the mean is over (NaN, 0 without any)."""
+    b = BOUNDS[bound]
+    runs = [(r, got) for r in recs if (got := _distances(r, b)) is not None]
+    if not runs:
+        return math.nan, 0
+    common = sorted(set.intersection(*(set(got[0].tolist()) for _, got in runs)))
+    if not common:
+        return math.nan, 0
+    mean = np.mean([[dict(zip(got[0].tolist(), got[1].tolist()))[k] for k in common] for _, got in runs], axis=0)
+    return float(np.max(mean / b.at(runs[0][0]["theory"], np.array(common, float)))), len(runs)
 
 
 def matches(rec: Record, selector: dict[str, Any]) -> bool:
@@ -534,6 +579,16 @@ def evaluate_one(claim: dict[str, Any], recs: list[Record]) -> Outcome:
         verdict = "not reproduced" if ok < n else "reproduced" if n >= MIN_SEEDS else "inconclusive"
         return Outcome(verdict, ours=f"{ok}/{n} runs within their bound", interval=f"max(rate - bound) {_fmt(worst)}",
                        n=n, steps=_steps(ra), why=f"fewer than {MIN_SEEDS} runs" if n < MIN_SEEDS else "")  # fmt: skip
+    if kind == "under_bound" and BOUNDS[claim["bound"]].expectation:
+        ra = select(recs, claim["a"], claim)
+        ratio, n = mean_bound_ratio(ra, claim["bound"])
+        if n == 0:
+            return Outcome("not run", why="no run with the distance series and the theorem's constants")
+        ok = ratio <= 1.0
+        verdict = "not reproduced" if not ok else "reproduced" if n >= MIN_SEEDS else "inconclusive"
+        return Outcome(verdict, ours=f"the mean over {n} runs {'under' if ok else 'over'} the bound at every common logged step",
+                       interval=f"max(mean / bound) {_fmt(ratio)}", n=n, steps=_steps(ra),
+                       why=f"fewer than {MIN_SEEDS} runs" if n < MIN_SEEDS else "", numbers={"worst_ratio": ratio})  # fmt: skip
     if kind == "under_bound":
         ra = select(recs, claim["a"], claim)
         ratios = [x for x in (bound_ratio(r, claim["bound"]) for r in ra) if math.isfinite(x)]
