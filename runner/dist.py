@@ -63,7 +63,8 @@ class DistCommunicator(Communicator):
         elements = header[len(sizes) :].tolist()
         payloads = []
         for p, n_elements in zip(template.payloads, elements):
-            # clone first: a chunk after an odd number of bytes (packed signs) cannot be viewed as floats
+            # clone first: a chunk after packed sign bytes whose count is not a multiple of 4 cannot be
+            # viewed as floats in place (its storage offset is unaligned)
             tensors = {name: next(chunks).clone().view(t.dtype) for name, t in p.tensors.items()}
             payloads.append(replace(p, tensors=tensors, elements=int(n_elements)))
         return Message(payloads)

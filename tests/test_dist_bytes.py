@@ -1,5 +1,6 @@
 """The torchrun allgather's byte buffer unpacks every payload layout: tensors of mixed dtypes packed back
-to back, so a float tensor can start at any byte (after an odd count of packed sign bytes)."""
+to back, so a float tensor can start at any byte (after packed sign bytes whose count is not a multiple
+of 4)."""
 
 from __future__ import annotations
 
