@@ -7,7 +7,8 @@ logging (``train.log_every``, ``train.eval_every``, ``train.eval_batch_size``, `
 checkpoint cadence (``train.checkpoint_every``, ``train.keep_checkpoints``) and where and how the
 run executes (``threads``, ``dataset.root``, ``dataset.download``, ``launcher.timeout_s``,
 ``launcher.max_restarts``). Any other difference changes the trajectory and is refused, naming
-every key with its old and new value.
+every key with its old and new value. A key the config gained after the run was written
+(``ADDED_LATER``) is no difference at the value that keeps the run's behaviour.
 """
 
 from __future__ import annotations
@@ -35,6 +36,12 @@ FREE = (
 )
 FREE_PREFIXES = ("logger.",)
 IGNORED = ("resume", "launcher.node_rank")  # not part of a run's identity (run.run_identity)
+# Keys the config gained after runs were written, each with the value that keeps those runs' behaviour:
+# a run whose checkpoint lacks the key ran as if it had that value, so it is no change.
+ADDED_LATER: dict[str, Any] = {
+    "train.batched_workers": False,  # workers one after another, as every run before the option
+    "train.lr_schedule": None,  # a constant lr
+}
 
 
 class ResumeRefused(checkpoint.CheckpointError):
@@ -65,8 +72,10 @@ def stored_config(folder: Path) -> dict[str, Any] | None:
 
 
 def changes(old: dict[str, Any], new: dict[str, Any]) -> dict[str, list[Any]]:
-    """``{key: [old, new]}`` for every flat key whose value differs (a missing key reads as absent)."""
+    """``{key: [old, new]}`` for every flat key whose value differs (a missing key reads as absent, or
+    as its ``ADDED_LATER`` value when the old config predates it)."""
     absent = "<absent>"
+    old = {**{k: v for k, v in ADDED_LATER.items() if k in new and k not in old}, **old}
     return {
         k: [old.get(k, absent), new.get(k, absent)]
         for k in sorted(set(old) | set(new))

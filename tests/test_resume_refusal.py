@@ -51,6 +51,17 @@ def test_only_what_extends_a_run_may_change():
     assert refusals(changes({"train.epochs": 5}, {"train.epochs": None})) == []  # null: no limit
 
 
+def test_a_key_added_after_the_run_was_written_is_no_change_at_its_old_behaviour():
+    """A checkpoint written before ``train.batched_workers`` existed ran its workers one after another:
+    resuming it with the option's default is the same run, with the option on it is not."""
+    old = {"train.max_steps": 4, "compressor.ratio": 0.01}  # predates both keys
+    same = {**old, "train.max_steps": 8, "train.batched_workers": False, "train.lr_schedule": None}
+    assert refusals(changes(old, same)) == []
+    assert refusals(changes(old, {**same, "train.batched_workers": True})) == ["`train.batched_workers`: False -> True"]
+    gone = changes({**old, "train.batched_workers": True}, old)  # a key removed since is a change
+    assert refusals(gone) == ["`train.batched_workers`: True -> '<absent>'"]
+
+
 def test_a_changed_compression_ratio_is_refused_and_nothing_is_written(tmp_path):
     run = tmp_path / "run"
     killed_after_step_4(run)
