@@ -27,7 +27,7 @@ from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from omegaconf import DictConfig, OmegaConf
 
-from compress_train.runner import speed
+from compress_train.runner import slug, speed
 
 CONF = Path(__file__).resolve().parents[1] / "conf"
 # A sweep axis with one of these keys (or prefixes) never changes a job's data shape or length:
@@ -181,7 +181,7 @@ def _directory(cfg: DictConfig, num: int, job: list[str], multirun: bool) -> str
     parsed = OverridesParser.create().parse_overrides(job)
     lines = sorted(o.input_line for o in parsed if o.key_or_group not in exclude and o.input_line)
     dirname = str(spec.item_sep).join(line.replace("=", str(spec.kv_sep), 1) for line in lines)
-    return f"{cfg.hydra.sweep.dir}/{num}_{dirname.replace('/', '-')}"
+    return f"{cfg.hydra.sweep.dir}/{num}_{slug(dirname)}"  # hydra.sweep.subdir's own resolver
 
 
 def plan(overrides: Iterable[str], multirun: bool = False) -> Plan:
