@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The runs behind docs/results/claims.md at scale=ci: each preset's sweep (resumable: a re-run skips finished
 # jobs), its run records and its report's figures committed (docs/results/<preset>/), then the claims table
-# regenerated (compress-claims). The longer horizon: scripts/run_def_long.sh.
+# regenerated (compress-claims). The longer horizon: scripts/run_long.sh.
 # Usage: bash scripts/run_claims.sh [PRESET...]   (default: every ci preset a claim names, cheapest first)
 # ci runs train on the embedded stand-ins whatever is cached (COMPRESS_TRAIN_DATA points at a folder of
 # their own), as the committed ci results did; one thread each; each preset's wall time is printed.
