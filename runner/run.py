@@ -104,18 +104,23 @@ class Progress:
 
 
 def final_line(summary: dict[str, Any]) -> str:
-    """One log line with the run's outcome, in the task's own metric (docs/architecture.md §5)."""
-    f, nan = summary["final"], float("nan")
+    """One log line with the run's outcome, in the task's own metric (docs/architecture.md §5); a metric
+    the run has not logged yet (stopped before its first row or evaluation) reads "not logged yet"."""
+    f = summary["final"]
+
+    def num(key: str, spec: str) -> str:
+        return format(f[key], spec) if f.get(key) is not None else "not logged yet"
+
     if "problem" in summary:
-        quality = f"||x-x*||/||x0-x*|| {f.get('rel_dist', nan):.3g}, f-f* {f.get('suboptimality', nan):.3g}"
+        quality = f"||x-x*||/||x0-x*|| {num('rel_dist', '.3g')}, f-f* {num('suboptimality', '.3g')}"
     elif "perplexity" in f:
-        quality = f"test perplexity {f['perplexity']:.2f}"
+        quality = f"test perplexity {num('perplexity', '.2f')}"
     elif "hit_rate@10" in f:
-        quality = f"HR@10 {f['hit_rate@10']:.4f}"
+        quality = f"HR@10 {num('hit_rate@10', '.4f')}"
     else:
-        quality = f"test acc {f.get('test_acc', nan):.4f}"
+        quality = f"test acc {num('test_acc', '.4f')}"
     return (
-        f"{summary['status']}: step {summary['steps']}, train loss {f.get('train_loss', nan):.4f}, {quality}, "
+        f"{summary['status']}: step {summary['steps']}, train loss {num('train_loss', '.4f')}, {quality}, "
         f"bits up per worker {summary['totals']['bits_up']:.4g}"
     )
 
