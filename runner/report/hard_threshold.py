@@ -29,6 +29,8 @@ from compress_train.runner.report.plots import (  # noqa: E402
     data_labels,
     file_stem,
     is_synthetic,
+    place_labels,
+    put_title,
 )
 from compress_train.runner.report.tables import PERCENT, metric_label, to_markdown  # noqa: E402
 
@@ -53,6 +55,9 @@ def final_values(df: pd.DataFrame, runs: pd.DataFrame, metric: str) -> pd.DataFr
     out["family"] = out["compressor"].astype(str) + out["ef"].map(
         lambda e: "" if str(e) in ("none", "None") else f" + EF ({e})"
     )
+    algos = runs.get("algo", pd.Series(dtype=object))
+    if algos[~runs["full_gradient"]].nunique() > 1:  # one line per algorithm too: QAdam is not BkSign-EF
+        out["family"] = algos.astype(str) + ": " + out["family"]
     out["metric"] = out["run_dir"].map(last[metric]) if len(last) else math.nan
     out["density"] = out["run_dir"].map(dens)
     return out
@@ -76,6 +81,7 @@ def density_figure(
             1, len(chunks), figsize=(6.0 * len(chunks) + 2.5, 5.2), layout="constrained", squeeze=False
         )
         for ax, chunk in zip(axes[0], chunks):
+            labels: list[tuple[float, float, str]] = []
             for comp, fam in chunk:
                 pts = (
                     fam.groupby("method", sort=False)
@@ -93,20 +99,15 @@ def density_figure(
                     linestyle=first["linestyle"],
                     label=f"{comp} {SYNTHETIC_TAG}" if fam["run_dir"].isin(synthetic).any() else comp,
                 )
-                for m, r in pts.iterrows():
-                    ax.annotate(
-                        m, (r["x"] * 100, r["y"] * scale), textcoords="offset points", xytext=(4, 4), fontsize=8
-                    )
+                labels += [(r["x"] * 100, r["y"] * scale, str(m)) for m, r in pts.iterrows()]
             for m, g in refs:
                 ax.axhline(g["metric"].mean() * scale, color="black", linestyle="--", label=f"{names[m]} (mean)")
             ax.set_xscale("log")
+            place_labels(ax, labels)  # after the log scale: positions are read in display units
             ax.set_xlabel("average density (%) = (1/T) Σ k_t / d, values sent")
             ax.set_ylabel(f"final {metric_label(metric)}")
             ax.legend(frameon=False, title="mean ± std over seeds", loc="upper left", bbox_to_anchor=(1.01, 1.0))
-        if len(chunks) == 1:
-            axes[0][0].set_title(figure_title(title, runs))
-        else:
-            fig.suptitle(figure_title(title, runs))
+        put_title(fig, figure_title(title, runs))
         paths = [out / f"{file_stem(metric)}_vs_avg_density.png", out / f"{file_stem(metric)}_vs_avg_density.pdf"]
         for p in paths:
             fig.savefig(p)

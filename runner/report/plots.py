@@ -26,6 +26,38 @@ CONVEX_BITS_LABEL = "bits sent per worker (uplink, cumulative; the real code's s
 MARKERS = ["o", "s", "^", "D", "v", "P", "X", "*", "<", ">"]
 
 
+def put_title(fig: Any, text: str) -> None:
+    """The figure's title over the whole figure (legend included), each line wrapped to the figure's width:
+    a title set on a single axis spills past the figure's left edge once the legend sits beside it."""
+    import textwrap
+
+    size = plt.rcParams["font.size"] * 1.2  # figure.titlesize "large"
+    width = max(40, int(fig.get_figwidth() * 72 / (0.55 * size)))
+    lines = [textwrap.fill(line, width) for line in text.split("\n")]
+    fig.suptitle("\n".join(lines))
+
+
+def place_labels(ax: Any, points: list[tuple[float, float, str]], fontsize: float = 8) -> None:
+    """A text label beside each data point (x, y in data units) that overlaps no other: a label in the
+    right third of the axes goes left of its point (off the legend), and one that would overlap a label
+    already placed moves down by its own height until it is clear."""
+    fig = ax.figure
+    renderer = fig.canvas.get_renderer()
+    placed: list[Any] = []
+    for x, y, text in sorted(points, key=lambda p: (-p[1], p[0])):
+        right = ax.transAxes.inverted().transform(ax.transData.transform((x, y)))[0] > 0.67
+        dx, dy = (-4, 4) if right else (4, 4)
+        label = ax.annotate(text, (x, y), textcoords="offset points", xytext=(dx, dy), fontsize=fontsize,
+                            ha="right" if right else "left")  # fmt: skip
+        for _ in range(12):
+            box = label.get_window_extent(renderer)
+            if not any(box.overlaps(other) for other in placed):
+                break
+            dy -= box.height * 72 / fig.dpi + 2
+            label.set_position((dx, dy))
+        placed.append(label.get_window_extent(renderer))
+
+
 def _colors(name: str) -> tuple:
     """The colours of a qualitative (listed) colormap such as tab10."""
     return cast(ListedColormap, plt.get_cmap(name)).colors  # type: ignore[return-value]
@@ -191,7 +223,7 @@ def panel_figure(
         fig.legend(
             handles, labels, loc="outside lower center", ncol=min(len(labels), 4), frameon=False, title=BAND_NOTE
         )
-        fig.suptitle(data_title(title, runs))
+        put_title(fig, data_title(title, runs))
         paths = [out / f"{stem}.png", out / f"{stem}.pdf"]
         for path in paths:
             fig.savefig(path)
