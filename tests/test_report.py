@@ -274,6 +274,21 @@ def test_iterations_to_target(speedup, tmp_path, capsys):
     assert not (out / "perplexity_vs_bits.png").exists() and (out / "train_loss_vs_iterations.png").exists()
 
 
+def test_the_metric_defaults_to_the_runs_own(tmp_path):
+    """An LSTM sweep logs perplexity, NCF hit_rate@10: without --metric the report tabulates and plots
+    that (a sweep script that forgot --metric lost the perplexity columns and figures)."""
+    root = tmp_path / "lm"
+    for seed in (0, 1):
+        run = make_run(root, f"lstm_{seed}", losses={2: 6.5, 4: 6.3}, seed=seed)
+        rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+        rows[-1].update(test_loss=6.2, perplexity=490.0 + seed)
+        (run / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    out = tmp_path / "report"
+    assert main([str(root), "--out", str(out)]) == 0
+    assert "final test perplexity" in (out / "summary.md").read_text()
+    assert (out / "perplexity_vs_bits.png").exists()
+
+
 def test_bad_paths_exit_2(tmp_path, capsys):
     missing = tmp_path / "no_such_dir"
     assert main([str(missing), "--out", str(tmp_path / "o")]) == 2

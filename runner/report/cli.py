@@ -30,6 +30,8 @@ from compress_train.runner.report.load import ReportError, keep_best_lr, load_ru
 from compress_train.runner.report.plots import BAND_NOTE, BITS_LABEL
 from compress_train.runner.report.tables import header, summary_table, to_markdown
 
+TASK_METRICS = ("test_acc", "perplexity", "hit_rate@10")  # a classifier's, a language model's, NCF's
+
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
@@ -50,7 +52,12 @@ def build_parser() -> argparse.ArgumentParser:
         default=0.5,
         help="training loss for iterations_to_target.md when runs differ in workers (default 0.5, comp_ams Fig. 2)",
     )
-    p.add_argument("--metric", default="test_acc", help="evaluation metric to plot and tabulate (default test_acc)")
+    p.add_argument(
+        "--metric",
+        default=None,
+        help="evaluation metric to plot and tabulate (default: the runs' own, the first of "
+        f"{', '.join(TASK_METRICS)} they log)",
+    )
     p.add_argument("--title", default=None, help="title prefix for figures and tables")
     p.add_argument(
         "--target-dist",
@@ -97,6 +104,8 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as err:
         print(f"error: --out {out} cannot be written: {err.strerror or err}", file=sys.stderr)
         return 2
+    if args.metric is None:
+        args.metric = next((m for m in TASK_METRICS if m in df and df[m].notna().any()), TASK_METRICS[0])
     lr_note = None
     if args.best_lr:
         df, runs, lr_note = keep_best_lr(df, runs, args.metric)
