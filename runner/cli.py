@@ -214,7 +214,7 @@ def main() -> None:
         if "resume=auto" in overrides:  # a sweep given more values keeps its runs (sweep_adopt)
             from compress_train.runner.plan import plan
 
-            jobs = plan(overrides, multirun=bool(flags))
+            jobs = plan(overrides, multirun=bool(flags), sizes=False)
             if jobs.multirun:
                 sweep_adopt.adopt([j.directory for j in jobs.jobs], log=lambda line: print(line, file=sys.stderr))
     sys.argv = [sys.argv[0], *length_overrides(args)]

@@ -184,9 +184,11 @@ def _directory(cfg: DictConfig, num: int, job: list[str], multirun: bool) -> str
     return f"{cfg.hydra.sweep.dir}/{num}_{slug(dirname)}"  # hydra.sweep.subdir's own resolver
 
 
-def plan(overrides: Iterable[str], multirun: bool = False) -> Plan:
+def plan(overrides: Iterable[str], multirun: bool = False, sizes: bool = True) -> Plan:
     """The jobs ``compress-train [-m] OVERRIDES`` would start (a preset with ``hydra.mode: MULTIRUN``
-    is a sweep without ``-m``). Raises Hydra's composition errors as they are."""
+    is a sweep without ``-m``). Raises Hydra's composition errors as they are. ``sizes=False``: the
+    jobs' directories only, without composing each job shape for its steps and time (resume=auto's
+    start-up, which needs only where each job writes)."""
     overrides = list(overrides)
     task = [o for o in overrides if not o.lstrip("+~").startswith("hydra.")]
     with initialize_config_module(config_module="compress_train.conf", version_base="1.3"):
@@ -209,7 +211,9 @@ def plan(overrides: Iterable[str], multirun: bool = False) -> Plan:
         jobs = []
         for num, job in enumerate(job_lists):
             shape = tuple(o for o in job if not _shapeless(o.split("=", 1)[0].lstrip("+~")))
-            if shape not in steps_of:
+            if not sizes:
+                steps_of[shape] = seconds_of[shape] = None
+            elif shape not in steps_of:
                 same = all(_holds(cfg, o) for o in shape)
                 job_cfg = cfg if same else compose(config_name="config", overrides=list(shape))
                 steps_of[shape] = job_steps(job_cfg)

@@ -27,3 +27,18 @@ def test_the_dry_run_names_a_long_jobs_directory_as_hydra_does(tmp_path):
     jobs = plan(["seed=0,1", f"label={label}", f"hydra.sweep.dir={tmp_path}"], multirun=True).jobs
     typed = f"label={label},seed=0"
     assert jobs[0].directory == f"{tmp_path}/0_{slug(typed)}" and len(slug(typed).encode()) <= SLUG_MAX
+
+
+def test_directories_alone_name_the_same_jobs_without_composing_each(tmp_path, monkeypatch):
+    """resume=auto's start-up needs only where each job writes: ``sizes=False`` composes the sweep once,
+    not once per job shape, and names the same directories."""
+    from compress_train.runner import plan as plan_module
+
+    args = ["experiment=def/table4", "scale=ci", f"hydra.sweep.dir={tmp_path}"]
+    full = plan_module.plan(args, multirun=True)
+    calls = []
+    real = plan_module.compose
+    monkeypatch.setattr(plan_module, "compose", lambda *a, **k: calls.append(1) or real(*a, **k))
+    quick = plan_module.plan(args, multirun=True, sizes=False)
+    assert [j.directory for j in quick.jobs] == [j.directory for j in full.jobs] and len(quick.jobs) > 1
+    assert len(calls) == 1 and all(j.steps is None for j in quick.jobs)
