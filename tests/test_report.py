@@ -266,10 +266,11 @@ def test_iterations_to_target(speedup, tmp_path, capsys):
     assert table.loc[4, col] == "not reached" and table.loc[4, "seeds reached"] == "0/1"
     assert table.loc[2, "speedup (ideal)"] == "2.00× (2×)"
     out = tmp_path / "r2"
-    assert main([str(speedup), "--out", str(out), "--target-loss", "0.5", "--metric", "perplexity"]) == 0
+    assert main([str(speedup), "--out", str(out), "--target-loss", "0.5", "2.0", "--metric", "perplexity"]) == 0
     text = (out / "iterations_to_target.md").read_text()
     printed = capsys.readouterr().out
     assert "70 ± 14" in text and "not reached" in text and "70 ± 14" in printed
+    assert "## Training loss ≤ 0.5" in text and "## Training loss ≤ 2" in text  # a table per target
     assert "note: skipped perplexity_vs_epochs" in printed  # absent metric: plot skipped with a note
     assert not (out / "perplexity_vs_bits.png").exists() and (out / "train_loss_vs_iterations.png").exists()
 

@@ -49,8 +49,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--target-loss",
         type=float,
-        default=0.5,
-        help="training loss for iterations_to_target.md when runs differ in workers (default 0.5, comp_ams Fig. 2)",
+        nargs="+",
+        default=[0.5],
+        help="training loss(es) for iterations_to_target.md when runs differ in workers, one table each "
+        "(default 0.5, comp_ams Fig. 2's; the figures draw the first)",
     )
     p.add_argument(
         "--metric",
@@ -122,7 +124,7 @@ def main(argv: list[str] | None = None) -> int:
     else:
         if args.metric not in df or df[args.metric].isna().all():
             print(f"note: no '{args.metric}' values in the runs; its figures and columns are left out")
-        written = comp_ams.make_figures(df, runs, order, out, args.metric, title, args.target_loss, workers_vary)
+        written = comp_ams.make_figures(df, runs, order, out, args.metric, title, args.target_loss[0], workers_vary)
         density_files, convex_lines = hard_threshold.density_report(df, runs, order, out, args.metric, title)
         written += density_files
         if detached_ef.is_def(runs):

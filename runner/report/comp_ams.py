@@ -153,19 +153,20 @@ def iterations_table(df: pd.DataFrame, runs: pd.DataFrame, order: list[str], tar
 
 
 def iterations_report(
-    df: pd.DataFrame, runs: pd.DataFrame, order: list[str], out: Path, target_loss: float
+    df: pd.DataFrame, runs: pd.DataFrame, order: list[str], out: Path, targets: list[float]
 ) -> list[Path]:
-    """``iterations_to_target.md`` (``comp_ams`` Fig. 2's speedup in workers) when the runs have a
-    training loss; the files written."""
+    """``iterations_to_target.md`` (``comp_ams`` Fig. 2's speedup in workers), one table per target
+    training loss, when the runs have a training loss; the files written."""
     written: list[Path] = []
     if "train_loss" in df and df["train_loss"].notna().any():
-        it = iterations_table(df, runs, order, target_loss)
         text = (
-            f"# Iterations to training loss ≤ {target_loss:g}\n\nFirst logged iteration at which the "
-            "training loss (mean over the logging window) is at or below the target, per run; mean ± "
-            "sample std over the seeds that reached it. Speedup: iterations at the smallest n over "
-            "iterations at n (ideal: the ratio of the n).\n\n" + to_markdown(it)
+            f"# Iterations to training loss ≤ {', '.join(f'{t:g}' for t in targets)}\n\nFirst logged iteration "
+            "at which the training loss (mean over the logging window) is at or below the target, per run; mean "
+            "± sample std over the seeds that reached it. Speedup: iterations at the smallest n over iterations "
+            "at n (ideal: the ratio of the n)."
         )
+        for target in targets:
+            text += f"\n\n## Training loss ≤ {target:g}\n\n" + to_markdown(iterations_table(df, runs, order, target))
         (out / "iterations_to_target.md").write_text(text)
         written.append(out / "iterations_to_target.md")
         print(text)
