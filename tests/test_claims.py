@@ -65,6 +65,18 @@ def test_better_clear_win_is_reproduced_and_its_interval_is_welchs():
     assert out.numbers["low"] == pytest.approx(10.0 - half) and out.numbers["high"] == pytest.approx(10.0 + half)
 
 
+def test_a_run_that_diverged_between_evaluations_counts_as_the_failed_model():
+    """1-bit Adam evaluated at 97 % at step 124 and diverged at step 140: its final row has no test
+    accuracy. It enters a comparison at chance (10 %), not at the 97 % of a model it no longer has; a
+    lower-is-better metric at infinity; a metric its last row has stays as logged."""
+    broke = [rec("B", None, seed=i, status="diverged", series={"test_acc": [0.97]}) for i in range(3)]
+    assert C.value(broke[0], "test_acc") == pytest.approx(10.0)
+    assert C.value(rec("B", None, status="diverged", series={"perplexity": [120.0]}), "perplexity") == math.inf
+    assert C.value(rec("B", None, status="diverged", final={"train_loss": 1403.5}), "train_loss") == 1403.5
+    assert C.value(rec("B", None, status="completed", series={"test_acc": [0.97]}), "test_acc") == pytest.approx(97.0)
+    assert verdict(claim("better", a=A, b=B), runs("A", [0.95, 0.96, 0.97]) + broke) == "reproduced"
+
+
 def test_better_overlapping_seeds_are_inconclusive():
     records = runs("A", [0.90, 0.80, 0.85]) + runs("B", [0.86, 0.79, 0.84])
     assert verdict(claim("better", a=A, b=B), records) == "inconclusive"

@@ -296,10 +296,24 @@ def value(rec: Record, metric: str) -> float:
         best = min(ys) if LOWER_IS_BETTER.search(name) else max(ys)
         return _percent(name, best)
     v = final.get(metric)
+    if v is None and rec.get("status") == "diverged":
+        return failed_value(rec, metric)
     if v is None:
         ys = [y for y in _series(rec, metric) if y is not None]
         v = ys[-1] if ys else None
     return _percent(metric, float(v)) if isinstance(v, (int, float)) else math.nan
+
+
+def failed_value(rec: Record, metric: str) -> float:
+    """A diverged run's number for a metric its last row lacks (an evaluation metric: the run diverged
+    between two evaluations): the failed model's, never the last evaluation before the failure, which
+    would credit the run with a model it no longer has. An accuracy is chance (1 / classes), another
+    higher-is-better metric 0, a lower-is-better one infinite."""
+    if LOWER_IS_BETTER.search(metric):
+        return math.inf
+    if metric in ("test_acc", "train_acc"):
+        return _percent(metric, 1.0 / float(rec.get("num_classes") or 10))
+    return 0.0
 
 
 def keep_best_lr(recs: list[Record], selector: dict[str, Any], claim: dict[str, Any]) -> list[Record]:

@@ -15,7 +15,9 @@ FAILED_TO_TRAIN = (
     "above the first step's) or when its final test accuracy is at chance, below 1.5 / classes (15 % for "
     '10 classes). The `def` tables count failed runs apart ("k/n diverge") instead of averaging them; a '
     "claim's comparison uses every run's final value as logged (a run that stopped before its first "
-    "evaluation has none and is left out of n)."
+    "evaluation has none and is left out of n); a diverged run whose last row lacks the metric (it "
+    "diverged between two evaluations) counts at the failed model's value: chance accuracy (1 / classes), "
+    "an infinite loss or perplexity, never its last evaluation before the failure."
 )
 TRANSIENT = 1e-2  # a rate is fitted from the first row at or below this relative distance (when 5+ rows follow)
 
