@@ -198,7 +198,7 @@ def density_report(
             "accuracy and average density",
             "",
             "Ours: mean ± sample std over seeds of the final evaluation and of the run's average density. "
-            "The paper's column is its ResNet-18 / CIFAR-10 row; at ci scale we train a different network "
+            "The paper's column is its ResNet-18 / CIFAR-10 row; our runs train a different network "
             "on different data, so compare the ordering and the density factors, not the accuracies.",
             "",
             to_markdown(table1(df, runs, order, metric)),
