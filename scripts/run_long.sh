@@ -23,6 +23,10 @@ declare -A pieces=(
   [def/ef_lr]="experiment=def/table1 method=def/ef method_args.ratio=64 method_args.lr_ef=0.003,0.001"
   [def/table4]="experiment=def/table4 method_args.lam=0.1,0.8"
   [def/ef21]="experiment=def/table1 method=def/ef21"
+  # the ratios the long scale leaves out, for the ci claims they decide: EF at R = 16; R = 1024 (1.8 rounds
+  # per coordinate in 1,872 steps, against the paper's 76)
+  [def/ef_r16]="experiment=def/table1 method=def/ef method_args.ratio=16"
+  [def/r1024]="experiment=def/table1 method=def/ef,def/def_a,def/psync,def/saef method_args.ratio=1024"
   # sketched_ams Fig. 1: 1,984 steps = 64 epochs of the subset, its eight methods in three pieces
   [sketched_ams/fig1_sketch]="experiment=sketched_ams/fig1 method=sketched_ams/pa,sketched_ams/ga,sketched_ams/sketched_sgd"
   [sketched_ams/fig1_sign]="experiment=sketched_ams/fig1 method=sketched_ams/efficient_adam_sign,sketched_ams/onebit_adam_sign"
