@@ -279,6 +279,18 @@ def test_a_scale_with_no_runs_of_a_claim_is_not_run_and_scales_are_separate():
     assert {r["verdict"] for r in half} == {"not run"} and half[0]["why"] == "no run at this scale of method=C"
 
 
+def test_under_rbgs_the_horizon_is_also_rounds_per_coordinate():
+    """RBGS at R sends each coordinate once every R steps: 1,872 steps at R = 1024 are 1.83 rounds, the
+    paper's 78,200 are 76.4; a Top-k ratio (a fraction) gives no rounds."""
+    blocks = [
+        rec("A", 0.9, seed=i, compressor="rbgs", steps=1872, config={"compressor__ratio": 1024}) for i in range(3)
+    ]
+    [row] = C.evaluate([claim("diverges", a=A, paper_steps=78200)], blocks)
+    assert row["rounds"] == pytest.approx(1872 / 1024) and row["paper_rounds"] == pytest.approx(78200 / 1024)
+    topk = [rec("A", 0.9, seed=i, compressor="topk", config={"compressor__ratio": 0.01}) for i in range(3)]
+    assert C.evaluate([claim("diverges", a=A, paper_steps=1000)], topk)[0]["rounds"] is None
+
+
 def test_a_claim_with_no_run_says_what_would_produce_one():
     """Its ``needs`` where the ci presets cannot make the run, else the ci sweep's command."""
     a, b = {**A, "experiment": "p/fig1"}, {**B, "experiment": "p/fig1"}

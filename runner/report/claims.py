@@ -662,6 +662,17 @@ def horizon_effect(claim: dict[str, Any], shorter: dict[str, float], longer: dic
     return f"{word} ({_fmt(a)} -> {_fmt(b)})"
 
 
+def rbgs_ratio(claim: dict[str, Any], recs: list[Record]) -> float | None:
+    """R of the random block-wise sparsification (``def``'s RBGS) that A's runs use, else None: a run
+    updates each coordinate once every R steps, so its horizon is also steps / R rounds per coordinate."""
+    runs = select(recs, claim["a"], claim) if isinstance(claim.get("a"), dict) else []
+    ratios = {(r.get("config") or {}).get("compressor.ratio") for r in runs if r.get("compressor") == "rbgs"}
+    if len(ratios) != 1 or len(runs) == 0 or any(r.get("compressor") != "rbgs" for r in runs):
+        return None
+    (ratio,) = ratios
+    return float(ratio) if isinstance(ratio, (int, float)) and ratio >= 1 else None
+
+
 def not_run_why(claim: dict[str, Any]) -> str:
     """Why a testable claim has no row yet: what its runs need (``needs``), else the ci sweep that makes them."""
     if claim.get("needs"):
@@ -700,6 +711,7 @@ def evaluate(claims: list[dict[str, Any]], recs: list[Record]) -> list[dict[str,
                 ci_numbers = out.numbers
             paper_steps = claim.get("paper_steps")
             ratio = out.steps / paper_steps if out.steps and isinstance(paper_steps, (int, float)) else None
+            block = rbgs_ratio(claim_at(claim, scale), [r for r in recs if (r.get("scale") or "ci") == scale])
             rows.append(
                 {
                     **base,
@@ -710,6 +722,8 @@ def evaluate(claims: list[dict[str, Any]], recs: list[Record]) -> list[dict[str,
                     "n": out.n,
                     "steps": out.steps,
                     "horizon_ratio": ratio,
+                    "rounds": out.steps / block if block and out.steps else None,
+                    "paper_rounds": paper_steps / block if block and isinstance(paper_steps, (int, float)) else None,
                     "why": out.why,
                     "horizon_effect": effect,
                     "numbers": {k: (v if math.isfinite(v) else None) for k, v in out.numbers.items()},

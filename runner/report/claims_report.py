@@ -43,10 +43,14 @@ def _numbers(d: Any) -> str:
 
 
 def _ratio(r: dict[str, Any]) -> str:
+    """Our steps / the paper's; under RBGS also the rounds per coordinate (steps / R), ours of the paper's."""
     x = r.get("horizon_ratio")
     if x is None:
         return "-"
-    return f"{x:.3f}" if x < 0.1 else f"{x:.2f}"
+    text = f"{x:.3f}" if x < 0.1 else f"{x:.2f}"
+    if r.get("rounds") is not None and r.get("paper_rounds") is not None:
+        text += f" ({r['rounds']:.3g} of {r['paper_rounds']:.3g} rounds per coordinate)"
+    return text
 
 
 def markdown(rows: list[dict[str, Any]], titles: dict[str, str], sources: list[str], heading: str = "") -> str:
@@ -65,7 +69,8 @@ def markdown(rows: list[dict[str, Any]], titles: dict[str, str], sources: list[s
         "Intervals: Welch's t interval on the difference of means (A - B, oriented so that positive favours "
         "the claim for `better`); slopes: Student's t over per-seed fits. Accuracies in percent. "
         + FAILED_TO_TRAIN
-        + " Horizon: our steps / the paper's.",
+        + " Horizon: our steps / the paper's; under `def`'s random block-wise sparsification (ratio R, each"
+        " coordinate sent once every R steps) also the rounds per coordinate, steps / R, ours of the paper's.",
         "",
         "Totals: " + ", ".join(f"{counts.get(v, 0)} {v}" for v in VERDICTS) + f" ({len(rows)} rows).",
         "",
