@@ -666,11 +666,9 @@ def rbgs_ratio(claim: dict[str, Any], recs: list[Record]) -> float | None:
     """R of the random block-wise sparsification (``def``'s RBGS) that A's runs use, else None: a run
     updates each coordinate once every R steps, so its horizon is also steps / R rounds per coordinate."""
     runs = select(recs, claim["a"], claim) if isinstance(claim.get("a"), dict) else []
-    ratios = {(r.get("config") or {}).get("compressor.ratio") for r in runs if r.get("compressor") == "rbgs"}
-    if len(ratios) != 1 or len(runs) == 0 or any(r.get("compressor") != "rbgs" for r in runs):
-        return None
-    (ratio,) = ratios
-    return float(ratio) if isinstance(ratio, (int, float)) and ratio >= 1 else None
+    ratios = {(r.get("config") or {}).get("compressor.ratio") if r.get("compressor") == "rbgs" else None for r in runs}
+    ratio = ratios.pop() if len(ratios) == 1 else None
+    return float(ratio) if isinstance(ratio, (int, float)) else None
 
 
 def not_run_why(claim: dict[str, Any]) -> str:
@@ -705,13 +703,14 @@ def evaluate(claims: list[dict[str, Any]], recs: list[Record]) -> list[dict[str,
             continue
         ci_numbers: dict[str, float] | None = None
         for scale in scales:
-            out = evaluate_one(claim_at(claim, scale), [r for r in recs if (r.get("scale") or "ci") == scale])
+            here, at = [r for r in recs if (r.get("scale") or "ci") == scale], claim_at(claim, scale)
+            out = evaluate_one(at, here)
             effect = horizon_effect(claim, ci_numbers, out.numbers) if ci_numbers is not None else ""
             if scale == "ci":
                 ci_numbers = out.numbers
             paper_steps = claim.get("paper_steps")
             ratio = out.steps / paper_steps if out.steps and isinstance(paper_steps, (int, float)) else None
-            block = rbgs_ratio(claim_at(claim, scale), [r for r in recs if (r.get("scale") or "ci") == scale])
+            block = rbgs_ratio(at, here)
             rows.append(
                 {
                     **base,
