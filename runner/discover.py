@@ -11,7 +11,8 @@ from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
-CONF = Path(__file__).resolve().parents[1] / "conf"
+from compress_train.runner.config.presets import CONF
+
 GROUPS = ("algo", "compressor", "dataset", "model", "controller", "launcher", "logger", "problem", "method")
 HIDDEN = ("model_defaults", "schema")  # internal groups, never typed by a user
 

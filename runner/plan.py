@@ -28,8 +28,8 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from omegaconf import DictConfig, OmegaConf
 
 from compress_train.runner import slug, speed
+from compress_train.runner.config.presets import CONF, preset_scales
 
-CONF = Path(__file__).resolve().parents[1] / "conf"
 # A sweep axis with one of these keys (or prefixes) never changes a job's data shape or length:
 # a method bundle sets algo, compressor, controller and label only.
 SHAPELESS = ("seed", "method", "algo", "compressor", "controller", "logger", "label", "launcher")
@@ -257,8 +257,7 @@ def dry_run(p: Plan) -> str:
 
 def scales_of(preset: str) -> list[str]:
     """The scales a preset defines (the keys of its ``scales:`` mapping, ``ci`` first), or ["ci"]."""
-    data = OmegaConf.load(CONF / "experiment" / f"{preset}.yaml")
-    names = [str(k) for k in data.get("scales", {}) or {}] if isinstance(data, DictConfig) else []
+    names = [str(k) for k in preset_scales(preset)]
     return sorted(names, key=lambda s: (s != "ci", s != "paper", s)) or ["ci"]
 
 

@@ -77,6 +77,16 @@ def test_a_run_that_diverged_between_evaluations_counts_as_the_failed_model():
     assert verdict(claim("better", a=A, b=B), runs("A", [0.95, 0.96, 0.97]) + broke) == "reproduced"
 
 
+def test_a_sample_holding_a_failed_runs_infinite_loss_has_no_std_and_no_warning():
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # numpy's "invalid value" RuntimeWarning would raise here
+        sample = C.Sample([1.0, math.inf, 2.0])
+        assert math.isnan(sample.std) and sample.mean == math.inf
+        assert sample.text() == "inf ± nan (n=3)"
+
+
 def test_better_overlapping_seeds_are_inconclusive():
     records = runs("A", [0.90, 0.80, 0.85]) + runs("B", [0.86, 0.79, 0.84])
     assert verdict(claim("better", a=A, b=B), records) == "inconclusive"

@@ -129,52 +129,14 @@ def test_ef21_shared_estimate_stays_bit_identical_on_every_rank(tmp_path):
     torch.testing.assert_close(ranks[0]["g"], mean, rtol=1e-5, atol=1e-6)
 
 
-def test_plain_torchrun_module_entry(tmp_path):
-    """``torchrun --nproc-per-node 2 -m compress_train.runner overrides...`` works too."""
+def test_hand_run_torchrun_module_entry_equals_sim_honours_hydra_run_dir_and_never_reuses_one(tmp_path):
+    """``torchrun --nproc-per-node 2 -m compress_train.runner overrides...`` as a user types it: it
+    writes where ``hydra.run.dir`` says (no outputs/ beside it), equals the simulator, and a second
+    start in the same directory is refused with the first run's rows untouched. (Where it writes
+    without ``hydra.run.dir``: test_outputs_where_said.)"""
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    proc = subprocess.run(
-        [
-            str(BIN / "torchrun"),
-            "--standalone",
-            "--nproc-per-node",
-            "2",
-            "-m",
-            "compress_train.runner",
-            *QUICK,
-            "compressor=threshold",
-            "compressor.lam=0.01",
-            "algo=ef_sgd",
-            *STEPS,
-        ],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    (run_dir,) = [
-        p.parent for p in (tmp_path / "outputs" / "runs").rglob("summary.json")
-    ]  # where compress-train writes
-    s = summary(run_dir)
-    assert s["status"] == "completed" and s["workers"] == 2 and s["launcher"] == "torchrun"
-    sim = tmp_path / "sim"
-    proc = run_cli(
-        f"hydra.run.dir={sim}",
-        "workers=2",
-        "compressor=threshold",
-        "compressor.lam=0.01",
-        "algo=ef_sgd",
-        *STEPS,
-        cwd=tmp_path,
-    )
-    assert proc.returncode == 0, proc.stderr
-    assert_same_run(metrics(sim), metrics(run_dir))
-
-
-def test_hand_run_torchrun_honours_hydra_run_dir_and_never_reuses_one(tmp_path):
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    run = tmp_path / "mine"
+    run, sim = tmp_path / "mine", tmp_path / "sim"
+    setup = ("compressor=threshold", "compressor.lam=0.01", "algo=ef_sgd", *SMALL_CNN, *STEPS)
     cmd = [
         str(BIN / "torchrun"),
         "--standalone",
@@ -184,12 +146,15 @@ def test_hand_run_torchrun_honours_hydra_run_dir_and_never_reuses_one(tmp_path):
         "compress_train.runner",
         *QUICK,
         f"hydra.run.dir={run}",
-        "model.hidden=16",
-        *STEPS,
+        *setup,
     ]
     proc = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert summary(run)["status"] == "completed" and not (tmp_path / "outputs").exists()
+    s = summary(run)
+    assert s["status"] == "completed" and s["workers"] == 2 and s["launcher"] == "torchrun"
+    assert not (tmp_path / "outputs").exists()
+    run_in_process(sim, "launcher=sim", "workers=2", *setup, "train.epochs=null")
+    assert_same_run(metrics(sim), metrics(run))
     again = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
     assert again.returncode != 0 and "already holds a run" in again.stderr
     assert len(metrics(run)) == 2  # the first run's rows, untouched

@@ -50,9 +50,9 @@ def test_method_bundles_validate_and_name_themselves(make_config, method):
 
 
 def preset_scales(preset: str) -> set[str]:
-    import yaml
+    from compress_train.runner.config.presets import preset_scales as scales
 
-    return set((yaml.safe_load((CONF / "experiment" / f"{preset}.yaml").read_text()) or {}).get("scales") or {})
+    return set(scales(preset))
 
 
 @pytest.mark.parametrize("scale", ["ci", "paper", "long"])

@@ -218,7 +218,7 @@ def fig1_report(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("fig1")
     out, stdout = tmp / "report", io.StringIO()
     with contextlib.redirect_stdout(stdout):
-        assert main([str(build_fig1(tmp / "sweep")), "--out", str(out), "--title", "Fake Fig 1"]) == 0
+        assert main([str(build_fig1(tmp / "sweep")), "--out", str(out), "--title", "Fake Fig 1"]) == 0  # png + pdf
     return out, stdout.getvalue()
 
 
@@ -266,7 +266,23 @@ def test_iterations_to_target(speedup, tmp_path, capsys):
     assert table.loc[4, col] == "not reached" and table.loc[4, "seeds reached"] == "0/1"
     assert table.loc[2, "speedup (ideal)"] == "2.00× (2×)"
     out = tmp_path / "r2"
-    assert main([str(speedup), "--out", str(out), "--target-loss", "0.5", "2.0", "--metric", "perplexity"]) == 0
+    assert (
+        main(
+            [
+                str(speedup),
+                "--out",
+                str(out),
+                "--target-loss",
+                "0.5",
+                "2.0",
+                "--metric",
+                "perplexity",
+                "--formats",
+                "png",
+            ]
+        )
+        == 0
+    )
     text = (out / "iterations_to_target.md").read_text()
     printed = capsys.readouterr().out
     assert "70 ± 14" in text and "not reached" in text and "70 ± 14" in printed
@@ -285,7 +301,7 @@ def test_the_metric_defaults_to_the_runs_own(tmp_path):
         rows[-1].update(test_loss=6.2, perplexity=490.0 + seed)
         (run / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     out = tmp_path / "report"
-    assert main([str(root), "--out", str(out)]) == 0
+    assert main([str(root), "--out", str(out), "--formats", "png"]) == 0
     assert "final test perplexity" in (out / "summary.md").read_text()
     assert (out / "perplexity_vs_bits.png").exists()
 
@@ -397,7 +413,7 @@ def test_best_lr_keeps_the_best_grid_point_per_method(tmp_path, capsys):
         algo_params={"lr": 3e-4, "ef": "classic"},
     )
     out = tmp_path / "report"
-    assert main([str(root), "--out", str(out), "--best-lr"]) == 0
+    assert main([str(root), "--out", str(out), "--best-lr", "--formats", "png"]) == 0
     note = capsys.readouterr().out
     # a two-point grid brackets nothing: either winner is on its edge, and the report says so
     assert "TopK-EF-0.01: 0.0003 (grid 0.0003, 0.001; **grid edge**: the lowest value)" in note
@@ -514,7 +530,10 @@ def two_datasets(root: Path) -> Path:
 
 def test_figures_of_synthetic_runs_say_so_in_title_and_legend(tmp_path, drawn):
     out = tmp_path / "report"
-    assert main([str(two_datasets(tmp_path / "sweep")), "--out", str(out), "--title", "CIFAR-10 ci"]) == 0
+    assert (
+        main([str(two_datasets(tmp_path / "sweep")), "--out", str(out), "--title", "CIFAR-10 ci", "--formats", "png"])
+        == 0
+    )
     figs = {f["path"]: f for f in drawn if f["path"].endswith(".png")}
     assert {"test_acc_vs_epochs.png", "fig3_panels.png"} <= set(figs)
     for f in figs.values():  # some runs are real: the title points at the marked curves
@@ -534,13 +553,13 @@ def test_title_of_all_synthetic_runs():
 
 
 def test_figures_of_real_runs_carry_no_synthetic_mark(fig1, tmp_path, drawn):
-    assert main([str(fig1), "--out", str(tmp_path / "report")]) == 0
+    assert main([str(fig1), "--out", str(tmp_path / "report"), "--formats", "png"]) == 0
     assert drawn and not any("synthetic" in t for f in drawn for t in [*f["titles"], *f["legend"]])
 
 
 def test_percent_axes_plot_percent(tmp_path, drawn):
     """A y-axis that says (%) shows percent: the panels of hard_threshold Fig. 3 (test accuracy 0.8 -> 80)."""
-    assert main([str(two_datasets(tmp_path / "sweep")), "--out", str(tmp_path / "report")]) == 0
+    assert main([str(two_datasets(tmp_path / "sweep")), "--out", str(tmp_path / "report"), "--formats", "png"]) == 0
     checked = 0
     for f in drawn:
         for ylabel in f["ylabels"]:
@@ -608,7 +627,7 @@ def one_evaluation_each(root: Path, experiment: str | None = None) -> Path:
 
 
 def test_one_evaluation_per_run_is_a_point_with_its_seed_spread(tmp_path, figures):
-    assert main([str(one_evaluation_each(tmp_path / "sweep")), "--out", str(tmp_path / "r")]) == 0
+    assert main([str(one_evaluation_each(tmp_path / "sweep")), "--out", str(tmp_path / "r"), "--formats", "png"]) == 0
     panels = figures["fig3_panels.png"]
     acc_axis = next(ax for ax in panels.axes if "accuracy" in ax.get_ylabel())
     line = acc_axis.lines[0]  # (the error bars add their caps as lines)
@@ -621,7 +640,20 @@ def test_one_evaluation_per_run_is_a_point_with_its_seed_spread(tmp_path, figure
 
 @pytest.mark.parametrize("experiment, named", [(None, False), ("comp_ams/fig1", False), ("hard_threshold/fig3", True)])
 def test_panels_name_a_paper_figure_only_for_that_papers_presets(tmp_path, drawn, experiment, named):
-    assert main([str(one_evaluation_each(tmp_path / "sweep", experiment)), "--out", str(tmp_path / "r")]) == 0
+    assert (
+        main(
+            [str(one_evaluation_each(tmp_path / "sweep", experiment)), "--out", str(tmp_path / "r"), "--formats", "png"]
+        )
+        == 0
+    )
     (panels,) = [f for f in drawn if f["path"] == "fig3_panels.png"]
     assert ("hard_threshold Fig. 3" in panels["titles"][0]) is named, panels["titles"]
     assert panels["titles"][0].startswith(f"{experiment}: " if experiment else "against iterations")
+
+
+def test_formats_names_every_figure_file_written(tmp_path):
+    """``--formats svg`` writes each figure as SVG only; the default is PNG and PDF (test_report_on_a_real_multirun)."""
+    out = tmp_path / "r"
+    assert main([str(one_evaluation_each(tmp_path / "sweep")), "--out", str(out), "--formats", "svg"]) == 0
+    figures = {p.suffix for p in out.iterdir() if p.suffix in (".png", ".pdf", ".svg")}
+    assert figures == {".svg"} and (out / "summary.md").exists()

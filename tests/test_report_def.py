@@ -44,7 +44,7 @@ def test_def_tables_and_figures(tmp_path, monkeypatch):
     )  # EF at lr 1000: a run that diverges, drawn as the paper's "diverge"
     t4 = sweep(tmp_path, "table4", "experiment=def/table4", "method_args.lam=0.1,0.3,0.8")
     out = tmp_path / "report"
-    assert main([str(t1), str(sgd), "--out", str(out)]) == 0
+    assert main([str(t1), str(sgd), "--out", str(out), "--formats", "png"]) == 0
     text = (out / "tables.md").read_text()
     assert "### Table 1" in text and "| 1 (SGD) |" in text and "/ 93.76 ± 0.14" in text
     row16 = next(line for line in text.splitlines() if line.startswith("| 16 |"))
@@ -52,7 +52,7 @@ def test_def_tables_and_figures(tmp_path, monkeypatch):
     assert "/ 93.61 ± 0.04" in row16  # DEF at R = 16, the paper's number beside ours
     assert (out / "def_fig1.png").stat().st_size > 0
     out4 = tmp_path / "report4"
-    assert main([str(t4), "--out", str(out4), "--time-axis", "measured"]) == 0
+    assert main([str(t4), "--out", str(out4), "--time-axis", "measured", "--formats", "png"]) == 0
     text4 = (out4 / "tables.md").read_text()
     assert "### Table 4" in text4 and "| 0.3 |" in text4 and "/ 93.75 ± 0.12" in text4
     assert (out4 / "def_fig3.png").stat().st_size > 0

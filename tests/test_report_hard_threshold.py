@@ -24,7 +24,7 @@ def sweep_and_report(tmp_path: Path, *overrides: str, stems: tuple[str, ...]) ->
     proc = run_cli("-m", f"hydra.sweep.dir={sweep}", *overrides, cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
     out = tmp_path / "report"
-    assert main([str(sweep), "--out", str(out)]) == 0
+    assert main([str(sweep), "--out", str(out), "--formats", "png"]) == 0
     for stem in stems:
         assert (out / f"{stem}.png").stat().st_size > 0
     return sweep, (out / "summary.md").read_text()
@@ -48,6 +48,8 @@ def test_density_figures_and_table1(tmp_path, monkeypatch):
     df, runs = load_runs([sweep])
     fv = final_values(df, runs, "test_acc").set_index("method")
     # the densities are the runs' own: Top-1% per layer keeps max(1, floor(0.01 d_l)) of each layer
+    # ef=powersgd is the authors' memory on raw gradients, not PowerSGD compression: the legend says so
+    assert fv.loc["Hard-threshold", "family"] == "threshold + EF on raw gradients"
     assert 0.0095 < fv.loc["Top-1%", "density"] <= 0.0101 and 0.0009 < fv.loc["Top-0.1%", "density"] <= 0.0012
     t = table1(df, runs, ["Top-1%", "Top-0.1%", "Hard-threshold"], "test_acc").set_index("method")
     assert t.loc["Top-1%", "ours: density vs Top-1%"] == "1.00×"

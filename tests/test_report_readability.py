@@ -133,7 +133,7 @@ def def_sweep(tmp_path: Path) -> Path:
 
 
 def test_def_report_facets_by_R_with_one_colour_per_method(tmp_path, saved):
-    assert main([str(def_sweep(tmp_path)), "--out", str(tmp_path / "report")]) == 0
+    assert main([str(def_sweep(tmp_path)), "--out", str(tmp_path / "report"), "--formats", "png"]) == 0
     assert len(saved) >= 5  # the comp_ams curves, def Fig. 1
     for fig in saved:
         assert max(series_per_axis(fig)) <= MAX_SERIES, titles(fig)
@@ -164,7 +164,7 @@ def test_stand_in_and_paper_key_in_every_title(tmp_path, saved):
             classes=2,
         )
     out = tmp_path / "report"
-    assert main([str(root), "--out", str(out), "--title", "seed 002 Fig. 3"]) == 0
+    assert main([str(root), "--out", str(out), "--title", "seed 002 Fig. 3", "--formats", "png"]) == 0
     assert (out / "fig3_panels.png").exists() and len(saved) >= 5
     for fig in saved:
         text = titles(fig)
@@ -179,7 +179,7 @@ def test_failed_runs_counted_by_the_shared_rule(tmp_path, saved):
     root = tmp_path / "chance"
     fake_run(root, "good", method="TopK-EF-0.01", experiment="comp_ams/fig1", acc=0.9)
     fake_run(root, "chance", method="TopK-EF-0.01", experiment="comp_ams/fig1", acc=0.1, seed=1)
-    assert main([str(root), "--out", str(tmp_path / "report")]) == 0
+    assert main([str(root), "--out", str(tmp_path / "report"), "--formats", "png"]) == 0
     labels = [t for fig in saved for ax in fig.axes for t in ax.get_legend_handles_labels()[1]]
     assert any("[1/2 failed to train]" in t for t in labels)
 
@@ -282,7 +282,7 @@ def test_a_long_title_beside_an_outside_legend_stays_on_the_figure(tmp_path, sav
         fake_run(root, f"r{seed}", method="TopK-EF-0.01", experiment="comp_ams/fig3_cifar10",
                  got="cifar10-synthetic", asked="cifar10", seed=seed)  # fmt: skip
     title = "COMP-AMS fig3_cifar10 (scale=ci): a long title that names the preset, the scale and the data"
-    assert main([str(root), "--out", str(tmp_path / "report"), "--title", title]) == 0
+    assert main([str(root), "--out", str(tmp_path / "report"), "--title", title, "--formats", "png"]) == 0
     assert saved and all(inside(fig) for fig in saved), [titles(f) for f in saved if not inside(f)]
 
 

@@ -2,9 +2,10 @@
 
 Every registered algorithm (new ones join through ``ALGORITHMS``) is run three ways with the
 same config and 4 simulated workers: 8 steps uninterrupted; 4 steps, then ``resume=auto`` to 8;
-and, for one algorithm of every family (sim with 4 workers; two of them under torchrun with 2
-processes too: ``TORCHRUN_KILL_CASES``), a run whose worker process SIGKILLs itself mid-way, then
-resumed. Every metrics row (wall-clock times aside) and the final parameters must be equal.
+and, for one algorithm of every family (sim with 4 workers), a run whose worker process SIGKILLs
+itself mid-way, then resumed; under torchrun with 2 processes, one case holding a controller's and a
+compressing server's state (``TORCHRUN_KILL_CASES``). Every metrics row (wall-clock times aside)
+and the final parameters must be equal.
 """
 
 from __future__ import annotations
@@ -161,33 +162,42 @@ TASK_CASES = ("language_model", "recommendation")  # tasks, not algorithm famili
 KILL_CASES = sorted(n for n in CASES if n not in KILL_FAMILY and n not in TASK_CASES)
 
 
-# Under torchrun, one case per kind of state a rank checkpoints beyond its own worker's: a controller's
-# broadcast decision (accordion) and a compressing server's own error, replicated on every rank
-# (efficient_adam). A rank's worker state is its worker's state in the simulator, so the other families'
-# round trip (per-worker points, sketch tables, aiade's float64 codes) is the sim case's, tested there;
-# test_elastic kills and restarts a torchrun group of comp_ams ranks, and test_dist runs every exchange
-# under torchrun. Kept to two to hold CI time down.
-TORCHRUN_KILL_CASES = ("accordion", "efficient_adam")
+# Under torchrun, one case holding both kinds of state a rank checkpoints beyond its own worker's: a
+# controller's broadcast decision (ACCORDION's, as in the accordion case) and a compressing server's own
+# error, replicated on every rank (efficient_adam's). A rank's worker state is its worker's state in the
+# simulator, so the other families' round trip (per-worker points, sketch tables, aiade's float64 codes) is
+# the sim case's, tested there; test_elastic kills and restarts a torchrun group of comp_ams ranks, and
+# test_dist runs every exchange under torchrun. One case, not one per kind: each costs ~20 s of CI.
+TORCHRUN_KILL_CASES = {
+    "efficient_adam+accordion": (
+        "algo=efficient_adam",
+        "compressor=topk",
+        "compressor.scope=layer",
+        "controller=accordion",
+        "controller.interval=1",
+        "train.batch_size=100",
+    ),
+}
 KILL_PARAMS = [
     pytest.param(name, launcher, marks=[pytest.mark.dist] if launcher == "torchrun" else [], id=f"{name}-{launcher}")
-    for name in KILL_CASES
-    for launcher in ("sim", "torchrun")
-    if launcher == "sim" or name in TORCHRUN_KILL_CASES
+    for name, launcher in [*((n, "sim") for n in KILL_CASES), *((n, "torchrun") for n in TORCHRUN_KILL_CASES)]
 ]
 
 
 def test_the_sigkill_cases_cover_every_family():
     assert {"comp_ams", "qadam", "ef_sgd", "ef_sgd-adam", "accordion", "aiade"} <= set(KILL_CASES)
     assert set(KILL_FAMILY.values()) <= set(KILL_CASES)
-    assert set(TORCHRUN_KILL_CASES) <= set(KILL_CASES)
+    for setup in TORCHRUN_KILL_CASES.values():  # each torchrun case's algorithm and controller have sim cases
+        assert {o.split("=")[1] for o in setup if o.startswith(("algo=", "controller="))} <= set(KILL_CASES)
 
 
 def kill_setup(name, launcher, workers=None):
-    own_data = any(o.startswith(("problem=", "dataset=")) for o in CASES[name])
+    case = CASES[name] if name in CASES else TORCHRUN_KILL_CASES[name]
+    own_data = any(o.startswith(("problem=", "dataset=")) for o in case)
     workers = workers or (4 if launcher == "sim" else 2)
     return (
         *(STEPS if own_data else SMALL),
-        *CASES[name],
+        *case,
         f"launcher={launcher}",
         f"workers={workers}",
         "train.max_steps=8",

@@ -113,7 +113,7 @@ def test_an_offline_run_holds_the_x_axes_the_label_and_the_overrides(wandb_run):
 @pytest.mark.slow
 def test_the_report_of_wandb_runs_logs_its_figures_and_table(wandb_run, tmp_path, offline_env, capsys):
     run, _ = wandb_run
-    assert report_main([str(run), "--out", str(tmp_path / "report")]) == 0
+    assert report_main([str(run), "--out", str(tmp_path / "report"), "--formats", "png"]) == 0
     printed = capsys.readouterr().out.strip().splitlines()
     (wandb_file,) = (tmp_path / "report").glob("wandb/offline-run-*/run-*.wandb")
     assert printed[-1].endswith(f"offline run saved; upload it with: wandb sync {wandb_file.parent}")

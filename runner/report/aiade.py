@@ -35,7 +35,14 @@ from compress_train.runner.report.comp_ams import (  # noqa: E402
     series_figure,
 )
 from compress_train.runner.report.load import aggregate  # noqa: E402
-from compress_train.runner.report.plots import BAND_NOTE, CONVEX_BITS_LABEL, RC, _colors, put_title  # noqa: E402
+from compress_train.runner.report.plots import (  # noqa: E402
+    BAND_NOTE,
+    CONVEX_BITS_LABEL,
+    RC,
+    _colors,
+    put_title,
+    save_figure,
+)
 from compress_train.runner.report.rules import TRANSIENT, fitted_rate  # noqa: E402, F401  (the shared rate fit)
 from compress_train.runner.report.tables import fmt_num, to_markdown  # noqa: E402
 
@@ -159,9 +166,7 @@ def kappa_figure(
             ax.set_ylabel(f"iterations to relative distance {target:g}")
             ax.legend(frameon=False)
         put_title(fig, figure_title(title, runs))
-        paths = [out / "iterations_vs_kappa.png", out / "iterations_vs_kappa.pdf"]
-        for p in paths:
-            fig.savefig(p)
+        paths = save_figure(fig, out, "iterations_vs_kappa")
         plt.close(fig)
     return paths
 
@@ -213,9 +218,7 @@ def bits_figure(
                 loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False, title=f"running mean over {window} steps"
             )
         put_title(fig, figure_title(title, runs))
-        paths = [out / "bits_per_iteration.png", out / "bits_per_iteration.pdf"]
-        for p in paths:
-            fig.savefig(p)
+        paths = save_figure(fig, out, "bits_per_iteration")
         plt.close(fig)
     return paths
 
@@ -249,9 +252,7 @@ def sq_distance_figure(df: pd.DataFrame, runs: pd.DataFrame, out: Path, title: s
             ax.set_ylabel("‖x_k − x*‖²")
             ax.legend(title=BAND_NOTE, frameon=False)
         put_title(fig, figure_title(title, runs))
-        paths = [out / "sq_distance_vs_iterations.png", out / "sq_distance_vs_iterations.pdf"]
-        for p in paths:
-            fig.savefig(p)
+        paths = save_figure(fig, out, "sq_distance_vs_iterations")
         plt.close(fig)
     return paths
 

@@ -364,6 +364,9 @@ class Sample:
 
     @property
     def std(self) -> float:
+        """The sample std; nan (no warning) when a value is infinite, as a failed run's loss is."""
+        if not all(math.isfinite(v) for v in self.values):
+            return math.nan
         return float(np.std(self.values, ddof=1)) if self.n > 1 else 0.0
 
     def text(self) -> str:

@@ -27,7 +27,7 @@ from pathlib import Path
 
 from compress_train.runner.report import aiade, comp_ams, detached_ef, hard_threshold, wandb_upload
 from compress_train.runner.report.load import ReportError, keep_best_lr, load_runs, method_order
-from compress_train.runner.report.plots import BAND_NOTE, BITS_LABEL
+from compress_train.runner.report.plots import BAND_NOTE, BITS_LABEL, FORMAT_CHOICES, FORMATS, figure_formats
 from compress_train.runner.report.tables import header, summary_table, to_markdown
 
 TASK_METRICS = ("test_acc", "perplexity", "hit_rate@10")  # a classifier's, a language model's, NCF's
@@ -59,6 +59,13 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="evaluation metric to plot and tabulate (default: the runs' own, the first of "
         f"{', '.join(TASK_METRICS)} they log)",
+    )
+    p.add_argument(
+        "--formats",
+        nargs="+",
+        choices=FORMAT_CHOICES,
+        default=list(FORMATS),
+        help=f"the files of every figure (default: {' '.join(FORMATS)})",
     )
     p.add_argument("--title", default=None, help="title prefix for figures and tables")
     p.add_argument(
@@ -92,6 +99,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    with figure_formats(args.formats):
+        return report(args)
+
+
+def report(args: argparse.Namespace) -> int:
+    """The report of ``args`` (build_parser's): figures, tables and summary under ``args.out``."""
     try:
         df, runs = load_runs(args.paths)
     except ReportError as err:

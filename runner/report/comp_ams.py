@@ -39,6 +39,7 @@ from compress_train.runner.report.plots import (  # noqa: E402
     is_synthetic,
     neutral_title,
     put_title,
+    save_figure,
     spread,
     styles,
 )
@@ -281,15 +282,9 @@ def configured_dataset(run_dir: str) -> str | None:
 def paper_problem(experiment: str) -> str | None:
     """The problem a preset runs at ``scale=paper`` (``scales.paper.problem`` of conf/experiment/<preset>.yaml:
     gisette for hard_threshold/fig1), None where it names none."""
-    import yaml
+    from compress_train.runner.config.presets import preset_scales
 
-    from compress_train.runner.discover import CONF
-
-    try:
-        doc = yaml.safe_load((CONF / "experiment" / f"{experiment}.yaml").read_text()) or {}
-    except (OSError, ValueError):
-        return None
-    problem = ((doc.get("scales") or {}).get("paper") or {}).get("problem")
+    problem = (preset_scales(experiment).get("paper") or {}).get("problem")
     return str(problem) if isinstance(problem, str) and "$" not in problem else None
 
 
@@ -456,8 +451,6 @@ def series_figure(
             plt.close(fig)
             return []
         put_title(fig, figure_title(title, runs))
-        paths = [out / f"{stem}.png", out / f"{stem}.pdf"]
-        for path in paths:
-            fig.savefig(path)
+        paths = save_figure(fig, out, stem)
         plt.close(fig)
     return paths

@@ -25,7 +25,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from compress_train.runner.report.comp_ams import base_label, figure_title, method_styles  # noqa: E402
-from compress_train.runner.report.plots import RC, SYNTHETIC_TAG, is_synthetic, put_title  # noqa: E402
+from compress_train.runner.report.plots import RC, SYNTHETIC_TAG, is_synthetic, put_title, save_figure  # noqa: E402
 from compress_train.runner.report.rules import at_chance  # noqa: E402  (the one failed-to-train rule)
 
 METHODS = ["EF", "SAEF", "PSync", "DEF", "DEF-A"]
@@ -241,9 +241,7 @@ def figure(
                     ax.set_yscale("log")
         axes[0][0].legend()
         put_title(fig, figure_title(title, runs[runs["run_dir"].isin(rt["run_dir"])]))
-        files = [out / f"{stem}.png", out / f"{stem}.pdf"]
-        for f in files:
-            fig.savefig(f)
+        files = save_figure(fig, out, stem)
         plt.close(fig)
     return files
 

@@ -31,6 +31,7 @@ from compress_train.runner.report.plots import (  # noqa: E402
     is_synthetic,
     place_labels,
     put_title,
+    save_figure,
 )
 from compress_train.runner.report.tables import PERCENT, metric_label, to_markdown  # noqa: E402
 
@@ -40,6 +41,14 @@ PAPER_TABLE1 = {
     "Top-0.1%": (93.2, 0.10),
     "ACCORDION": (93.5, 0.53),
     "Hard-threshold": (94.0, 0.13),
+}
+
+
+EF_LABELS = {  # the algorithm's ``ef`` modes in a legend's words (algorithms/ef_sgd.py)
+    "classic": "EF",
+    "scaled": "scaled EF",
+    "powersgd": "EF on raw gradients",
+    "local_momentum": "EF with local momentum",
 }
 
 
@@ -53,7 +62,7 @@ def final_values(df: pd.DataFrame, runs: pd.DataFrame, metric: str) -> pd.DataFr
     dens = df.dropna(subset=["avg_density"]).sort_values("step").groupby("run_dir")["avg_density"].last()
     out = runs[["run_dir", "method", "compressor", "ef", "full_gradient", "status"]].copy()
     out["family"] = out["compressor"].astype(str) + out["ef"].map(
-        lambda e: "" if str(e) in ("none", "None") else f" + EF ({e})"
+        lambda e: "" if str(e) in ("none", "None") else f" + {EF_LABELS.get(str(e), f'EF ({e})')}"
     )
     algos = runs.get("algo", pd.Series(dtype=object))
     if algos[~runs["full_gradient"]].nunique() > 1:  # one line per algorithm too: QAdam is not BkSign-EF
@@ -108,9 +117,7 @@ def density_figure(
             ax.set_ylabel(f"final {metric_label(metric)}")
             ax.legend(frameon=False, title="mean ± std over seeds", loc="upper left", bbox_to_anchor=(1.01, 1.0))
         put_title(fig, figure_title(title, runs))
-        paths = [out / f"{file_stem(metric)}_vs_avg_density.png", out / f"{file_stem(metric)}_vs_avg_density.pdf"]
-        for p in paths:
-            fig.savefig(p)
+        paths = save_figure(fig, out, f"{file_stem(metric)}_vs_avg_density")
         plt.close(fig)
     return paths
 

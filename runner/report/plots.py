@@ -4,7 +4,9 @@ diverged) and the several-panel figure the paper modules build their figures fro
 
 from __future__ import annotations
 
+import contextlib
 import re
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any, cast
 
@@ -56,6 +58,29 @@ def place_labels(ax: Any, points: list[tuple[float, float, str]], fontsize: floa
             dy -= box.height * 72 / fig.dpi + 2
             label.set_position((dx, dy))
         placed.append(label.get_window_extent(renderer))
+
+
+FORMATS: tuple[str, ...] = ("png", "pdf")  # every figure's files: PNG to look at, PDF for a paper
+FORMAT_CHOICES = ("png", "pdf", "svg")
+
+
+@contextlib.contextmanager
+def figure_formats(formats: Iterable[str]) -> Iterator[None]:
+    """Write every figure as ``formats`` (compress-report --formats) inside the block."""
+    global FORMATS
+    saved, FORMATS = FORMATS, tuple(formats)
+    try:
+        yield
+    finally:
+        FORMATS = saved
+
+
+def save_figure(fig: Any, out: Path, stem: str) -> list[Path]:
+    """``fig`` written as ``out/<stem>.<format>`` for each of ``FORMATS``; the paths."""
+    paths = [out / f"{stem}.{fmt}" for fmt in FORMATS]
+    for path in paths:
+        fig.savefig(path)
+    return paths
 
 
 def _colors(name: str) -> tuple:
@@ -224,8 +249,6 @@ def panel_figure(
             handles, labels, loc="outside lower center", ncol=min(len(labels), 4), frameon=False, title=BAND_NOTE
         )
         put_title(fig, data_title(title, runs))
-        paths = [out / f"{stem}.png", out / f"{stem}.pdf"]
-        for path in paths:
-            fig.savefig(path)
+        paths = save_figure(fig, out, stem)
         plt.close(fig)
     return paths
