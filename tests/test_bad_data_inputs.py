@@ -24,7 +24,12 @@ from compress_train.datasets.partition import partition_indices
 from compress_train.runner.loggers import wandb as wandb_sink
 
 slow = pytest.mark.slow
-SMALL_RUN = ("model.hidden=16", "train.batch_size=20", "train.log_every=1")  # the MNIST CNN, narrow
+SMALL_RUN = (
+    "model.hidden=16",
+    "train.batch_size=20",
+    "train.log_every=1",
+    "dataset.eval_samples=200",
+)  # the MNIST CNN, narrow
 CORRUPT_TAIL = ": the file is damaged or truncated; replace it (e.g. download it again)"
 
 

@@ -48,7 +48,11 @@ EXACT = (
 CLOSE = ("train_loss", "test_loss", "test_acc", "error_norm", "total_error", "dist_to_opt", "suboptimality")
 # The same thread count in both modes: CPU kernels reduce in a thread-dependent order.
 STEPS = ("train.max_steps=4", "train.log_every=2", "train.eval_every=4", "threads=1")
-SMALL_CNN = ("model.hidden=16", "train.batch_size=20")  # the MNIST CNN, narrow: the exchanges, not the compute
+SMALL_CNN = (
+    "model.hidden=16",
+    "train.batch_size=20",
+    "dataset.eval_samples=200",
+)  # the MNIST CNN, narrow: the exchanges, not the compute
 
 
 def assert_same_run(a: list[dict], b: list[dict]) -> None:
@@ -87,17 +91,16 @@ def assert_same_run(a: list[dict], b: list[dict]) -> None:
     ],
 )
 def test_sim_equals_torchrun(tmp_path, setup):
-    """torchrun through the CLI as a user starts it; the simulator in this process (one CLI start-up
-    less per case; test_cli runs the simulator through the CLI), with the ``train.epochs=null`` the CLI
-    adds to a lone ``train.max_steps``."""
+    """Both launchers started from this process (``launch``, as the CLI calls it: torchrun's agent and
+    workers are real processes; one CLI start-up less per case), with the ``train.epochs=null`` the CLI
+    adds to a lone ``train.max_steps``. The CLI's own torchrun path: test_golden's torchrun_2p case, the
+    hand-run test below, test_resume's torchrun SIGKILL case and test_elastic."""
     runs = {launcher: tmp_path / launcher for launcher in ("sim", "torchrun")}
     own_data = any(o.startswith(("problem=", "dataset=")) for o in setup)
-    setup = (*setup, *STEPS, *(() if own_data else SMALL_CNN))
-    status = run_in_process(runs["sim"], "launcher=sim", "workers=2", *setup, "train.epochs=null")["status"]
-    assert status in ("completed", "converged")
-    proc = run_cli(f"hydra.run.dir={runs['torchrun']}", "launcher=torchrun", "workers=2", *setup, cwd=tmp_path)
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert summary(runs["torchrun"])["launcher"] == "torchrun"
+    setup = (*setup, *STEPS, *(() if own_data else SMALL_CNN), "workers=2", "train.epochs=null")
+    for launcher, run in runs.items():
+        s = run_in_process(run, f"launcher={launcher}", *setup)
+        assert s["status"] in ("completed", "converged") and s["launcher"] == launcher
     assert_same_run(metrics(runs["sim"]), metrics(runs["torchrun"]))
     assert summary(runs["sim"])["totals"]["bits_up"] == summary(runs["torchrun"])["totals"]["bits_up"]
 

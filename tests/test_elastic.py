@@ -29,6 +29,7 @@ SETUP = (
     "train.checkpoint_every=4",
     "model.hidden=16",
     "train.batch_size=20",
+    "dataset.eval_samples=200",
     "threads=1",
     "train.max_steps=16",
     "train.epochs=null",

@@ -27,7 +27,7 @@ from compress_train.runner.report.load import ReportError, load_runs
 from compress_train.runner.run import RunDirError
 
 QUICK = ("threads=1", "dataset.download=false", "logger.progress=false", "train.epochs=null")
-SMALL = ("model.hidden=16", "train.batch_size=20", "train.log_every=1", "train.max_steps=2")
+SMALL = ("model.hidden=16", "train.batch_size=20", "train.log_every=1", "train.max_steps=2", "dataset.eval_samples=200")
 
 
 def start(run_dir, *overrides):

@@ -28,7 +28,7 @@ from compress_train.runner.metrics import run_status
 
 pytestmark = pytest.mark.slow
 STEPS = ("threads=1", "train.log_every=2", "train.eval_every=4")
-SMALL = ("model.hidden=16", "train.batch_size=20", *STEPS)  # the MNIST CNN, narrow
+SMALL = ("model.hidden=16", "train.batch_size=20", "dataset.eval_samples=200", *STEPS)  # the MNIST CNN, narrow
 # what each algorithm needs beside itself (convex methods: a problem; others: the MNIST CNN)
 SETUPS = {
     "comp_ams": ("compressor=topk",),
@@ -207,6 +207,24 @@ def kill_setup(name, launcher, workers=None):
     )
 
 
+def run_killed_in_child(run_dir, *overrides) -> int:
+    """The simulator's run in a forked child of this process whose worker 0 SIGKILLs itself after step 5
+    (``COMPRESS_TRAIN_KILL_AT``): a real death of the run's one process, without a CLI start-up (torch is
+    imported already). The child's exit code as ``subprocess`` reports one (-9 for SIGKILL)."""
+    pid = os.fork()
+    if pid == 0:  # the child never returns into pytest
+        code = 3
+        try:
+            os.environ.pop("TORCHELASTIC_RESTART_COUNT", None)
+            os.environ["COMPRESS_TRAIN_KILL_AT"] = "0:5"
+            run_in_process(run_dir, *overrides)
+            code = 0
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    return os.waitstatus_to_exitcode(status)
+
+
 @pytest.mark.parametrize("name, launcher", KILL_PARAMS)
 def test_sigkill_then_resume_equals_the_uninterrupted_run(tmp_path, name, launcher):
     """Worker 1's process (under sim: the one process) SIGKILLs itself right after step 5; the
@@ -214,22 +232,26 @@ def test_sigkill_then_resume_equals_the_uninterrupted_run(tmp_path, name, launch
     carries on to step 8 and the run equals the uninterrupted one: every metrics row, the totals, the
     final parameters. The uninterrupted run is the simulator's, in this process, for both launchers: a
     killed and resumed torchrun run must equal it (sim == torchrun, as test_dist asserts for each
-    exchange; one CLI start-up less per case)."""
+    exchange; one CLI start-up less per case). The killed sim run is a forked child of this process
+    (``run_killed_in_child``); the torchrun one goes through the CLI."""
     setup = kill_setup(name, launcher)
     whole, killed = tmp_path / "whole", tmp_path / "killed"
     reference = kill_setup(name, "sim", workers=2 if launcher == "torchrun" else 4)
     assert run_in_process(whole, *reference)["status"] == "completed"
-    env = {k: v for k, v in os.environ.items() if k != "TORCHELASTIC_RESTART_COUNT"}
-    env["COMPRESS_TRAIN_KILL_AT"] = f"{0 if launcher == 'sim' else 1}:5"
-    proc = subprocess.run(
-        [str(BIN / "compress-train"), *QUICK, f"hydra.run.dir={killed}", *setup],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert proc.returncode == (-signal.SIGKILL if launcher == "sim" else 2), proc.stdout + proc.stderr
+    if launcher == "sim":
+        assert run_killed_in_child(killed, *setup) == -signal.SIGKILL
+    else:  # through the CLI, which starts torchrun, whose worker 1 dies: the CLI reports it and exits 2
+        env = {k: v for k, v in os.environ.items() if k != "TORCHELASTIC_RESTART_COUNT"}
+        env["COMPRESS_TRAIN_KILL_AT"] = "1:5"
+        proc = subprocess.run(
+            [str(BIN / "compress-train"), *QUICK, f"hydra.run.dir={killed}", *setup],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert proc.returncode == 2, proc.stdout + proc.stderr
     assert summary(killed)["status"] == ("running" if launcher == "sim" else "failed")  # what the death leaves
     assert run_status(summary(killed)) == ("died" if launcher == "sim" else "failed")  # what every reader sees
     assert [json.loads((c / "manifest.json").read_text())["step"] for c in checkpoint.complete(killed)][-1] == 3

@@ -19,7 +19,13 @@ from compress_train.runner.resume_rules import ResumeRefused, changes, refusals
 from compress_train.runner.run import RunDirError
 
 QUICK = ("threads=1", "dataset.download=false", "logger.progress=false", "train.epochs=null")
-SMALL = ("model.hidden=16", "train.batch_size=20", "train.log_every=2", "train.eval_every=4")
+SMALL = (
+    "model.hidden=16",
+    "train.batch_size=20",
+    "train.log_every=2",
+    "train.eval_every=4",
+    "dataset.eval_samples=200",
+)
 RUN = (*SMALL, "compressor.ratio=0.01")
 
 

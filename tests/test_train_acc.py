@@ -25,7 +25,13 @@ from compress_train.runner.tasks.network import dropout_seed
 from compress_train.runner.trainer import Trainer
 
 QUICK = ("dataset.download=false", "logger.progress=false", "device=cpu", "threads=1")
-SMALL = ("model.hidden=16", "train.batch_size=20", "train.epochs=null", "train.eval_every=100")
+SMALL = (
+    "model.hidden=16",
+    "train.batch_size=20",
+    "train.epochs=null",
+    "train.eval_every=100",
+    "dataset.eval_samples=200",
+)
 
 
 def trainer(tmp_path, *overrides: str) -> Trainer:

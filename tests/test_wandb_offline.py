@@ -23,7 +23,7 @@ from compress_train.runner.report import wandb_upload
 from compress_train.runner.report.cli import main as report_main
 
 pytest.importorskip("wandb")
-SMALL_RUN = ("model.hidden=16", "train.batch_size=20", "train.log_every=1")
+SMALL_RUN = ("model.hidden=16", "train.batch_size=20", "train.log_every=1", "dataset.eval_samples=200")
 
 
 UNSET = ("WANDB_MODE", "WANDB_API_KEY", "WANDB_DIR", "WANDB_NAME", "WANDB_PROJECT", "WANDB_RUN_GROUP")

@@ -3,6 +3,8 @@
 What the trainer asks of a task (``convex_task.py`` is the other kind): the flat parameter
 vector the algorithm updates in place, its layer sizes, each local worker's gradient at the
 current model, an evaluation, and the summary fields that say what was trained.
+``dataset.eval_samples`` = N evaluates on the first N test samples (smoke tests; null = all), and the
+summary's ``dataset.eval_samples`` then says so.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from omegaconf import DictConfig
 from compress_train.algorithms.base import Needs
 from compress_train.algorithms.communicator import Communicator
 from compress_train.compressors.base import generator_for
-from compress_train.runner.config.check import component_params
+from compress_train.runner.config.check import _int, component_params
 from compress_train.runner.tasks import models
 from compress_train.runner.tasks.base import Task
 from compress_train.runner.tasks.batched_workers import BatchedWorkers
@@ -47,6 +49,12 @@ class NetworkTask(Task):
     """Cross-entropy training of ``cfg.model`` on ``cfg.dataset``, each worker on its own shard."""
 
     @classmethod
+    def check_dataset(cls, d: DictConfig) -> list[str]:
+        errors: list[str] = []
+        _int(errors, "dataset.eval_samples", d.get("eval_samples"), 1, allow_none=True)
+        return errors
+
+    @classmethod
     def check_model(cls, cfg: DictConfig) -> list[str]:
         if cfg.model.name not in models.available():
             return [f"`model.name` must be one of {models.available()}, but is {cfg.model.name!r}."]
@@ -68,6 +76,10 @@ class NetworkTask(Task):
             "num_classes": data.num_classes,
         }
         self.x_train, self.y_train = data.x_train.to(device), data.y_train.to(device)
+        n_eval = min(cfg.dataset.get("eval_samples") or len(data.y_test), len(data.y_test))
+        self.x_test, self.y_test = data.x_test[:n_eval], data.y_test[:n_eval]
+        if n_eval < len(data.y_test):  # test metrics on a part of the test set: the summary says which
+            self.summary_fields["dataset"]["eval_samples"] = int(n_eval)
         self.streams, self.steps_per_epoch = worker_streams(
             data.y_train.numpy(), comm.local_workers, cfg.workers, cfg.dataset, cfg.train.batch_size, cfg.seed
         )
@@ -157,7 +169,7 @@ class NetworkTask(Task):
             self.comm.broadcast_(b, src=0)
 
     def evaluate(self) -> dict[str, float]:
-        return evaluate(self.model, self.data.x_test, self.data.y_test, self.cfg.train.eval_batch_size, self.device)
+        return evaluate(self.model, self.x_test, self.y_test, self.cfg.train.eval_batch_size, self.device)
 
 
 IMPLEMENTATION = NetworkTask
