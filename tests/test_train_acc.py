@@ -5,9 +5,7 @@ batches the workers trained on over the row's logging window (the steps and weig
 from __future__ import annotations
 
 import json
-import os
 import signal
-import subprocess
 
 import pytest
 import torch
@@ -15,10 +13,9 @@ from conftest import compose_config
 from test_golden import CASES as GOLDEN_CASES
 from test_golden import COMMON as GOLDEN_COMMON
 from test_golden import GOLDEN, comparable, mismatches
-from test_resume import assert_same, run_in_process
+from test_resume import assert_same, run_in_process, run_killed_in_child
 
-from cli_helpers import BIN, metrics, run_cli, summary
-from cli_helpers import QUICK as CLI_QUICK
+from cli_helpers import metrics, run_cli, summary
 from compress_train.algorithms.communicator import SimCommunicator
 from compress_train.runner.tasks.batched_workers import BatchedWorkers
 from compress_train.runner.tasks.network import dropout_seed
@@ -86,18 +83,8 @@ def test_a_resume_inside_a_window_keeps_its_accuracies(tmp_path):
     setup = (*SMALL, "threads=1", "workers=2", "train.log_every=4", "train.checkpoint_every=3", "train.max_steps=8")
     whole, killed = tmp_path / "whole", tmp_path / "killed"
     assert run_in_process(whole, *setup)["status"] == "completed"
-    env = {**os.environ, "COMPRESS_TRAIN_KILL_AT": "0:5"}
-    proc = subprocess.run(
-        [str(BIN / "compress-train"), *CLI_QUICK, f"hydra.run.dir={killed}", *setup],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert proc.returncode == -signal.SIGKILL, proc.stdout + proc.stderr
-    proc = run_cli(f"hydra.run.dir={killed}", *setup, "resume=auto", cwd=tmp_path)
-    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert run_killed_in_child(killed, *setup) == -signal.SIGKILL
+    assert run_in_process(killed, *setup, "resume=auto")["status"] == "completed"
     assert summary(killed)["resumed"]["from_steps"] == [3]
     assert_same(whole, killed)
     assert [r["step"] for r in metrics(whole)] == [4, 8] and all("train_acc" in r for r in metrics(whole))
