@@ -276,6 +276,25 @@ def test_best_lr_per_method_is_kept_when_the_selector_spans_a_grid():
     assert C.select(good + bad, {**A, "algo.lr": 1e-2}, claim("better")) == bad
 
 
+def test_the_kept_lr_is_named_in_the_row():
+    good = [rec("A", a, seed=i, config={"algo__lr": 1e-3}) for i, a in enumerate([0.9, 0.91, 0.92])]
+    bad = [rec("A", a, seed=i, config={"algo__lr": 1e-2}) for i, a in enumerate([0.5, 0.52, 0.51])]
+    b = runs("B", [0.8, 0.81, 0.82])
+    (row,) = C.evaluate([claim("better", a=A, b=B)], good + bad + b)
+    assert row["verdict"] == "reproduced" and row["why"] == "A: lr 0.001 kept, the best of 0.001, 0.01"
+    (one_lr,) = C.evaluate([claim("better", a=A, b=B)], good + b)
+    assert one_lr["why"] == ""
+
+
+def test_a_model_variant_is_never_pooled_unless_the_selector_names_it():
+    """def's BatchNorm CNN runs beside the plain CNN's: a selector without model.batch_norm means the
+    plain model (a record without the key too); naming it selects the variant."""
+    plain = runs("A", [0.9, 0.91, 0.92]) + [rec("A", 0.93, seed=3, config={"model__batch_norm": False})]
+    bn = [rec("A", a, seed=i, config={"model__batch_norm": True}) for i, a in enumerate([0.1, 0.1, 0.1])]
+    assert C.select(plain + bn, A, claim("better", a=A)) == plain
+    assert C.select(plain + bn, {**A, "model.batch_norm": True}, claim("better", a=A)) == bn
+
+
 def test_a_scale_with_no_runs_of_a_claim_is_not_run_and_scales_are_separate():
     records = runs("A", [0.9, 0.91, 0.92], scale="long") + runs("B", [0.8, 0.81, 0.82], scale="long")
     records += runs("A", [0.5], scale="ci") + runs("B", [0.6], scale="ci")

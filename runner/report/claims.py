@@ -238,7 +238,16 @@ def mean_bound_ratio(recs: list[Record], bound: str) -> tuple[float, int]:
     return float(np.max(mean / b.at(runs[0][0]["theory"], np.array(common, float)))), len(runs)
 
 
+# Model variants a run may add beyond its preset: a selector that does not name one matches only runs at
+# its default, so a variant is never pooled with the preset's own model (def's long BatchNorm CNN answers a
+# question about EF, reported apart in docs/results/def/README.md).
+VARIANT_DEFAULTS: dict[str, Any] = {"model.batch_norm": False}
+
+
 def matches(rec: Record, selector: dict[str, Any]) -> bool:
+    for key, default in VARIANT_DEFAULTS.items():
+        if key not in selector and not _equal(_field(rec, key) or default, default):
+            return False
     for key, want in selector.items():
         have = _field(rec, key)
         options = want if isinstance(want, list) else [want]
@@ -341,6 +350,17 @@ def keep_best_lr(recs: list[Record], selector: dict[str, Any], claim: dict[str, 
         scores = [score(g) for g in groups]
         kept += groups[int(np.argmax(scores))]
     return kept
+
+
+def lr_note(recs: list[Record], selector: dict[str, Any], claim: dict[str, Any]) -> str:
+    """Which lr ``keep_best_lr`` kept, per method, where the selector's runs span several ("" otherwise)."""
+    matched = [r for r in recs if matches(r, selector)]
+    lrs = sorted({_field(r, "algo.lr") for r in matched} - {None})
+    if "algo.lr" in selector or len(lrs) < 2:
+        return ""
+    kept = {r.get("method"): _field(r, "algo.lr") for r in keep_best_lr(matched, selector, claim)}
+    grid = ", ".join(f"{lr:g}" for lr in lrs)
+    return "; ".join(f"{m}: lr {lr:g} kept, the best of {grid}" for m, lr in kept.items())
 
 
 def select(recs: list[Record], selector: dict[str, Any], claim: dict[str, Any]) -> list[Record]:
@@ -708,6 +728,8 @@ def evaluate(claims: list[dict[str, Any]], recs: list[Record]) -> list[dict[str,
         for scale in scales:
             here, at = [r for r in recs if (r.get("scale") or "ci") == scale], claim_at(claim, scale)
             out = evaluate_one(at, here)
+            notes = [lr_note(here, at[side], at) for side in ("a", "b") if isinstance(at.get(side), dict)]
+            out.why = "; ".join(w for w in (out.why, *notes) if w)
             effect = horizon_effect(claim, ci_numbers, out.numbers) if ci_numbers is not None else ""
             if scale == "ci":
                 ci_numbers = out.numbers

@@ -21,6 +21,7 @@ from compress_train.runner.report.claims import (
     CLAIMS_DIR,
     FAILED_TO_TRAIN,
     MIN_SEEDS,
+    VARIANT_DEFAULTS,
     VERDICTS,
     ClaimError,
     evaluate,
@@ -70,7 +71,10 @@ def markdown(rows: list[dict[str, Any]], titles: dict[str, str], sources: list[s
         "the claim for `better`); slopes: Student's t over per-seed fits. Accuracies in percent. "
         + FAILED_TO_TRAIN
         + " Horizon: our steps / the paper's; under `def`'s random block-wise sparsification (ratio R, each"
-        " coordinate sent once every R steps) also the rounds per coordinate, steps / R, ours of the paper's.",
+        " coordinate sent once every R steps) also the rounds per coordinate, steps / R, ours of the paper's."
+        " Runs: a method run at several learning rates keeps its best (the papers' best of a grid; the row"
+        " names the lr kept); a model variant (" + ", ".join(f"`{k}`" for k in VARIANT_DEFAULTS) + ") is never"
+        " pooled with the preset's own model unless the claim names it.",
         "",
         "Totals: " + ", ".join(f"{counts.get(v, 0)} {v}" for v in VERDICTS) + f" ({len(rows)} rows).",
         "",
