@@ -113,7 +113,11 @@ def main(argv: list[str] | None = None) -> int:
                 handlers=[logging.StreamHandler(), logging.FileHandler(run_dir / "train.log")],
             )
         summary = run_training(cfg, comm, run_dir, device)
-    except (DataFileError, ParameterError, CheckpointError, RunDirError) as err:
+    except (DataFileError, ParameterError) as err:  # before the first step: compress-train removes the run dir
+        kind = "data" if isinstance(err, DataFileError) else "parameters"
+        print(f"rejected (rank {dist.get_rank()}, {kind}): {err}", file=sys.stderr)
+        return 2
+    except (CheckpointError, RunDirError) as err:
         print(f"error (rank {dist.get_rank()}): {err}", file=sys.stderr)
         return 2
     finally:

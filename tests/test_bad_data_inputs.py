@@ -59,6 +59,20 @@ def test_batch_larger_than_a_shard_names_train_batch_size(tmp_path, mnist_root):
 
 
 @slow
+def test_under_torchrun_a_refused_batch_is_the_same_one_line_and_leaves_no_run_dir(tmp_path, mnist_root):
+    """The workers refuse the data as the simulator does: the CLI's last line is the simulator's error (the
+    workers' ``rejected ...`` lines and torchrun's own report come above it) and no run directory is left."""
+    run = tmp_path / "run"
+    setup = (f"hydra.run.dir={run}", "launcher=torchrun", f"dataset.root={mnist_root}", "workers=2", "threads=1")
+    proc = run_cli(*setup, "train.batch_size=300", cwd=tmp_path)
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert proc.stderr.strip().splitlines()[-1] == (
+        "error: `train.batch_size` (300) is larger than worker 0's shard (200 samples): lower it or use fewer workers."
+    )
+    assert not run.exists()
+
+
+@slow
 def test_more_workers_than_samples_names_workers(tmp_path, mnist_root):
     proc = run_cli(f"dataset.root={mnist_root}", "workers=401", "train.batch_size=1", cwd=tmp_path)
     assert one_error_line(proc) == (

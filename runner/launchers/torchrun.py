@@ -9,7 +9,10 @@ report. torchrun's stderr (its workers' too) is passed through as it comes and i
 the report's "Root Cause" entry names the rank and how it ended (``exitcode: -9`` = SIGKILL). The
 parent then marks ``summary.json`` ``failed``, records that cause under ``reason`` (and under
 ``error`` too when no worker wrote one), keeps the metrics written so far, and raises
-``WorkersFailed`` with one line, which ``compress-train`` prints as ``error: ...`` (exit code 2).
+``WorkersFailed`` with one line, which ``compress-train`` prints as ``error: ...`` (exit code 2). A
+worker that refused its data or parameters before a step (``rejected (rank r, data): ...`` on its
+stderr) is the simulator's case instead: the same ``DataFileError`` / ``ParameterError`` is raised, and
+``launch`` removes the fresh run directory as it does for the simulator.
 
 Several nodes (``launcher.nnodes`` > 1): every node runs the same ``compress-train`` command with its
 own ``launcher.node_rank``; their torchrun agents meet in a c10d rendezvous at
@@ -35,6 +38,8 @@ from typing import Any
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
+from compress_train.algorithms.base import ParameterError
+from compress_train.datasets.errors import DataFileError
 from compress_train.runner.launch import FROZEN
 from compress_train.runner.metrics import write_json_atomic
 from compress_train.runner.run import RunDirError
@@ -129,6 +134,19 @@ def _newest_checkpoint(run_dir: Path) -> int | None:
         return checkpoint.read_manifest(done[-1])["step"] if done else None
     except checkpoint.CheckpointError:
         return None
+
+
+REJECTED = re.compile(r"^rejected \(rank \d+, (data|parameters)\): (.+)$", re.MULTILINE)
+
+
+def rejection(stderr: str) -> DataFileError | ParameterError | None:
+    """The error a worker refused its data or parameters with (runner/worker.py prints it as ``rejected
+    (rank r, data|parameters): message``), as the simulator would raise it; None when no worker did."""
+    found = REJECTED.search(stderr)
+    if found is None:
+        return None
+    kind, message = found.groups()
+    return DataFileError(message) if kind == "data" else ParameterError(message)
 
 
 def failure_reason(returncode: int, stderr: str, run_dir: Path, max_restarts: int) -> str:
@@ -265,6 +283,9 @@ def launch_torchrun(cfg: DictConfig, run_dir: Path) -> dict[str, Any] | None:
         return summary
     if summary is not None and summary.get("status") in EXIT_CODES:
         return summary  # interrupted / preempted: a checkpoint is written, the CLI exits 130 / 143
+    rejected = rejection(stderr)
+    if rejected is not None:
+        raise rejected  # the workers' data or parameters were refused before a step: launch() cleans up
     reason = failure_reason(returncode, stderr, run_dir, max_restarts)
     record_failure(summary_path, reason)
     raise WorkersFailed(f"{reason}; outputs so far are in {run_dir}")
