@@ -13,7 +13,7 @@ bin=.venv/bin
 train=1
 [ "${1:-}" = --report-only ] && { train=0; shift; }
 export COMPRESS_TRAIN_DATA=${CLAIMS_CI_DATA:-$PWD/$root/stand_in_data}
-presets=(aiade/rate aiade/kappa aiade/bits aiade/sgd hard_threshold/fig1 def/sgd hard_threshold/fig3 comp_ams/fig3_imdb
+presets=(aiade/rate aiade/kappa aiade/bits aiade/sgd aiade/level aiade/workers hard_threshold/fig1 def/sgd hard_threshold/fig3 comp_ams/fig3_imdb
   sketched_ams/fig1 comp_ams/fig2 hard_threshold/fig2_lstm hard_threshold/fig2_ncf hard_threshold/fig2_cnn
   hard_threshold/table1 comp_ams/fig3_mnist comp_ams/fig1 def/table1 def/table4 sketched_ams/sketch_size
   comp_ams/fig3_cifar10)  # the last: synthetic CIFAR-10 stand-in, its figures only (no claim counts it)

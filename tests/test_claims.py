@@ -127,6 +127,13 @@ def test_steps_to_and_bits_to_read_the_series_in_percent():
 # -- within ------------------------------------------------------------------------------------------------
 
 
+def test_per_step_divides_a_cumulative_count_by_the_steps():
+    r = rec("A", None, final={"bits_up": 3000.0, "step": 12})
+    assert C.value(r, "per_step:bits_up") == pytest.approx(250.0)
+    assert math.isnan(C.value(rec("A", None, final={"step": 12}), "per_step:bits_up"))
+    assert not C.higher_is_better(claim("slope", metric="per_step:bits_up"))  # fewer bits is better
+
+
 def test_within_inside_outside_and_straddling():
     base = runs("B", [0.900, 0.902, 0.901])
     close = runs("A", [0.899, 0.901, 0.900]) + base

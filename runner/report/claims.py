@@ -43,8 +43,9 @@ ranks last).
 
 metrics: a final value (``test_acc``, ``train_loss``, ``perplexity``, ``hit_rate@10``, ...),
 ``best_test_acc``, ``diverged``, ``steps_to:<metric><op><value>`` / ``bits_to:...`` (the first
-logged step, or the bits sent by then, where the condition holds; +inf if never), ``rate`` (the
-fitted linear rate of ``rel_dist``) and ``theory_rate``. Accuracies, hit rates and NDCG are in
+logged step, or the bits sent by then, where the condition holds; +inf if never), ``per_step:<metric>``
+(a cumulative count over the run's steps: ``per_step:bits_up`` is a worker's mean message size),
+``rate`` (the fitted linear rate of ``rel_dist``) and ``theory_rate``. Accuracies, hit rates and NDCG are in
 percent, as the papers print them.
 """
 
@@ -297,6 +298,9 @@ def value(rec: Record, metric: str) -> float:
             if y is not None and OPS[op](_percent(name, float(y)), float(threshold)):
                 return float(steps[i] if kind == "steps_to" else bits[i])
         return math.inf
+    if metric.startswith("per_step:"):
+        total, steps = final.get(metric[len("per_step:") :]), final.get("step")
+        return float(total) / float(steps) if isinstance(total, (int, float)) and steps else math.nan
     if metric.startswith("best_"):
         name = metric[len("best_") :]
         ys = [float(y) for y in _series(rec, name) if y is not None]
