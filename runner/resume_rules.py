@@ -41,6 +41,7 @@ IGNORED = ("resume", "launcher.node_rank")  # not part of a run's identity (run.
 ADDED_LATER: dict[str, Any] = {
     "train.batched_workers": False,  # workers one after another, as every run before the option
     "train.lr_schedule": None,  # a constant lr
+    "dataset.eval_samples": None,  # the whole test set
 }
 
 

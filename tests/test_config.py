@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import json
+import os
 from pathlib import Path
 
 import pytest
 from omegaconf import OmegaConf
 
 from compress_train.runner.config.check import ConfigError, check_config
+from compress_train.runner.resume_rules import ADDED_LATER, plain_config
 
 CONF = Path(__file__).resolve().parents[1] / "conf"
+KEYS = Path(__file__).resolve().parent / "golden" / "config_keys.json"
 
 
 def errors_for(make_config, *overrides):
@@ -101,8 +105,21 @@ COMPANIONS = {
     "group", ["algo", "compressor", "dataset", "model", "launcher", "logger", "problem", "controller"]
 )
 def test_every_option_composes_and_validates(make_config, group):
+    """...and has no config key that older runs lack unless ``resume_rules.ADDED_LATER`` says which value
+    keeps their behaviour: a resume compares configs key by key, so a new key without it refuses every
+    run written before (`dataset.eval_samples`: '<absent>' -> None). ``tests/golden/config_keys.json``
+    holds the keys runs have been written with; KEYS_REGEN=1 rewrites this group's entry."""
+    keys: set[str] = set()
     for path in sorted((CONF / group).glob("*.yaml")):
-        check_config(make_config(f"{group}={path.stem}", *COMPANIONS.get((group, path.stem), [])))
+        cfg = make_config(f"{group}={path.stem}", *COMPANIONS.get((group, path.stem), []))
+        check_config(cfg)
+        keys |= set(plain_config(cfg))
+    recorded = json.loads(KEYS.read_text()) if KEYS.exists() else {}
+    if os.environ.get("KEYS_REGEN") == "1":
+        KEYS.write_text(json.dumps({**recorded, group: sorted(keys - set(ADDED_LATER))}, indent=1, sort_keys=True))
+        recorded = json.loads(KEYS.read_text())
+    new = sorted(keys - set(recorded.get(group, [])) - set(ADDED_LATER))
+    assert not new, f"config keys no earlier run has: {new}; add each to resume_rules.ADDED_LATER"
 
 
 @pytest.mark.parametrize(
