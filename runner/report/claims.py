@@ -299,8 +299,8 @@ def value(rec: Record, metric: str) -> float:
                 return float(steps[i] if kind == "steps_to" else bits[i])
         return math.inf
     if metric.startswith("per_step:"):
-        total, steps = final.get(metric[len("per_step:") :]), final.get("step")
-        return float(total) / float(steps) if isinstance(total, (int, float)) and steps else math.nan
+        count, last = final.get(metric[len("per_step:") :]), final.get("step")
+        return float(count) / float(last) if isinstance(count, (int, float)) and last else math.nan
     if metric.startswith("best_"):
         name = metric[len("best_") :]
         ys = [float(y) for y in _series(rec, name) if y is not None]
