@@ -116,7 +116,9 @@ def test_every_option_composes_and_validates(make_config, group):
         keys |= set(plain_config(cfg))
     recorded = json.loads(KEYS.read_text()) if KEYS.exists() else {}
     if os.environ.get("KEYS_REGEN") == "1":
-        KEYS.write_text(json.dumps({**recorded, group: sorted(keys - set(ADDED_LATER))}, indent=1, sort_keys=True))
+        KEYS.write_text(
+            json.dumps({**recorded, group: sorted(keys - set(ADDED_LATER))}, indent=1, sort_keys=True) + "\n"
+        )
         recorded = json.loads(KEYS.read_text())
     new = sorted(keys - set(recorded.get(group, [])) - set(ADDED_LATER))
     assert not new, f"config keys no earlier run has: {new}; add each to resume_rules.ADDED_LATER"
