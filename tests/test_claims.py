@@ -291,6 +291,8 @@ def test_the_kept_lr_is_named_in_the_row():
     assert row["verdict"] == "reproduced" and row["why"] == "A: lr 0.001 kept, the best of 0.001, 0.01"
     (one_lr,) = C.evaluate([claim("better", a=A, b=B)], good + b)
     assert one_lr["why"] == ""
+    no_lr = [rec("A", 0.99, seed=i) for i in range(3)]  # the best group records no lr: no lr is named
+    assert C.lr_note(good + bad + no_lr, A, claim("better", a=A, b=B)) == ""
 
 
 def test_a_model_variant_is_never_pooled_unless_the_selector_names_it():

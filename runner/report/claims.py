@@ -364,7 +364,7 @@ def lr_note(recs: list[Record], selector: dict[str, Any], claim: dict[str, Any])
         return ""
     kept = {r.get("method"): _field(r, "algo.lr") for r in keep_best_lr(matched, selector, claim)}
     grid = ", ".join(f"{lr:g}" for lr in lrs)
-    return "; ".join(f"{m}: lr {lr:g} kept, the best of {grid}" for m, lr in kept.items())
+    return "; ".join(f"{m}: lr {lr:g} kept, the best of {grid}" for m, lr in kept.items() if lr is not None)
 
 
 def select(recs: list[Record], selector: dict[str, Any], claim: dict[str, Any]) -> list[Record]:
