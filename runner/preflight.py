@@ -176,6 +176,12 @@ def check(overrides: list[str], multirun: bool, outputs: bool = False) -> None:
         params = cfg.hydra.sweeper.get("params") if multirun else None
         # a sweeper preset is a mapping of config keys to sweep strings
         sweeper = cast("dict[str, Any]", OmegaConf.to_container(params, resolve=True)) if params else {}
+        # a preset's sweep axes are checked as the command line's are: Hydra skips an `optional` group
+        # default (method) whose option does not exist, so a misspelt method would run as no method at all
+        axes = OverridesParser.create().parse_overrides([f"{k}={v}" for k, v in sweeper.items()])
+        errors = group_errors([o for o in axes if o.get_key_element() not in {p.get_key_element() for p in plain}])
+        if errors:
+            raise PreflightError("the preset's sweep (hydra.sweeper.params): " + "\n".join(errors))
         todo = jobs(plain, {k: str(v) for k, v in sweeper.items()}) if multirun else [first]
         bad = []
         datasets: dict[str, Any] = {}  # the sweep's distinct dataset sections

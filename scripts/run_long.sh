@@ -40,6 +40,9 @@ declare -A pieces=(
   # 12 epochs, both on the full MNIST
   [comp_ams/fig2]="experiment=comp_ams/fig2"
   [comp_ams/fig1]="experiment=comp_ams/fig1"
+  # comp_ams Fig. 1's MVSS-0.01 against TopK-EF-0.001 (not reproduced at ci, where TopK-EF-0.001's best lr sat on
+  # the grid's top edge after 80 steps): the long scale's 12 epochs, each method over lr {3e-3, 1e-2} (ci's bests)
+  [comp_ams/fig1_mvss]="experiment=comp_ams/fig1 method=comp_ams/topk_ef_0.001,comp_ams/mvss_0.01 algo.lr=0.003,0.01"
 )
 root=outputs/long
 if [ $# -gt 0 ] && [ -z "${pieces[$1]+x}" ] && [ "$1" != list ]; then

@@ -69,6 +69,15 @@ def test_presets_sweeps_are_validated_job_by_job():
         check(["experiment=aiade/rate", "dataset.kappa=0.5"], multirun=True)
 
 
+def test_a_presets_sweep_naming_a_missing_method_is_refused():
+    """Hydra skips an `optional` group default whose option does not exist: without this check a preset
+    listing a misspelt method would run those jobs with no method at all."""
+    typo = "hydra.sweeper.params.method='comp_ams/mvss_0.1,comp_ams/amsgrad'"
+    with pytest.raises(PreflightError, match=r"preset's sweep .*`method` must be one of .*'comp_ams/mvss_0.01'"):
+        check(["experiment=comp_ams/fig1", typo], multirun=True)
+    check(["experiment=comp_ams/fig1", typo, "method=comp_ams/amsgrad"], multirun=True)  # the command line's wins
+
+
 @pytest.mark.slow
 def test_a_sweep_goes_on_past_a_diverged_job_and_resume_skips_finished_ones(tmp_path):
     sweep = tmp_path / "sweep"

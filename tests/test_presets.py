@@ -6,11 +6,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from hydra.core.override_parser.overrides_parser import OverridesParser
 from omegaconf import OmegaConf
 from test_resume import run_in_process
 
 from cli_helpers import run_cli
 from compress_train.runner.config.check import check_config
+from compress_train.runner.preflight import group_errors
 from compress_train.runner.schedule import lr_at, warmup_factor
 
 CONF = Path(__file__).resolve().parents[1] / "conf"
@@ -66,6 +68,8 @@ def test_every_preset_job_validates(make_config, preset, scale):
         pytest.skip(f"{preset} has no scale=long")
     params = sweep_params(make_config, preset, scale)
     assert "seed" in params, "seeds must be a sweep axis"
+    # compose alone would skip a misspelt method (an `optional` group default): the CLI's own check
+    assert not group_errors(OverridesParser.create().parse_overrides([f"{k}={','.join(v)}" for k, v in params.items()]))
     fixed = [f"{k}={v[0]}" for k, v in params.items() if len(v) == 1]  # e.g. the scale's dataset and model
     assert all(v.isdigit() for v in params["seed"])  # seeds differ in nothing a check reads: the first stands for all
     for key, values in params.items():
