@@ -411,3 +411,15 @@ def test_a_per_scale_experiment_selects_another_presets_runs_at_that_scale_only(
     assert C.matches(t1, C.at_scale(sel, "long")) and not C.matches(t1, C.at_scale(sel, "ci"))
     assert C.matches(rec("A", 0.9, experiment="p/t4"), C.at_scale(sel, "ci"))
     assert C.experiments({"a": sel, "b": {"experiment": "p/t0"}}) == ["p/t4", "p/t1", "p/t0"]
+
+
+def test_a_pooled_side_needs_every_method_it_names():
+    """comp_ams Fig. 1's "EF lowers the training loss" pools three EF methods against three without; at
+    scale=long only the Block-Sign pair runs, and a pool of whatever ran would compare other sets."""
+    c = claim("better", a={"method": ["A1", "A2"]}, b={"method": ["B1", "B2"]})
+    full = runs("A1", [0.9] * 3) + runs("A2", [0.91] * 3) + runs("B1", [0.8] * 3) + runs("B2", [0.81] * 3)
+    assert C.evaluate_one(c, full).verdict == "reproduced"
+    part = [r for r in full if r["method"] != "B2"]
+    out = C.evaluate_one(c, part)
+    assert out.verdict == "not run" and out.n == 0
+    assert "a pooled side needs every method it names; no run of B2" in out.why

@@ -369,8 +369,29 @@ def lr_note(recs: list[Record], selector: dict[str, Any], claim: dict[str, Any])
     return "; ".join(f"{m}: lr {lr:g} kept, the best of {grid}" for m, lr in kept.items() if lr is not None)
 
 
+def missing_methods(recs: list[Record], selector: dict[str, Any]) -> list[str]:
+    """The labels of a pooled selector (``method`` a list) with no matching run among ``recs``."""
+    labels = selector.get("method")
+    if not isinstance(labels, list) or len(labels) < 2:
+        return []
+    have = {r.get("method") for r in recs if matches(r, selector)}
+    return [m for m in labels if m not in have]
+
+
 def select(recs: list[Record], selector: dict[str, Any], claim: dict[str, Any]) -> list[Record]:
+    """The runs ``selector`` matches, each method at its best lr. A pooled side (several methods) selects
+    nothing unless every method it names ran: a pool of the methods that happened to run at a scale
+    would compare other sets than the claim's."""
+    if missing_methods(recs, selector):
+        return []
     return keep_best_lr([r for r in recs if matches(r, selector)], selector, claim)
+
+
+def _not_run_text(recs: list[Record], selector: dict[str, Any]) -> str:
+    missing = missing_methods(recs, selector)
+    if missing and len(missing) < len(selector["method"]):
+        return f"{_selector_text(selector)} (a pooled side needs every method it names; no run of {', '.join(missing)})"
+    return _selector_text(selector)
 
 
 # -- statistics -------------------------------------------------------------------------------------------
@@ -536,7 +557,7 @@ def evaluate_one(claim: dict[str, Any], recs: list[Record]) -> Outcome:
         out.ours, out.steps = f"A {a.text()}; B {b.text()}", _steps(ra + rb)
         if out.verdict == "not run":
             out.why = "no run at this scale of " + " or ".join(
-                _selector_text(claim[side]) for side, r in (("a", a), ("b", b)) if r.n == 0
+                _not_run_text(recs, claim[side]) for side, r in (("a", a), ("b", b)) if r.n == 0
             )
         return out
     if kind == "diverges":
