@@ -15,6 +15,7 @@ from compress_train.runner.report import claims as C
 from compress_train.runner.report.claims_report import main as claims_main
 
 CONF = Path(__file__).resolve().parents[1] / "conf"
+RESULTS = CONF.parent / "docs" / "results"
 
 
 def rec(method: str, acc: float | None = None, seed: int = 0, scale: str = "ci", status: str = "completed", **extra):
@@ -423,3 +424,28 @@ def test_a_pooled_side_needs_every_method_it_names():
     out = C.evaluate_one(c, part)
     assert out.verdict == "not run" and out.n == 0
     assert "a pooled side needs every method it names; no run of B2" in out.why
+
+
+def _close(have: object, want: object) -> bool:
+    if isinstance(want, float) and isinstance(have, float):
+        return (math.isnan(have) and math.isnan(want)) or have == pytest.approx(want, rel=1e-6, abs=1e-9)
+    if isinstance(want, dict) and isinstance(have, dict):
+        return have.keys() == want.keys() and all(_close(have[k], want[k]) for k in want)
+    if isinstance(want, list) and isinstance(have, list):
+        return len(have) == len(want) and all(_close(h, w) for h, w in zip(have, want))
+    return have == want
+
+
+def test_the_committed_claims_table_is_what_the_committed_records_give(tmp_path):
+    """docs/results/claims.json is regenerated whenever a claim file or a run record changes
+    (`compress-claims`). Verdicts, n and steps are equal exactly; the statistics within 1e-6 relative:
+    they are floats computed on whichever CPU last ran the command."""
+    assert claims_main(["--out", str(tmp_path)]) == 0
+    fresh = json.loads((tmp_path / "claims.json").read_text())
+    committed = json.loads((RESULTS / "claims.json").read_text())
+    key = [(r["id"], r["scale"]) for r in committed]
+    assert [(r["id"], r["scale"]) for r in fresh] == key, "claims.json is stale: run `compress-claims`"
+    for want, have in zip(committed, fresh):
+        assert (have["verdict"], have["n"]) == (want["verdict"], want["n"]), (want["id"], want["scale"])
+        stale = [k for k in want if not _close(have.get(k), want[k])]
+        assert not stale, f"{want['id']} ({want['scale']}): {stale} differ; run `compress-claims`"
