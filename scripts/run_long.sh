@@ -5,6 +5,9 @@
 # Usage: bash scripts/run_long.sh [ROOT] PIECE...   (ROOT default outputs/long; `list` prints the pieces)
 # Then: compress-claims record ROOT/<paper> --out docs/results/<paper>/long && compress-claims
 # Wall times (one thread each, two jobs at a time on the 2-core machine) are appended to ROOT/times.txt.
+# Every job composes conf/ when it starts, so an edit of conf/ during a sweep reaches its later jobs (a new key
+# stops them). To keep working here while pieces run, run them from a clone and point ROOT back here:
+#   git clone -q . ../sweep && bash ../sweep/scripts/setup.sh && bash ../sweep/scripts/run_long.sh $PWD/outputs/long PIECE
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bin=.venv/bin
@@ -54,11 +57,12 @@ if [ "${1:-}" = list ] || [ $# -eq 0 ]; then
   exit 0
 fi
 mkdir -p "$root"
+root=$(cd "$root" && pwd)  # absolute: a clone's script writes into another checkout's outputs
 for piece in "$@"; do
   [ -n "${pieces[$piece]+x}" ] || { echo "unknown piece $piece (run with 'list' for the pieces)"; exit 2; }
   extra=()
   case $piece in
-    sketched_ams/*|hard_threshold/table1) extra=("${subset[@]}"); export COMPRESS_TRAIN_DATA=$PWD/$root/no_cached_data;;
+    sketched_ams/*|hard_threshold/table1) extra=("${subset[@]}"); export COMPRESS_TRAIN_DATA=$root/no_cached_data;;
     *) unset COMPRESS_TRAIN_DATA;;
   esac
   mkdir -p "$root/no_cached_data" "$root/${piece%/*}"
