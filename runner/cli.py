@@ -10,9 +10,12 @@ result: status ``diverged`` in summary.json, exit code 0, and a sweep goes on.
 
 from __future__ import annotations
 
+import atexit
 import logging
 import os
+import shutil
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -184,6 +187,23 @@ def dry_run(args: list[str]) -> str:
         raise UserError(explain_composition_error(f"{err} {err.__cause__ or ''}", None) or str(err)) from None
 
 
+CONFIG_PATH_FLAGS = ("--config-path", "-cp", "--config-dir", "-cd")
+
+
+def conf_snapshot_args(args: list[str]) -> list[str]:
+    """Hydra's flag to compose from a copy of conf/ taken now, which lives as long as this process.
+    A sweep composes each job as it starts: from the live conf/, an edit made while it runs would reach
+    its later jobs (a key added since its start stopped each of them against the schemas built at the
+    start), so every job of a sweep is composed from conf/ as it was when the sweep began. None when
+    the command line names its own config path."""
+    if any(a.split("=", 1)[0] in CONFIG_PATH_FLAGS for a in args):
+        return []
+    snapshot = Path(tempfile.mkdtemp(prefix="compress_train_conf_"))
+    atexit.register(shutil.rmtree, snapshot, True)
+    shutil.copytree(CONF, snapshot / "conf")
+    return ["--config-path", str(snapshot / "conf")]
+
+
 def main() -> None:
     args = sys.argv[1:]
     if args[:1] == ["list"]:
@@ -217,7 +237,7 @@ def main() -> None:
             jobs = plan(overrides, multirun=bool(flags), sizes=False)
             if jobs.multirun:
                 sweep_adopt.adopt([j.directory for j in jobs.jobs], log=lambda line: print(line, file=sys.stderr))
-    sys.argv = [sys.argv[0], *length_overrides(args)]
+    sys.argv = [sys.argv[0], *length_overrides(args), *conf_snapshot_args(args)]
     hydra_main()
 
 

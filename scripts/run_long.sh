@@ -5,8 +5,9 @@
 # Usage: bash scripts/run_long.sh [ROOT] PIECE...   (ROOT default outputs/long; `list` prints the pieces)
 # Then: compress-claims record ROOT/<paper> --out docs/results/<paper>/long && compress-claims
 # Wall times (one thread each, two jobs at a time on the 2-core machine) are appended to ROOT/times.txt.
-# Every job composes conf/ when it starts, so an edit of conf/ during a sweep reaches its later jobs (a new key
-# stops them). To keep working here while pieces run, run them from a clone and point ROOT back here:
+# A sweep composes every job from a copy of conf/ taken when it starts, but code is read as jobs import it (a
+# torchrun job's workers start afresh). To keep editing code while pieces run, run them from a clone and point
+# ROOT back here:
 #   git clone -q . ../sweep && bash ../sweep/scripts/setup.sh && bash ../sweep/scripts/run_long.sh $PWD/outputs/long PIECE
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -5,10 +5,13 @@ goes on, and re-run with resume=auto skips what finished."""
 from __future__ import annotations
 
 import subprocess
+from pathlib import Path
 
 import pytest
+import yaml
 
 from cli_helpers import BIN, metrics, run_cli, summary
+from compress_train.runner.cli import CONF, conf_snapshot_args
 from compress_train.runner.preflight import PreflightError, check
 
 
@@ -95,6 +98,11 @@ def test_a_sweep_goes_on_past_a_diverged_job_and_resume_skips_finished_ones(tmp_
     assert "(1 completed, 1 diverged)" in proc.stdout
     jobs = sorted(p for p in sweep.iterdir() if (p / "summary.json").exists())
     assert [summary(j)["status"] for j in jobs] == ["completed", "diverged"]
+    # every job composed from the copy of conf/ the CLI took at the sweep's start, gone when it ended
+    hydra_yaml = yaml.safe_load((jobs[1] / ".hydra" / "hydra.yaml").read_text())
+    (main,) = [s for s in hydra_yaml["hydra"]["runtime"]["config_sources"] if s["provider"] == "main"]
+    assert main["schema"] == "file" and Path(main["path"]).name == "conf" and "compress_train_conf_" in main["path"]
+    assert not Path(main["path"]).exists()
     assert [summary(j)["algo_params"]["lr"] for j in jobs] == [0.01, 1000]  # each job its own value
     rows = [len(metrics(j)) for j in jobs]
     proc = run_cli(*args, "resume=auto", cwd=tmp_path)
@@ -126,3 +134,16 @@ def test_a_sweep_over_generated_convex_problems_starts(tmp_path):
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert len(list(sweep.rglob("summary.json"))) >= 1
+
+
+def test_a_sweep_composes_from_a_copy_of_conf_taken_at_its_start():
+    """An edit of conf/ made while a sweep runs reaches none of its jobs (a key added mid-sweep stopped
+    every later job against the schemas built at its start); a config path of the user's own is kept."""
+    flag, path = conf_snapshot_args(["-m", "algo=sgd"])
+    snapshot = Path(path)
+    assert flag == "--config-path" and snapshot != CONF
+    files = sorted(p.relative_to(CONF) for p in CONF.rglob("*.yaml"))
+    assert sorted(p.relative_to(snapshot) for p in snapshot.rglob("*.yaml")) == files
+    assert all((snapshot / f).read_bytes() == (CONF / f).read_bytes() for f in files)
+    assert conf_snapshot_args(["-m", "--config-dir=/mine", "algo=sgd"]) == []
+    assert conf_snapshot_args(["-cp", "/mine"]) == []
