@@ -296,6 +296,22 @@ def test_the_kept_lr_is_named_in_the_row():
     assert C.lr_note(good + bad + no_lr, A, claim("better", a=A, b=B)) == ""
 
 
+def test_an_lr_set_by_the_swept_key_is_no_grid():
+    """comp_ams Fig. 2: lr = base * sqrt(n), one lr per worker count; the row named "lr 0.0014 kept, the
+    best of" all four, as if the other counts' runs had been dropped. Per value of the key, a grid is
+    still named."""
+    c = claim("monotone", a=A, key="workers", values=[1, 4], direction="decreasing")
+    per_n = [
+        rec("A", 0.9 - n / 100, seed=i, config={"workers": n, "algo__lr": 1e-3 * n**0.5})
+        for n in (1, 4)
+        for i in range(3)
+    ]
+    (row,) = C.evaluate([c], per_n)
+    assert row["why"] == "" and row["n"] == 3
+    grid = per_n + [rec("A", 0.5, seed=i, config={"workers": 4, "algo__lr": 1.0}) for i in range(3)]
+    assert C.evaluate([c], grid)[0]["why"] == "workers=4: A: lr 0.002 kept, the best of 0.002, 1"
+
+
 def test_a_model_variant_is_never_pooled_unless_the_selector_names_it():
     """def's BatchNorm CNN runs beside the plain CNN's: a selector without model.batch_norm means the
     plain model (a record without the key too); naming it selects the variant."""

@@ -359,7 +359,12 @@ def keep_best_lr(recs: list[Record], selector: dict[str, Any], claim: dict[str, 
 
 
 def lr_note(recs: list[Record], selector: dict[str, Any], claim: dict[str, Any]) -> str:
-    """Which lr ``keep_best_lr`` kept, per method, where the selector's runs span several ("" otherwise)."""
+    """Which lr ``keep_best_lr`` kept, per method, where the selector's runs span several ("" otherwise).
+    A claim over a swept key (monotone, slope) selects per value of the key, so the note is per value
+    too: comp_ams Fig. 2's lr = base * sqrt(n) is one lr per worker count, not a grid."""
+    if claim.get("key") and claim.get("values") and claim["key"] not in selector:
+        notes = [(v, lr_note(recs, {**selector, claim["key"]: v}, claim)) for v in claim["values"]]
+        return "; ".join(f"{claim['key']}={v}: {note}" for v, note in notes if note)
     matched = [r for r in recs if matches(r, selector)]
     lrs = sorted({_field(r, "algo.lr") for r in matched} - {None})
     if "algo.lr" in selector or len(lrs) < 2:
