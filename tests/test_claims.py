@@ -465,3 +465,16 @@ def test_the_committed_claims_table_is_what_the_committed_records_give(tmp_path)
         assert (have["verdict"], have["n"]) == (want["verdict"], want["n"]), (want["id"], want["scale"])
         stale = [k for k in want if not _close(have.get(k), want[k])]
         assert not stale, f"{want['id']} ({want['scale']}): {stale} differ; run `compress-claims`"
+
+
+def test_a_target_met_at_the_first_evaluation_is_named_as_the_intervals_doing():
+    """def Fig. 3 at long: both methods pass 80 % at the first evaluation (one an epoch), so their
+    equal step counts measure the evaluation interval; the row says so."""
+    series = {"step": [52, 468, 936], "test_acc": [None, 0.95, 0.97]}
+    c = claim("better", a=A, b=B, metric="steps_to:test_acc>=80")
+    early = [rec(m, 0.97, seed=i, series=series) for m in "AB" for i in range(3)]
+    out = C.evaluate_one(c, early)
+    assert out.verdict == "inconclusive" and "first evaluation (step 468)" in out.why
+    later = {"step": [52, 468, 936], "test_acc": [None, 0.75, 0.97]}
+    mixed = early[:3] + [rec("B", 0.97, seed=i, series=later) for i in range(3)]
+    assert "first evaluation" not in C.evaluate_one(c, mixed).why

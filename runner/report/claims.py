@@ -319,6 +319,22 @@ def value(rec: Record, metric: str) -> float:
     return _percent(metric, float(v)) if isinstance(v, (int, float)) else math.nan
 
 
+def at_first_evaluation(recs: list[Record], metric: str) -> int | None:
+    """For a ``steps_to`` metric: the first logged step of the metric when every run met the target
+    there (the evaluation interval, not the runs, then sets the number), else None."""
+    target = TO.match(metric)
+    if not target or target.group(1) != "steps_to" or not recs:
+        return None
+    firsts = set()
+    for rec in recs:
+        steps, ys = _series(rec, "step"), _series(rec, target.group(2))
+        first = next((steps[i] for i, y in enumerate(ys) if y is not None), None)
+        if first is None or value(rec, metric) != float(first):
+            return None
+        firsts.add(int(first))
+    return firsts.pop() if len(firsts) == 1 else None
+
+
 def failed_value(rec: Record, metric: str) -> float:
     """A diverged run's number for a metric its last row lacks (an evaluation metric: the run diverged
     between two evaluations): the failed model's, never the last evaluation before the failure, which
@@ -560,6 +576,12 @@ def evaluate_one(claim: dict[str, Any], recs: list[Record]) -> Outcome:
         else:
             out = judge_within(a, b, float(claim["delta"]), sign, bool(claim.get("one_sided")))
         out.ours, out.steps = f"A {a.text()}; B {b.text()}", _steps(ra + rb)
+        first = at_first_evaluation(ra + rb, metric)
+        if first is not None:
+            out.why = (
+                f"every run met the target at its first evaluation (step {first}): the evaluation interval, "
+                "not the methods, sets these numbers"
+            )
         if out.verdict == "not run":
             out.why = "no run at this scale of " + " or ".join(
                 _not_run_text(recs, claim[side]) for side, r in (("a", a), ("b", b)) if r.n == 0
