@@ -27,6 +27,8 @@ declare -A pieces=(
   [def/ef_lr]="experiment=def/table1 method=def/ef method_args.ratio=64 method_args.lr_ef=0.003,0.001"
   [def/table4]="experiment=def/table4 method_args.lam=0.1,0.8"
   [def/ef21]="experiment=def/table1 method=def/ef21"
+  # def Fig. 3 (DEF-A ahead of DEF and SGD early on): DEF, DEF-A and SGD at R = 64, evaluated every 52 steps
+  [def/fig3]="experiment=def/fig3"
   # the ratios the long scale leaves out, for the ci claims they decide: EF at R = 16; R = 1024 (1.8 rounds
   # per coordinate in 1,872 steps, against the paper's 76)
   [def/ef_r16]="experiment=def/table1 method=def/ef method_args.ratio=16"
