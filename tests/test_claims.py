@@ -104,6 +104,15 @@ def test_better_with_a_size_the_gap_falls_short_of_is_direction_only():
     assert verdict(claim("better", a=A, b=B, size=4.5, tolerance=1.0), records) == "reproduced"
 
 
+def test_a_claim_of_about_a_size_is_not_reproduced_by_a_far_larger_gap():
+    """def Table 4: "a degradation of about 1%"; a lambda that fails to train loses 88 points."""
+    records = runs("A", [0.90, 0.91, 0.92]) + runs("B", [0.86, 0.87, 0.88])  # 4 points, CI [1.7, 6.3]
+    assert verdict(claim("better", a=A, b=B, size=1.0, tolerance=0.5), records) == "reproduced"
+    out = C.evaluate_one(claim("better", a=A, b=B, size=1.0, tolerance=0.5, about=True), records)
+    assert out.verdict == "direction only" and out.why == "the gap is far beyond the claim's about 1.00"
+    assert verdict(claim("better", a=A, b=B, size=4.0, tolerance=0.5, about=True), records) == "reproduced"
+
+
 def test_fewer_than_three_seeds_never_reproduce():
     records = runs("A", [0.90, 0.91]) + runs("B", [0.50, 0.51])
     out = C.evaluate_one(claim("better", a=A, b=B), records)
