@@ -195,8 +195,10 @@ def conf_snapshot_args(args: list[str]) -> list[str]:
     A sweep composes each job as it starts: from the live conf/, an edit made while it runs would reach
     its later jobs (a key added since its start stopped each of them against the schemas built at the
     start), so every job of a sweep is composed from conf/ as it was when the sweep began. None when
-    the command line names its own config path."""
-    if any(a.split("=", 1)[0] in CONFIG_PATH_FLAGS for a in args):
+    the command line names its own config path, or another Hydra launcher: submitit composes each job
+    where it runs (a cluster node, where this process's temporary copy does not exist), from the
+    installed package."""
+    if any(a.split("=", 1)[0] in CONFIG_PATH_FLAGS or a.lstrip("+").startswith("hydra/launcher=") for a in args):
         return []
     snapshot = Path(tempfile.mkdtemp(prefix="compress_train_conf_"))
     atexit.register(shutil.rmtree, snapshot, True)

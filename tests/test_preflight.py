@@ -147,3 +147,4 @@ def test_a_sweep_composes_from_a_copy_of_conf_taken_at_its_start():
     assert all((snapshot / f).read_bytes() == (CONF / f).read_bytes() for f in files)
     assert conf_snapshot_args(["-m", "--config-dir=/mine", "algo=sgd"]) == []
     assert conf_snapshot_args(["-cp", "/mine"]) == []
+    assert conf_snapshot_args(["-m", "hydra/launcher=slurm", "seed=0,1"]) == []  # composed on the nodes
