@@ -3,7 +3,7 @@
 # ROOT/<paper>/<piece>, and re-running a piece skips its finished jobs (resume=auto), so a session cut short
 # carries on in the next. Run two copies on different pieces at once to use both cores of a 2-core machine.
 # Usage: bash scripts/run_long.sh [ROOT] PIECE...   (ROOT default outputs/long; `list` prints the pieces)
-# Then: compress-claims record ROOT/<paper> --out docs/results/<paper>/long && compress-claims
+# Then: bash scripts/report_long.sh [ROOT] [GROUP...] (records and reports into docs/results/, and the claims)
 # Wall times (one thread each, two jobs at a time on the 2-core machine) are appended to ROOT/times.txt.
 # A sweep composes every job from a copy of conf/ taken when it starts, but code is read as jobs import it (a
 # torchrun job's workers start afresh). To keep editing code while pieces run, run them from a clone and point

@@ -6,6 +6,7 @@ hand (summary.json, config.yaml, metrics.jsonl), so the checks take seconds."""
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import matplotlib.figure
@@ -351,3 +352,19 @@ def test_aiade_bits_figure_gives_each_method_of_an_axis_its_own_colour(tmp_path,
     (fig,) = saved
     colours = [to_hex(ln.get_color()) for ax in fig.axes for ln in ax.get_lines() if ln.get_label()[:1] != "_"]
     assert len(colours) == 3 and len(set(colours)) == 3, colours
+
+
+def test_a_figure_saved_twice_is_the_same_file_in_every_format(tmp_path):
+    """PDF and SVG carry no creation date, so a report regenerated from the same runs commits no change."""
+    import matplotlib.pyplot as plt
+
+    from compress_train.runner.report.plots import figure_formats, save_figure
+
+    fig, ax = plt.subplots()
+    ax.plot([0, 1], [1, 0], label="a")
+    with figure_formats(["png", "pdf", "svg"]):
+        first = [p.read_bytes() for p in save_figure(fig, tmp_path, "f")]
+        time.sleep(1.1)  # a date to the second would differ
+        second = [p.read_bytes() for p in save_figure(fig, tmp_path, "f")]
+    plt.close(fig)
+    assert len(first) == 3 and first == second

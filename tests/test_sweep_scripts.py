@@ -64,3 +64,25 @@ def test_every_long_piece_validates_value_by_value(make_config, piece):
 def test_every_claims_preset_has_a_ci_scale():
     for preset in claims_presets():
         assert "ci" in preset_scales(preset), preset
+
+
+def report_groups() -> dict[str, list[str]]:
+    """``group OUT TITLE FLAGS SWEEP...`` lines of report_long.sh: each docs folder's sweep folders."""
+    groups = {}
+    for line in (SCRIPTS / "report_long.sh").read_text().splitlines():
+        if line.startswith("group "):
+            out, _title, _flags, *sweeps = shlex.split(line)[1:]
+            groups[out] = sweeps
+    return groups
+
+
+def test_every_long_piece_is_recorded_by_one_report_group():
+    """report_long.sh records each run_long.sh piece into exactly one docs folder (a renamed piece would
+    otherwise be skipped, or counted twice by the claims)."""
+    groups = report_groups()
+    assert "def/long" in groups and "comp_ams/fig2_long" in groups
+    for piece in long_pieces():
+        owners = [out for out, sweeps in groups.items() if any(s in (piece, piece.split("/")[0]) for s in sweeps)]
+        assert len(owners) == 1, (piece, owners)
+    named = {s for sweeps in groups.values() for s in sweeps}
+    assert named <= set(long_pieces()) | {"def"}, named - set(long_pieces())

@@ -75,11 +75,17 @@ def figure_formats(formats: Iterable[str]) -> Iterator[None]:
         FORMATS = saved
 
 
+# No creation date in a PDF or SVG, and SVG ids from a fixed salt: a figure regenerated from the same runs
+# is the same file, so a commit of a regenerated report shows only what changed.
+UNDATED = {"pdf": {"CreationDate": None}, "svg": {"Date": None}}
+
+
 def save_figure(fig: Any, out: Path, stem: str) -> list[Path]:
     """``fig`` written as ``out/<stem>.<format>`` for each of ``FORMATS``; the paths."""
     paths = [out / f"{stem}.{fmt}" for fmt in FORMATS]
-    for path in paths:
-        fig.savefig(path)
+    with plt.rc_context({"svg.hashsalt": "compress-train"}):
+        for path in paths:
+            fig.savefig(path, metadata=UNDATED.get(path.suffix[1:]))
     return paths
 
 
