@@ -200,9 +200,13 @@ def conf_snapshot_args(args: list[str]) -> list[str]:
     installed package."""
     if any(a.split("=", 1)[0] in CONFIG_PATH_FLAGS or a.lstrip("+").startswith("hydra/launcher=") for a in args):
         return []
-    snapshot = Path(tempfile.mkdtemp(prefix="compress_train_conf_"))
-    atexit.register(shutil.rmtree, snapshot, True)
-    shutil.copytree(CONF, snapshot / "conf")
+    try:
+        snapshot = Path(tempfile.mkdtemp(prefix="compress_train_conf_"))
+        atexit.register(shutil.rmtree, snapshot, True)
+        shutil.copytree(CONF, snapshot / "conf")
+    except OSError as err:  # no writable temporary folder: compose from conf/ itself, as before
+        log.warning("conf/ is not copied for this run (%s): an edit of conf/ while it runs reaches its later jobs", err)
+        return []
     return ["--config-path", str(snapshot / "conf")]
 
 

@@ -178,8 +178,9 @@ def check(overrides: list[str], multirun: bool, outputs: bool = False) -> None:
         sweeper = cast("dict[str, Any]", OmegaConf.to_container(params, resolve=True)) if params else {}
         # a preset's sweep axes are checked as the command line's are: Hydra skips an `optional` group
         # default (method) whose option does not exist, so a misspelt method would run as no method at all
-        axes = OverridesParser.create().parse_overrides([f"{k}={v}" for k, v in sweeper.items()])
-        errors = group_errors([o for o in axes if o.get_key_element() not in {p.get_key_element() for p in plain}])
+        given = {o.get_key_element() for o in plain}  # the command line's own values replace the preset's
+        axes = OverridesParser.create().parse_overrides([f"{k}={v}" for k, v in sweeper.items() if k not in given])
+        errors = group_errors(axes)
         if errors:
             raise PreflightError("the preset's sweep (hydra.sweeper.params): " + "\n".join(errors))
         todo = jobs(plain, {k: str(v) for k, v in sweeper.items()}) if multirun else [first]

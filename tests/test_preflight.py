@@ -148,3 +148,11 @@ def test_a_sweep_composes_from_a_copy_of_conf_taken_at_its_start():
     assert conf_snapshot_args(["-m", "--config-dir=/mine", "algo=sgd"]) == []
     assert conf_snapshot_args(["-cp", "/mine"]) == []
     assert conf_snapshot_args(["-m", "hydra/launcher=slurm", "seed=0,1"]) == []  # composed on the nodes
+
+
+def test_no_writable_temporary_folder_composes_from_conf_itself(monkeypatch):
+    def no_tmp(**_: object) -> str:
+        raise PermissionError(13, "Permission denied", "/tmp")
+
+    monkeypatch.setattr("tempfile.mkdtemp", no_tmp)
+    assert conf_snapshot_args(["-m", "algo=sgd"]) == []  # the run goes on, as before the copy existed

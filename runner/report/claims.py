@@ -523,6 +523,8 @@ def judge_better(
     else:
         verdict = "inconclusive"
     why = f"fewer than {MIN_SEEDS} seeds" if _few(a, b) else ""
+    if verdict == "direction only" and about and size is not None and d > size + tol:
+        why = f"the gap is far beyond the claim's about {_fmt(size)}"
     return Outcome(verdict, interval=text, n=min(a.n, b.n), why=why, numbers={"diff": d, "low": lo, "high": hi})
 
 
@@ -580,17 +582,16 @@ def evaluate_one(claim: dict[str, Any], recs: list[Record]) -> Outcome:
         if kind == "better":
             tol, about = float(claim.get("tolerance") or 0.0), bool(claim.get("about"))
             out = judge_better(a, b, sign, claim.get("size"), tol, about)
-            if out.verdict == "direction only" and about and out.numbers["diff"] > claim["size"] + tol:
-                out.why = f"the gap is far beyond the claim's about {_fmt(claim['size'])}"
         else:
             out = judge_within(a, b, float(claim["delta"]), sign, bool(claim.get("one_sided")))
         out.ours, out.steps = f"A {a.text()}; B {b.text()}", _steps(ra + rb)
         first = at_first_evaluation(ra + rb, metric)
         if first is not None:
-            out.why = (
+            interval = (
                 f"every run met the target at its first evaluation (step {first}): the evaluation interval, "
                 "not the methods, sets these numbers"
             )
+            out.why = "; ".join(w for w in (out.why, interval) if w)
         if out.verdict == "not run":
             out.why = "no run at this scale of " + " or ".join(
                 _not_run_text(recs, claim[side]) for side, r in (("a", a), ("b", b)) if r.n == 0
