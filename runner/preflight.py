@@ -25,7 +25,7 @@ from hydra import compose, initialize_config_module
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.override_parser.types import Override
 from hydra.errors import ConfigCompositionException
-from omegaconf import OmegaConf
+from omegaconf import OmegaConf, open_dict
 
 from compress_train.runner.config.check import ConfigError, check_config, check_scale
 from compress_train.runner.discover import CONF, explain_composition_error, nearest_key
@@ -118,6 +118,14 @@ def writable(directory: str) -> str | None:
     return None
 
 
+def job_config(cfg: Any) -> Any:
+    """``cfg`` (composed with ``return_hydra_config``) as the job sees it: the same tree, no ``hydra`` node."""
+    job = cfg.copy()
+    with open_dict(job):
+        del job["hydra"]
+    return job
+
+
 def check(overrides: list[str], multirun: bool, outputs: bool = False) -> None:
     """Raise PreflightError with every problem of the command line's job(s). With ``outputs`` (the
     CLI, just before Hydra starts) also what reads the file system: a single run's directory
@@ -188,7 +196,8 @@ def check(overrides: list[str], multirun: bool, outputs: bool = False) -> None:
         datasets: dict[str, Any] = {}  # the sweep's distinct dataset sections
         for job in todo[:MAX_JOBS]:
             try:
-                job_cfg = compose(config_name="config", overrides=job)
+                # a single run's job is ``cfg`` without Hydra's node: not composed a second time
+                job_cfg = compose(config_name="config", overrides=job) if multirun else job_config(cfg)
                 check_config(job_cfg)
                 datasets.setdefault(json.dumps(OmegaConf.to_container(job_cfg.dataset, resolve=True)), job_cfg.dataset)
             except ConfigError as err:

@@ -42,7 +42,7 @@ def test_def_tables_and_figures(tmp_path, monkeypatch):
         "method_args.ratio=16,1024",
         "method_args.lr_ef=1000",
     )  # EF at lr 1000: a run that diverges, drawn as the paper's "diverge"
-    t4 = sweep(tmp_path, "table4", "experiment=def/table4", "method_args.lam=0.1,0.3,0.8")
+    t4 = sweep(tmp_path, "table4", "experiment=def/table4", "method=def/def", "method_args.lam=0.1,0.3,0.8")
     out = tmp_path / "report"
     assert main([str(t1), str(sgd), "--out", str(out), "--formats", "png"]) == 0
     text = (out / "tables.md").read_text()
