@@ -43,6 +43,7 @@ def test_def_tables_and_figures(tmp_path, monkeypatch):
         "method_args.lr_ef=1000",
     )  # EF at lr 1000: a run that diverges, drawn as the paper's "diverge"
     t4 = sweep(tmp_path, "table4", "experiment=def/table4", "method=def/def", "method_args.lam=0.1,0.3,0.8")
+    t4a = sweep(tmp_path, "table4_def_a", "experiment=def/table4", "method=def/def_a", "method_args.lam=0.3")
     out = tmp_path / "report"
     assert main([str(t1), str(sgd), "--out", str(out), "--formats", "png"]) == 0
     text = (out / "tables.md").read_text()
@@ -52,9 +53,13 @@ def test_def_tables_and_figures(tmp_path, monkeypatch):
     assert "/ 93.61 ± 0.04" in row16  # DEF at R = 16, the paper's number beside ours
     assert (out / "def_fig1.png").stat().st_size > 0
     out4 = tmp_path / "report4"
-    assert main([str(t4), "--out", str(out4), "--time-axis", "measured", "--formats", "png"]) == 0
+    assert main([str(t4), str(t4a), "--out", str(out4), "--time-axis", "measured", "--formats", "png"]) == 0
     text4 = (out4 / "tables.md").read_text()
     assert "### Table 4" in text4 and "| 0.3 |" in text4 and "/ 93.75 ± 0.12" in text4
+    row03 = next(line for line in text4.splitlines() if line.startswith("| 0.3 |"))
+    assert row03.split("|")[3].strip() != "— / 93.61 ± 0.07" and row03.endswith("/ 93.61 ± 0.07 |")  # DEF-A ran
+    row08 = next(line for line in text4.splitlines() if line.startswith("| 0.8 |"))
+    assert row08.split("|")[3].strip() == "— / 92.59 ± 0.15"  # DEF-A did not run at 0.8
     assert (out4 / "def_fig3.png").stat().st_size > 0
     rows = [ln for ln in text4.splitlines() if ln.startswith("| 0.")]
     trained = sum(not ln.split("|")[2].strip().startswith("diverge /") for ln in rows)
