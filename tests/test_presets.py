@@ -181,3 +181,22 @@ def test_scale_long_never_trains_on_the_stand_in(tmp_path):
     )
     assert proc.returncode != 0
     assert "scale=long allows no stand-in" in proc.stdout + proc.stderr
+
+
+@pytest.mark.parametrize(
+    "preset, scale, extra",
+    [("def/table3", "ci", ()), ("def/table4", "long", ("method_args.lam=0.3",)), ("def/fig3", "ci", ())],
+)
+@pytest.mark.parametrize("method", ["def/def", "def/def_a"])
+def test_a_preset_whose_claims_take_def_table1_runs_trains_table1s_r64_job(make_config, preset, scale, extra, method):
+    """conf/claims/def.yaml lets these presets' claims count def/table1's R = 64 runs at ``scale``: the
+    jobs must be the same training, the preset's name and its table of scales aside."""
+
+    def job(name: str, *more: str) -> dict:
+        cfg = make_config(f"experiment={name}", f"scale={scale}", f"method={method}", "method_args.ratio=64", *more)
+        tree = OmegaConf.to_container(cfg, resolve=True)
+        for key in ("experiment_name", "scales"):
+            tree.pop(key)
+        return tree
+
+    assert job(preset, *extra) == job("def/table1")
