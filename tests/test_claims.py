@@ -134,6 +134,24 @@ def test_steps_to_and_bits_to_read_the_series_in_percent():
     assert C.value(r, "best_test_acc") == pytest.approx(90.0)
 
 
+def test_at_epoch_reads_the_last_evaluation_up_to_that_epoch():
+    """def Fig. 3: DEF-A's lead "before the first learning rate decay" (epoch 2 in the ci and long presets)."""
+    third = 1.0 / 3.0
+    series = {
+        "epoch": [third, 2 * third, 1.0, 4 * third, 5 * third, 2.0, 7 * third],
+        "test_acc": [0.5, None, 0.7, None, None, 0.8, 0.9],
+    }
+    r = rec("A", 0.95, series=series)
+    assert C.value(r, "at_epoch:test_acc@2") == pytest.approx(80.0)  # the row logged at epoch 2 itself
+    assert C.value(r, "at_epoch:test_acc@1.5") == pytest.approx(70.0)
+    assert math.isnan(C.value(r, "at_epoch:test_acc@0.2"))  # no evaluation yet: no number
+    early = rec("A", None, status="diverged", series={"epoch": [0.5, 1.0], "test_acc": [0.6, 0.7]})
+    assert C.value(early, "at_epoch:test_acc@2") == pytest.approx(10.0)  # failed before: chance, not 70
+    assert C.value(early, "at_epoch:test_acc@1") == pytest.approx(70.0)  # it had not failed yet
+    assert C.higher_is_better(claim("better", metric="at_epoch:test_acc@2"))
+    assert not C.higher_is_better(claim("better", metric="at_epoch:test_loss@2"))
+
+
 # -- within ------------------------------------------------------------------------------------------------
 
 

@@ -45,7 +45,9 @@ ranks last).
 
 metrics: a final value (``test_acc``, ``train_loss``, ``perplexity``, ``hit_rate@10``, ...),
 ``best_test_acc``, ``diverged``, ``steps_to:<metric><op><value>`` / ``bits_to:...`` (the first
-logged step, or the bits sent by then, where the condition holds; +inf if never), ``per_step:<metric>``
+logged step, or the bits sent by then, where the condition holds; +inf if never), ``at_epoch:<metric>@<epoch>``
+(the metric's last logged value at or before that epoch, e.g. just before a learning-rate decay; a run
+that failed to train before it counts at the failed model's value), ``per_step:<metric>``
 (a cumulative count over the run's steps: ``per_step:bits_up`` is a worker's mean message size),
 ``rate`` (the fitted linear rate of ``rel_dist``) and ``theory_rate``. Accuracies, hit rates and NDCG are in
 percent, as the papers print them.
@@ -78,6 +80,7 @@ OPS: dict[str, Callable[[float, float], bool]] = {
     ">": operator.gt,
 }
 TO = re.compile(r"^(steps_to|bits_to):([A-Za-z_@0-9]+)\s*(<=|>=|<|>)\s*([-+0-9.eE]+)$")
+AT_EPOCH = re.compile(r"^at_epoch:([A-Za-z_@0-9]+)@([0-9.eE+]+)$")
 
 
 class ClaimError(ValueError):
@@ -302,6 +305,9 @@ def value(rec: Record, metric: str) -> float:
             if y is not None and OPS[op](_percent(name, float(y)), float(threshold)):
                 return float(steps[i] if kind == "steps_to" else bits[i])
         return math.inf
+    at = AT_EPOCH.match(metric)
+    if at:
+        return value_at_epoch(rec, at.group(1), float(at.group(2)))
     if metric.startswith("per_step:"):
         count, last = final.get(metric[len("per_step:") :]), final.get("step")
         return float(count) / float(last) if isinstance(count, (int, float)) and last else math.nan
@@ -319,6 +325,18 @@ def value(rec: Record, metric: str) -> float:
         ys = [y for y in _series(rec, metric) if y is not None]
         v = ys[-1] if ys else None
     return _percent(metric, float(v)) if isinstance(v, (int, float)) else math.nan
+
+
+def value_at_epoch(rec: Record, name: str, epoch: float) -> float:
+    """``name``'s last logged value at an epoch <= ``epoch`` (1e-9 slack: epochs are logged as step /
+    steps per epoch). A run that stopped before ``epoch`` because it failed to train has the failed
+    model's value, never its last evaluation before the failure; one with no such row has none (NaN)."""
+    epochs, ys = _series(rec, "epoch"), _series(rec, name)
+    logged = [float(e) for e in epochs if e is not None]
+    if failed_to_train(rec) and (not logged or max(logged) < epoch - 1e-9):
+        return failed_value(rec, name)
+    seen = [y for e, y in zip(epochs, ys) if e is not None and y is not None and float(e) <= epoch + 1e-9]
+    return _percent(name, float(seen[-1])) if seen else math.nan
 
 
 def at_first_evaluation(recs: list[Record], metric: str) -> int | None:
