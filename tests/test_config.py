@@ -85,6 +85,7 @@ COMPANIONS = {
     ("algo", "iade"): ["problem=quadratic", "compressor=bounded"],
     ("algo", "aiade"): ["problem=quadratic", "compressor=bounded"],
     ("algo", "iade_sgd"): ["problem=lsq_interp", "compressor=bounded", "compressor.mode=stochastic"],
+    ("algo", "wgc_sgd"): ["problem=lsq_interp", "compressor=identity"],
     ("dataset", "quadratic"): ["model=quadratic"],
     ("dataset", "lsq_interp"): ["model=least_squares"],
     ("dataset", "libsvm"): ["model=logreg", f"dataset.path={__file__}"],

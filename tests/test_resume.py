@@ -42,6 +42,7 @@ SETUPS = {
     "iade": ("problem=quadratic", "dataset.dim=10"),
     "aiade": ("problem=quadratic", "dataset.dim=10"),
     "iade_sgd": ("problem=lsq_interp",),
+    "wgc_sgd": ("problem=lsq_interp", "compressor=identity"),
     "def": ("compressor=rbgs", "compressor.ratio=16", "train.bn_stats=average"),
     "def_a": ("compressor=rbgs", "compressor.ratio=16"),
     "saef": ("compressor=rbgs", "compressor.ratio=16"),
@@ -150,6 +151,7 @@ KILL_FAMILY = {
     "qgd": "aiade",
     "iade": "aiade",
     "iade_sgd": "aiade",
+    "wgc_sgd": "aiade",  # GD's state (none beyond x) on mini-batches
     "def_a": "def",
     "saef": "def",
     "ef21_sgdm": "ef21",

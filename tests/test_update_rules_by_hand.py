@@ -22,8 +22,10 @@ from compress_train.algorithms.double_encoding import DoubleEncoding
 from compress_train.algorithms.iade import IADE
 from compress_train.algorithms.iade_sgd import IADESGD
 from compress_train.algorithms.qadam import QAdam
+from compress_train.algorithms.wgc_sgd import WGCSGD
 from compress_train.compressors.blocksign import BlockSign
 from compress_train.compressors.bounded import BoundedQuantizer
+from compress_train.compressors.identity import Identity
 from compress_train.compressors.randk import RandK
 from compress_train.compressors.scope import ScopedCompressor
 from compress_train.compressors.topk import TopK
@@ -266,6 +268,27 @@ def test_iade_sgd_four_steps_by_hand():
         assert close(enc.s_server, ((enc.s_worker[0] + enc.s_worker[1]) / 2).tolist()), k
         assert on_grid_floor_or_ceil(enc.v - v_prev, enc.s_server - v_prev, delta), k  # u_k = Q(s_k - v_{k-1})
         assert close(x, (x_k - eta * enc.v).tolist()), k
+
+
+def test_wgc_sgd_three_steps_by_hand():
+    """aiade Lemma 9.1, eq. (5): x_{k+1} = x_k - eta (1/N) sum_i g_i with eta = 1/(rho L) = 1/(2.5 x 2) =
+    0.2 (L = 2, so a rule that used 1/rho or 1/L would be off), the workers' gradients exact
+    (compressor=identity); the theory's rate on E||x - x*||^2 is 1 - eta mu = 0.9 (mu = 0.5), its
+    bound0 ||x_0 - x*||^2 = 1.44."""
+    problem = {"L": 2.0, "mu": 0.5, "rho": 2.5, "grad0_norm": 1.0, "x0_dist": 1.2}
+    x = torch.tensor([1.0, -0.5], dtype=F64)
+    algo = WGCSGD(x, SimCommunicator(2), ScopedCompressor(Identity(), [2], "model"), problem=problem)
+    want = [1.0, -0.5]
+    for rows in (([0.3, -0.7], [0.5, 0.1]), ([-0.2, 0.4], [0.6, 0.0]), ([0.05, 0.05], [-0.15, 0.25])):
+        algo.step(grads(*rows, dtype=F64), 0)
+        want = [w - 0.2 * (a + b) / 2 for w, a, b in zip(want, *rows)]
+        assert close(x, want, rel=1e-12)
+    assert close(x, [0.89, -0.51], rel=1e-12)  # mean gradients (0.4, -0.3), (0.2, 0.2), (-0.05, 0.15)
+    theory = algo.theory()
+    assert theory["eta"] == pytest.approx(0.2) and theory["rate"] == pytest.approx(0.9)
+    assert theory["bound0"] == pytest.approx(1.44)
+    with pytest.raises(ParameterError, match=r"^algo=wgc_sgd needs the WGC constant rho"):
+        WGCSGD(torch.zeros(2, dtype=F64), SimCommunicator(1), None, problem={"L": 1.0, "mu": 0.1, "x0_dist": 1.0})
 
 
 def test_aiade_fixes_eta_to_1_over_L():
