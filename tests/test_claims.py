@@ -152,6 +152,43 @@ def test_at_epoch_reads_the_last_evaluation_up_to_that_epoch():
     assert not C.higher_is_better(claim("better", metric="at_epoch:test_loss@2"))
 
 
+# -- best_lr -----------------------------------------------------------------------------------------------
+
+
+def grid(method: str, best: float, seeds=(0, 1, 2), experiment: str = "p/fig", lrs=(1e-3, 3e-3, 1e-2), **kw):
+    """A method's lr grid per seed, its accuracy peaking at ``best``."""
+    return [
+        rec(
+            method,
+            0.9 - 0.1 * abs(math.log10(lr / best)),
+            seed=sd,
+            experiment=experiment,
+            config={"algo__lr": lr},
+            **kw,
+        )
+        for sd in seeds
+        for lr in lrs
+    ]
+
+
+def test_best_lr_compares_each_seeds_best_grid_point():
+    """comp_ams Sec. 5.4: "the found optimal learning rate of QADAM is usually larger than that of COMP-AMS"."""
+    c = claim("best_lr", a=A, b=B)
+    out = C.evaluate_one(c, grid("A", 1e-2) + grid("B", 1e-3))
+    assert out.verdict == "reproduced" and out.n == 3 and out.numbers["diff"] == pytest.approx(1.0)
+    assert verdict(c, grid("A", 1e-3) + grid("B", 1e-2)) == "not reproduced"
+    assert verdict(c, grid("A", 3e-3) + grid("B", 3e-3)) == "inconclusive"  # a tie at every seed
+    assert verdict(c, grid("A", 1e-2, seeds=(0, 1)) + grid("B", 1e-3, seeds=(0, 1))) == "inconclusive"  # 2 seeds
+    mixed = grid("A", 1e-2, seeds=(0,)) + grid("A", 1e-3, seeds=(1,)) + grid("A", 3e-3, seeds=(2,)) + grid("B", 3e-3)
+    assert verdict(c, mixed) == "inconclusive"  # one larger, one smaller, one level
+    # two presets pool their pairs; a run that failed to train ranks last, so its lr is never the best
+    two = grid("A", 1e-2) + grid("B", 1e-3) + grid("A", 1e-2, experiment="p/two") + grid("B", 1e-3, experiment="p/two")
+    assert C.evaluate_one(c, two).n == 6
+    failed = [r | {"status": "diverged"} if r["config"]["algo.lr"] == 1e-2 else r for r in grid("A", 1e-2)]
+    assert C.evaluate_one(c, failed + grid("B", 1e-3)).numbers["diff"] == pytest.approx(math.log10(3))
+    assert verdict(c, grid("A", 1e-2, lrs=(1e-2,)) + grid("B", 1e-3)) == "not run"  # no grid: no best lr
+
+
 # -- within ------------------------------------------------------------------------------------------------
 
 

@@ -32,6 +32,10 @@ kinds and their fields:
   ordering    methods: [sel, ...]        best first; each consecutive pair as ``better``
   slope       a, key, values, theory, tolerance   the log-log slope of the metric against key
   rate_bound  a [, tolerance]            each run's fitted rate <= its proven rate (+ tolerance)
+  best_lr     a, b                       A's best lr of the grid is larger than B's: per experiment and
+                                         seed, each side's lr with the best metric (a failed run ranks
+                                         last); the sample is log10(lr_A / lr_B) over those pairs, judged
+                                         against 0 by Student's t
   under_bound a, bound                   each run's distance stays under the theorem's whole bound
                                          (``BOUNDS``: constants from the run's summary) at every logged step;
                                          a bound on E||x_k - x*||^2: the mean over the runs does
@@ -69,7 +73,7 @@ from compress_train.runner.report.rules import fitted_rate as rules_fitted_rate
 
 Record = dict[str, Any]
 VERDICTS = ("reproduced", "direction only", "not reproduced", "inconclusive", "not run")
-KINDS = ("better", "within", "diverges", "monotone", "ordering", "slope", "rate_bound", "under_bound")
+KINDS = ("better", "within", "diverges", "monotone", "ordering", "slope", "rate_bound", "under_bound", "best_lr")
 MIN_SEEDS = 3
 PERCENT = re.compile(r"acc|hit_rate|ndcg")
 LOWER_IS_BETTER = re.compile(r"loss|perplexity|subopt|dist|density|error|bits|steps_to|bits_to|^rate$|theory_rate")
@@ -428,6 +432,36 @@ def select(recs: list[Record], selector: dict[str, Any], claim: dict[str, Any]) 
     return keep_best_lr([r for r in recs if matches(r, selector)], selector, claim)
 
 
+def best_lr_of(recs: list[Record], claim: dict[str, Any]) -> float | None:
+    """The lr whose run scores best on the claim's metric among ``recs`` (one seed's grid); a failed run
+    ranks last; None without two lrs to choose from."""
+    sign = 1.0 if higher_is_better(claim) else -1.0
+    scored = []
+    for r in recs:
+        lr, v = _field(r, "algo.lr"), value(r, claim["metric"])
+        if isinstance(lr, (int, float)):
+            good = not failed_to_train(r) and math.isfinite(v)
+            scored.append((sign * v if good else -math.inf, float(lr)))
+    if len({lr for _, lr in scored}) < 2:
+        return None
+    return max(scored)[1]
+
+
+def best_lr_ratios(recs: list[Record], claim: dict[str, Any]) -> list[tuple[str, Any, float, float]]:
+    """(experiment, seed, A's best lr, B's best lr) for every experiment and seed where both sides ran
+    a grid (the claim's ``best_lr`` kind)."""
+    ra = [r for r in recs if matches(r, claim["a"])]
+    rb = [r for r in recs if matches(r, claim["b"])]
+    out = []
+    for exp in dict.fromkeys(r.get("experiment") for r in ra + rb):
+        for seed in sorted({r.get("seed") for r in ra if r.get("experiment") == exp}, key=str):
+            la = best_lr_of([r for r in ra if r.get("experiment") == exp and r.get("seed") == seed], claim)
+            lb = best_lr_of([r for r in rb if r.get("experiment") == exp and r.get("seed") == seed], claim)
+            if la is not None and lb is not None:
+                out.append((str(exp), seed, la, lb))
+    return out
+
+
 def _not_run_text(recs: list[Record], selector: dict[str, Any]) -> str:
     missing = missing_methods(recs, selector)
     if missing and len(missing) < len(selector["method"]):
@@ -695,6 +729,23 @@ def evaluate_one(claim: dict[str, Any], recs: list[Record]) -> Outcome:
         return Outcome(verdict, ours=f"slope {_fmt(m)} over {len(slopes)} seed(s)", interval=text, n=len(slopes),
                        steps=_steps([r for g in by_value.values() for r in g]),
                        why=f"fewer than {MIN_SEEDS} seeds" if few else "")  # fmt: skip
+    if kind == "best_lr":
+        best_pairs = best_lr_ratios(recs, claim)
+        if not best_pairs:
+            return Outcome("not run", why="no experiment and seed where both sides ran an lr grid at this scale")
+        logs = [math.log10(la / lb) for _, _, la, lb in best_pairs]
+        m, lo, hi = t_interval(logs)
+        few = len(logs) < MIN_SEEDS
+        verdict = "inconclusive" if few else "reproduced" if lo > 0 else "not reproduced" if hi < 0 else "inconclusive"
+        ours = "; ".join(
+            f"{exp}: " + ", ".join(f"seed {sd} {la:g} vs {lb:g}" for e, sd, la, lb in best_pairs if e == exp)
+            for exp in dict.fromkeys(e for e, *_ in best_pairs)
+        )
+        return Outcome(verdict, ours=f"best lr A vs B: {ours}", n=len(logs),
+                       interval=f"log10(lr_A / lr_B) {_fmt(m)} [{_fmt(lo)}, {_fmt(hi)}] vs > 0",
+                       steps=_steps([r for r in recs if matches(r, claim["a"]) or matches(r, claim["b"])]),
+                       why=f"fewer than {MIN_SEEDS} seeds" if few else "",
+                       numbers={"diff": m, "low": lo, "high": hi})  # fmt: skip
     if kind == "rate_bound":
         ra = select(recs, claim["a"], claim)
         tol = float(claim.get("tolerance") or 0.0)
@@ -748,7 +799,7 @@ def scales_of(claim: dict[str, Any], recs: list[Record]) -> list[str]:
 def closeness(claim: dict[str, Any], numbers: dict[str, float]) -> float | None:
     """How far a result is in the claim's favour (larger: more so), to compare horizons."""
     kind = claim["kind"]
-    if kind == "better" and "diff" in numbers:
+    if kind in ("better", "best_lr") and "diff" in numbers:
         return numbers["diff"]
     if kind == "within" and "diff" in numbers:
         d = numbers["diff"] * (1.0 if higher_is_better(claim) else -1.0)
@@ -810,7 +861,8 @@ def evaluate(claims: list[dict[str, Any]], recs: list[Record]) -> list[dict[str,
         for scale in scales:
             here, at = [r for r in recs if (r.get("scale") or "ci") == scale], claim_at(claim, scale)
             out = evaluate_one(at, here)
-            notes = [lr_note(here, at[side], at) for side in ("a", "b") if isinstance(at.get(side), dict)]
+            sides = ("a", "b") if claim["kind"] != "best_lr" else ()  # best_lr is about the grid itself
+            notes = [lr_note(here, at[side], at) for side in sides if isinstance(at.get(side), dict)]
             out.why = "; ".join(w for w in (out.why, *notes) if w)
             effect = horizon_effect(claim, ci_numbers, out.numbers) if ci_numbers is not None else ""
             if scale == "ci":
