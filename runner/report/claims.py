@@ -638,11 +638,21 @@ def evaluate_one(claim: dict[str, Any], recs: list[Record]) -> Outcome:
             out = judge_within(a, b, float(claim["delta"]), sign, bool(claim.get("one_sided")))
         out.ours, out.steps = f"A {a.text()}; B {b.text()}", _steps(ra + rb)
         first = at_first_evaluation(ra + rb, metric)
+        interval = ""
         if first is not None:
             interval = (
                 f"every run met the target at its first evaluation (step {first}): the evaluation interval, "
                 "not the methods, sets these numbers"
             )
+        else:  # one side only: its number is the interval's, a bound on its own (def Fig. 3's SGD at step 52)
+            for side, runs in (("A", ra), ("B", rb)):
+                step = at_first_evaluation(runs, metric)
+                if step is not None:
+                    interval = (
+                        f"every run of {side} met the target at its first evaluation (step {step}): "
+                        f"{side}'s number is the evaluation interval, at most"
+                    )
+        if interval:
             out.why = "; ".join(w for w in (out.why, interval) if w)
         if out.verdict == "not run":
             out.why = "no run at this scale of " + " or ".join(
