@@ -68,7 +68,7 @@ def markdown(rows: list[dict[str, Any]], titles: dict[str, str], sources: list[s
         f"than {MIN_SEEDS} seeds: fewer never give reproduced), **not run** (no run: the row says what would produce "
         "one, or why no run here can test the claim). "
         "Intervals: Welch's t interval on the difference of means (A - B, oriented so that positive favours "
-        "the claim for `better`); slopes: Student's t over per-seed fits. Accuracies in percent. "
+        "the claim for `better`); slopes: Student's t over per-seed fits; a best lr (`best_lr`): Student's t over log10(lr_A / lr_B) per preset and seed. Accuracies in percent. "
         + FAILED_TO_TRAIN
         + " Horizon: our steps / the paper's; under `def`'s random block-wise sparsification (ratio R, each"
         " coordinate sent once every R steps) also the rounds per coordinate, steps / R, ours of the paper's."
