@@ -45,10 +45,14 @@ class GD(Algorithm):
         report.extra["bits_down_ps_model"] = tensor_bits(self.params)
         return report
 
+    def exact(self) -> bool:
+        """The gradients reach the update as computed (no compressor, or compressor=identity)."""
+        return self.compressor is None or self.compressor.compressor.name == "identity"
+
     def theory(self) -> dict[str, Any]:
         """Exact GD's rate max |1 - eta lambda| over [mu, L]; none is proven with a compressor."""
         out = {"eta": self.lr, "L": self.L, "mu": self.mu}
-        if self.compressor is None or self.compressor.compressor.name == "identity":
+        if self.exact():
             out.update(
                 rate=max(abs(1 - self.lr * self.mu), abs(1 - self.lr * self.L)),
                 rate_of="||x_k - x*|| of exact GD (max |1 - eta lambda|)",

@@ -34,18 +34,16 @@ class WGCSGD(GD):
         super().__init__(params, comm, compressor, seed, lr, ef, problem)
 
     def resolve_lr(self, lr) -> float:
-        return 1 / (self.rho * float(self.L)) if lr == "auto" else float(lr)
+        return 1 / (self.rho * self.L) if lr == "auto" else float(lr)
 
     def theory(self) -> dict[str, Any]:
         """Lemma 9.1's rate on E||x_k - x*||^2 where it holds (eta <= 1/(rho L), no compressor error),
         iterated from x_0: E||x_k - x*||^2 <= c^k ||x_0 - x*||^2 (``bound0``, as IADE-SGD's)."""
         out = {"eta": self.lr, "L": self.L, "mu": self.mu, "rho": self.rho}
-        exact = self.compressor is None or self.compressor.compressor.name == "identity"
-        if exact and self.lr <= 1 / (self.rho * self.L) * (1 + 1e-12):
+        if self.exact() and self.lr <= 1 / (self.rho * self.L) * (1 + 1e-12):
             out.update(
                 rate=1 - self.lr * self.mu,
                 rate_of="E||x_k - x*||^2 (aiade Lemma 9.1, constants for this eta)",
-                c=1 - self.lr * self.mu,
                 bound0=self.x0_dist**2,
             )
         return out

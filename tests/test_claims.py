@@ -179,6 +179,8 @@ def test_best_lr_compares_each_seeds_best_grid_point():
     assert verdict(c, grid("A", 1e-3) + grid("B", 1e-2)) == "not reproduced"
     assert verdict(c, grid("A", 3e-3) + grid("B", 3e-3)) == "inconclusive"  # a tie at every seed
     assert verdict(c, grid("A", 1e-2, seeds=(0, 1)) + grid("B", 1e-3, seeds=(0, 1))) == "inconclusive"  # 2 seeds
+    one_seed = [r for e in ("p/1", "p/2", "p/3") for r in grid("A", 1e-2, (0,), e) + grid("B", 1e-3, (0,), e)]
+    assert verdict(c, one_seed) == "inconclusive"  # 3 pairs, but one seed
     mixed = grid("A", 1e-2, seeds=(0,)) + grid("A", 1e-3, seeds=(1,)) + grid("A", 3e-3, seeds=(2,)) + grid("B", 3e-3)
     assert verdict(c, mixed) == "inconclusive"  # one larger, one smaller, one level
     # two presets pool their pairs; a run that failed to train ranks last, so its lr is never the best
@@ -543,5 +545,8 @@ def test_a_target_met_at_the_first_evaluation_is_named_as_the_intervals_doing():
     mixed = early[:3] + [rec("B", 0.97, seed=i, series=later) for i in range(3)]
     why = C.evaluate_one(c, mixed).why  # only A passed at once: A's number is the interval's (def Fig. 3's SGD)
     assert "every run met" not in why and "every run of A met the target at its first evaluation (step 468)" in why
+    apart = early[:3] + [rec("B", 0.97, seed=i, series={**later, "test_acc": [0.9, 0.95, 0.97]}) for i in range(3)]
+    why = C.evaluate_one(c, apart).why  # each side at its own first evaluation (468 and 52): both named
+    assert "every run of A met the target at its first evaluation (step 468)" in why and "of B" in why
     both_later = [rec(m, 0.97, seed=i, series=later) for m in "AB" for i in range(3)]
     assert "first evaluation" not in C.evaluate_one(c, both_later).why

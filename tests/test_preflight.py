@@ -9,10 +9,12 @@ from pathlib import Path
 
 import pytest
 import yaml
+from hydra import compose, initialize_config_module
+from omegaconf import OmegaConf
 
 from cli_helpers import BIN, metrics, run_cli, summary
 from compress_train.runner.cli import CONF, conf_snapshot_args
-from compress_train.runner.preflight import PreflightError, check
+from compress_train.runner.preflight import PreflightError, check, job_config
 
 
 def cli(*args, cwd):
@@ -156,3 +158,25 @@ def test_no_writable_temporary_folder_composes_from_conf_itself(monkeypatch):
 
     monkeypatch.setattr("tempfile.mkdtemp", no_tmp)
     assert conf_snapshot_args(["-m", "algo=sgd"]) == []  # the run goes on, as before the copy existed
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        [],
+        ["experiment=def/table1", "method=def/ef"],
+        ["algo=iade", "problem=quadratic"],
+        ["experiment=hard_threshold/fig2_lstm", "scale=long"],
+        ["+train.foo=1"],
+        ["experiment=comp_ams/fig1", "hydra.run.dir=/tmp/x"],
+    ],
+)
+def test_a_single_runs_check_reads_the_config_the_job_composes(overrides):
+    """Preflight checks a single run on its own composition (with Hydra's node) minus that node,
+    instead of composing the job a second time: the two are the same tree, resolved or not."""
+    plain = [o for o in overrides if not o.startswith("hydra.")]
+    with initialize_config_module(config_module="compress_train.conf", version_base="1.3"):
+        with_hydra = compose(config_name="config", overrides=overrides, return_hydra_config=True)
+        job = compose(config_name="config", overrides=plain)
+    for resolve in (False, True):
+        assert OmegaConf.to_yaml(job_config(with_hydra), resolve=resolve) == OmegaConf.to_yaml(job, resolve=resolve)

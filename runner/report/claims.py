@@ -638,22 +638,20 @@ def evaluate_one(claim: dict[str, Any], recs: list[Record]) -> Outcome:
             out = judge_within(a, b, float(claim["delta"]), sign, bool(claim.get("one_sided")))
         out.ours, out.steps = f"A {a.text()}; B {b.text()}", _steps(ra + rb)
         first = at_first_evaluation(ra + rb, metric)
-        interval = ""
         if first is not None:
-            interval = (
+            notes = [
                 f"every run met the target at its first evaluation (step {first}): the evaluation interval, "
                 "not the methods, sets these numbers"
-            )
-        else:  # one side only: its number is the interval's, a bound on its own (def Fig. 3's SGD at step 52)
-            for side, runs in (("A", ra), ("B", rb)):
-                step = at_first_evaluation(runs, metric)
-                if step is not None:
-                    interval = (
-                        f"every run of {side} met the target at its first evaluation (step {step}): "
-                        f"{side}'s number is the evaluation interval, at most"
-                    )
-        if interval:
-            out.why = "; ".join(w for w in (out.why, interval) if w)
+            ]
+        else:  # one side's number may be the interval's alone, a bound (def Fig. 3's SGD at step 52)
+            firsts = {side: at_first_evaluation(runs, metric) for side, runs in (("A", ra), ("B", rb))}
+            notes = [
+                f"every run of {side} met the target at its first evaluation (step {step}): "
+                f"{side}'s number is the evaluation interval, at most"
+                for side, step in firsts.items()
+                if step is not None
+            ]
+        out.why = "; ".join(w for w in (out.why, *notes) if w)
         if out.verdict == "not run":
             out.why = "no run at this scale of " + " or ".join(
                 _not_run_text(recs, claim[side]) for side, r in (("a", a), ("b", b)) if r.n == 0
@@ -745,7 +743,7 @@ def evaluate_one(claim: dict[str, Any], recs: list[Record]) -> Outcome:
             return Outcome("not run", why="no experiment and seed where both sides ran an lr grid at this scale")
         logs = [math.log10(la / lb) for _, _, la, lb in best_pairs]
         m, lo, hi = t_interval(logs)
-        few = len(logs) < MIN_SEEDS
+        few = len({sd for _, sd, _, _ in best_pairs}) < MIN_SEEDS  # seeds, not pairs: 3 presets x 1 seed is 1 seed
         verdict = "inconclusive" if few else "reproduced" if lo > 0 else "not reproduced" if hi < 0 else "inconclusive"
         ours = "; ".join(
             f"{exp}: " + ", ".join(f"seed {sd} {la:g} vs {lb:g}" for e, sd, la, lb in best_pairs if e == exp)
