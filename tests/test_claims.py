@@ -113,6 +113,42 @@ def test_a_claim_of_about_a_size_is_not_reproduced_by_a_far_larger_gap():
     assert verdict(claim("better", a=A, b=B, size=4.0, tolerance=0.5, about=True), records) == "reproduced"
 
 
+def density_runs(method: str, density: float, ppl: list[float]) -> list[dict]:
+    return [rec(method, seed=i, final={"perplexity": p, "avg_density": density}) for i, p in enumerate(ppl)]
+
+
+# Top-k's perplexity at densities 0.1 % and 1 % (per seed), and a threshold between them at 10^-2.5 = 0.316 %
+CURVE = density_runs("B1", 0.001, [230.0, 231.0, 229.0]) + density_runs("B2", 0.01, [170.0, 171.0, 169.0])
+AT_EQUAL_DENSITY = claim("better", metric="perplexity", a=A, b={"method": "B1"}, b_curve={"method": ["B1", "B2"]})
+
+
+def test_at_equal_density_b_is_read_off_its_curve_where_a_sends_more():
+    """hard_threshold Fig. 2 "fixing the average density": a threshold that sends 3.2x Top-k 0.1 %'s data and
+    beats it by 30 points of perplexity is level with Top-k read at its own density (200, halfway in log
+    density between 230 and 170): inconclusive, where the pair as it ran (the old reading) reproduced."""
+    a = density_runs("A", 10**-2.5, [199.0, 200.0, 201.0])
+    assert verdict(claim("better", metric="perplexity", a=A, b={"method": "B1"}), a + CURVE) == "reproduced"
+    out = C.evaluate_one(AT_EQUAL_DENSITY, a + CURVE)
+    assert out.verdict == "inconclusive" and out.numbers["diff"] == pytest.approx(0.0, abs=1e-9)
+    assert "A sends 3.2x B's data" in out.why and "0.316 %" in out.why and "(B1, B2)" in out.why
+    better = density_runs("A", 10**-2.5, [189.0, 190.0, 191.0])  # 10 points under the curve at its density
+    out = C.evaluate_one({**AT_EQUAL_DENSITY, "size": 2.0}, better + CURVE)
+    assert out.verdict == "reproduced" and out.numbers["diff"] == pytest.approx(10.0)
+
+
+def test_at_equal_density_a_that_sends_less_or_about_as_much_meets_b_as_it_ran():
+    for density in (0.0005, 0.00105):  # half B's data; 5 % more, inside DENSITY_SLACK
+        out = C.evaluate_one(AT_EQUAL_DENSITY, density_runs("A", density, [219.0, 220.0, 221.0]) + CURVE)
+        assert out.verdict == "reproduced" and out.numbers["diff"] == pytest.approx(10.0)
+        assert f"average density A {100 * density:.3g} %, B 0.1 %" in out.why and "read off" not in out.why
+
+
+def test_at_equal_density_outside_bs_curve_is_not_extrapolated():
+    out = C.evaluate_one(AT_EQUAL_DENSITY, density_runs("A", 0.05, [100.0, 101.0, 102.0]) + CURVE)
+    assert out.verdict == "inconclusive" and out.n == 3
+    assert "A's average density 5 % is outside B's curve (0.1-1 %)" in out.why
+
+
 def test_fewer_than_three_seeds_never_reproduce():
     records = runs("A", [0.90, 0.91]) + runs("B", [0.50, 0.51])
     out = C.evaluate_one(claim("better", a=A, b=B), records)
@@ -464,7 +500,8 @@ def test_every_paper_has_claims_and_every_selector_names_a_real_preset_and_label
     claims = C.load_claims()
     assert {c["paper"] for c in claims} == set(PAPERS)
     for c in claims:
-        sels = [s for s in (c.get("a"), c.get("b"), *(c.get("methods") or [])) if isinstance(s, dict)]
+        sides = (c.get("a"), c.get("b"), c.get("b_curve"), *(c.get("methods") or []))
+        sels = [s for s in sides if isinstance(s, dict)]
         assert sels or c.get("untestable"), c["id"]
         for s in sels:
             exp = s.get("experiment")

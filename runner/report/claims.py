@@ -23,9 +23,12 @@ words, short), ``paper_numbers``, ``paper_steps`` (the paper's iterations, for t
 (optional: what a run that tests it takes, where the presets' ci scale does not produce one).
 
 kinds and their fields:
-  better      a, b [, size, tolerance, about]  A beats B (by at least size - tolerance for reproduced;
-                                         about: true, a claim of "about" its size, also by at most
-                                         size + tolerance: a far larger gap is another result)
+  better      a, b [, size, tolerance, about, b_curve]  A beats B (by at least size - tolerance for
+                                         reproduced; about: true, a claim of "about" its size, also by at
+                                         most size + tolerance: a far larger gap is another result;
+                                         b_curve: a selector of B's family at several densities, for a
+                                         claim "at equal average density": where A sends more than B
+                                         (``DENSITY_SLACK``), B is read off that curve at A's density)
   within      a, b, delta [, one_sided]  |A - B| <= delta (one_sided: only A worse than B counts)
   diverges    a [, expect: false]        A's runs fail to train (or, expect false, none does)
   monotone    a, key, values, direction  the metric's goodness rises (increasing) or falls with key
@@ -122,7 +125,7 @@ def load_claims(directory: Path = CLAIMS_DIR) -> list[dict[str, Any]]:
 
 def experiments(claim: dict[str, Any]) -> list[str]:
     """The experiment presets a claim's selectors name (at any scale: per-scale values flattened)."""
-    sels = [claim.get("a"), claim.get("b"), *(claim.get("methods") or [])]
+    sels = [claim.get("a"), claim.get("b"), claim.get("b_curve"), *(claim.get("methods") or [])]
     names: list[str] = []
     for s in sels:
         if isinstance(s, dict) and s.get("experiment") is not None:
@@ -176,7 +179,7 @@ def at_scale(selector: dict[str, Any], scale: str) -> dict[str, Any]:
 def claim_at(claim: dict[str, Any], scale: str) -> dict[str, Any]:
     """``claim`` with every selector (a, b, methods) resolved at ``scale`` (``at_scale``)."""
     out = dict(claim)
-    for side in ("a", "b"):
+    for side in ("a", "b", "b_curve"):
         if isinstance(claim.get(side), dict):
             out[side] = at_scale(claim[side], scale)
     if claim.get("methods"):
@@ -537,6 +540,64 @@ def _finite(values: list[float]) -> list[float]:
     return [v for v in values if not math.isnan(v)]
 
 
+# -- equal average density --------------------------------------------------------------------------------
+
+DENSITY_SLACK = 1.1  # A may send up to 10 % more than B before B is read at A's density
+
+
+def mean_density(recs: list[Record]) -> float:
+    """The runs' mean average density (the fraction of coordinates sent), NaN where none logged it."""
+    ds = [d for d in (value(r, "avg_density") for r in recs) if math.isfinite(d) and d > 0]
+    return float(np.mean(ds)) if ds else math.nan
+
+
+def read_at_density(curve: list[Record], metric: str, density: float) -> Sample | str:
+    """B's curve read at ``density``, one value per seed: linear in log10(average density) between the
+    seed's two curve runs around it. A string says why it cannot be read (``density`` outside a seed's
+    curve: no extrapolation; a seed with a failed run on its curve is left out)."""
+    values = []
+    for seed in sorted({r.get("seed") for r in curve}, key=str):
+        points = sorted(
+            (math.log10(d), v)
+            for d, v in ((value(r, "avg_density"), value(r, metric)) for r in curve if r.get("seed") == seed)
+            if math.isfinite(d) and d > 0 and math.isfinite(v)
+        )
+        if len(points) < 2:
+            continue
+        x = math.log10(density)
+        if not points[0][0] <= x <= points[-1][0]:
+            return (
+                f"A's average density {100 * density:.3g} % is outside B's curve "
+                f"({100 * 10 ** points[0][0]:.3g}-{100 * 10 ** points[-1][0]:.3g} %): no B at A's density"
+            )
+        values.append(float(np.interp(x, [p[0] for p in points], [p[1] for p in points])))
+    return Sample(values)
+
+
+def at_equal_density(ra: list[Record], rb: list[Record], curve: list[Record], metric: str) -> tuple[Sample | None, str]:
+    """(B's sample, a note) for a claim "A beats B at the same average density". Where A sends more than
+    ``DENSITY_SLACK`` times B's data, B is its curve (``curve``: B's family at several densities) read at
+    A's mean density (None, and why, where it cannot be read); else B as it ran (A sending less than B
+    does not favour A where B does no worse with more data). The note gives both densities."""
+    da, db = mean_density(ra), mean_density(rb)
+    if not (math.isfinite(da) and math.isfinite(db)):
+        return _sample(rb, metric), ""
+    densities = f"average density A {100 * da:.3g} %, B {100 * db:.3g} %"
+    if da <= DENSITY_SLACK * db:
+        return _sample(rb, metric), densities
+    if not curve:
+        return None, f"{densities}: A sends more than B, and B's curve has no complete set of runs here"
+    read = read_at_density(curve, metric, da)
+    labels = ", ".join(dict.fromkeys(str(r.get("method")) for r in curve))
+    if isinstance(read, str):
+        return None, f"{densities}: {read}"
+    note = (
+        f"{densities}: A sends {da / db:.2g}x B's data, so B is read off its curve ({labels}) at A's density, "
+        "linear in log density, per seed"
+    )
+    return read, note
+
+
 # -- verdicts ---------------------------------------------------------------------------------------------
 
 
@@ -631,6 +692,13 @@ def evaluate_one(claim: dict[str, Any], recs: list[Record]) -> Outcome:
     if kind in ("better", "within"):
         ra, rb = select(recs, claim["a"], claim), select(recs, claim["b"], claim)
         a, b = _sample(ra, metric), _sample(rb, metric)
+        density_note = ""
+        if kind == "better" and isinstance(claim.get("b_curve"), dict):
+            read, density_note = at_equal_density(ra, rb, select(recs, claim["b_curve"], claim), metric)
+            if read is None:
+                ours = f"A {a.text()}; B {b.text()}"
+                return Outcome("inconclusive", ours=ours, n=min(a.n, b.n), steps=_steps(ra + rb), why=density_note)
+            b = read
         if kind == "better":
             tol, about = float(claim.get("tolerance") or 0.0), bool(claim.get("about"))
             out = judge_better(a, b, sign, claim.get("size"), tol, about)
@@ -651,7 +719,7 @@ def evaluate_one(claim: dict[str, Any], recs: list[Record]) -> Outcome:
                 for side, step in firsts.items()
                 if step is not None
             ]
-        out.why = "; ".join(w for w in (out.why, *notes) if w)
+        out.why = "; ".join(w for w in (out.why, density_note, *notes) if w)
         if out.verdict == "not run":
             out.why = "no run at this scale of " + " or ".join(
                 _not_run_text(recs, claim[side]) for side, r in (("a", a), ("b", b)) if r.n == 0
