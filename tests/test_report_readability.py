@@ -322,6 +322,45 @@ def test_density_figure_one_line_per_algorithm_and_labels_apart(tmp_path, saved)
     assert all(b.x1 <= ax.bbox.x1 + 1 for b in boxes)  # none runs into the legend beside the axes
 
 
+def test_density_labels_stay_apart_after_the_layout_resizes_the_axes(tmp_path, saved):
+    """hard_threshold Fig. 2 LSTM at long: two thresholds at about one perplexity, one label going right of its
+    point and one (in the right third) going left. Placed before the constrained layout shrank the axes for
+    the legend, they overlapped in the saved figure; placed after it, they do not."""
+    from compress_train.runner.report.hard_threshold import density_figure
+
+    points = {  # method: (average density, perplexity, compressor), the long sweep's means
+        "Top-k 0.00025": (0.00025, 226.5, "topk"),
+        "Top-k 0.001": (0.001, 195.2, "topk"),
+        "Top-k 0.01": (0.01, 186.7, "topk"),
+        "Hard-threshold λ=0.0087": (0.00038, 201.2, "threshold"),
+        "Hard-threshold λ=0.0039": (0.00163, 182.8, "threshold"),
+        "Hard-threshold λ=0.0008": (0.0152, 182.5, "threshold"),
+    }
+    runs = pd.DataFrame(
+        {
+            "run_dir": list(points),
+            "method": list(points),
+            "algo": "ef_sgd",
+            "compressor": [c for _, _, c in points.values()],
+            "ef": "powersgd",
+            "full_gradient": False,
+            "status": "completed",
+            "experiment": "hard_threshold/fig2_lstm",
+            "dataset": "ptb",
+        }
+    )
+    df = pd.DataFrame(
+        [{"run_dir": m, "method": m, "step": 8, "perplexity": y, "avg_density": d} for m, (d, y, _) in points.items()]
+    )
+    density_figure(df, runs, list(points), "perplexity", tmp_path, "hard_threshold fig2_lstm")
+    (fig,) = saved
+    (ax,) = [a for a in fig.axes if a.get_legend_handles_labels()[1]]
+    renderer = FigureCanvasAgg(fig).get_renderer()
+    boxes = [t.get_window_extent(renderer) for t in ax.texts]
+    assert len(boxes) == 6
+    assert not any(a.overlaps(b) for i, a in enumerate(boxes) for b in boxes[i + 1 :])
+
+
 def test_a_convex_problem_on_real_data_names_what_it_stands_in_for(tmp_path):
     """hard_threshold Fig. 1 runs MNIST 4 vs 9 at ci where the paper (scale=paper) runs gisette."""
     runs = pd.DataFrame(

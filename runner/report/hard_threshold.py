@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
+from typing import Any
 
 import matplotlib
 
@@ -89,8 +90,10 @@ def density_figure(
         fig, axes = plt.subplots(
             1, len(chunks), figsize=(6.0 * len(chunks) + 2.5, 5.2), layout="constrained", squeeze=False
         )
+        labels_of: list[tuple[Any, list[tuple[float, float, str]]]] = []
         for ax, chunk in zip(axes[0], chunks):
             labels: list[tuple[float, float, str]] = []
+            labels_of.append((ax, labels))
             for comp, fam in chunk:
                 pts = (
                     fam.groupby("method", sort=False)
@@ -112,11 +115,16 @@ def density_figure(
             for m, g in refs:
                 ax.axhline(g["metric"].mean() * scale, color="black", linestyle="--", label=f"{names[m]} (mean)")
             ax.set_xscale("log")
-            place_labels(ax, labels)  # after the log scale: positions are read in display units
             ax.set_xlabel("average density (%) = (1/T) Σ k_t / d, values sent")
             ax.set_ylabel(f"final {metric_label(metric)}")
             ax.legend(frameon=False, title="mean ± std over seeds", loc="upper left", bbox_to_anchor=(1.01, 1.0))
         put_title(fig, figure_title(title, runs))
+        # The labels' overlaps are measured in display units, so the layout is drawn and frozen first: the
+        # constrained layout would otherwise resize the axes after the labels were placed.
+        fig.canvas.draw()
+        fig.set_layout_engine("none")
+        for ax, labels in labels_of:
+            place_labels(ax, labels)
         paths = save_figure(fig, out, f"{file_stem(metric)}_vs_avg_density")
         plt.close(fig)
     return paths
