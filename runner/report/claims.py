@@ -27,7 +27,7 @@ kinds and their fields:
                                          reproduced; about: true, a claim of "about" its size, also by at
                                          most size + tolerance: a far larger gap is another result;
                                          b_curve: a selector of B's family at several densities, for a
-                                         claim "at equal average density": where A sends more than B
+                                         claim "at equal average density": where A's density is not B's
                                          (``DENSITY_SLACK``), B is read off that curve at A's density)
   within      a, b, delta [, one_sided]  |A - B| <= delta (one_sided: only A worse than B counts)
   diverges    a [, expect: false]        A's runs fail to train (or, expect false, none does)
@@ -542,7 +542,7 @@ def _finite(values: list[float]) -> list[float]:
 
 # -- equal average density --------------------------------------------------------------------------------
 
-DENSITY_SLACK = 1.1  # A may send up to 10 % more than B before B is read at A's density
+DENSITY_SLACK = 1.1  # A may send up to 10 % more or less than B before B is read at A's density
 
 
 def mean_density(recs: list[Record]) -> float:
@@ -575,25 +575,25 @@ def read_at_density(curve: list[Record], metric: str, density: float) -> Sample 
 
 
 def at_equal_density(ra: list[Record], rb: list[Record], curve: list[Record], metric: str) -> tuple[Sample | None, str]:
-    """(B's sample, a note) for a claim "A beats B at the same average density". Where A sends more than
-    ``DENSITY_SLACK`` times B's data, B is its curve (``curve``: B's family at several densities) read at
-    A's mean density (None, and why, where it cannot be read); else B as it ran (A sending less than B
-    does not favour A where B does no worse with more data). The note gives both densities."""
+    """(B's sample, a note) for a claim "A beats B at the same average density". Where A's mean density is
+    within ``DENSITY_SLACK`` of B's (either way), B as it ran; else B's curve (``curve``: B's family at
+    several densities) read at A's mean density, whichever side sends more (None, and why, where it cannot
+    be read). The note gives both densities."""
     da, db = mean_density(ra), mean_density(rb)
     if not (math.isfinite(da) and math.isfinite(db)):
         return _sample(rb, metric), ""
     densities = f"average density A {100 * da:.3g} %, B {100 * db:.3g} %"
-    if da <= DENSITY_SLACK * db:
+    if abs(math.log(da / db)) <= math.log(DENSITY_SLACK):
         return _sample(rb, metric), densities
     if not curve:
-        return None, f"{densities}: A sends more than B, and B's curve has no complete set of runs here"
+        return None, f"{densities}: B's curve has no complete set of runs here to read at A's density"
     read = read_at_density(curve, metric, da)
     labels = ", ".join(dict.fromkeys(str(r.get("method")) for r in curve))
     if isinstance(read, str):
         return None, f"{densities}: {read}"
+    ratio = f"A sends {da / db:.2g}x B's data" if da > db else f"A sends 1/{db / da:.2g} of B's data"
     note = (
-        f"{densities}: A sends {da / db:.2g}x B's data, so B is read off its curve ({labels}) at A's density, "
-        "linear in log density, per seed"
+        f"{densities}: {ratio}, so B is read off its curve ({labels}) at A's density, linear in log density, per seed"
     )
     return read, note
 

@@ -75,8 +75,8 @@ def markdown(rows: list[dict[str, Any]], titles: dict[str, str], sources: list[s
         " Runs: a method run at several learning rates keeps its best (the papers' best of a grid; the row"
         " names the lr kept); a model variant (" + ", ".join(f"`{k}`" for k in VARIANT_DEFAULTS) + ") is never"
         " pooled with the preset's own model unless the claim names it. A claim at the same average density"
-        " whose A sends more than 1.1x B's data reads B off B's curve (its family's runs at several densities)"
-        " at A's mean density, linear in log density, per seed; the row gives both densities.",
+        " whose A and B densities differ by more than 1.1x reads B off B's curve (its family's runs at several"
+        " densities) at A's mean density, linear in log density, per seed; the row gives both densities.",
         "",
         "Totals: " + ", ".join(f"{counts.get(v, 0)} {v}" for v in VERDICTS) + f" ({len(rows)} rows).",
         "",
