@@ -44,6 +44,10 @@ declare -A pieces=(
   # stand-in it is not told to)
   [hard_threshold/fig2_lstm]="experiment=hard_threshold/fig2_lstm"
   [hard_threshold/fig2_ncf]="experiment=hard_threshold/fig2_ncf dataset.fallback=latest_small"
+  # Top-k at the density a threshold measured over those runs (LSTM lambda 0.0087: 0.038 %; NCF lambda 1e-3:
+  # 0.39 %), where Top-k's curve between its levels is steep: the equal-density claims then compare runs
+  [hard_threshold/fig2_lstm_matched]="experiment=hard_threshold/fig2_lstm method=hard_threshold/dnn_topk_0.00038"
+  [hard_threshold/fig2_ncf_matched]="experiment=hard_threshold/fig2_ncf dataset.fallback=latest_small method=hard_threshold/dnn_topk_0.0039"
   # comp_ams: Fig. 2 at the paper's lr (1e-4 sqrt(n)) for 1,000 iterations, and Fig. 1's Block-Sign pair for
   # 12 epochs, both on the full MNIST
   [comp_ams/fig2]="experiment=comp_ams/fig2"
