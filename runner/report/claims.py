@@ -588,14 +588,26 @@ def at_equal_density(ra: list[Record], rb: list[Record], curve: list[Record], me
     if not curve:
         return None, f"{densities}: B's curve has no complete set of runs here to read at A's density"
     read = read_at_density(curve, metric, da)
-    labels = ", ".join(dict.fromkeys(str(r.get("method")) for r in curve))
     if isinstance(read, str):
         return None, f"{densities}: {read}"
     ratio = f"A sends {da / db:.2g}x B's data" if da > db else f"A sends 1/{db / da:.2g} of B's data"
     note = (
-        f"{densities}: {ratio}, so B is read off its curve ({labels}) at A's density, linear in log density, per seed"
+        f"{densities}: {ratio}, so B is read off its curve at A's density, linear in log density, per seed, "
+        f"between {bracket(curve, metric, da)}"
     )
     return read, note
+
+
+def bracket(curve: list[Record], metric: str, density: float) -> str:
+    """The two curve methods around ``density`` with their mean metric and density: how far the reading
+    leans on the line between them (a steep segment is an assumption a run at that density can replace)."""
+    points = []
+    for method in dict.fromkeys(r.get("method") for r in curve):
+        runs = [r for r in curve if r.get("method") == method]
+        points.append((mean_density(runs), _sample(runs, metric).mean, str(method)))
+    below = max((p for p in points if p[0] <= density), default=None)
+    above = min((p for p in points if p[0] >= density), default=None)
+    return " and ".join(f"{p[2]} ({_fmt(p[1])} at {100 * p[0]:.3g} %)" for p in (below, above) if p is not None)
 
 
 # -- verdicts ---------------------------------------------------------------------------------------------
