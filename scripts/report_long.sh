@@ -30,7 +30,7 @@ group() {
 group def/long - "" def
 group sketched_ams/long sketched_ams/fig1 "" sketched_ams/fig1_sketch sketched_ams/fig1_sign sketched_ams/fig1_rest
 group hard_threshold/table1_long hard_threshold/table1 "" hard_threshold/table1
-group hard_threshold/fig2_lstm_long hard_threshold/fig2_lstm "--metric perplexity" hard_threshold/fig2_lstm hard_threshold/fig2_lstm_matched
+group hard_threshold/fig2_lstm_long hard_threshold/fig2_lstm "--metric perplexity" hard_threshold/fig2_lstm hard_threshold/fig2_lstm_matched hard_threshold/fig2_lstm_matched_seeds34 hard_threshold/fig2_lstm_threshold_seeds34
 group hard_threshold/fig2_ncf_long hard_threshold/fig2_ncf "" hard_threshold/fig2_ncf hard_threshold/fig2_ncf_matched
 # the paper's target (0.5) first: the figures draw the first target
 group comp_ams/fig2_long comp_ams/fig2 "--target-loss 0.5 1.0 0.3" comp_ams/fig2

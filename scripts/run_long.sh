@@ -48,6 +48,9 @@ declare -A pieces=(
   # 0.39 %), where Top-k's curve between its levels is steep: the equal-density claims then compare runs
   [hard_threshold/fig2_lstm_matched]="experiment=hard_threshold/fig2_lstm method=hard_threshold/dnn_topk_0.00038"
   [hard_threshold/fig2_ncf_matched]="experiment=hard_threshold/fig2_ncf dataset.fallback=latest_small method=hard_threshold/dnn_topk_0.0039"
+  # seeds 3 and 4 of the LSTM's matched pair (Top-k 0.038 % was spread +-6.9 over 3 seeds), in two pieces
+  [hard_threshold/fig2_lstm_matched_seeds34]="experiment=hard_threshold/fig2_lstm method=hard_threshold/dnn_topk_0.00038 seed=3,4"
+  [hard_threshold/fig2_lstm_threshold_seeds34]="experiment=hard_threshold/fig2_lstm method=hard_threshold/lstm_threshold_0.0087 seed=3,4"
   # comp_ams: Fig. 2 at the paper's lr (1e-4 sqrt(n)) for 1,000 iterations, and Fig. 1's Block-Sign pair for
   # 12 epochs, both on the full MNIST
   [comp_ams/fig2]="experiment=comp_ams/fig2"
