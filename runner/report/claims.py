@@ -554,7 +554,7 @@ def mean_density(recs: list[Record]) -> float:
 def read_at_density(curve: list[Record], metric: str, density: float) -> Sample | str:
     """B's curve read at ``density``, one value per seed: linear in log10(average density) between the
     seed's two curve runs around it. A string says why it cannot be read (``density`` outside a seed's
-    curve: no extrapolation; a seed with a failed run on its curve is left out)."""
+    curve: no extrapolation; a seed with fewer than two finite curve runs, e.g. a failed one, is left out)."""
     values = []
     for seed in sorted({r.get("seed") for r in curve}, key=str):
         points = sorted(
@@ -574,17 +574,19 @@ def read_at_density(curve: list[Record], metric: str, density: float) -> Sample 
     return Sample(values)
 
 
-def at_equal_density(ra: list[Record], rb: list[Record], curve: list[Record], metric: str) -> tuple[Sample | None, str]:
+def at_equal_density(
+    ra: list[Record], rb: list[Record], b: Sample, curve: list[Record], metric: str
+) -> tuple[Sample | None, str]:
     """(B's sample, a note) for a claim "A beats B at the same average density". Where A's mean density is
-    within ``DENSITY_SLACK`` of B's (either way), B as it ran; else B's curve (``curve``: B's family at
+    within ``DENSITY_SLACK`` of B's (either way), B as it ran (``b``); else B's curve (``curve``: B's family at
     several densities) read at A's mean density, whichever side sends more (None, and why, where it cannot
     be read). The note gives both densities."""
     da, db = mean_density(ra), mean_density(rb)
     if not (math.isfinite(da) and math.isfinite(db)):
-        return _sample(rb, metric), ""
+        return b, ""
     densities = f"average density A {100 * da:.3g} %, B {100 * db:.3g} %"
     if abs(math.log(da / db)) <= math.log(DENSITY_SLACK):
-        return _sample(rb, metric), densities
+        return b, densities
     if not curve:
         return None, f"{densities}: B's curve has no complete set of runs here to read at A's density"
     read = read_at_density(curve, metric, da)
@@ -706,7 +708,7 @@ def evaluate_one(claim: dict[str, Any], recs: list[Record]) -> Outcome:
         a, b = _sample(ra, metric), _sample(rb, metric)
         density_note = ""
         if kind == "better" and isinstance(claim.get("b_curve"), dict):
-            read, density_note = at_equal_density(ra, rb, select(recs, claim["b_curve"], claim), metric)
+            read, density_note = at_equal_density(ra, rb, b, select(recs, claim["b_curve"], claim), metric)
             if read is None:
                 ours = f"A {a.text()}; B {b.text()}"
                 return Outcome("inconclusive", ours=ours, n=min(a.n, b.n), steps=_steps(ra + rb), why=density_note)

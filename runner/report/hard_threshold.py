@@ -119,11 +119,7 @@ def density_figure(
             ax.set_ylabel(f"final {metric_label(metric)}")
             ax.legend(frameon=False, title="mean ± std over seeds", loc="upper left", bbox_to_anchor=(1.01, 1.0))
         put_title(fig, figure_title(title, runs))
-        # The labels' overlaps are measured in display units, so the layout is drawn and frozen first: the
-        # constrained layout would otherwise resize the axes after the labels were placed.
-        fig.canvas.draw()
-        fig.set_layout_engine("none")
-        for ax, labels in labels_of:
+        for ax, labels in labels_of:  # last: place_labels freezes the layout it measures in
             place_labels(ax, labels)
         paths = save_figure(fig, out, f"{file_stem(metric)}_vs_avg_density")
         plt.close(fig)

@@ -42,8 +42,12 @@ def put_title(fig: Any, text: str) -> None:
 def place_labels(ax: Any, points: list[tuple[float, float, str]], fontsize: float = 8) -> None:
     """A text label beside each data point (x, y in data units) that overlaps no other: a label in the
     right third of the axes goes left of its point (off the legend), and one that would overlap a label
-    already placed moves down by its own height until it is clear."""
+    already placed moves down by its own height until it is clear. Overlaps are measured in display units,
+    so the figure's layout is drawn and frozen first (a constrained layout would otherwise resize the axes
+    after the labels were placed): call it once the axes, legend and title are final."""
     fig = ax.figure
+    fig.canvas.draw()
+    fig.set_layout_engine("none")
     renderer = fig.canvas.get_renderer()
     placed: list[Any] = []
     for x, y, text in sorted(points, key=lambda p: (-p[1], p[0])):
