@@ -495,6 +495,15 @@ def test_a_bad_claim_file_is_named(tmp_path, capsys):
     assert "p.yaml: claim 'c': kind 'bigger' is not one of" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("bad", [claim("better", a=A, b=B, b_curve=["B1", "B2"]), claim("within", a=A, b=B, b_curve=B)])
+def test_a_b_curve_that_is_no_selector_of_a_better_claim_is_refused(tmp_path, capsys, bad):
+    (tmp_path / "p.yaml").write_text(yaml.safe_dump({"claims": [bad]}))
+    assert claims_main(["--claims", str(tmp_path), "--records", str(tmp_path), "--out", str(tmp_path)]) == 2
+    assert (
+        "p.yaml: claim 'c': b_curve is a selector (a mapping) of a `better` claim's B family" in capsys.readouterr().err
+    )
+
+
 def _labels() -> dict[str, set[str]]:
     experiments = {}
     for p in (CONF / "experiment").rglob("*.yaml"):

@@ -117,6 +117,8 @@ def load_claims(directory: Path = CLAIMS_DIR) -> list[dict[str, Any]]:
                 raise ClaimError(f"{where}: kind {c.get('kind')!r} is not one of {', '.join(KINDS)}")
             if not c.get("untestable") and not c.get("metric"):
                 raise ClaimError(f"{where}: no metric")
+            if c.get("b_curve") is not None and (c.get("kind") != "better" or not isinstance(c["b_curve"], dict)):
+                raise ClaimError(f"{where}: b_curve is a selector (a mapping) of a `better` claim's B family")
             if c.get("kind") == "under_bound" and c.get("bound") not in BOUNDS:
                 raise ClaimError(f"{where}: bound {c.get('bound')!r} is not one of {', '.join(BOUNDS)}")
             claims.append({**c, "paper": paper, "title": doc.get("title")})
